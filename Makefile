@@ -1,0 +1,48 @@
+# facesearch: make run starts the server, make test runs every check CI runs.
+GO ?= go
+FUZZTIME ?= 10s
+DATA ?= ./data
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: all build run test vet fmt-check unit fuzz stress bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/facesearch ./cmd/facesearch
+
+# Serve on loopback with the embedded store in ./data.
+run:
+	$(GO) run ./cmd/facesearch serve --listen $(LISTEN) --data $(DATA)
+
+test: fmt-check vet unit fuzz
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# Each fuzz target briefly; run longer by hand with FUZZTIME=10m.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# Longer crash, load and fuzz runs than CI's.
+stress:
+	FACESEARCH_STRESS=1 $(GO) test -race -count=1 -timeout 60m ./...
+	$(MAKE) fuzz FUZZTIME=2m
+
+bench:
+	$(GO) run ./cmd/facesearch bench
+
+clean:
+	rm -rf bin

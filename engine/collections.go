@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/facesearch/facesearch/store"
+)
+
+// Reserved tag keys: collection settings that SDKs can only send as tags.
+const (
+	TagPrefix     = "facesearch:"
+	TagDimension  = TagPrefix + "dimension"
+	TagSimilarity = TagPrefix + "similarity"
+	maxTags       = 200
+)
+
+func collectionARN(id string) string {
+	return "arn:aws:rekognition:local:000000000000:collection/" + id
+}
+
+// CreateCollection creates an empty collection.
+func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput) (*CreateCollectionOutput, error) {
+	if in == nil {
+		in = &CreateCollectionInput{}
+	}
+	var v validator
+	v.collectionID(in.CollectionId)
+	dim, similarity := in.Dimension, in.Similarity
+	if len(in.Tags) > maxTags {
+		v.addf("Value at 'Tags' failed to satisfy constraint: Member must have length less than or equal to %d", maxTags)
+	}
+	for _, k := range slices.Sorted(maps.Keys(in.Tags)) {
+		val := in.Tags[k]
+		switch {
+		case len(k) < 1 || len(k) > 128:
+			v.addf("Value %s at 'Tags' failed to satisfy constraint: Map keys must have length between 1 and 128", quoted(k))
+		case len(val) > 256:
+			v.addf("Value at 'Tags.%s' failed to satisfy constraint: Member must have length less than or equal to 256", k)
+		case strings.HasPrefix(k, "aws:"):
+			v.addf("Value %s at 'Tags' failed to satisfy constraint: keys must not start with 'aws:'", quoted(k))
+		case k == TagDimension:
+			n, err := strconv.Atoi(val)
+			if err != nil || (dim != 0 && dim != n) {
+				v.addf("Value %s at 'Tags.%s' failed to satisfy constraint: must be an integer from 1 to %d agreeing with Dimension", quoted(val), k, maxDimension)
+			}
+			dim = n
+		case k == TagSimilarity:
+			if similarity != "" && similarity != val {
+				v.addf("Value %s at 'Tags.%s' disagrees with Similarity %s", quoted(val), k, quoted(similarity))
+			}
+			similarity = val
+		case strings.HasPrefix(k, TagPrefix):
+			v.addf("Tag %s is not a facesearch setting: the reserved keys are %s and %s", quoted(k), TagDimension, TagSimilarity)
+		}
+	}
+	if dim < 0 || dim > maxDimension || in.Tags[TagDimension] != "" && dim == 0 {
+		v.addf("Value '%d' at 'Dimension' failed to satisfy constraint: Member must have value between 1 and %d", dim, maxDimension)
+	}
+	if similarity == "" {
+		similarity = SimilarityArcFace
+	}
+	cv, err := parseCurve(similarity)
+	if err != nil {
+		v.addf("Value at 'Similarity' failed to satisfy constraint: %v", err)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := e.writable(); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if e.colls[in.CollectionId] != nil {
+		return nil, errorf(CodeResourceAlreadyExists, "The collection id: %s already exists", in.CollectionId)
+	}
+	m := store.CollectionMeta{ID: in.CollectionId, Seq: e.collSeq + 1, Dim: dim, Similarity: similarity, Created: e.now().UTC()}
+	b := e.store.NewBatch()
+	b.PutCollection(m)
+	b.PutCollectionSeq(m.Seq)
+	if err := b.Commit(true); err != nil {
+		return nil, internal("CreateCollection", err)
+	}
+	e.collSeq = m.Seq
+	e.colls[m.ID] = newCollection(m, cv)
+	return &CreateCollectionOutput{CollectionArn: collectionARN(m.ID), FaceModelVersion: FaceModelVersion, StatusCode: statusCodeOK}, nil
+}
+
+// DeleteCollection deletes a collection with all its faces and users. It
+// waits for calls in flight on the collection.
+func (e *Engine) DeleteCollection(ctx context.Context, in *DeleteCollectionInput) (*DeleteCollectionOutput, error) {
+	if in == nil {
+		in = &DeleteCollectionInput{}
+	}
+	var v validator
+	v.collectionID(in.CollectionId)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := e.writable(); err != nil {
+		return nil, err
+	}
+	e.mu.RLock()
+	c, closed := e.colls[in.CollectionId], e.closed
+	e.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if c == nil {
+		return nil, notFound("The collection id: %s does not exist", in.CollectionId)
+	}
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.deleted {
+		return nil, notFound("The collection id: %s does not exist", in.CollectionId)
+	}
+	b := e.store.NewBatch()
+	b.DeleteCollection(in.CollectionId)
+	if err := b.Commit(true); err != nil {
+		return nil, internal("DeleteCollection", err)
+	}
+	c.deleted = true
+	e.mu.Lock()
+	if e.colls[in.CollectionId] == c {
+		delete(e.colls, in.CollectionId)
+	}
+	e.mu.Unlock()
+	return &DeleteCollectionOutput{StatusCode: statusCodeOK}, nil
+}
+
+// DescribeCollection reports a collection's counts and settings.
+func (e *Engine) DescribeCollection(ctx context.Context, in *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
+	if in == nil {
+		in = &DescribeCollectionInput{}
+	}
+	var v validator
+	v.collectionID(in.CollectionId)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	c, release, err := e.acquire(in.CollectionId)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return &DescribeCollectionOutput{
+		CollectionARN:     collectionARN(in.CollectionId),
+		CreationTimestamp: Timestamp{c.meta.Created},
+		FaceCount:         int64(len(c.faces)),
+		UserCount:         int64(len(c.users)),
+		FaceModelVersion:  FaceModelVersion,
+		Dimension:         c.dim,
+		Similarity:        c.curve.name,
+	}, nil
+}
+
+// ListCollections lists collections in creation order.
+func (e *Engine) ListCollections(ctx context.Context, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
+	if in == nil {
+		in = &ListCollectionsInput{}
+	}
+	var v validator
+	limit := v.intRange("MaxResults", in.MaxResults, 0, 4096, DefaultListCollectionsPageSize)
+	if limit == 0 {
+		limit = DefaultListCollectionsPageSize
+	}
+	v.pageToken(in.NextToken)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	pos, err := e.openToken(in.NextToken, tokenListCollections, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	var after uint64
+	if pos != nil {
+		if len(pos) != 8 {
+			return nil, errorf(CodeInvalidPaginationToken, "NextToken is not a token this listing issued")
+		}
+		after = binary.BigEndian.Uint64(pos)
+	}
+	type entry struct {
+		id  string
+		seq uint64
+	}
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	var all []entry
+	for id, c := range e.colls {
+		if c.meta.Seq > after {
+			all = append(all, entry{id, c.meta.Seq})
+		}
+	}
+	e.mu.RUnlock()
+	slices.SortFunc(all, func(a, b entry) int { return cmpUint(a.seq, b.seq) })
+	out := &ListCollectionsOutput{CollectionIds: []string{}, FaceModelVersions: []string{}}
+	for i, c := range all {
+		if i == limit {
+			out.NextToken = e.signToken(pageToken{kind: tokenListCollections, position: binary.BigEndian.AppendUint64(nil, all[i-1].seq)})
+			break
+		}
+		out.CollectionIds = append(out.CollectionIds, c.id)
+		out.FaceModelVersions = append(out.FaceModelVersions, FaceModelVersion)
+	}
+	return out, nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,367 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/facesearch/facesearch/index"
+	"github.com/facesearch/facesearch/store"
+)
+
+// Options configure [Open]. A nil *Options is valid and means all defaults.
+type Options struct {
+	// ReadOnly opens the store for reading only: every mutating call fails.
+	// The default value is false.
+	ReadOnly bool
+	// CacheSize is the storage block cache in bytes. The default value is 64 MiB.
+	CacheSize int64
+	// IdempotencyTTL is how long a ClientRequestToken is remembered.
+	// The default value is 24 hours.
+	IdempotencyTTL time.Duration
+}
+
+// Validate reports every problem of o at once.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.CacheSize < 0 {
+		errs = append(errs, fmt.Errorf("engine: Options.CacheSize %d is negative", o.CacheSize))
+	}
+	if o.IdempotencyTTL < 0 {
+		errs = append(errs, fmt.Errorf("engine: Options.IdempotencyTTL %v is negative", o.IdempotencyTTL))
+	}
+	return errors.Join(errs...)
+}
+
+func (o *Options) clone() *Options {
+	if o == nil {
+		return &Options{}
+	}
+	c := *o
+	return &c
+}
+
+func (o *Options) ensureDefaults() {
+	if o.CacheSize == 0 {
+		o.CacheSize = 64 << 20
+	}
+	if o.IdempotencyTTL == 0 {
+		o.IdempotencyTTL = 24 * time.Hour
+	}
+}
+
+// Engine is a facesearch database: collections of faces and users, kept in a
+// store directory and searched in memory. It is safe for concurrent use.
+type Engine struct {
+	opts   *Options
+	store  *store.Store
+	secret []byte
+	now    func() time.Time
+
+	mu      sync.RWMutex // guards colls, collSeq, closed
+	colls   map[string]*collection
+	collSeq uint64
+	closed  bool
+}
+
+// collection is one collection's in-memory state.
+//
+// Locking, outermost first:
+//   - life: every call on the collection holds it shared for its whole
+//     duration; DeleteCollection and Close hold it exclusively, so they wait
+//     for calls in flight and no call writes into a deleted collection.
+//   - writeMu: serializes read-modify-write mutations (users, associations,
+//     deletions) across their commit. IndexFaces only adds fresh faces, so it
+//     skips writeMu and concurrent IndexFaces calls share fsyncs.
+//   - mu: guards the maps and matrices below. Searches hold it shared;
+//     mutations hold it exclusively only to publish what they committed.
+type collection struct {
+	life    sync.RWMutex
+	deleted bool
+
+	writeMu sync.Mutex
+	meta    store.CollectionMeta // LastUserPK and Dim change under writeMu
+	curve   *curve
+
+	mu      sync.RWMutex
+	dim     int
+	faces   map[string]*face
+	bySeq   map[uint64]*face
+	users   map[string]*user
+	byPK    map[uint64]*user
+	faceIdx *index.Matrix // rows keyed by face sequence
+	userIdx *index.Matrix // rows keyed by user primary key; users with faces only
+
+	faceSeq atomic.Uint64 // last face sequence handed out
+}
+
+type face struct {
+	id, imageID, externalImageID string
+	seq                          uint64
+	userID                       string
+}
+
+type user struct {
+	id      string
+	pk      uint64
+	created time.Time
+	faces   []string // face IDs, sorted
+}
+
+func (u *user) status() string {
+	if len(u.faces) > 0 {
+		return UserStatusActive
+	}
+	return UserStatusCreated
+}
+
+// Open opens the facesearch database in dir, creating it if needed, and
+// loads every collection into memory. It refuses a store whose records
+// contradict each other (see [ErrCorrupt]).
+func Open(dir string, opts *Options) (*Engine, error) {
+	o := opts.clone()
+	o.ensureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(dir, &store.Options{ReadOnly: o.ReadOnly, CacheSize: o.CacheSize})
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{opts: o, store: st, secret: st.Secret(), now: time.Now, colls: map[string]*collection{}}
+	if err := e.load(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// ErrCorrupt is returned by [Open] for a store it cannot trust.
+var ErrCorrupt = store.ErrCorrupt
+
+// ErrLocked is returned by [Open] when another process has the directory open.
+var ErrLocked = store.ErrLocked
+
+func (e *Engine) load() error {
+	seq, err := e.store.CollectionSeq()
+	if err != nil {
+		return err
+	}
+	metas, err := e.store.Collections()
+	if err != nil {
+		return err
+	}
+	e.collSeq = seq
+	for _, m := range metas {
+		c, err := e.loadCollection(m)
+		if err != nil {
+			return fmt.Errorf("collection %q: %w", m.ID, err)
+		}
+		e.colls[m.ID] = c
+		e.collSeq = max(e.collSeq, m.Seq)
+	}
+	return nil
+}
+
+func newCollection(m store.CollectionMeta, cv *curve) *collection {
+	c := &collection{
+		meta:  m,
+		curve: cv,
+		dim:   m.Dim,
+		faces: map[string]*face{},
+		bySeq: map[uint64]*face{},
+		users: map[string]*user{},
+		byPK:  map[uint64]*user{},
+	}
+	if m.Dim > 0 {
+		c.faceIdx = index.NewMatrix(m.Dim)
+		c.userIdx = index.NewMatrix(m.Dim)
+	}
+	return c
+}
+
+func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
+	cv, err := parseCurve(m.Similarity)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if m.Dim < 0 || m.Dim > maxDimension {
+		return nil, fmt.Errorf("%w: dimension %d", ErrCorrupt, m.Dim)
+	}
+	c := newCollection(m, cv)
+	users, err := e.store.UserRecords(m.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range users {
+		if u.PK == 0 || u.PK > m.LastUserPK || c.byPK[u.PK] != nil {
+			return nil, fmt.Errorf("%w: user %q has primary key %d (last handed out %d)", ErrCorrupt, u.ID, u.PK, m.LastUserPK)
+		}
+		us := &user{id: u.ID, pk: u.PK, created: u.Created}
+		c.users[u.ID], c.byPK[u.PK] = us, us
+	}
+	indexed := 0
+	for _, err := range e.store.Users(m.ID, 0) {
+		if err != nil {
+			return nil, err
+		}
+		indexed++
+	}
+	if indexed != len(users) {
+		return nil, fmt.Errorf("%w: %d user records but %d primary-key entries", ErrCorrupt, len(users), indexed)
+	}
+	var lastSeq uint64
+	for f, err := range e.store.Faces(m.ID) {
+		if err != nil {
+			return nil, err
+		}
+		if len(f.Vector) != m.Dim {
+			return nil, fmt.Errorf("%w: face %s has %d dimensions, collection has %d", ErrCorrupt, f.ID, len(f.Vector), m.Dim)
+		}
+		if n := norm(f.Vector); math.Abs(n-1) > 1e-3 {
+			return nil, fmt.Errorf("%w: face %s has norm %g, want 1", ErrCorrupt, f.ID, n)
+		}
+		if c.bySeq[f.Seq] != nil || f.Seq == 0 {
+			return nil, fmt.Errorf("%w: face %s reuses sequence %d", ErrCorrupt, f.ID, f.Seq)
+		}
+		fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, userID: f.UserID}
+		if f.UserID != "" {
+			u := c.users[f.UserID]
+			if u == nil {
+				return nil, fmt.Errorf("%w: face %s belongs to missing user %q", ErrCorrupt, f.ID, f.UserID)
+			}
+			u.faces = append(u.faces, f.ID) // faces arrive in ID order, so this stays sorted
+		}
+		c.faces[f.ID], c.bySeq[f.Seq] = fc, fc
+		c.faceIdx.Upsert(f.Seq, f.Vector)
+		lastSeq = max(lastSeq, f.Seq)
+	}
+	c.faceSeq.Store(lastSeq)
+	for _, u := range c.users {
+		if len(u.faces) > maxFacesPerUser {
+			return nil, fmt.Errorf("%w: user %q has %d faces, the limit is %d", ErrCorrupt, u.id, len(u.faces), maxFacesPerUser)
+		}
+		if len(u.faces) > 0 {
+			c.userIdx.Upsert(u.pk, c.userVector(u.faces))
+		}
+	}
+	return c, nil
+}
+
+// Close waits for calls in flight and closes the store. Calls after Close
+// return [ErrClosed].
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	e.closed = true
+	colls := e.colls
+	e.mu.Unlock()
+	for _, c := range colls {
+		c.life.Lock() // wait for calls in flight; never released: the engine is done
+	}
+	return e.store.Close()
+}
+
+// acquire finds a collection and holds it shared for the duration of a call.
+func (e *Engine) acquire(id string) (*collection, func(), error) {
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return nil, nil, ErrClosed
+	}
+	c := e.colls[id]
+	if c != nil {
+		// Taken before releasing e.mu, so Close cannot slip in between.
+		c.life.RLock()
+	}
+	e.mu.RUnlock()
+	if c == nil {
+		return nil, nil, notFound("The collection id: %s does not exist", id)
+	}
+	if c.deleted {
+		c.life.RUnlock()
+		return nil, nil, notFound("The collection id: %s does not exist", id)
+	}
+	return c, c.life.RUnlock, nil
+}
+
+func (e *Engine) writable() error {
+	if e.opts.ReadOnly {
+		return errorf(CodeInvalidParameter, "the engine is open read-only")
+	}
+	return nil
+}
+
+// userVector is the L2-normalized mean of the given faces' vectors, summed
+// in face ID order in float64 so it is the same bits on every rebuild.
+// The caller holds c.mu (either way) or owns c exclusively.
+func (c *collection) userVector(faceIDs []string) []float32 {
+	sum := make([]float64, c.dim)
+	for _, id := range faceIDs {
+		v, _ := c.faceIdx.Vector(c.faces[id].seq)
+		for i, x := range v {
+			sum[i] += float64(x)
+		}
+	}
+	out := make([]float32, c.dim)
+	var n float64
+	for _, x := range sum {
+		n += x * x
+	}
+	n = math.Sqrt(n)
+	if n == 0 {
+		// Faces that cancel out exactly: keep the first face's direction so
+		// the user still has a well-defined vector.
+		v, _ := c.faceIdx.Vector(c.faces[faceIDs[0]].seq)
+		copy(out, v)
+		return out
+	}
+	for i, x := range sum {
+		out[i] = float32(x / n)
+	}
+	return out
+}
+
+func norm(v []float32) float64 {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	return math.Sqrt(s)
+}
+
+// normalize validates an embedding and returns its L2-normalized copy.
+func normalize(v []float32, what string) ([]float32, error) {
+	if len(v) == 0 || len(v) > maxDimension {
+		return nil, invalid("%s has %d dimensions; a vector must have 1 to %d", what, len(v), maxDimension)
+	}
+	var s float64
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil, invalid("%s has a non-finite value at position %d", what, i)
+		}
+		s += float64(x) * float64(x)
+	}
+	if s == 0 {
+		return nil, invalid("%s is the zero vector; it has no direction to compare", what)
+	}
+	n := math.Sqrt(s)
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(float64(x) / n)
+	}
+	return out, nil
+}
+
+func sortedUnique(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -1,0 +1,347 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/facesearch/facesearch/index"
+	"github.com/facesearch/facesearch/internal/npy"
+	"github.com/facesearch/facesearch/store"
+)
+
+// maxImageBytes is Rekognition's ImageBlob limit.
+const maxImageBytes = 5 << 20
+
+const acceptedImage = "Image.Bytes must be a NumPy .npy array of little-endian float32 or float64 in C order, shape (d,) for one face or (n, d) for n faces"
+
+// decodeImage turns a wire image into embeddings, refusing what the contract
+// does not accept with the error a Rekognition client expects.
+func decodeImage(img *Image) ([][]float32, error) {
+	switch {
+	case img.S3Object != nil:
+		return nil, invalid("S3 is not available on-prem; send Image.Bytes")
+	case len(img.Bytes) == 0:
+		return nil, invalid("1 validation error detected: Value null at 'Image.Bytes' failed to satisfy constraint: Member must not be null")
+	case len(img.Bytes) > maxImageBytes:
+		return nil, errorf(CodeImageTooLarge, "Image.Bytes has %d bytes; the limit is %d", len(img.Bytes), maxImageBytes)
+	}
+	rows, _, err := npy.Decode(img.Bytes)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalidImageFormat, Message: fmt.Sprintf("%v. %s", err, acceptedImage), Err: err}
+	}
+	return rows, nil
+}
+
+// queryVector returns the one embedding a search-by-image call searches
+// with, and how many further rows the image had.
+func queryVector(img *Image, vec []float32) ([]float32, int, error) {
+	switch {
+	case img != nil && vec != nil:
+		return nil, 0, invalid("give either Image or Vector, not both")
+	case img != nil:
+		rows, err := decodeImage(img)
+		if err != nil {
+			return nil, 0, err
+		}
+		q, err := normalize(rows[0], "Image row 0")
+		return q, len(rows) - 1, err
+	case vec != nil:
+		q, err := normalize(vec, "Vector")
+		return q, 0, err
+	}
+	return nil, 0, invalid("1 validation error detected: Value null at 'Image' failed to satisfy constraint: Member must not be null")
+}
+
+func newUUID() string { return uuid.Must(uuid.NewRandom()).String() }
+
+// IndexFaces adds faces to a collection. Faces past MaxFaces (at most 100 per
+// call) come back in UnindexedFaces. The first face of a collection created
+// without a dimension fixes it.
+func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFacesOutput, error) {
+	if in == nil {
+		in = &IndexFacesInput{}
+	}
+	var v validator
+	v.collectionID(in.CollectionId)
+	v.externalImageID(in.ExternalImageId)
+	maxFaces := v.intRange("MaxFaces", in.MaxFaces, 1, 1<<31-1, maxFacesPerIndexCall)
+	v.qualityFilter(in.QualityFilter)
+	v.detectionAttributes(in.DetectionAttributes)
+	for i, f := range in.Faces {
+		if f.ExternalImageId != "" {
+			var fv validator
+			fv.externalImageID(f.ExternalImageId)
+			if fv.err() != nil {
+				v.addf("Faces[%d]: %s", i, strings.Join(fv.problems, "; "))
+			}
+		}
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	var faces []FaceEmbedding
+	switch {
+	case in.Image != nil && in.Faces != nil:
+		return nil, invalid("give either Image or Faces, not both")
+	case in.Image != nil:
+		rows, err := decodeImage(in.Image)
+		if err != nil {
+			return nil, err
+		}
+		faces = make([]FaceEmbedding, len(rows))
+		for i, r := range rows {
+			faces[i] = FaceEmbedding{Vector: r}
+		}
+	case len(in.Faces) > 0:
+		faces = in.Faces
+	default:
+		return nil, invalid("1 validation error detected: Value null at 'Image' failed to satisfy constraint: Member must not be null")
+	}
+	maxFaces = min(maxFaces, maxFacesPerIndexCall)
+	out := &IndexFacesOutput{FaceModelVersion: FaceModelVersion, FaceRecords: []FaceRecord{}, UnindexedFaces: []UnindexedFace{}}
+	if len(faces) > maxFaces {
+		for range faces[maxFaces:] {
+			out.UnindexedFaces = append(out.UnindexedFaces, UnindexedFace{FaceDetail: &FaceDetail{Confidence: 100}, Reasons: []string{ReasonExceedsMaxFaces}})
+		}
+		faces = faces[:maxFaces]
+	}
+	vecs := make([][]float32, len(faces))
+	for i, f := range faces {
+		what := fmt.Sprintf("face %d", i)
+		if in.Image != nil {
+			what = fmt.Sprintf("Image row %d", i)
+		}
+		nv, err := normalize(f.Vector, what)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && len(nv) != len(vecs[0]) {
+			return nil, invalid("%s has %d dimensions but face 0 has %d", what, len(nv), len(vecs[0]))
+		}
+		vecs[i] = nv
+	}
+	if err := e.writable(); err != nil {
+		return nil, err
+	}
+	c, release, err := e.acquire(in.CollectionId)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	dim := len(vecs[0])
+	c.mu.RLock()
+	cdim := c.dim
+	c.mu.RUnlock()
+	if cdim == 0 {
+		// The first face fixes the dimension: serialize with other writers
+		// so two first calls cannot fix two dimensions.
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		cdim = c.meta.Dim
+	}
+	if cdim != 0 && cdim != dim {
+		return nil, invalid("the embeddings have %d dimensions; collection %s holds %d-dimensional embeddings", dim, in.CollectionId, cdim)
+	}
+
+	imageID := newUUID()
+	recs := make([]*store.Face, len(vecs))
+	b := e.store.NewBatch()
+	defer b.Close()
+	if cdim == 0 {
+		m := c.meta
+		m.Dim = dim
+		b.PutCollection(m)
+	}
+	for i, vec := range vecs {
+		ext := faces[i].ExternalImageId
+		if ext == "" {
+			ext = in.ExternalImageId
+		}
+		recs[i] = &store.Face{ID: newUUID(), Seq: c.faceSeq.Add(1), ImageID: imageID, ExternalImageID: ext, Vector: vec}
+		b.PutFace(in.CollectionId, recs[i])
+	}
+	if err := b.Commit(true); err != nil {
+		return nil, internal("IndexFaces", err)
+	}
+
+	c.mu.Lock()
+	if cdim == 0 {
+		c.meta.Dim = dim
+		c.dim = dim
+		c.faceIdx, c.userIdx = index.NewMatrix(dim), index.NewMatrix(dim)
+	}
+	for _, r := range recs {
+		f := &face{id: r.ID, imageID: r.ImageID, externalImageID: r.ExternalImageID, seq: r.Seq}
+		c.faces[r.ID], c.bySeq[r.Seq] = f, f
+		c.faceIdx.Upsert(r.Seq, r.Vector)
+	}
+	c.mu.Unlock()
+
+	for _, r := range recs {
+		out.FaceRecords = append(out.FaceRecords, FaceRecord{
+			Face:       &Face{FaceId: r.ID, ImageId: r.ImageID, ExternalImageId: r.ExternalImageID, Confidence: 100},
+			FaceDetail: &FaceDetail{Confidence: 100},
+		})
+	}
+	return out, nil
+}
+
+func (f *face) public() Face {
+	return Face{FaceId: f.id, ImageId: f.imageID, ExternalImageId: f.externalImageID, UserId: f.userID, Confidence: 100, IndexFacesModelVersion: FaceModelVersion}
+}
+
+// ListFaces lists a collection's faces in face ID order, optionally only
+// those of UserId and/or those among FaceIds.
+func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesOutput, error) {
+	if in == nil {
+		in = &ListFacesInput{}
+	}
+	var v validator
+	v.collectionID(in.CollectionId)
+	v.userID("UserId", in.UserId, false)
+	v.faceIDList("FaceIds", in.FaceIds, false, maxListFaceIDs)
+	limit := v.intRange("MaxResults", in.MaxResults, 0, 4096, DefaultListFacesPageSize)
+	if limit == 0 {
+		limit = DefaultListFacesPageSize
+	}
+	v.pageToken(in.NextToken)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	c, release, err := e.acquire(in.CollectionId)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	var filterIDs []string
+	if in.FaceIds != nil {
+		filterIDs = sortedUnique(in.FaceIds)
+	}
+	fh := filterHash(in.UserId, strings.Join(filterIDs, ","))
+	pos, err := e.openToken(in.NextToken, tokenListFaces, c.meta.Seq, fh)
+	if err != nil {
+		return nil, err
+	}
+	after := string(pos)
+	if pos != nil && !isFaceID(after) {
+		return nil, errorf(CodeInvalidPaginationToken, "NextToken is not a token this listing issued")
+	}
+
+	out := &ListFacesOutput{Faces: []Face{}, FaceModelVersion: FaceModelVersion}
+	if in.UserId == "" && filterIDs == nil {
+		for f, err := range e.store.FacesAfter(in.CollectionId, after) {
+			if err != nil {
+				return nil, internal("ListFaces", err)
+			}
+			if len(out.Faces) == limit {
+				out.NextToken = e.signToken(pageToken{kind: tokenListFaces, scope: c.meta.Seq, filter: fh, position: []byte(out.Faces[limit-1].FaceId)})
+				break
+			}
+			out.Faces = append(out.Faces, Face{FaceId: f.ID, ImageId: f.ImageID, ExternalImageId: f.ExternalImageID, UserId: f.UserID, Confidence: 100, IndexFacesModelVersion: FaceModelVersion})
+		}
+		return out, nil
+	}
+
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	candidates := filterIDs
+	if in.UserId != "" {
+		u := c.users[in.UserId]
+		if u == nil {
+			return nil, notFound("The user id: %s does not exist in collection %s", in.UserId, in.CollectionId)
+		}
+		candidates = u.faces
+		if filterIDs != nil {
+			candidates = slices.DeleteFunc(slices.Clone(u.faces), func(id string) bool {
+				_, found := slices.BinarySearch(filterIDs, id)
+				return !found
+			})
+		}
+	}
+	start, _ := slices.BinarySearch(candidates, after)
+	for _, id := range candidates[start:] {
+		if id <= after {
+			continue
+		}
+		f := c.faces[id]
+		if f == nil {
+			continue
+		}
+		if len(out.Faces) == limit {
+			out.NextToken = e.signToken(pageToken{kind: tokenListFaces, scope: c.meta.Seq, filter: fh, position: []byte(out.Faces[limit-1].FaceId)})
+			break
+		}
+		out.Faces = append(out.Faces, f.public())
+	}
+	return out, nil
+}
+
+// DeleteFaces deletes faces that belong to no user. Faces of a user and
+// unknown faces come back in UnsuccessfulFaceDeletions.
+func (e *Engine) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*DeleteFacesOutput, error) {
+	if in == nil {
+		in = &DeleteFacesInput{}
+	}
+	var v validator
+	v.collectionID(in.CollectionId)
+	v.faceIDList("FaceIds", in.FaceIds, true, maxDeleteFaceIDs)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := e.writable(); err != nil {
+		return nil, err
+	}
+	c, release, err := e.acquire(in.CollectionId)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+
+	out := &DeleteFacesOutput{DeletedFaces: []string{}, UnsuccessfulFaceDeletions: []UnsuccessfulFaceDeletion{}}
+	var doomed []*face
+	seen := map[string]bool{}
+	c.mu.RLock()
+	for _, id := range in.FaceIds {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		f := c.faces[id]
+		switch {
+		case f == nil:
+			out.UnsuccessfulFaceDeletions = append(out.UnsuccessfulFaceDeletions, UnsuccessfulFaceDeletion{FaceId: id, Reasons: []string{ReasonFaceNotFound}})
+		case f.userID != "":
+			out.UnsuccessfulFaceDeletions = append(out.UnsuccessfulFaceDeletions, UnsuccessfulFaceDeletion{FaceId: id, UserId: f.userID, Reasons: []string{ReasonAssociatedToAnExistingUser}})
+		default:
+			doomed = append(doomed, f)
+			out.DeletedFaces = append(out.DeletedFaces, id)
+		}
+	}
+	c.mu.RUnlock()
+	if len(doomed) == 0 {
+		return out, nil
+	}
+	b := e.store.NewBatch()
+	defer b.Close()
+	for _, f := range doomed {
+		b.DeleteFace(in.CollectionId, f.id)
+	}
+	if err := b.Commit(true); err != nil {
+		return nil, internal("DeleteFaces", err)
+	}
+	c.mu.Lock()
+	for _, f := range doomed {
+		delete(c.faces, f.id)
+		delete(c.bySeq, f.seq)
+		c.faceIdx.Delete(f.seq)
+	}
+	c.mu.Unlock()
+	return out, nil
+}

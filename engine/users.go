@@ -1,0 +1,440 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"slices"
+
+	"github.com/facesearch/facesearch/index"
+	"github.com/facesearch/facesearch/store"
+)
+
+// idempotent is one ClientRequestToken check: held under c.writeMu from
+// lookup to commit, so two calls with one token cannot both run.
+type idempotent struct {
+	op, token string
+	hash      [32]byte
+}
+
+// checkToken looks a token up. When the token was used before with the same
+// parameters it decodes the first response into out and reports true.
+func (e *Engine) checkToken(coll, op, token string, params any, out any) (*idempotent, bool, error) {
+	if token == "" {
+		return nil, false, nil
+	}
+	p, err := json.Marshal(params)
+	if err != nil {
+		return nil, false, internal(op, err)
+	}
+	id := &idempotent{op: op, token: token, hash: sha256.Sum256(append([]byte(op+"\x00"), p...))}
+	t, ok, err := e.store.Token(coll, op, token, e.now())
+	if err != nil {
+		return nil, false, internal(op, err)
+	}
+	if !ok {
+		return id, false, nil
+	}
+	if t.ParamHash != id.hash {
+		return nil, false, errorf(CodeIdempotentParameterMismatch, "ClientRequestToken %s was used with other parameters", token)
+	}
+	if err := json.Unmarshal(t.Response, out); err != nil {
+		return nil, false, internal(op, err)
+	}
+	return id, true, nil
+}
+
+// record adds the token and the response to the call's batch.
+func (e *Engine) record(b *store.Batch, coll string, id *idempotent, out any) error {
+	if id == nil {
+		return nil
+	}
+	resp, err := json.Marshal(out)
+	if err != nil {
+		return internal(id.op, err)
+	}
+	b.PutToken(coll, id.op, id.token, store.Token{ParamHash: id.hash, Response: resp, Expires: e.now().Add(e.opts.IdempotencyTTL)})
+	return nil
+}
+
+// CreateUser creates a user with the next primary key of the collection.
+func (e *Engine) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUserOutput, error) {
+	if in == nil {
+		in = &CreateUserInput{}
+	}
+	var v validator
+	v.collectionID(in.CollectionId)
+	v.userID("UserId", in.UserId, true)
+	v.clientToken(in.ClientRequestToken)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := e.writable(); err != nil {
+		return nil, err
+	}
+	c, release, err := e.acquire(in.CollectionId)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+
+	out := &CreateUserOutput{}
+	params := *in
+	params.ClientRequestToken = ""
+	tok, replayed, err := e.checkToken(in.CollectionId, "CreateUser", in.ClientRequestToken, params, out)
+	if err != nil || replayed {
+		return out, err
+	}
+	c.mu.RLock()
+	exists := c.users[in.UserId] != nil
+	c.mu.RUnlock()
+	if exists {
+		return nil, errorf(CodeConflict, "The user id: %s already exists in collection %s", in.UserId, in.CollectionId)
+	}
+	m := c.meta
+	m.LastUserPK++
+	u := store.User{ID: in.UserId, PK: m.LastUserPK, Created: e.now().UTC()}
+	b := e.store.NewBatch()
+	defer b.Close()
+	b.PutCollection(m)
+	b.PutUser(in.CollectionId, u)
+	if err := e.record(b, in.CollectionId, tok, out); err != nil {
+		return nil, err
+	}
+	if err := b.Commit(true); err != nil {
+		return nil, internal("CreateUser", err)
+	}
+	c.meta = m
+	us := &user{id: u.ID, pk: u.PK, created: u.Created}
+	c.mu.Lock()
+	c.users[u.ID], c.byPK[u.PK] = us, us
+	c.mu.Unlock()
+	return out, nil
+}
+
+// DeleteUser disassociates a user's faces (they stay in the collection) and
+// deletes the user.
+func (e *Engine) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUserOutput, error) {
+	if in == nil {
+		in = &DeleteUserInput{}
+	}
+	var v validator
+	v.collectionID(in.CollectionId)
+	v.userID("UserId", in.UserId, true)
+	v.clientToken(in.ClientRequestToken)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := e.writable(); err != nil {
+		return nil, err
+	}
+	c, release, err := e.acquire(in.CollectionId)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+
+	out := &DeleteUserOutput{}
+	params := *in
+	params.ClientRequestToken = ""
+	tok, replayed, err := e.checkToken(in.CollectionId, "DeleteUser", in.ClientRequestToken, params, out)
+	if err != nil || replayed {
+		return out, err
+	}
+	c.mu.RLock()
+	u := c.users[in.UserId]
+	var recs []*store.Face
+	if u != nil {
+		recs = c.faceRecords(u.faces, "")
+	}
+	c.mu.RUnlock()
+	if u == nil {
+		return nil, notFound("The user id: %s does not exist in collection %s", in.UserId, in.CollectionId)
+	}
+	b := e.store.NewBatch()
+	defer b.Close()
+	for _, r := range recs {
+		b.PutFace(in.CollectionId, r)
+	}
+	b.DeleteUser(in.CollectionId, store.User{ID: u.id, PK: u.pk})
+	if err := e.record(b, in.CollectionId, tok, out); err != nil {
+		return nil, err
+	}
+	if err := b.Commit(true); err != nil {
+		return nil, internal("DeleteUser", err)
+	}
+	c.mu.Lock()
+	for _, id := range u.faces {
+		c.faces[id].userID = ""
+	}
+	c.userIdx.Delete(u.pk)
+	delete(c.users, u.id)
+	delete(c.byPK, u.pk)
+	c.mu.Unlock()
+	return out, nil
+}
+
+// faceRecords builds the store records of faces as they will be with owner
+// userID. The caller holds c.mu.
+func (c *collection) faceRecords(ids []string, userID string) []*store.Face {
+	recs := make([]*store.Face, len(ids))
+	for i, id := range ids {
+		f := c.faces[id]
+		vec, _ := c.faceIdx.Vector(f.seq)
+		recs[i] = &store.Face{ID: f.id, Seq: f.seq, ImageID: f.imageID, ExternalImageID: f.externalImageID, UserID: userID, Vector: slices.Clone(vec)}
+	}
+	return recs
+}
+
+// ListUsers lists a collection's users in primary-key (creation) order.
+func (e *Engine) ListUsers(ctx context.Context, in *ListUsersInput) (*ListUsersOutput, error) {
+	if in == nil {
+		in = &ListUsersInput{}
+	}
+	var v validator
+	v.collectionID(in.CollectionId)
+	limit := v.intRange("MaxResults", in.MaxResults, 1, 500, DefaultListUsersPageSize)
+	v.pageToken(in.NextToken)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	c, release, err := e.acquire(in.CollectionId)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	pos, err := e.openToken(in.NextToken, tokenListUsers, c.meta.Seq, 0)
+	if err != nil {
+		return nil, err
+	}
+	var after uint64
+	if pos != nil {
+		if len(pos) != 8 {
+			return nil, errorf(CodeInvalidPaginationToken, "NextToken is not a token this listing issued")
+		}
+		after = binary.BigEndian.Uint64(pos)
+	}
+	out := &ListUsersOutput{Users: []User{}}
+	var lastPK uint64
+	for u, err := range e.store.Users(in.CollectionId, after) {
+		if err != nil {
+			return nil, internal("ListUsers", err)
+		}
+		if len(out.Users) == limit {
+			out.NextToken = e.signToken(pageToken{kind: tokenListUsers, scope: c.meta.Seq, position: binary.BigEndian.AppendUint64(nil, lastPK)})
+			break
+		}
+		status := UserStatusCreated
+		c.mu.RLock()
+		if mu := c.users[u.ID]; mu != nil {
+			status = mu.status()
+		}
+		c.mu.RUnlock()
+		out.Users = append(out.Users, User{UserId: u.ID, UserStatus: status})
+		lastPK = u.PK
+	}
+	return out, nil
+}
+
+// AssociateFaces adds faces to a user. Faces that are unknown, owned by
+// another user or (when the user already has faces) too unlike the user
+// come back in UnsuccessfulFaceAssociations; faces the user already has are
+// skipped. A call that would take the user past 100 faces changes nothing.
+func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*AssociateFacesOutput, error) {
+	if in == nil {
+		in = &AssociateFacesInput{}
+	}
+	var v validator
+	v.collectionID(in.CollectionId)
+	v.userID("UserId", in.UserId, true)
+	v.faceIDList("FaceIds", in.FaceIds, true, maxUserFaceIDs)
+	threshold := v.percent("UserMatchThreshold", in.UserMatchThreshold, DefaultAssociateFacesThreshold)
+	v.clientToken(in.ClientRequestToken)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := e.writable(); err != nil {
+		return nil, err
+	}
+	c, release, err := e.acquire(in.CollectionId)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+
+	out := &AssociateFacesOutput{AssociatedFaces: []AssociatedFace{}, UnsuccessfulFaceAssociations: []UnsuccessfulFaceAssociation{}}
+	params := *in
+	params.ClientRequestToken = ""
+	tok, replayed, err := e.checkToken(in.CollectionId, "AssociateFaces", in.ClientRequestToken, params, out)
+	if err != nil || replayed {
+		return out, err
+	}
+
+	c.mu.RLock()
+	u := c.users[in.UserId]
+	if u == nil {
+		c.mu.RUnlock()
+		return nil, notFound("The user id: %s does not exist in collection %s", in.UserId, in.CollectionId)
+	}
+	var userVec []float32
+	if len(u.faces) > 0 {
+		userVec, _ = c.userIdx.Vector(u.pk)
+	}
+	var added []string
+	seen := map[string]bool{}
+	for _, id := range in.FaceIds {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		f := c.faces[id]
+		switch {
+		case f == nil:
+			out.UnsuccessfulFaceAssociations = append(out.UnsuccessfulFaceAssociations, UnsuccessfulFaceAssociation{FaceId: id, Reasons: []string{ReasonFaceNotFound}})
+			continue
+		case f.userID == in.UserId:
+			continue
+		case f.userID != "":
+			out.UnsuccessfulFaceAssociations = append(out.UnsuccessfulFaceAssociations, UnsuccessfulFaceAssociation{FaceId: id, UserId: f.userID, Reasons: []string{ReasonAssociatedToADifferentUser}})
+			continue
+		}
+		if userVec != nil {
+			fv, _ := c.faceIdx.Vector(f.seq)
+			if sim := c.curve.similarity(index.Dot(fv, userVec)); float64(sim) < threshold {
+				out.UnsuccessfulFaceAssociations = append(out.UnsuccessfulFaceAssociations, UnsuccessfulFaceAssociation{FaceId: id, UserId: in.UserId, Confidence: &sim, Reasons: []string{ReasonLowMatchConfidence}})
+				continue
+			}
+		}
+		added = append(added, id)
+	}
+	if len(u.faces)+len(added) > maxFacesPerUser {
+		c.mu.RUnlock()
+		return nil, errorf(CodeServiceQuotaExceeded, "user %s has %d faces; associating %d more would pass the limit of %d faces per user", in.UserId, len(u.faces), len(added), maxFacesPerUser)
+	}
+	newFaces := sortedUnique(append(slices.Clone(u.faces), added...))
+	recs := c.faceRecords(added, in.UserId)
+	c.mu.RUnlock()
+
+	for _, id := range added {
+		out.AssociatedFaces = append(out.AssociatedFaces, AssociatedFace{FaceId: id})
+	}
+	out.UserStatus = UserStatusCreated
+	if len(newFaces) > 0 {
+		out.UserStatus = UserStatusActive
+	}
+	if err := e.commitMembership(c, in.CollectionId, u, newFaces, recs, tok, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// commitMembership writes a user's new face set and, once durable, publishes
+// it with the recomputed user vector. The caller holds c.writeMu.
+func (e *Engine) commitMembership(c *collection, coll string, u *user, newFaces []string, recs []*store.Face, tok *idempotent, out any) error {
+	b := e.store.NewBatch()
+	defer b.Close()
+	for _, r := range recs {
+		b.PutFace(coll, r)
+	}
+	if err := e.record(b, coll, tok, out); err != nil {
+		return err
+	}
+	if b.Empty() {
+		return nil
+	}
+	if err := b.Commit(true); err != nil {
+		return internal("commit", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range recs {
+		c.faces[r.ID].userID = r.UserID
+	}
+	u.faces = newFaces
+	if len(newFaces) == 0 {
+		c.userIdx.Delete(u.pk)
+	} else {
+		c.userIdx.Upsert(u.pk, c.userVector(newFaces))
+	}
+	return nil
+}
+
+// DisassociateFaces removes faces from a user. Unknown faces and faces of
+// another user come back in UnsuccessfulFaceDisassociations; faces of no
+// user are skipped.
+func (e *Engine) DisassociateFaces(ctx context.Context, in *DisassociateFacesInput) (*DisassociateFacesOutput, error) {
+	if in == nil {
+		in = &DisassociateFacesInput{}
+	}
+	var v validator
+	v.collectionID(in.CollectionId)
+	v.userID("UserId", in.UserId, true)
+	v.faceIDList("FaceIds", in.FaceIds, true, maxUserFaceIDs)
+	v.clientToken(in.ClientRequestToken)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := e.writable(); err != nil {
+		return nil, err
+	}
+	c, release, err := e.acquire(in.CollectionId)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+
+	out := &DisassociateFacesOutput{DisassociatedFaces: []DisassociatedFace{}, UnsuccessfulFaceDisassociations: []UnsuccessfulFaceDisassociation{}}
+	params := *in
+	params.ClientRequestToken = ""
+	tok, replayed, err := e.checkToken(in.CollectionId, "DisassociateFaces", in.ClientRequestToken, params, out)
+	if err != nil || replayed {
+		return out, err
+	}
+	c.mu.RLock()
+	u := c.users[in.UserId]
+	if u == nil {
+		c.mu.RUnlock()
+		return nil, notFound("The user id: %s does not exist in collection %s", in.UserId, in.CollectionId)
+	}
+	var removed []string
+	seen := map[string]bool{}
+	for _, id := range in.FaceIds {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		f := c.faces[id]
+		switch {
+		case f == nil:
+			out.UnsuccessfulFaceDisassociations = append(out.UnsuccessfulFaceDisassociations, UnsuccessfulFaceDisassociation{FaceId: id, Reasons: []string{ReasonFaceNotFound}})
+		case f.userID == in.UserId:
+			removed = append(removed, id)
+		case f.userID != "":
+			out.UnsuccessfulFaceDisassociations = append(out.UnsuccessfulFaceDisassociations, UnsuccessfulFaceDisassociation{FaceId: id, UserId: f.userID, Reasons: []string{ReasonAssociatedToADifferentUser}})
+		}
+	}
+	newFaces := slices.DeleteFunc(slices.Clone(u.faces), func(id string) bool { return slices.Contains(removed, id) })
+	recs := c.faceRecords(removed, "")
+	c.mu.RUnlock()
+
+	for _, id := range removed {
+		out.DisassociatedFaces = append(out.DisassociatedFaces, DisassociatedFace{FaceId: id})
+	}
+	out.UserStatus = UserStatusCreated
+	if len(newFaces) > 0 {
+		out.UserStatus = UserStatusActive
+	}
+	if err := e.commitMembership(c, in.CollectionId, u, newFaces, recs, tok, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,7 @@
+package index
+
+import "errors"
+
+// ErrDimension reports a query whose length differs from the matrix
+// dimension. [Matrix.Search] wraps it with both lengths.
+var ErrDimension = errors.New("index: vector length does not match the matrix dimension")

@@ -1,0 +1,423 @@
+package index
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/bits"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Hit is one search result: a row's key and its dot product with the query.
+type Hit struct {
+	Key   uint64
+	Score float32
+}
+
+const (
+	// blockFloats sizes a block at 4 MiB: large enough that the per-block
+	// bookkeeping is nil, small enough that the growth slack (at most one
+	// block) is under 0.2% of a 1M x 512 matrix.
+	blockFloats  = 1 << 20
+	maxBlockRows = 1 << 16
+	// firstBlockRows is where the first block starts; it doubles up to a full
+	// block so that a small collection does not pay 4 MiB.
+	firstBlockRows = 16
+	// chunkFloats (256 KiB) is the unit a search worker claims at a time: the
+	// granularity of load balancing and of noticing a cancelled context.
+	chunkFloats = 1 << 16
+	// workerFloats is the least work (rows x dim) worth a goroutine of its
+	// own. Measured with BenchmarkSearchWorkers: below about 1M floats
+	// (2k rows at d=512) the fan-out costs more than it saves.
+	workerFloats = 1 << 20
+	// shrinkMin keeps small matrices from re-allocating their keys on
+	// every other delete.
+	shrinkMin = 1024
+)
+
+// Matrix is a growable set of rows of Dim float32 values, each identified by
+// a caller key (a user's primary key or a face's sequence number).
+//
+// Upsert and Delete must not run concurrently with any other method. Search,
+// Vector, Len, Dim and Keys may run concurrently with each other. The engine
+// guards a Matrix with a sync.RWMutex.
+type Matrix struct {
+	dim        int
+	blockRows  int  // a power of two, so a row's block is a shift away
+	blockShift uint // log2(blockRows)
+	chunkRows  int  // a power of two <= blockRows, so a chunk never straddles blocks
+
+	// blocks[b] holds rows [b*blockRows, (b+1)*blockRows). Only blocks[0]
+	// may be shorter than blockRows*dim, while it is still growing. At most
+	// one block past the last row is kept as a spare.
+	blocks [][]float32
+	keys   []uint64       // keys[r] is row r's key; len(keys) is the row count
+	rowOf  map[uint64]int // the inverse of keys
+}
+
+// NewMatrix returns an empty matrix of dim-length rows. It panics if dim < 1.
+func NewMatrix(dim int) *Matrix {
+	if dim < 1 {
+		panic(fmt.Sprintf("index: NewMatrix(%d): dimension must be at least 1", dim))
+	}
+	blockRows := floorPow2(min(max(blockFloats/dim, 1), maxBlockRows))
+	chunkRows := floorPow2(min(max(chunkFloats/dim, 1), blockRows))
+	return newMatrix(dim, blockRows, chunkRows)
+}
+
+// newMatrix lets tests use tiny blocks and chunks so that every boundary is
+// crossed with few rows.
+func newMatrix(dim, blockRows, chunkRows int) *Matrix {
+	if blockRows != floorPow2(blockRows) || chunkRows != floorPow2(chunkRows) || chunkRows > blockRows {
+		panic(fmt.Sprintf("index: bad geometry: %d-row blocks, %d-row chunks", blockRows, chunkRows))
+	}
+	return &Matrix{
+		dim:        dim,
+		blockRows:  blockRows,
+		blockShift: uint(bits.TrailingZeros(uint(blockRows))),
+		chunkRows:  chunkRows,
+		rowOf:      make(map[uint64]int),
+	}
+}
+
+func floorPow2(x int) int { return 1 << (bits.Len(uint(x)) - 1) }
+
+// Dim returns the length of every row.
+func (m *Matrix) Dim() int { return m.dim }
+
+// Len returns the number of rows.
+func (m *Matrix) Len() int { return len(m.keys) }
+
+// row returns row r, capped so that an append by the caller cannot spill
+// into the next row.
+func (m *Matrix) row(r int) []float32 {
+	b := m.blocks[r>>m.blockShift]
+	off := (r & (m.blockRows - 1)) * m.dim
+	return b[off : off+m.dim : off+m.dim]
+}
+
+// Upsert copies vec into key's row, adding a row if key is new. vec must be
+// L2-normalized by the caller, so that [Matrix.Search] scores are cosines.
+// It panics if len(vec) != [Matrix.Dim]: the engine validates input first.
+func (m *Matrix) Upsert(key uint64, vec []float32) {
+	if len(vec) != m.dim {
+		panic(fmt.Sprintf("index: Upsert of key %d: vector has %d values, matrix has dimension %d", key, len(vec), m.dim))
+	}
+	if r, ok := m.rowOf[key]; ok {
+		copy(m.row(r), vec)
+		return
+	}
+	r := len(m.keys)
+	m.reserve(r)
+	copy(m.row(r), vec)
+	m.keys = append(m.keys, key)
+	m.rowOf[key] = r
+}
+
+// reserve makes room for row r, the next row to be added.
+func (m *Matrix) reserve(r int) {
+	b := r >> m.blockShift
+	if b == len(m.blocks) {
+		rows := m.blockRows
+		if b == 0 {
+			rows = min(firstBlockRows, m.blockRows)
+		}
+		m.blocks = append(m.blocks, make([]float32, rows*m.dim))
+		return
+	}
+	if end := (r&(m.blockRows-1) + 1) * m.dim; end <= len(m.blocks[b]) {
+		return
+	}
+	// Only the first block is ever short. Doubling bounds its copying to
+	// O(rows) in total.
+	old := m.blocks[0]
+	grown := make([]float32, min(2*len(old), m.blockRows*m.dim))
+	copy(grown, old)
+	m.blocks[0] = grown
+}
+
+// Delete removes key's row and reports whether it was present. The last row
+// moves into the hole, so rows stay dense and deleting costs O(dim).
+func (m *Matrix) Delete(key uint64) bool {
+	r, ok := m.rowOf[key]
+	if !ok {
+		return false
+	}
+	last := len(m.keys) - 1
+	if r != last {
+		copy(m.row(r), m.row(last))
+		moved := m.keys[last]
+		m.keys[r] = moved
+		m.rowOf[moved] = r
+	}
+	m.keys = m.keys[:last]
+	delete(m.rowOf, key)
+	m.shrink()
+	return true
+}
+
+// shrink returns memory after deletions.
+func (m *Matrix) shrink() {
+	n := len(m.keys)
+	used := (n + m.blockRows - 1) >> m.blockShift
+	// One spare block stays, so that a matrix hovering at a block boundary
+	// does not allocate and free a block on every other call.
+	if keep := used + 1; len(m.blocks) > keep {
+		clear(m.blocks[keep:])
+		m.blocks = m.blocks[:keep]
+	}
+	// Go maps never shrink, so the map is rebuilt along with the keys. Both
+	// happen only after 3/4 of the rows went, so the cost is amortized O(1).
+	if cap(m.keys) >= shrinkMin && n < cap(m.keys)/4 {
+		m.keys = slices.Clone(m.keys)
+		m.rowOf = make(map[uint64]int, n)
+		for r, key := range m.keys {
+			m.rowOf[key] = r
+		}
+	}
+}
+
+// Vector returns key's row. The slice aliases the matrix: callers must not
+// modify it, and it is valid only until the next [Matrix.Upsert] or
+// [Matrix.Delete].
+func (m *Matrix) Vector(key uint64) ([]float32, bool) {
+	r, ok := m.rowOf[key]
+	if !ok {
+		return nil, false
+	}
+	return m.row(r), true
+}
+
+// Keys calls fn for every key, in no particular order. It lets the engine
+// check that the index matches the store. fn must not modify m.
+func (m *Matrix) Keys(fn func(key uint64)) {
+	for _, key := range m.keys {
+		fn(key)
+	}
+}
+
+// Search returns up to k rows whose score (dot product with q) is at least
+// minScore, ordered by score descending, then key ascending. k <= 0 returns
+// nil. If ctx is done before the scan completes, Search returns ctx.Err().
+// A q of the wrong length returns an error wrapping [ErrDimension].
+//
+// Large matrices are split across up to runtime.GOMAXPROCS(0) goroutines.
+func (m *Matrix) Search(ctx context.Context, q []float32, k int, minScore float32) ([]Hit, error) {
+	return m.search(ctx, q, k, minScore, m.workers())
+}
+
+// workers picks the fan-out: one goroutine per workerFloats of data, at most
+// GOMAXPROCS.
+func (m *Matrix) workers() int {
+	return max(1, min(runtime.GOMAXPROCS(0), len(m.keys)*m.dim/workerFloats))
+}
+
+func (m *Matrix) search(ctx context.Context, q []float32, k int, minScore float32, workers int) ([]Hit, error) {
+	if k <= 0 {
+		return nil, nil
+	}
+	if len(q) != m.dim {
+		return nil, fmt.Errorf("%w: query has %d values, matrix has dimension %d", ErrDimension, len(q), m.dim)
+	}
+	n := len(m.keys)
+	if n == 0 {
+		return nil, nil
+	}
+	k = min(k, n)
+	workers = max(1, min(workers, m.chunks()))
+
+	// One allocation backs every worker's heap.
+	buf := make([]Hit, workers*k)
+	heaps := make([]topK, workers)
+	for w := range heaps {
+		heaps[w] = topK{items: buf[w*k : w*k : (w+1)*k], floor: minScore}
+	}
+	dot := kernel()
+	err := m.scan(ctx, workers,
+		func(w int, rows []float32, keys []uint64) { heaps[w].scan(dot, q, rows, keys) },
+		func(w int) { slices.SortFunc(heaps[w].items, compareHits) })
+	if err != nil {
+		return nil, err
+	}
+	return merge(heaps, k), nil
+}
+
+func (m *Matrix) chunks() int { return (len(m.keys) + m.chunkRows - 1) / m.chunkRows }
+
+// scan runs workers goroutines (the caller's is one of them) that claim
+// chunks of contiguous rows in turn and pass each to visit; a worker calls
+// finish once it runs out of chunks. Worker w's calls are sequential, so
+// visit may keep per-worker state without locks. Claiming chunks one at a
+// time, rather than splitting rows up front, keeps all workers busy to the
+// end when some are descheduled.
+//
+// The visitor is the seam for other kernels (several queries per pass,
+// compressed tiers): the driver only knows rows and keys.
+func (m *Matrix) scan(ctx context.Context, workers int,
+	visit func(w int, rows []float32, keys []uint64), finish func(w int)) error {
+	n, chunks := len(m.keys), m.chunks()
+	done := ctx.Done()
+	var next atomic.Int64
+	run := func(w int) error {
+		for {
+			c := int(next.Add(1) - 1)
+			if c >= chunks {
+				break
+			}
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
+			lo := c * m.chunkRows
+			hi := min(lo+m.chunkRows, n)
+			b := m.blocks[lo>>m.blockShift]
+			off := (lo & (m.blockRows - 1)) * m.dim
+			visit(w, b[off:off+(hi-lo)*m.dim], m.keys[lo:hi])
+		}
+		if finish != nil {
+			finish(w)
+		}
+		return nil
+	}
+	if workers <= 1 {
+		return run(0)
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(func() { errs[w] = run(w) })
+	}
+	errs[0] = run(0)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// topK keeps the best cap(items) hits seen so far.
+type topK struct {
+	// items is a heap whose root is the worst kept hit, so a better
+	// candidate replaces it in O(log k).
+	items []Hit
+	// floor is the least score that can still enter: minScore until the
+	// heap is full, then the root's score. Most rows fail this one compare.
+	floor float32
+	_     [64]byte // workers' heaps sit side by side; keep them off each other's cache lines
+}
+
+// scan scores rows (len(keys) rows of len(q) values) against q.
+func (h *topK) scan(dot func(a, b []float32) float32, q, rows []float32, keys []uint64) {
+	dim := len(q)
+	floor := h.floor
+	for i, key := range keys {
+		s := dot(q, rows[i*dim:(i+1)*dim:(i+1)*dim])
+		if !(s >= floor) { // also drops NaN
+			continue
+		}
+		h.offer(Hit{Key: key, Score: s})
+		floor = h.floor
+	}
+}
+
+// offer adds x if it beats the worst kept hit, or if there is still room.
+func (h *topK) offer(x Hit) {
+	if len(h.items) < cap(h.items) {
+		h.items = append(h.items, x)
+		h.up(len(h.items) - 1)
+		if len(h.items) == cap(h.items) {
+			h.floor = h.items[0].Score
+		}
+		return
+	}
+	if !worse(h.items[0], x) {
+		return // an equal score with a larger key, or below the root
+	}
+	h.items[0] = x
+	h.down(0)
+	h.floor = h.items[0].Score
+}
+
+func (h *topK) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !worse(h.items[i], h.items[p]) {
+			return
+		}
+		h.items[i], h.items[p] = h.items[p], h.items[i]
+		i = p
+	}
+}
+
+func (h *topK) down(i int) {
+	n := len(h.items)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			return
+		}
+		if r := c + 1; r < n && worse(h.items[r], h.items[c]) {
+			c = r
+		}
+		if !worse(h.items[c], h.items[i]) {
+			return
+		}
+		h.items[i], h.items[c] = h.items[c], h.items[i]
+		i = c
+	}
+}
+
+// worse reports whether a ranks below b. The order is total (score, then
+// key descending), so which of two tied rows makes the cut never depends on
+// scan order or worker count.
+func worse(a, b Hit) bool {
+	return a.Score < b.Score || (a.Score == b.Score && a.Key < b.Key)
+}
+
+// compareHits orders best first: score descending, then key ascending.
+func compareHits(a, b Hit) int {
+	if a.Score != b.Score {
+		if a.Score > b.Score {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Compare(a.Key, b.Key)
+}
+
+// merge takes the best k hits from the workers' sorted heaps.
+func merge(heaps []topK, k int) []Hit {
+	if len(heaps) == 1 {
+		return nilIfEmpty(heaps[0].items)
+	}
+	total := 0
+	for _, h := range heaps {
+		total += len(h.items)
+	}
+	out := make([]Hit, 0, min(k, total))
+	head := make([]int, len(heaps))
+	for len(out) < cap(out) {
+		best := -1
+		for w, h := range heaps {
+			if head[w] < len(h.items) && (best < 0 || worse(heaps[best].items[head[best]], h.items[head[w]])) {
+				best = w
+			}
+		}
+		out = append(out, heaps[best].items[head[best]])
+		head[best]++
+	}
+	return nilIfEmpty(out)
+}
+
+func nilIfEmpty(h []Hit) []Hit {
+	if len(h) == 0 {
+		return nil
+	}
+	return h
+}

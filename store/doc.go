@@ -1,0 +1,26 @@
+// Package store keeps facesearch's durable state in Pebble. Nothing above it
+// sees Pebble: the engine reads and writes typed records and commits each
+// mutating call as one atomic [Batch].
+//
+// # Key layout
+//
+// All keys are byte strings; <coll> is a collection ID, which cannot contain
+// '/', so every collection's keys sit under a prefix no other collection shares.
+//
+//	sys/secret              32 random bytes: the key that signs page tokens
+//	sys/collseq             uint64: the last collection incarnation number handed out
+//	col/<coll>              collection metadata (dimension, similarity, counters)
+//	c/<coll>/u/<userID>     user record: primary key, creation time
+//	c/<coll>/k/<pk>         userID, under the 8-byte big-endian primary key:
+//	                        iterating this prefix walks users in primary-key order
+//	c/<coll>/f/<faceID>     face record: sequence, image ID, external image ID,
+//	                        owning user, normalized float32 vector
+//	c/<coll>/t/<op>/<token> idempotency record: parameter hash, first response, expiry
+//
+// A face's owner is stored only in the face record, so a user's faces and
+// the faces' owner can never disagree; the user vector is derived from the
+// faces when the engine loads a collection.
+//
+// Values start with a one-byte format version so that later releases can
+// read what earlier ones wrote.
+package store

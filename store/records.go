@@ -1,0 +1,228 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+)
+
+const formatV1 = 1
+
+// CollectionMeta describes one collection.
+type CollectionMeta struct {
+	ID string
+	// Seq is the collection's incarnation number, unique for the store's
+	// lifetime: page tokens are bound to it, so a token of a deleted
+	// collection never works on a new one of the same name.
+	Seq uint64
+	// Dim is the embedding dimension, 0 until fixed by the first face.
+	Dim int
+	// Similarity names the curve from cosine to percentage.
+	Similarity string
+	Created    time.Time
+	// LastUserPK is the last user primary key handed out.
+	LastUserPK uint64
+}
+
+// Face is one indexed face.
+type Face struct {
+	ID              string
+	Seq             uint64
+	ImageID         string
+	ExternalImageID string
+	UserID          string
+	// Vector is L2-normalized; nil when read without vectors.
+	Vector []float32
+}
+
+// User is one user.
+type User struct {
+	ID      string
+	PK      uint64
+	Created time.Time
+}
+
+// Token is a stored idempotency record.
+type Token struct {
+	ParamHash [32]byte
+	Response  []byte
+	Expires   time.Time
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated %s", ErrCorrupt, what)
+	}
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(n int, what string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(d.b) {
+		d.fail(what)
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str(what string) string {
+	n := d.uvarint(what)
+	if n > uint64(len(d.b)) {
+		d.fail(what)
+		return ""
+	}
+	return string(d.bytes(int(n), what))
+}
+
+func (d *decoder) version(what string) {
+	v := d.bytes(1, what)
+	if d.err == nil && v[0] != formatV1 {
+		d.err = fmt.Errorf("%w: %s has unknown format version %d", ErrCorrupt, what, v[0])
+	}
+}
+
+func (d *decoder) done(what string) error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes in %s", ErrCorrupt, len(d.b), what)
+	}
+	return d.err
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+func encodeCollection(m CollectionMeta) []byte {
+	b := []byte{formatV1}
+	b = binary.AppendUvarint(b, m.Seq)
+	b = binary.AppendUvarint(b, uint64(m.Dim))
+	b = appendStr(b, m.Similarity)
+	b = binary.AppendVarint(b, m.Created.UnixNano())
+	return binary.AppendUvarint(b, m.LastUserPK)
+}
+
+func decodeCollection(id string, v []byte) (CollectionMeta, error) {
+	d := decoder{b: v}
+	d.version("collection " + id)
+	m := CollectionMeta{ID: id}
+	m.Seq = d.uvarint("collection seq")
+	m.Dim = int(d.uvarint("collection dim"))
+	m.Similarity = d.str("collection similarity")
+	if d.err == nil {
+		ns, n := binary.Varint(d.b)
+		if n <= 0 {
+			d.fail("collection created")
+		} else {
+			d.b = d.b[n:]
+			m.Created = time.Unix(0, ns).UTC()
+		}
+	}
+	m.LastUserPK = d.uvarint("collection last user pk")
+	return m, d.done("collection " + id)
+}
+
+func encodeFace(f *Face) []byte {
+	b := make([]byte, 0, 64+len(f.UserID)+len(f.ExternalImageID)+4*len(f.Vector))
+	b = append(b, formatV1)
+	b = binary.AppendUvarint(b, f.Seq)
+	b = appendStr(b, f.ImageID)
+	b = appendStr(b, f.ExternalImageID)
+	b = appendStr(b, f.UserID)
+	b = binary.AppendUvarint(b, uint64(len(f.Vector)))
+	for _, x := range f.Vector {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	return b
+}
+
+func decodeFace(id string, v []byte, withVector bool) (*Face, error) {
+	d := decoder{b: v}
+	d.version("face " + id)
+	f := &Face{ID: id}
+	f.Seq = d.uvarint("face seq")
+	f.ImageID = d.str("face image id")
+	f.ExternalImageID = d.str("face external image id")
+	f.UserID = d.str("face user id")
+	n := d.uvarint("face dim")
+	if d.err == nil && n*4 != uint64(len(d.b)) {
+		d.err = fmt.Errorf("%w: face %s says %d dims but holds %d bytes", ErrCorrupt, id, n, len(d.b))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if withVector {
+		f.Vector = make([]float32, n)
+		for i := range f.Vector {
+			f.Vector[i] = math.Float32frombits(binary.LittleEndian.Uint32(d.b[4*i:]))
+		}
+	}
+	return f, nil
+}
+
+func encodeUser(u User) []byte {
+	b := []byte{formatV1}
+	b = binary.AppendUvarint(b, u.PK)
+	return binary.AppendVarint(b, u.Created.UnixNano())
+}
+
+func decodeUser(id string, v []byte) (User, error) {
+	d := decoder{b: v}
+	d.version("user " + id)
+	u := User{ID: id, PK: d.uvarint("user pk")}
+	if d.err == nil {
+		ns, n := binary.Varint(d.b)
+		if n <= 0 {
+			d.fail("user created")
+		} else {
+			d.b = d.b[n:]
+			u.Created = time.Unix(0, ns).UTC()
+		}
+	}
+	return u, d.done("user " + id)
+}
+
+func encodeToken(t Token) []byte {
+	b := []byte{formatV1}
+	b = append(b, t.ParamHash[:]...)
+	b = binary.AppendVarint(b, t.Expires.UnixNano())
+	return append(b, t.Response...)
+}
+
+func decodeToken(v []byte) (*Token, error) {
+	d := decoder{b: v}
+	d.version("token")
+	t := &Token{}
+	copy(t.ParamHash[:], d.bytes(32, "token hash"))
+	if d.err == nil {
+		ns, n := binary.Varint(d.b)
+		if n <= 0 {
+			d.fail("token expiry")
+		} else {
+			t.Expires = time.Unix(0, ns)
+			t.Response = append([]byte(nil), d.b[n:]...)
+		}
+	}
+	return t, d.err
+}

@@ -1,0 +1,346 @@
+package store
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Options configure [Open]. A nil *Options is valid and means all defaults.
+type Options struct {
+	// ReadOnly opens the store without taking writes (offline inspection).
+	// The default value is false.
+	ReadOnly bool
+	// CacheSize is Pebble's block cache in bytes. The default value is 64 MiB.
+	CacheSize int64
+	// Logger receives Pebble's log lines. The default value discards them
+	// except errors, which go to standard error.
+	Logger pebble.Logger
+}
+
+// Store is the durable state of one data directory. It is safe for
+// concurrent use.
+type Store struct {
+	db     *pebble.DB
+	dir    string
+	secret []byte
+}
+
+// Open opens (creating if needed) the store in dir. It fails with [ErrLocked]
+// when another process holds the directory.
+func Open(dir string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = quietLogger{}
+	}
+	if !o.ReadOnly {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("store: create %s: %w", dir, err)
+		}
+	}
+	cache := pebble.NewCache(o.CacheSize)
+	defer cache.Unref()
+	popts := &pebble.Options{
+		Cache:    cache,
+		Logger:   o.Logger,
+		ReadOnly: o.ReadOnly,
+		FS:       vfs.Default,
+		// Bulk imports write large batches; a bigger memtable keeps them
+		// from stalling on flushes.
+		MemTableSize: 64 << 20,
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		if isLockError(err) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	s := &Store{db: db, dir: dir}
+	if err := s.loadSecret(o.ReadOnly); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func isLockError(err error) bool {
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
+		strings.Contains(err.Error(), "lock")
+}
+
+// Dir is the directory the store was opened in.
+func (s *Store) Dir() string { return s.dir }
+
+// Close flushes nothing extra (every commit that mattered was synced) and
+// releases the directory.
+func (s *Store) Close() error {
+	if s.db == nil {
+		return ErrClosed
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+// Secret is the store's page-token signing key, created with the store.
+func (s *Store) Secret() []byte { return s.secret }
+
+func (s *Store) loadSecret(readOnly bool) error {
+	v, ok, err := s.get(keySecret)
+	if err != nil {
+		return err
+	}
+	if ok && len(v) == 32 {
+		s.secret = v
+		return nil
+	}
+	if readOnly {
+		// A read-only store that never had a secret holds no collections
+		// whose tokens could matter; an ephemeral key is enough.
+		s.secret = make([]byte, 32)
+		_, err := rand.Read(s.secret)
+		return err
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	if err := s.db.Set(keySecret, secret, pebble.Sync); err != nil {
+		return fmt.Errorf("store: write secret: %w", err)
+	}
+	s.secret = secret
+	return nil
+}
+
+// Checkpoint writes a consistent copy of the store into dir (which must not
+// exist), while the store stays in use. Opening dir gives the state as of
+// one instant.
+func (s *Store) Checkpoint(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
+		return err
+	}
+	return s.db.Checkpoint(dir, pebble.WithFlushedWAL())
+}
+
+// get returns a copy of key's value.
+func (s *Store) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: get %q: %w", key, err)
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, true, nil
+}
+
+// CollectionSeq is the last collection incarnation number handed out.
+func (s *Store) CollectionSeq() (uint64, error) {
+	v, ok, err := s.get(keyCollSeq)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: sys/collseq has %d bytes", ErrCorrupt, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Collections returns every collection's metadata in ID order.
+func (s *Store) Collections() ([]CollectionMeta, error) {
+	var out []CollectionMeta
+	err := s.scan(prefixColl, func(k, v []byte) error {
+		m, err := decodeCollection(string(k[len(prefixColl):]), v)
+		out = append(out, m)
+		return err
+	})
+	return out, err
+}
+
+// Collection returns one collection's metadata.
+func (s *Store) Collection(id string) (CollectionMeta, bool, error) {
+	v, ok, err := s.get(collKey(id))
+	if err != nil || !ok {
+		return CollectionMeta{}, false, err
+	}
+	m, err := decodeCollection(id, v)
+	return m, err == nil, err
+}
+
+// Faces yields every face of a collection in face ID order, vectors included.
+func (s *Store) Faces(coll string) iter.Seq2[*Face, error] {
+	return s.faces(coll, "", true)
+}
+
+// FacesAfter yields a collection's faces with IDs greater than after, in ID
+// order, without their vectors (listing does not need them).
+func (s *Store) FacesAfter(coll, after string) iter.Seq2[*Face, error] {
+	return s.faces(coll, after, false)
+}
+
+func (s *Store) faces(coll, after string, withVector bool) iter.Seq2[*Face, error] {
+	return func(yield func(*Face, error) bool) {
+		prefix := collPrefix(coll, 'f')
+		var lower []byte
+		if after != "" {
+			lower = append(append(bytes.Clone(prefix), after...), 0)
+		}
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: orPrefix(lower, prefix), UpperBound: prefixEnd(prefix)})
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer it.Close()
+		for it.First(); it.Valid(); it.Next() {
+			f, err := decodeFace(string(it.Key()[len(prefix):]), it.Value(), withVector)
+			if !yield(f, err) || err != nil {
+				return
+			}
+		}
+		if err := it.Error(); err != nil {
+			yield(nil, err)
+		}
+	}
+}
+
+// Face returns one face record, vector included.
+func (s *Store) Face(coll, faceID string) (*Face, bool, error) {
+	v, ok, err := s.get(faceKey(coll, faceID))
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	f, err := decodeFace(faceID, v, true)
+	return f, err == nil, err
+}
+
+// Users yields a collection's users in primary-key order, starting after
+// primary key after (0 means from the first).
+func (s *Store) Users(coll string, after uint64) iter.Seq2[User, error] {
+	return func(yield func(User, error) bool) {
+		prefix := collPrefix(coll, 'k')
+		lower := binary.BigEndian.AppendUint64(bytes.Clone(prefix), after+1)
+		if after == ^uint64(0) {
+			return
+		}
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+		if err != nil {
+			yield(User{}, err)
+			return
+		}
+		defer it.Close()
+		for it.First(); it.Valid(); it.Next() {
+			k := it.Key()[len(prefix):]
+			if len(k) != 8 {
+				yield(User{}, fmt.Errorf("%w: user key %q", ErrCorrupt, it.Key()))
+				return
+			}
+			u, err := s.userByID(coll, string(it.Value()))
+			if err == nil && u.PK != binary.BigEndian.Uint64(k) {
+				err = fmt.Errorf("%w: user %q has primary key %d, index says %d", ErrCorrupt, u.ID, u.PK, binary.BigEndian.Uint64(k))
+			}
+			if !yield(u, err) || err != nil {
+				return
+			}
+		}
+		if err := it.Error(); err != nil {
+			yield(User{}, err)
+		}
+	}
+}
+
+func (s *Store) userByID(coll, id string) (User, error) {
+	u, ok, err := s.User(coll, id)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: primary-key index names missing user %q", ErrCorrupt, id)
+	}
+	return u, err
+}
+
+// User returns one user record.
+func (s *Store) User(coll, userID string) (User, bool, error) {
+	v, ok, err := s.get(userKey(coll, userID))
+	if err != nil || !ok {
+		return User{}, false, err
+	}
+	u, err := decodeUser(userID, v)
+	return u, err == nil, err
+}
+
+// UserRecords returns every user record of a collection in user ID order.
+func (s *Store) UserRecords(coll string) ([]User, error) {
+	var out []User
+	prefix := collPrefix(coll, 'u')
+	err := s.scan(prefix, func(k, v []byte) error {
+		u, err := decodeUser(string(k[len(prefix):]), v)
+		out = append(out, u)
+		return err
+	})
+	return out, err
+}
+
+// Token returns the idempotency record of (op, token) in a collection, if it
+// exists and has not expired at now.
+func (s *Store) Token(coll, op, token string, now time.Time) (*Token, bool, error) {
+	v, ok, err := s.get(tokenKey(coll, op, token))
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	t, err := decodeToken(v)
+	if err != nil {
+		return nil, false, err
+	}
+	if !now.Before(t.Expires) {
+		return nil, false, nil
+	}
+	return t, true, nil
+}
+
+// scan calls fn for every key under prefix, stopping at fn's first error.
+// The slices passed to fn are only valid during the call.
+func (s *Store) scan(prefix []byte, fn func(k, v []byte) error) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(it.Key(), it.Value()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Errorf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
+}
+func (quietLogger) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+var _ io.Closer = (*Store)(nil)
