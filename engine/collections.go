@@ -118,16 +118,20 @@ func (e *Engine) DeleteCollection(ctx context.Context, in *DeleteCollectionInput
 		return nil, notFound("The collection id: %s does not exist", in.CollectionId)
 	}
 	c.life.Lock()
-	defer c.life.Unlock()
 	if c.deleted {
+		c.life.Unlock()
 		return nil, notFound("The collection id: %s does not exist", in.CollectionId)
 	}
 	b := e.store.NewBatch()
 	b.DeleteCollection(in.CollectionId)
 	if err := b.Commit(true); err != nil {
+		c.life.Unlock()
 		return nil, internal("DeleteCollection", err)
 	}
 	c.deleted = true
+	// Released before taking e.mu: acquire holds e.mu while it waits for
+	// c.life, so holding both here in the other order would deadlock.
+	c.life.Unlock()
 	e.mu.Lock()
 	if e.colls[in.CollectionId] == c {
 		delete(e.colls, in.CollectionId)
@@ -155,7 +159,7 @@ func (e *Engine) DescribeCollection(ctx context.Context, in *DescribeCollectionI
 	defer c.mu.RUnlock()
 	return &DescribeCollectionOutput{
 		CollectionARN:     collectionARN(in.CollectionId),
-		CreationTimestamp: Timestamp{c.meta.Created},
+		CreationTimestamp: Timestamp{c.created},
 		FaceCount:         int64(len(c.faces)),
 		UserCount:         int64(len(c.users)),
 		FaceModelVersion:  FaceModelVersion,
@@ -200,8 +204,8 @@ func (e *Engine) ListCollections(ctx context.Context, in *ListCollectionsInput) 
 	}
 	var all []entry
 	for id, c := range e.colls {
-		if c.meta.Seq > after {
-			all = append(all, entry{id, c.meta.Seq})
+		if c.seq > after {
+			all = append(all, entry{id, c.seq})
 		}
 	}
 	e.mu.RUnlock()

@@ -83,9 +83,13 @@ type collection struct {
 	life    sync.RWMutex
 	deleted bool
 
-	writeMu sync.Mutex
-	meta    store.CollectionMeta // LastUserPK and Dim change under writeMu
+	// Fixed at creation, so readable without locks.
+	seq     uint64 // incarnation: page tokens are bound to it
+	created time.Time
 	curve   *curve
+
+	writeMu sync.Mutex
+	meta    store.CollectionMeta // guarded by writeMu
 
 	mu      sync.RWMutex
 	dim     int
@@ -169,13 +173,15 @@ func (e *Engine) load() error {
 
 func newCollection(m store.CollectionMeta, cv *curve) *collection {
 	c := &collection{
-		meta:  m,
-		curve: cv,
-		dim:   m.Dim,
-		faces: map[string]*face{},
-		bySeq: map[uint64]*face{},
-		users: map[string]*user{},
-		byPK:  map[uint64]*user{},
+		seq:     m.Seq,
+		created: m.Created,
+		meta:    m,
+		curve:   cv,
+		dim:     m.Dim,
+		faces:   map[string]*face{},
+		bySeq:   map[uint64]*face{},
+		users:   map[string]*user{},
+		byPK:    map[uint64]*user{},
 	}
 	if m.Dim > 0 {
 		c.faceIdx = index.NewMatrix(m.Dim)
@@ -205,9 +211,12 @@ func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
 		c.users[u.ID], c.byPK[u.PK] = us, us
 	}
 	indexed := 0
-	for _, err := range e.store.Users(m.ID, 0) {
+	for u, err := range e.store.Users(m.ID, 0) {
 		if err != nil {
 			return nil, err
+		}
+		if rec := c.users[u.ID]; rec == nil || rec.pk != u.PK {
+			return nil, fmt.Errorf("%w: primary-key entry %d names user %q, whose record disagrees", ErrCorrupt, u.PK, u.ID)
 		}
 		indexed++
 	}

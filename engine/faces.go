@@ -223,7 +223,7 @@ func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesO
 		filterIDs = sortedUnique(in.FaceIds)
 	}
 	fh := filterHash(in.UserId, strings.Join(filterIDs, ","))
-	pos, err := e.openToken(in.NextToken, tokenListFaces, c.meta.Seq, fh)
+	pos, err := e.openToken(in.NextToken, tokenListFaces, c.seq, fh)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +239,7 @@ func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesO
 				return nil, internal("ListFaces", err)
 			}
 			if len(out.Faces) == limit {
-				out.NextToken = e.signToken(pageToken{kind: tokenListFaces, scope: c.meta.Seq, filter: fh, position: []byte(out.Faces[limit-1].FaceId)})
+				out.NextToken = e.signToken(pageToken{kind: tokenListFaces, scope: c.seq, filter: fh, position: []byte(out.Faces[limit-1].FaceId)})
 				break
 			}
 			out.Faces = append(out.Faces, Face{FaceId: f.ID, ImageId: f.ImageID, ExternalImageId: f.ExternalImageID, UserId: f.UserID, Confidence: 100, IndexFacesModelVersion: FaceModelVersion})
@@ -273,7 +273,7 @@ func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesO
 			continue
 		}
 		if len(out.Faces) == limit {
-			out.NextToken = e.signToken(pageToken{kind: tokenListFaces, scope: c.meta.Seq, filter: fh, position: []byte(out.Faces[limit-1].FaceId)})
+			out.NextToken = e.signToken(pageToken{kind: tokenListFaces, scope: c.seq, filter: fh, position: []byte(out.Faces[limit-1].FaceId)})
 			break
 		}
 		out.Faces = append(out.Faces, f.public())

@@ -172,7 +172,9 @@ func (e *Engine) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUs
 	for _, id := range u.faces {
 		c.faces[id].userID = ""
 	}
-	c.userIdx.Delete(u.pk)
+	if len(u.faces) > 0 {
+		c.userIdx.Delete(u.pk)
+	}
 	delete(c.users, u.id)
 	delete(c.byPK, u.pk)
 	c.mu.Unlock()
@@ -208,7 +210,7 @@ func (e *Engine) ListUsers(ctx context.Context, in *ListUsersInput) (*ListUsersO
 		return nil, err
 	}
 	defer release()
-	pos, err := e.openToken(in.NextToken, tokenListUsers, c.meta.Seq, 0)
+	pos, err := e.openToken(in.NextToken, tokenListUsers, c.seq, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +228,7 @@ func (e *Engine) ListUsers(ctx context.Context, in *ListUsersInput) (*ListUsersO
 			return nil, internal("ListUsers", err)
 		}
 		if len(out.Users) == limit {
-			out.NextToken = e.signToken(pageToken{kind: tokenListUsers, scope: c.meta.Seq, position: binary.BigEndian.AppendUint64(nil, lastPK)})
+			out.NextToken = e.signToken(pageToken{kind: tokenListUsers, scope: c.seq, position: binary.BigEndian.AppendUint64(nil, lastPK)})
 			break
 		}
 		status := UserStatusCreated

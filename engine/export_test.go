@@ -1,0 +1,6 @@
+package engine
+
+import "time"
+
+// SetClock replaces the engine's clock, for idempotency-expiry tests.
+func SetClock(e *Engine, now func() time.Time) { e.now = now }
