@@ -19,16 +19,18 @@ func Dot(a, b []float32) float32 {
 	if len(a) != len(b) {
 		panic(fmt.Sprintf("index: Dot of lengths %d and %d", len(a), len(b)))
 	}
-	if len(a) == 0 {
-		return 0 // vek32.Dot panics on empty input
-	}
-	return kernel()(a, b)
+	return kernel(len(a))(a, b)
 }
 
-// kernel returns the dot product used for every row of a scan. Callers
-// guarantee equal, non-zero lengths (vek32.Dot panics on empty input).
-func kernel() func(a, b []float32) float32 {
-	if useSIMD {
+// simdMin is the shortest vector vek32.Dot is used for: it vectorizes 32
+// values at a time and finishes with a serial loop, so below 32 it is no
+// faster than dotGeneric (BenchmarkDot).
+const simdMin = 32
+
+// kernel returns the dot product for vectors of length n, chosen once per
+// scan rather than per row. Callers guarantee equal lengths.
+func kernel(n int) func(a, b []float32) float32 {
+	if useSIMD && n >= simdMin {
 		return vek32.Dot
 	}
 	return dotGeneric

@@ -83,7 +83,7 @@ func BenchmarkDot(b *testing.B) {
 		{"vek", vek32.Dot},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{31, 128, 512, 1536} {
+	for _, n := range []int{16, 31, 32, 128, 512, 1536} {
 		x, y := randVec(rng, n), randVec(rng, n)
 		for _, impl := range impls {
 			b.Run(fmt.Sprintf("n=%d/%s", n, impl.name), func(b *testing.B) {

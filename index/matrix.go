@@ -29,10 +29,10 @@ const (
 	// chunkFloats (256 KiB) is the unit a search worker claims at a time: the
 	// granularity of load balancing and of noticing a cancelled context.
 	chunkFloats = 1 << 16
-	// workerFloats is the least work (rows x dim) worth a goroutine of its
-	// own. Measured with BenchmarkSearchWorkers: below about 1M floats
-	// (2k rows at d=512) the fan-out costs more than it saves.
-	workerFloats = 1 << 20
+	// workerFloats (8 MiB) is the least work, in rows x dim, worth a
+	// goroutine of its own. BenchmarkSearchWorkers: two workers beat one
+	// from 8k rows at d=512 (2 x workerFloats), not below.
+	workerFloats = 1 << 21
 	// shrinkMin keeps small matrices from re-allocating their keys on
 	// every other delete.
 	shrinkMin = 1024
@@ -235,7 +235,7 @@ func (m *Matrix) search(ctx context.Context, q []float32, k int, minScore float3
 	for w := range heaps {
 		heaps[w] = topK{items: buf[w*k : w*k : (w+1)*k], floor: minScore}
 	}
-	dot := kernel()
+	dot := kernel(m.dim)
 	err := m.scan(ctx, workers,
 		func(w int, rows []float32, keys []uint64) { heaps[w].scan(dot, q, rows, keys) },
 		func(w int) { slices.SortFunc(heaps[w].items, compareHits) })
@@ -377,7 +377,7 @@ func (h *topK) down(i int) {
 // key descending), so which of two tied rows makes the cut never depends on
 // scan order or worker count.
 func worse(a, b Hit) bool {
-	return a.Score < b.Score || (a.Score == b.Score && a.Key < b.Key)
+	return a.Score < b.Score || (a.Score == b.Score && a.Key > b.Key)
 }
 
 // compareHits orders best first: score descending, then key ascending.
