@@ -293,16 +293,11 @@ func (e *Engine) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*Delete
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := e.writable(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	c, done, err := e.beginWrite(in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	defer done()
 
 	out := &DeleteFacesOutput{DeletedFaces: []string{}, UnsuccessfulFaceDeletions: []UnsuccessfulFaceDeletion{}}
 	var doomed []*face

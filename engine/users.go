@@ -58,6 +58,21 @@ func (e *Engine) record(b *store.Batch, coll string, id *idempotent, out any) er
 	return nil
 }
 
+// beginWrite holds a collection for a read-modify-write call: shared
+// against DeleteCollection and Close, exclusive against other such calls
+// from the check of the state through the commit. done releases both.
+func (e *Engine) beginWrite(id string) (*collection, func(), error) {
+	if err := e.writable(); err != nil {
+		return nil, nil, err
+	}
+	c, release, err := e.acquire(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.writeMu.Lock()
+	return c, func() { c.writeMu.Unlock(); release() }, nil
+}
+
 // CreateUser creates a user with the next primary key of the collection.
 func (e *Engine) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUserOutput, error) {
 	if in == nil {
@@ -70,16 +85,11 @@ func (e *Engine) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUs
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := e.writable(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	c, done, err := e.beginWrite(in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	defer done()
 
 	out := &CreateUserOutput{}
 	params := *in
@@ -128,16 +138,11 @@ func (e *Engine) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUs
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := e.writable(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	c, done, err := e.beginWrite(in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	defer done()
 
 	out := &DeleteUserOutput{}
 	params := *in
@@ -260,16 +265,11 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := e.writable(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	c, done, err := e.beginWrite(in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	defer done()
 
 	out := &AssociateFacesOutput{AssociatedFaces: []AssociatedFace{}, UnsuccessfulFaceAssociations: []UnsuccessfulFaceAssociation{}}
 	params := *in
@@ -383,16 +383,11 @@ func (e *Engine) DisassociateFaces(ctx context.Context, in *DisassociateFacesInp
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := e.writable(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	c, done, err := e.beginWrite(in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	defer done()
 
 	out := &DisassociateFacesOutput{DisassociatedFaces: []DisassociatedFace{}, UnsuccessfulFaceDisassociations: []UnsuccessfulFaceDisassociation{}}
 	params := *in
