@@ -3,9 +3,126 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/facesearch/facesearch/engine"
+	"github.com/facesearch/facesearch/server"
 )
 
-// serve is not written yet.
+const serveExamples = `  facesearch serve                                   # 127.0.0.1:8080, store in ./data
+  facesearch serve --listen 127.0.0.1:9000 --data /var/lib/facesearch
+  facesearch serve --listen 0.0.0.0:8080 --credentials /etc/facesearch/credentials`
+
+// serve runs the Rekognition-compatible HTTP server until ctx is cancelled
+// (SIGINT or SIGTERM), then lets requests in flight finish and closes the
+// store.
 func (m *Main) serve(ctx context.Context, args []string) error {
-	return errors.New("serve: not available in this build yet")
+	fs := m.newFlagSet("serve", "[--listen ADDR] [--data DIR] [--credentials FILE]", serveExamples)
+	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on; without --credentials it must be a loopback address")
+	dir := fs.String("data", "./data", "store `directory`, created if missing")
+	credsPath := fs.String("credentials", "", "AWS shared-credentials `file`; when set, every request must be SigV4-signed by one of its key pairs")
+	timeout := fs.Duration("request-timeout", 30*time.Second, "longest one request may run")
+	maxInFlight := fs.Int("max-concurrent-requests", 256, "requests served at once; more are refused with ThrottlingException")
+	logFormat := fs.String("log-format", "text", "request log format: text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf(fs, "unexpected argument %q", fs.Arg(0))
+	}
+	host, _, err := net.SplitHostPort(*listen)
+	if err != nil {
+		return usageErrorf(fs, "--listen %q is not host:port: %v", *listen, err)
+	}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(m.Stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(m.Stderr, nil)
+	default:
+		return usageErrorf(fs, "--log-format must be text or json, not %q", *logFormat)
+	}
+	log := slog.New(handler)
+
+	var creds map[string]string
+	if *credsPath != "" {
+		if creds, err = server.LoadCredentials(*credsPath); err != nil {
+			return fmt.Errorf("--credentials: %w", err)
+		}
+	} else if !isLoopbackHost(host) {
+		return usageErrorf(fs, "refusing to listen on %s without --credentials: anyone who can reach it could read and change every collection; "+
+			"listen on 127.0.0.1 or pass --credentials FILE", *listen)
+	}
+
+	e, err := engine.Open(*dir, nil)
+	if errors.Is(err, engine.ErrLocked) {
+		return fmt.Errorf("the store in %s is in use by another facesearch process; stop it or choose another --data directory", *dir)
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", *dir, err)
+	}
+	// Closed last, after every request in flight has finished.
+	defer func() {
+		if err := e.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
+			log.Error("closing the store", "err", err)
+		}
+	}()
+
+	srv, err := server.New(e, &server.Options{
+		Credentials:           creds,
+		RequestTimeout:        *timeout,
+		MaxConcurrentRequests: *maxInFlight,
+		Logger:                log,
+	})
+	if err != nil {
+		return usageErrorf(fs, "%v", err)
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && creds == nil && !tcp.IP.IsLoopback() {
+		// A name like "localhost" may resolve to something else.
+		ln.Close()
+		return fmt.Errorf("refusing to serve on %s without --credentials: it is not a loopback address", ln.Addr())
+	}
+	hs := srv.HTTPServer(*listen)
+	log.Info("facesearch listening", "addr", ln.Addr().String(), "data", *dir, "sigv4", creds != nil)
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	shutCtx, cancel := context.WithTimeout(context.Background(), *timeout+10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil {
+		// Stragglers past the deadline are cut off; the engine still waits
+		// for their calls before it closes, so no write is half-applied.
+		log.Warn("requests still running at the shutdown deadline were cut off", "err", err)
+		hs.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("HTTP server stopped; closing the store")
+	return nil
+}
+
+// isLoopbackHost reports whether host (from --listen) names only the local
+// machine; "" and unspecified addresses listen on every interface.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
