@@ -363,11 +363,22 @@ func normalize(v []float32, what string) ([]float32, error) {
 	}
 	n := math.Sqrt(s)
 	out := make([]float32, len(v))
+	if math.Abs(n-1) <= unitTolerance {
+		// Already unit length (every stored vector is): keep its bits, so
+		// exported vectors import unchanged.
+		copy(out, v)
+		return out, nil
+	}
 	for i, x := range v {
 		out[i] = float32(float64(x) / n)
 	}
 	return out, nil
 }
+
+// unitTolerance is how far from 1 a vector's norm may be for the vector to
+// count as normalized already: normalize's own output is within 2^-24 of
+// unit length, so re-normalizing such a vector could only move its last bits.
+const unitTolerance = 0x1p-23
 
 func sortedUnique(ids []string) []string {
 	out := slices.Clone(ids)

@@ -361,7 +361,9 @@ func (e *Engine) commitMembership(c *collection, coll string, u *user, newFaces 
 	}
 	u.faces = newFaces
 	if len(newFaces) == 0 {
-		c.userIdx.Delete(u.pk)
+		if c.userIdx != nil { // nil until the collection's first face
+			c.userIdx.Delete(u.pk)
+		}
 	} else {
 		c.userIdx.Upsert(u.pk, c.userVector(newFaces))
 	}

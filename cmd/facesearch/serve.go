@@ -91,6 +91,13 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		ln.Close()
 		return fmt.Errorf("refusing to serve on %s without --credentials: it is not a loopback address", ln.Addr())
 	}
+	// Lets `facesearch backup` checkpoint the store while it is in use.
+	stopAdmin, err := serveAdmin(ctx, e, *dir, log)
+	if err != nil {
+		log.Warn("live backups are unavailable", "err", err)
+	} else {
+		defer stopAdmin()
+	}
 	hs := srv.HTTPServer(*listen)
 	log.Info("facesearch listening", "addr", ln.Addr().String(), "data", *dir, "sigv4", creds != nil)
 

@@ -1,0 +1,661 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/facesearch/facesearch/index"
+	"github.com/facesearch/facesearch/store"
+)
+
+// ImportOptions configure [Engine.NewImporter]. A nil *ImportOptions is
+// valid and means all defaults.
+type ImportOptions struct {
+	// BatchRecords is how many records a batch holds before it is
+	// committed. The default value is 4096.
+	BatchRecords int
+	// BatchBytes is the encoded size at which a batch is committed before
+	// it has BatchRecords records. Below 1 MiB the store recycles batch
+	// buffers instead of growing new ones. The default value is 960 KiB.
+	BatchBytes int
+	// DryRun checks every record, against the collection and against the
+	// records before it, without writing anything. The default value is
+	// false.
+	DryRun bool
+}
+
+// Validate reports every problem of o at once.
+func (o *ImportOptions) Validate() error {
+	var errs []error
+	if o.BatchRecords < 0 {
+		errs = append(errs, fmt.Errorf("engine: ImportOptions.BatchRecords %d is negative", o.BatchRecords))
+	}
+	if o.BatchBytes < 0 {
+		errs = append(errs, fmt.Errorf("engine: ImportOptions.BatchBytes %d is negative", o.BatchBytes))
+	}
+	return errors.Join(errs...)
+}
+
+func (o *ImportOptions) clone() *ImportOptions {
+	if o == nil {
+		return &ImportOptions{}
+	}
+	c := *o
+	return &c
+}
+
+func (o *ImportOptions) ensureDefaults() {
+	if o.BatchRecords == 0 {
+		o.BatchRecords = 4096
+	}
+	if o.BatchBytes == 0 {
+		o.BatchBytes = 960 << 10
+	}
+}
+
+// ImportRecord is one record of a bulk import: a face, a face of a user, or
+// (without Vector) a user. It is also what [Engine.Export] yields, so what a
+// collection exports imports back as the same collection.
+type ImportRecord struct {
+	// Vector is the embedding. It is normalized as IndexFaces normalizes,
+	// except that a vector already of unit length to float32 precision
+	// (|‖v‖-1| <= 2^-23, as every stored vector is) is kept bit for bit, so
+	// exported vectors import unchanged. A nil Vector makes the record a
+	// user alone: UserId is created unless it exists.
+	Vector []float32
+	// FaceId keeps a face's ID from an export: a lowercase UUID not yet in
+	// the collection. Empty means a new ID.
+	FaceId string
+	// ImageId keeps the ID of the face's image. Empty means a new ID.
+	ImageId string
+	// ExternalImageId is the caller's name for the image.
+	ExternalImageId string
+	// UserId, when set, is the user the face joins; the user is created
+	// unless it exists. The file's associations are taken as given:
+	// AssociateFaces' UserMatchThreshold check does not apply, the limit of
+	// 100 faces per user does.
+	UserId string
+}
+
+// ImportError is a record that failed its batch: the record and every
+// record added since the last commit were discarded.
+type ImportError struct {
+	// Record is the failed record's position among all records passed to
+	// [Importer.Add], from 0.
+	Record int
+	// Discarded is how many records were dropped with the batch, the failed
+	// one included.
+	Discarded int
+	// Err is why, an [*Error] with the Rekognition code.
+	Err error
+}
+
+// Error says which record failed, why, and how much of its batch went.
+func (e *ImportError) Error() string {
+	return fmt.Sprintf("import record %d: %v (%d records of its batch discarded)", e.Record, e.Err, e.Discarded)
+}
+
+// Unwrap returns the reason, so errors.Is(err, ErrInvalidParameter) and the
+// like work.
+func (e *ImportError) Unwrap() error { return e.Err }
+
+// ImportStats counts what an [Importer] has done so far.
+type ImportStats struct {
+	// Records, Faces and UsersCreated count committed work (in a dry run,
+	// work that passed its checks).
+	Records      int
+	Faces        int
+	UsersCreated int
+	// Batches is the number of batches committed.
+	Batches int
+	// Pending is the number of records in the batch not committed yet.
+	Pending int
+	// Discarded is the number of records dropped with failed batches.
+	Discarded int
+}
+
+// ErrImporterClosed is returned by calls on an [Importer] after Close.
+var ErrImporterClosed = errors.New("engine: importer closed")
+
+// Importer loads many records into one collection through the bulk path:
+// records gather into batches, each committed atomically without an fsync
+// once it holds ImportOptions.BatchRecords records or BatchBytes bytes, and
+// published to searches as soon as it is committed. [Importer.Close]
+// commits the last batch and makes every batch durable with one sync; a
+// crash before Close may lose batches committed since the last sync of the
+// store, whole batches only.
+//
+// A record that fails fails its batch and only its batch: [Importer.Add]
+// returns an [*ImportError], the record and every record added since the
+// last commit are discarded, the batches committed before stay, and the
+// next record starts a new batch. A caller that must stop at the first bad
+// record stops adding and calls Close: the collection then holds exactly
+// the batches before the bad one. [Importer.Flush] ends a batch early, for
+// callers that want batch boundaries of their own (per file, say).
+//
+// The collection's invariants hold as for the single-item calls: the first
+// face fixes the dimension, a user holds at most 100 faces, a user vector
+// is the normalized mean of its faces. The Importer takes the collection's
+// write lock only while it commits a batch, so other calls may run
+// alongside it. An Importer is not safe for concurrent use.
+type Importer struct {
+	e    *Engine
+	ctx  context.Context
+	coll string
+	c    *collection
+	opts *ImportOptions
+	rnd  io.Reader // buffered crypto/rand: two UUIDs per face
+
+	dim   int         // the committed dimension, 0 until one is fixed
+	batch importBatch // the batch being filled
+	dry   *importDry  // what a dry run has accepted so far
+
+	n       int // records passed to Add
+	stats   ImportStats
+	synced  bool
+	err     error // sticky: storage failure, cancellation, engine closed
+	closing bool
+	closed  bool
+}
+
+// importEntry is one record of a batch.
+type importEntry struct {
+	idx       int
+	face      *store.Face // nil for a user-only record
+	preserved bool        // FaceId came from the record
+	userID    string
+}
+
+type importBatch struct {
+	sb        *store.Batch
+	entries   []importEntry
+	dim       int            // fixed by this batch's first face when dim is 0
+	faceIDs   map[string]int // preserved face IDs -> record index
+	userFaces map[string]int // faces per user added by this batch
+	newUsers  []string       // users to create, in first-appearance order
+	isNew     map[string]bool
+}
+
+// importDry is the state a dry run builds instead of committing.
+type importDry struct {
+	faceIDs   map[string]bool
+	userFaces map[string]int
+	users     map[string]bool
+	faces     int
+}
+
+// NewImporter starts a bulk import into an existing collection. ctx bounds
+// the whole import, as database/sql's BeginTx bounds a transaction: once it
+// is done, the batch being filled is discarded and Add fails.
+func (e *Engine) NewImporter(ctx context.Context, collectionID string, opts *ImportOptions) (*Importer, error) {
+	o := opts.clone()
+	o.ensureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	var v validator
+	v.collectionID(collectionID)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if !o.DryRun {
+		if err := e.writable(); err != nil {
+			return nil, err
+		}
+	}
+	c, release, err := e.acquire(collectionID)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	c.mu.RLock()
+	dim := c.dim
+	c.mu.RUnlock()
+	im := &Importer{e: e, ctx: ctx, coll: collectionID, c: c, opts: o, dim: dim,
+		rnd: bufio.NewReaderSize(rand.Reader, 4096)}
+	if o.DryRun {
+		im.dry = &importDry{faceIDs: map[string]bool{}, userFaces: map[string]int{}, users: map[string]bool{}}
+	}
+	im.resetBatch()
+	return im, nil
+}
+
+func (im *Importer) resetBatch() {
+	if im.batch.sb != nil {
+		im.batch.sb.Close()
+	}
+	im.batch = importBatch{faceIDs: map[string]int{}, userFaces: map[string]int{}, isNew: map[string]bool{}}
+	if !im.opts.DryRun {
+		im.batch.sb = im.e.store.NewBatch()
+	}
+}
+
+func (im *Importer) newID() string {
+	return uuid.Must(uuid.NewRandomFromReader(im.rnd)).String()
+}
+
+// Stats reports what the import has done so far.
+func (im *Importer) Stats() ImportStats {
+	s := im.stats
+	s.Pending = len(im.batch.entries)
+	return s
+}
+
+// Add checks a record and adds it to the current batch, committing the
+// batch when it is full. A record that fails its checks, or a batch that
+// fails to commit, discards the batch and returns an [*ImportError].
+// Errors that end the import (the context is done, the engine closed, the
+// store failed) are returned as they are, and from every later call.
+func (im *Importer) Add(rec ImportRecord) error {
+	if im.err != nil {
+		return im.err
+	}
+	idx := im.n
+	im.n++
+	if err := im.admit(rec, idx); err != nil {
+		return im.failBatch(idx, err, false)
+	}
+	if len(im.batch.entries) >= im.opts.BatchRecords || (im.batch.sb != nil && im.batch.sb.Size() >= im.opts.BatchBytes) {
+		return im.commit()
+	}
+	return nil
+}
+
+// Flush commits the current batch now, without an fsync.
+func (im *Importer) Flush() error {
+	if im.err != nil {
+		return im.err
+	}
+	return im.commit()
+}
+
+// Discard drops the records added since the last commit and reports how
+// many there were; the import goes on with a new batch.
+func (im *Importer) Discard() int {
+	n := len(im.batch.entries)
+	im.stats.Discarded += n
+	im.resetBatch()
+	return n
+}
+
+// Close commits the current batch and makes every committed batch durable
+// with one sync. After a failure that ended the import it only syncs what
+// was committed before. Close returns the error of that final work, and
+// [ErrImporterClosed] when called again.
+func (im *Importer) Close() error {
+	if im.closed {
+		return ErrImporterClosed
+	}
+	var err error
+	if im.err == nil {
+		err = im.commit()
+	}
+	im.Discard()
+	if im.batch.sb != nil {
+		im.batch.sb.Close()
+		im.batch.sb = nil
+	}
+	im.closed = true
+	if im.err == nil {
+		im.err = ErrImporterClosed
+	}
+	if im.opts.DryRun || im.stats.Batches == 0 {
+		return err
+	}
+	im.e.mu.RLock() // Close of the engine waits: the store stays open for the sync
+	defer im.e.mu.RUnlock()
+	if im.e.closed {
+		return errors.Join(err, ErrClosed)
+	}
+	if serr := im.e.store.Sync(); serr != nil {
+		return errors.Join(err, internal("import sync", serr))
+	}
+	return err
+}
+
+// failBatch discards the current batch because of record idx. inBatch says
+// whether idx was already one of its records.
+func (im *Importer) failBatch(idx int, err error, inBatch bool) error {
+	n := im.Discard()
+	if !inBatch {
+		n++
+		im.stats.Discarded++
+	}
+	return &ImportError{Record: idx, Discarded: n, Err: err}
+}
+
+// end makes err sticky: the import cannot go on.
+func (im *Importer) end(err error) error {
+	im.Discard()
+	im.err = err
+	return err
+}
+
+// admit checks rec against the collection, the dry run's state and the
+// current batch, and adds it to the batch.
+func (im *Importer) admit(rec ImportRecord, idx int) error {
+	var v validator
+	v.faceID("FaceId", rec.FaceId, false)
+	v.faceID("ImageId", rec.ImageId, false)
+	v.externalImageID(rec.ExternalImageId)
+	v.userID("UserId", rec.UserId, false)
+	if rec.Vector == nil {
+		switch {
+		case rec.UserId == "":
+			v.addf("a record needs an embedding, a UserId, or both")
+		case rec.FaceId != "" || rec.ImageId != "" || rec.ExternalImageId != "":
+			v.addf("a record without an embedding is a user alone: it cannot have FaceId, ImageId or ExternalImageId")
+		}
+	}
+	if err := v.err(); err != nil {
+		return err
+	}
+	var vec []float32
+	if rec.Vector != nil {
+		var err error
+		if vec, err = normalize(rec.Vector, "the embedding"); err != nil {
+			return err
+		}
+		dim := im.dim
+		if dim == 0 {
+			dim = im.batch.dim
+		}
+		if dim == 0 && !im.opts.DryRun {
+			im.c.mu.RLock()
+			dim = im.c.dim // another writer may have fixed it since
+			im.c.mu.RUnlock()
+		}
+		if dim != 0 && len(vec) != dim {
+			return invalid("the embedding has %d dimensions; collection %s holds %d-dimensional embeddings", len(vec), im.coll, dim)
+		}
+	}
+
+	b := &im.batch
+	userExists, userFaces := false, 0
+	if rec.FaceId != "" || rec.UserId != "" {
+		im.c.mu.RLock()
+		if rec.FaceId != "" && im.c.faces[rec.FaceId] != nil {
+			im.c.mu.RUnlock()
+			return errorf(CodeResourceAlreadyExists, "the face id: %s already exists in collection %s", rec.FaceId, im.coll)
+		}
+		if u := im.c.users[rec.UserId]; u != nil {
+			userExists, userFaces = true, len(u.faces)
+		}
+		im.c.mu.RUnlock()
+	}
+	if rec.FaceId != "" {
+		if _, dup := b.faceIDs[rec.FaceId]; dup || im.dry != nil && im.dry.faceIDs[rec.FaceId] {
+			return errorf(CodeResourceAlreadyExists, "the face id: %s appears twice in the import", rec.FaceId)
+		}
+	}
+	if rec.UserId != "" {
+		if im.dry != nil {
+			userExists = userExists || im.dry.users[rec.UserId]
+			userFaces += im.dry.userFaces[rec.UserId]
+		}
+		userExists = userExists || b.isNew[rec.UserId]
+		userFaces += b.userFaces[rec.UserId]
+		if rec.Vector != nil && userFaces+1 > maxFacesPerUser {
+			return errorf(CodeServiceQuotaExceeded, "user %s would have more than %d faces, the limit per user", rec.UserId, maxFacesPerUser)
+		}
+	}
+
+	// The record is good: add it.
+	ent := importEntry{idx: idx, userID: rec.UserId}
+	if rec.UserId != "" && !userExists {
+		b.newUsers = append(b.newUsers, rec.UserId)
+		b.isNew[rec.UserId] = true
+	}
+	if vec != nil {
+		if b.dim == 0 && im.dim == 0 {
+			b.dim = len(vec)
+		}
+		f := &store.Face{ID: rec.FaceId, ImageID: rec.ImageId, ExternalImageID: rec.ExternalImageId, UserID: rec.UserId, Vector: vec}
+		if f.ID == "" {
+			f.ID = im.newID()
+		} else {
+			ent.preserved = true
+			b.faceIDs[f.ID] = idx
+		}
+		if f.ImageID == "" {
+			f.ImageID = im.newID()
+		}
+		if rec.UserId != "" {
+			b.userFaces[rec.UserId]++
+		}
+		if !im.opts.DryRun {
+			f.Seq = im.c.faceSeq.Add(1)
+			b.sb.PutFace(im.coll, f)
+		}
+		ent.face = f
+	}
+	b.entries = append(b.entries, ent)
+	return nil
+}
+
+// commit writes the current batch without an fsync and publishes it.
+func (im *Importer) commit() error {
+	b := &im.batch
+	if len(b.entries) == 0 {
+		return nil
+	}
+	if err := im.ctx.Err(); err != nil {
+		return im.end(err)
+	}
+	if im.opts.DryRun {
+		d := im.dry
+		for _, ent := range b.entries {
+			if ent.face != nil {
+				d.faces++
+				if ent.preserved {
+					d.faceIDs[ent.face.ID] = true
+				}
+				if ent.userID != "" {
+					d.userFaces[ent.userID]++
+				}
+			}
+		}
+		for _, u := range b.newUsers {
+			d.users[u] = true
+		}
+		im.dim = max(im.dim, b.dim)
+		im.count()
+		im.resetBatch()
+		return nil
+	}
+
+	c, done, err := im.e.beginWrite(im.coll)
+	if err != nil {
+		return im.end(err)
+	}
+	defer done()
+	if c != im.c {
+		return im.end(notFound("The collection id: %s was deleted during the import", im.coll))
+	}
+
+	// Other writers may have run since the records were checked: check
+	// again what they could have changed, now that none can.
+	m := c.meta
+	c.mu.RLock()
+	newUsers, bad, err := im.recheck(c, m.Dim)
+	c.mu.RUnlock()
+	if err != nil {
+		return im.failBatch(bad, err, true)
+	}
+	metaChanged := false
+	if m.Dim == 0 && b.dim != 0 {
+		m.Dim = b.dim
+		metaChanged = true
+	}
+	created := im.e.now().UTC()
+	users := make([]*user, len(newUsers))
+	for i, id := range newUsers {
+		m.LastUserPK++
+		users[i] = &user{id: id, pk: m.LastUserPK, created: created}
+		b.sb.PutUser(im.coll, store.User{ID: id, PK: m.LastUserPK, Created: created})
+		metaChanged = true
+	}
+	if metaChanged {
+		b.sb.PutCollection(m)
+	}
+	if err := b.sb.Commit(false); err != nil {
+		return im.end(internal("import", err))
+	}
+	im.publish(c, m, users)
+	im.dim = m.Dim
+	im.count()
+	im.resetBatch()
+	return nil
+}
+
+// recheck runs the checks that depend on the collection's state over the
+// whole batch, returning the users to create, or the first failing record
+// and why. The caller holds c.writeMu and c.mu shared.
+func (im *Importer) recheck(c *collection, dim int) ([]string, int, error) {
+	b := &im.batch
+	counts := map[string]int{}
+	var newUsers []string
+	for _, ent := range b.entries {
+		if f := ent.face; f != nil {
+			if dim != 0 && len(f.Vector) != dim {
+				return nil, ent.idx, invalid("the embedding has %d dimensions; collection %s holds %d-dimensional embeddings", len(f.Vector), im.coll, dim)
+			}
+			if ent.preserved && c.faces[f.ID] != nil {
+				return nil, ent.idx, errorf(CodeResourceAlreadyExists, "the face id: %s already exists in collection %s", f.ID, im.coll)
+			}
+		}
+		if ent.userID == "" {
+			continue
+		}
+		n, seen := counts[ent.userID]
+		if !seen {
+			if u := c.users[ent.userID]; u != nil {
+				n = len(u.faces)
+			} else {
+				newUsers = append(newUsers, ent.userID)
+			}
+		}
+		if ent.face != nil {
+			n++
+			if n > maxFacesPerUser {
+				return nil, ent.idx, errorf(CodeServiceQuotaExceeded, "user %s would have more than %d faces, the limit per user", ent.userID, maxFacesPerUser)
+			}
+		}
+		counts[ent.userID] = n
+	}
+	return newUsers, 0, nil
+}
+
+// publish makes a committed batch visible to searches. The caller holds
+// c.writeMu.
+func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dim == 0 && m.Dim != 0 {
+		c.dim = m.Dim
+		c.faceIdx, c.userIdx = index.NewMatrix(m.Dim), index.NewMatrix(m.Dim)
+	}
+	c.meta.Dim, c.meta.LastUserPK = m.Dim, m.LastUserPK
+	for _, u := range users {
+		c.users[u.id], c.byPK[u.pk] = u, u
+	}
+	added := map[string][]string{}
+	for _, ent := range im.batch.entries {
+		f := ent.face
+		if f == nil {
+			continue
+		}
+		fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, userID: f.UserID}
+		c.faces[f.ID], c.bySeq[f.Seq] = fc, fc
+		c.faceIdx.Upsert(f.Seq, f.Vector)
+		if f.UserID != "" {
+			added[f.UserID] = append(added[f.UserID], f.ID)
+		}
+	}
+	for id, ids := range added {
+		u := c.users[id]
+		u.faces = sortedUnique(append(slices.Clone(u.faces), ids...))
+		c.userIdx.Upsert(u.pk, c.userVector(u.faces))
+	}
+}
+
+// count adds the current batch to the stats.
+func (im *Importer) count() {
+	b := &im.batch
+	im.stats.Batches++
+	im.stats.Records += len(b.entries)
+	im.stats.UsersCreated += len(b.newUsers)
+	for _, ent := range b.entries {
+		if ent.face != nil {
+			im.stats.Faces++
+		}
+	}
+}
+
+// Export yields a collection's contents as the records that re-create it:
+// first every user, in primary-key order, as a record without Vector; then
+// every face in face ID order with its IDs, its stored (normalized) vector
+// and its user. Importing the records in order into an empty collection
+// gives the same face IDs, vector bits and associations, and users in the
+// same primary-key order.
+//
+// Export reads the store as it goes: on a collection that changes meanwhile,
+// it may see some changes and not others (a [Engine.Backup] is a
+// point-in-time copy to export from). The collection cannot be deleted, nor
+// the engine closed, until the iteration ends, so the loop body must not
+// try to.
+func (e *Engine) Export(ctx context.Context, collectionID string) iter.Seq2[ImportRecord, error] {
+	return func(yield func(ImportRecord, error) bool) {
+		var v validator
+		v.collectionID(collectionID)
+		if err := v.err(); err != nil {
+			yield(ImportRecord{}, err)
+			return
+		}
+		_, release, err := e.acquire(collectionID)
+		if err != nil {
+			yield(ImportRecord{}, err)
+			return
+		}
+		defer release()
+		n := 0
+		cancelled := func() bool {
+			n++
+			if n%1024 != 0 {
+				return false
+			}
+			if err := ctx.Err(); err != nil {
+				yield(ImportRecord{}, err)
+				return true
+			}
+			return false
+		}
+		for u, err := range e.store.Users(collectionID, 0) {
+			if err != nil {
+				yield(ImportRecord{}, internal("Export", err))
+				return
+			}
+			if cancelled() || !yield(ImportRecord{UserId: u.ID}, nil) {
+				return
+			}
+		}
+		for f, err := range e.store.Faces(collectionID) {
+			if err != nil {
+				yield(ImportRecord{}, internal("Export", err))
+				return
+			}
+			rec := ImportRecord{Vector: f.Vector, FaceId: f.ID, ImageId: f.ImageID, ExternalImageId: f.ExternalImageID, UserId: f.UserID}
+			if cancelled() || !yield(rec, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,622 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// These tests are internal: they compare the in-memory index with the store
+// and with a rebuild, which the public API cannot see.
+
+func impOpen(t testing.TB, dir string) *Engine {
+	t.Helper()
+	e, err := Open(dir, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func impCreate(t testing.TB, e *Engine, id string, dim int) {
+	t.Helper()
+	_, err := e.CreateCollection(context.Background(), &CreateCollectionInput{CollectionId: id, Dimension: dim, Similarity: SimilarityCosine})
+	require.NoError(t, err)
+}
+
+func impVec(r *rand.Rand, dim int) []float32 {
+	v := make([]float32, dim)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+// impState is a collection's state with sequence numbers and primary keys
+// left out, so two collections built differently can be compared.
+type impState struct {
+	Dim     int
+	Faces   map[string]impFace
+	Users   []string            // in primary-key order
+	Members map[string][]string // user -> sorted face IDs
+	UserVec map[string][]float32
+}
+
+type impFace struct {
+	ImageID, ExternalImageID, UserID string
+	Vector                           []float32
+}
+
+func impSnapshot(t testing.TB, e *Engine, coll string) impState {
+	t.Helper()
+	c, release, err := e.acquire(coll)
+	require.NoError(t, err)
+	defer release()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	s := impState{Dim: c.dim, Faces: map[string]impFace{}, Members: map[string][]string{}, UserVec: map[string][]float32{}}
+	for id, f := range c.faces {
+		v, ok := c.faceIdx.Vector(f.seq)
+		require.True(t, ok, "face %s has no row", id)
+		s.Faces[id] = impFace{f.imageID, f.externalImageID, f.userID, slices.Clone(v)}
+	}
+	require.Equal(t, len(c.faces), len(c.bySeq))
+	require.Len(t, c.byPK, len(c.users))
+	pks := make([]uint64, 0, len(c.byPK))
+	for pk := range c.byPK {
+		pks = append(pks, pk)
+	}
+	slices.Sort(pks)
+	for _, pk := range pks {
+		u := c.byPK[pk]
+		require.LessOrEqual(t, pk, c.meta.LastUserPK)
+		s.Users = append(s.Users, u.id)
+		require.True(t, slices.IsSorted(u.faces))
+		require.LessOrEqual(t, len(u.faces), maxFacesPerUser)
+		for _, id := range u.faces {
+			require.Equal(t, u.id, c.faces[id].userID, "face %s of user %s", id, u.id)
+		}
+		s.Members[u.id] = slices.Clone(u.faces)
+		if v, ok := c.userIdx.Vector(u.pk); ok {
+			require.NotEmpty(t, u.faces, "user %s without faces has a vector", u.id)
+			s.UserVec[u.id] = slices.Clone(v)
+		} else {
+			require.Empty(t, u.faces, "user %s with faces has no vector", u.id)
+		}
+	}
+	return s
+}
+
+// impCheckRebuild reopens the store and requires the rebuilt collection to
+// equal the one in memory: what was published is exactly what was stored.
+func impCheckRebuild(t *testing.T, dir string, e *Engine, colls ...string) {
+	t.Helper()
+	before := map[string]impState{}
+	for _, c := range colls {
+		before[c] = impSnapshot(t, e, c)
+	}
+	require.NoError(t, e.Close())
+	e2, err := Open(dir, nil)
+	require.NoError(t, err)
+	defer e2.Close()
+	for _, c := range colls {
+		require.Equal(t, before[c], impSnapshot(t, e2, c), "collection %s after reopening", c)
+	}
+}
+
+func impExport(t testing.TB, e *Engine, coll string) []ImportRecord {
+	t.Helper()
+	var out []ImportRecord
+	for rec, err := range e.Export(context.Background(), coll) {
+		require.NoError(t, err)
+		out = append(out, rec)
+	}
+	return out
+}
+
+func impAll(t testing.TB, e *Engine, coll string, opts *ImportOptions, recs []ImportRecord) ImportStats {
+	t.Helper()
+	im, err := e.NewImporter(context.Background(), coll, opts)
+	require.NoError(t, err)
+	for i, r := range recs {
+		require.NoError(t, im.Add(r), "record %d", i)
+	}
+	require.NoError(t, im.Close())
+	return im.Stats()
+}
+
+// impDataset makes faces of nUsers users (some users get none) and
+// user-less faces, some with an external image ID.
+func impDataset(r *rand.Rand, n, nUsers, dim int) []ImportRecord {
+	recs := make([]ImportRecord, n)
+	for i := range recs {
+		recs[i].Vector = impVec(r, dim)
+		if i%3 != 0 {
+			recs[i].UserId = fmt.Sprintf("user-%03d", r.IntN(nUsers))
+		}
+		if i%2 == 0 {
+			recs[i].ExternalImageId = fmt.Sprintf("img-%d.jpg", i)
+		}
+	}
+	return recs
+}
+
+func TestImportExportRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		dim, n       int
+		batchRecords int
+	}{
+		{"one batch", 16, 50, 0},
+		{"many batches", 8, 300, 7},
+		{"tiny dimension", 2, 120, 13}, // where renormalizing would move bits
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			e := impOpen(t, dir)
+			impCreate(t, e, "a", 0)
+			r := rand.New(rand.NewPCG(1, uint64(tc.n)))
+			recs := impDataset(r, tc.n, 20, tc.dim)
+			// A user with no faces must survive the round trip too.
+			recs = append([]ImportRecord{{UserId: "lonely"}}, recs...)
+			opts := &ImportOptions{BatchRecords: tc.batchRecords}
+			st := impAll(t, e, "a", opts, recs)
+			assert.Equal(t, tc.n, st.Faces)
+			assert.Equal(t, tc.n+1, st.Records)
+
+			first := impExport(t, e, "a")
+			impCreate(t, e, "b", 0)
+			impAll(t, e, "b", opts, first)
+			second := impExport(t, e, "b")
+			require.Equal(t, len(first), len(second))
+			for i := range first {
+				require.Equal(t, first[i].FaceId, second[i].FaceId, "record %d", i)
+				require.Equal(t, first[i], second[i], "record %d", i)
+				for k := range first[i].Vector {
+					require.Equal(t, math.Float32bits(first[i].Vector[k]), math.Float32bits(second[i].Vector[k]))
+				}
+			}
+			sa, sb := impSnapshot(t, e, "a"), impSnapshot(t, e, "b")
+			require.Equal(t, sa, sb, "the re-imported collection equals the original")
+			require.Equal(t, "lonely", sa.Users[0])
+			impCheckRebuild(t, dir, e, "a", "b")
+		})
+	}
+}
+
+func TestImportInvariants(t *testing.T) {
+	dir := t.TempDir()
+	e := impOpen(t, dir)
+	impCreate(t, e, "c", 0)
+	r := rand.New(rand.NewPCG(2, 2))
+	recs := impDataset(r, 400, 10, 32)
+	impAll(t, e, "c", &ImportOptions{BatchRecords: 33}, recs)
+	s := impSnapshot(t, e, "c")
+	require.Equal(t, 32, s.Dim, "the first face fixes the dimension")
+	require.Len(t, s.Faces, 400)
+	for u, ids := range s.Members {
+		if len(ids) == 0 {
+			continue
+		}
+		// The user vector is the normalized mean of the normalized faces.
+		want := make([]float64, s.Dim)
+		for _, id := range ids {
+			for k, x := range s.Faces[id].Vector {
+				want[k] += float64(x)
+			}
+		}
+		var n float64
+		for _, x := range want {
+			n += x * x
+		}
+		for k := range want {
+			require.InDelta(t, want[k]/math.Sqrt(n), s.UserVec[u][k], 1e-6, "user %s", u)
+		}
+	}
+	for id, f := range s.Faces {
+		require.InDelta(t, 1, norm(f.Vector), 1e-6, "face %s is stored normalized", id)
+	}
+	// Vectors were normalized as IndexFaces would.
+	nv, err := normalize(recs[0].Vector, "x")
+	require.NoError(t, err)
+	exp := impExport(t, e, "c")
+	found := false
+	for _, rec := range exp {
+		if rec.ExternalImageId == recs[0].ExternalImageId {
+			require.Equal(t, nv, rec.Vector)
+			found = true
+		}
+	}
+	require.True(t, found)
+	impCheckRebuild(t, dir, e, "c")
+}
+
+func TestImportPublishesEachCommittedBatch(t *testing.T) {
+	e := impOpen(t, t.TempDir())
+	impCreate(t, e, "p", 0)
+	ctx := context.Background()
+	im, err := e.NewImporter(ctx, "p", &ImportOptions{BatchRecords: 10})
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(3, 3))
+	vecs := make([][]float32, 25)
+	for i := range vecs {
+		vecs[i] = impVec(r, 8)
+		require.NoError(t, im.Add(ImportRecord{Vector: vecs[i], UserId: "u"}))
+	}
+	// Two batches committed, five records pending: searches see 20 faces.
+	st := im.Stats()
+	assert.Equal(t, ImportStats{Records: 20, Faces: 20, UsersCreated: 1, Batches: 2, Pending: 5}, st)
+	d, err := e.DescribeCollection(ctx, &DescribeCollectionInput{CollectionId: "p"})
+	require.NoError(t, err)
+	assert.EqualValues(t, 20, d.FaceCount)
+	out, err := e.SearchUsersByImage(ctx, &SearchUsersByImageInput{CollectionId: "p", Vector: vecs[0], UserMatchThreshold: ptrTo[float32](0)})
+	require.NoError(t, err)
+	require.Len(t, out.UserMatches, 1)
+	assert.Equal(t, UserStatusActive, out.UserMatches[0].User.UserStatus)
+	require.NoError(t, im.Close())
+	d, err = e.DescribeCollection(ctx, &DescribeCollectionInput{CollectionId: "p"})
+	require.NoError(t, err)
+	assert.EqualValues(t, 25, d.FaceCount)
+	assert.ErrorIs(t, im.Close(), ErrImporterClosed)
+	assert.ErrorIs(t, im.Add(ImportRecord{Vector: vecs[0]}), ErrImporterClosed)
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func TestImportBadRecord(t *testing.T) {
+	const dim, batch, bad, total = 4, 10, 23, 35
+	existing := "00000000-0000-4000-8000-000000000001"
+	tests := []struct {
+		name  string
+		rec   ImportRecord
+		code  error
+		setup func(t *testing.T, e *Engine) // before the import
+	}{
+		{name: "NaN", rec: ImportRecord{Vector: []float32{1, float32(math.NaN()), 0, 0}}, code: ErrInvalidParameter},
+		{name: "infinity", rec: ImportRecord{Vector: []float32{1, float32(math.Inf(1)), 0, 0}}, code: ErrInvalidParameter},
+		{name: "zero vector", rec: ImportRecord{Vector: make([]float32, dim)}, code: ErrInvalidParameter},
+		{name: "wrong dimension", rec: ImportRecord{Vector: []float32{1, 2, 3}}, code: ErrInvalidParameter},
+		{name: "empty vector", rec: ImportRecord{Vector: []float32{}}, code: ErrInvalidParameter},
+		{name: "uppercase face id", rec: ImportRecord{Vector: []float32{1, 0, 0, 0}, FaceId: "0000000A-0000-4000-8000-000000000001"}, code: ErrInvalidParameter},
+		{name: "bad image id", rec: ImportRecord{Vector: []float32{1, 0, 0, 0}, ImageId: "image-1"}, code: ErrInvalidParameter},
+		{name: "bad user id", rec: ImportRecord{Vector: []float32{1, 0, 0, 0}, UserId: "a b"}, code: ErrInvalidParameter},
+		{name: "bad external image id", rec: ImportRecord{Vector: []float32{1, 0, 0, 0}, ExternalImageId: "a/b"}, code: ErrInvalidParameter},
+		{name: "nothing", rec: ImportRecord{}, code: ErrInvalidParameter},
+		{name: "user alone with a face id", rec: ImportRecord{UserId: "u", FaceId: existing}, code: ErrInvalidParameter},
+		{name: "face id of the collection", rec: ImportRecord{Vector: []float32{1, 0, 0, 0}, FaceId: existing}, code: ErrResourceAlreadyExists,
+			setup: func(t *testing.T, e *Engine) {
+				impAll(t, e, "c", nil, []ImportRecord{{Vector: []float32{0, 1, 0, 0}, FaceId: existing}})
+			}},
+		{name: "face id twice in the import", rec: ImportRecord{Vector: []float32{1, 0, 0, 0}, FaceId: "00000000-0000-4000-8000-000000000005"}, code: ErrResourceAlreadyExists},
+		{name: "user past 100 faces", rec: ImportRecord{Vector: []float32{1, 0, 0, 0}, UserId: "full"}, code: ErrServiceQuotaExceeded,
+			setup: func(t *testing.T, e *Engine) {
+				recs := make([]ImportRecord, maxFacesPerUser)
+				for i := range recs {
+					recs[i] = ImportRecord{Vector: []float32{1, float32(i), 0, 0}, UserId: "full"}
+				}
+				impAll(t, e, "c", nil, recs)
+			}},
+	}
+	for _, tc := range tests {
+		for _, stop := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/stop=%v", tc.name, stop), func(t *testing.T) {
+				dir := t.TempDir()
+				e := impOpen(t, dir)
+				impCreate(t, e, "c", 0)
+				if tc.setup != nil {
+					tc.setup(t, e)
+				}
+				before := impSnapshot(t, e, "c")
+				im, err := e.NewImporter(context.Background(), "c", &ImportOptions{BatchRecords: batch})
+				require.NoError(t, err)
+				r := rand.New(rand.NewPCG(4, 4))
+				var want []ImportRecord // what the collection must gain
+				for i := range total {
+					rec := ImportRecord{Vector: impVec(r, dim), ExternalImageId: fmt.Sprintf("r%d", i), UserId: fmt.Sprintf("u%d", i%4)}
+					if i == 5 {
+						rec.FaceId = "00000000-0000-4000-8000-000000000005"
+					}
+					if i == bad {
+						rec = tc.rec
+					}
+					err := im.Add(rec)
+					if i != bad {
+						require.NoError(t, err, "record %d", i)
+						if i < bad-bad%batch || i > bad {
+							want = append(want, rec)
+						}
+						continue
+					}
+					var ie *ImportError
+					require.ErrorAs(t, err, &ie)
+					assert.Equal(t, bad, ie.Record)
+					assert.Equal(t, bad%batch+1, ie.Discarded, "the bad record and those of its batch before it")
+					require.ErrorIs(t, err, tc.code)
+					if stop {
+						break
+					}
+				}
+				require.NoError(t, im.Close())
+				st := im.Stats()
+				assert.Equal(t, len(want), st.Records)
+				assert.Equal(t, bad%batch+1, st.Discarded)
+
+				after := impSnapshot(t, e, "c")
+				var gained []string
+				for id, f := range after.Faces {
+					if _, ok := before.Faces[id]; !ok {
+						gained = append(gained, f.ExternalImageID)
+					}
+				}
+				var wantIDs []string
+				for _, w := range want {
+					wantIDs = append(wantIDs, w.ExternalImageId)
+				}
+				assert.ElementsMatch(t, wantIDs, gained, "exactly the batches other than the failed one")
+				impCheckRebuild(t, dir, e, "c")
+			})
+		}
+	}
+}
+
+func TestImportDimension(t *testing.T) {
+	ctx := context.Background()
+	t.Run("fixed by the collection", func(t *testing.T) {
+		e := impOpen(t, t.TempDir())
+		impCreate(t, e, "c", 3)
+		im, err := e.NewImporter(ctx, "c", nil)
+		require.NoError(t, err)
+		require.ErrorIs(t, im.Add(ImportRecord{Vector: []float32{1, 2}}), ErrInvalidParameter)
+		require.NoError(t, im.Add(ImportRecord{Vector: []float32{1, 2, 3}}))
+		require.NoError(t, im.Close())
+	})
+	t.Run("a discarded batch fixes nothing", func(t *testing.T) {
+		e := impOpen(t, t.TempDir())
+		impCreate(t, e, "c", 0)
+		im, err := e.NewImporter(ctx, "c", nil)
+		require.NoError(t, err)
+		require.NoError(t, im.Add(ImportRecord{Vector: []float32{1, 2}}))
+		require.Error(t, im.Add(ImportRecord{Vector: []float32{1, 2, 3}}))
+		require.NoError(t, im.Add(ImportRecord{Vector: []float32{1, 2, 3}}), "the failed batch fixed no dimension")
+		require.NoError(t, im.Close())
+		d, err := e.DescribeCollection(ctx, &DescribeCollectionInput{CollectionId: "c"})
+		require.NoError(t, err)
+		assert.Equal(t, 3, d.Dimension)
+	})
+	t.Run("fixed by another writer meanwhile", func(t *testing.T) {
+		e := impOpen(t, t.TempDir())
+		impCreate(t, e, "c", 0)
+		im, err := e.NewImporter(ctx, "c", nil)
+		require.NoError(t, err)
+		require.NoError(t, im.Add(ImportRecord{Vector: []float32{1, 2}}))
+		_, err = e.IndexFaces(ctx, &IndexFacesInput{CollectionId: "c", Faces: []FaceEmbedding{{Vector: []float32{1, 2, 3}}}})
+		require.NoError(t, err)
+		err = im.Flush()
+		var ie *ImportError
+		require.ErrorAs(t, err, &ie)
+		assert.Equal(t, 0, ie.Record)
+		require.ErrorIs(t, err, ErrInvalidParameter)
+		require.NoError(t, im.Close())
+		d, err := e.DescribeCollection(ctx, &DescribeCollectionInput{CollectionId: "c"})
+		require.NoError(t, err)
+		assert.EqualValues(t, 1, d.FaceCount)
+	})
+}
+
+func TestImportDryRun(t *testing.T) {
+	dir := t.TempDir()
+	e := impOpen(t, dir)
+	impCreate(t, e, "c", 0)
+	ctx := context.Background()
+	im, err := e.NewImporter(ctx, "c", &ImportOptions{DryRun: true, BatchRecords: 7})
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(5, 5))
+	for range maxFacesPerUser {
+		require.NoError(t, im.Add(ImportRecord{Vector: impVec(r, 5), UserId: "u"}))
+	}
+	// Checks see the records before, committed or not.
+	require.ErrorIs(t, im.Add(ImportRecord{Vector: impVec(r, 5), UserId: "u"}), ErrServiceQuotaExceeded)
+	require.ErrorIs(t, im.Add(ImportRecord{Vector: impVec(r, 6)}), ErrInvalidParameter)
+	require.NoError(t, im.Close())
+	st := im.Stats()
+	assert.Equal(t, 98, st.Faces, "the batch of the 101st face was discarded")
+	assert.Equal(t, 1, st.UsersCreated)
+	s := impSnapshot(t, e, "c")
+	assert.Empty(t, s.Faces, "a dry run writes nothing")
+	assert.Empty(t, s.Users)
+	assert.Zero(t, s.Dim)
+}
+
+func TestNormalizationIsBitStable(t *testing.T) {
+	r := rand.New(rand.NewPCG(6, 6))
+	for _, dim := range []int{1, 2, 3, 4, 8, 31, 512} {
+		for range 2000 {
+			once, err := normalize(impVec(r, dim), "v")
+			require.NoError(t, err)
+			again, err := normalize(once, "v")
+			require.NoError(t, err)
+			require.Equal(t, once, again, "a stored vector normalizes (and so imports) bit for bit")
+		}
+	}
+}
+
+func TestImportAlongsideOtherWriters(t *testing.T) {
+	dir := t.TempDir()
+	e := impOpen(t, dir)
+	impCreate(t, e, "c", 8)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	stopped := false
+	defer func() { // a failed require must not leave writers running
+		if !stopped {
+			close(stop)
+			wg.Wait()
+		}
+	}()
+	for w := range 3 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(7, uint64(w)))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				out, err := e.IndexFaces(ctx, &IndexFacesInput{CollectionId: "c", Faces: []FaceEmbedding{{Vector: impVec(r, 8)}, {Vector: impVec(r, 8)}}})
+				if !assert.NoError(t, err) {
+					return
+				}
+				// Users the import also adds faces to: their counts race
+				// with the import's and the quota must hold for both.
+				uid := fmt.Sprintf("u%d", r.IntN(5))
+				if _, err := e.CreateUser(ctx, &CreateUserInput{CollectionId: "c", UserId: uid}); err != nil && !errors.Is(err, ErrConflict) {
+					assert.NoError(t, err)
+				}
+				ids := []string{out.FaceRecords[0].Face.FaceId, out.FaceRecords[1].Face.FaceId}
+				_, err = e.AssociateFaces(ctx, &AssociateFacesInput{CollectionId: "c", UserId: uid, FaceIds: ids, UserMatchThreshold: ptrTo[float32](0)})
+				if err != nil && !errors.Is(err, ErrServiceQuotaExceeded) && !errors.Is(err, ErrResourceNotFound) {
+					assert.NoError(t, err)
+				}
+				_, err = e.SearchUsersByImage(ctx, &SearchUsersByImageInput{CollectionId: "c", Vector: impVec(r, 8)})
+				assert.NoError(t, err)
+			}
+		})
+	}
+	im, err := e.NewImporter(ctx, "c", &ImportOptions{BatchRecords: 16})
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(8, 8))
+	quotaOnly := func(err error) {
+		t.Helper()
+		if err != nil {
+			// Other writers may fill a user between a record's check and
+			// its batch's commit: that fails the batch, nothing else does.
+			var ie *ImportError
+			require.ErrorAs(t, err, &ie)
+			require.ErrorIs(t, err, ErrServiceQuotaExceeded)
+		}
+	}
+	for i := range 2000 {
+		quotaOnly(im.Add(ImportRecord{Vector: impVec(r, 8), UserId: fmt.Sprintf("u%d", i%7)}))
+	}
+	quotaOnly(im.Close())
+	close(stop)
+	stopped = true
+	wg.Wait()
+	impCheckRebuild(t, dir, e, "c")
+}
+
+func TestImportEndsWithTheEngine(t *testing.T) {
+	ctx := context.Background()
+	t.Run("context cancelled", func(t *testing.T) {
+		dir := t.TempDir()
+		e := impOpen(t, dir)
+		impCreate(t, e, "c", 0)
+		cctx, cancel := context.WithCancel(ctx)
+		im, err := e.NewImporter(cctx, "c", &ImportOptions{BatchRecords: 2})
+		require.NoError(t, err)
+		require.NoError(t, im.Add(ImportRecord{Vector: []float32{1, 0}}))
+		require.NoError(t, im.Add(ImportRecord{Vector: []float32{0, 1}}))
+		cancel()
+		require.NoError(t, im.Add(ImportRecord{Vector: []float32{1, 1}}))
+		require.ErrorIs(t, im.Add(ImportRecord{Vector: []float32{1, 2}}), context.Canceled)
+		require.ErrorIs(t, im.Add(ImportRecord{Vector: []float32{1, 3}}), context.Canceled, "the end is sticky")
+		require.NoError(t, im.Close(), "the committed batch is synced")
+		s := impSnapshot(t, e, "c")
+		assert.Len(t, s.Faces, 2)
+		impCheckRebuild(t, dir, e, "c")
+	})
+	t.Run("collection deleted", func(t *testing.T) {
+		e := impOpen(t, t.TempDir())
+		impCreate(t, e, "c", 0)
+		im, err := e.NewImporter(ctx, "c", nil)
+		require.NoError(t, err)
+		require.NoError(t, im.Add(ImportRecord{Vector: []float32{1, 0}}))
+		_, err = e.DeleteCollection(ctx, &DeleteCollectionInput{CollectionId: "c"})
+		require.NoError(t, err)
+		impCreate(t, e, "c", 0)
+		require.ErrorIs(t, im.Flush(), ErrResourceNotFound)
+		require.NoError(t, im.Close())
+		assert.Empty(t, impSnapshot(t, e, "c").Faces)
+	})
+	t.Run("engine closed", func(t *testing.T) {
+		e := impOpen(t, t.TempDir())
+		impCreate(t, e, "c", 0)
+		im, err := e.NewImporter(ctx, "c", nil)
+		require.NoError(t, err)
+		require.NoError(t, im.Add(ImportRecord{Vector: []float32{1, 0}}))
+		require.NoError(t, e.Close())
+		require.ErrorIs(t, im.Close(), ErrClosed)
+	})
+	t.Run("read-only engine", func(t *testing.T) {
+		dir := t.TempDir()
+		e := impOpen(t, dir)
+		impCreate(t, e, "c", 0)
+		require.NoError(t, e.Close())
+		ro, err := Open(dir, &Options{ReadOnly: true})
+		require.NoError(t, err)
+		defer ro.Close()
+		_, err = ro.NewImporter(ctx, "c", nil)
+		require.ErrorIs(t, err, ErrInvalidParameter)
+		im, err := ro.NewImporter(ctx, "c", &ImportOptions{DryRun: true})
+		require.NoError(t, err, "a dry run reads only")
+		require.NoError(t, im.Add(ImportRecord{Vector: []float32{1, 0}}))
+		require.NoError(t, im.Close())
+	})
+	t.Run("options", func(t *testing.T) {
+		e := impOpen(t, t.TempDir())
+		impCreate(t, e, "c", 0)
+		_, err := e.NewImporter(ctx, "c", &ImportOptions{BatchRecords: -1, BatchBytes: -1})
+		require.ErrorContains(t, err, "BatchRecords")
+		require.ErrorContains(t, err, "BatchBytes")
+		_, err = e.NewImporter(ctx, "nope", nil)
+		require.ErrorIs(t, err, ErrResourceNotFound)
+		_, err = e.NewImporter(ctx, "no/pe", nil)
+		require.ErrorIs(t, err, ErrInvalidParameter)
+	})
+}
+
+func TestImportBatchBytes(t *testing.T) {
+	e := impOpen(t, t.TempDir())
+	impCreate(t, e, "c", 0)
+	im, err := e.NewImporter(context.Background(), "c", &ImportOptions{BatchBytes: 64 << 10})
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 100 {
+		require.NoError(t, im.Add(ImportRecord{Vector: impVec(r, 1024)})) // about 4 KiB each
+	}
+	require.NoError(t, im.Close())
+	st := im.Stats()
+	assert.Equal(t, 100, st.Faces)
+	assert.GreaterOrEqual(t, st.Batches, 6, "batches end at BatchBytes")
+}
+
+func BenchmarkImport(b *testing.B) {
+	const dim = 512
+	r := rand.New(rand.NewPCG(10, 10))
+	vecs := make([][]float32, 4096)
+	for i := range vecs {
+		vecs[i] = impVec(r, dim)
+	}
+	e := impOpen(b, b.TempDir())
+	impCreate(b, e, "c", dim)
+	im, err := e.NewImporter(context.Background(), "c", nil)
+	require.NoError(b, err)
+	b.SetBytes(4 * dim)
+	i := 0
+	for b.Loop() {
+		if err := im.Add(ImportRecord{Vector: vecs[i%len(vecs)]}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	require.NoError(b, im.Close())
+	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "faces/s")
+}
