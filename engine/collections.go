@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/facesearch/facesearch/index"
 	"github.com/facesearch/facesearch/store"
 )
 
@@ -16,7 +17,10 @@ const (
 	TagPrefix     = "facesearch:"
 	TagDimension  = TagPrefix + "dimension"
 	TagSimilarity = TagPrefix + "similarity"
-	maxTags       = 200
+	// TagTier chooses the collection's search tier: "float32" (the
+	// default), "int8" or "float16". See [CreateCollectionInput].Tier.
+	TagTier = TagPrefix + "tier"
+	maxTags = 200
 )
 
 func collectionARN(id string) string {
@@ -30,7 +34,7 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 	}
 	var v validator
 	v.collectionID(in.CollectionId)
-	dim, similarity := in.Dimension, in.Similarity
+	dim, similarity, tierName := in.Dimension, in.Similarity, in.Tier
 	if len(in.Tags) > maxTags {
 		v.addf("Value at 'Tags' failed to satisfy constraint: Member must have length less than or equal to %d", maxTags)
 	}
@@ -54,8 +58,13 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 				v.addf("Value %s at 'Tags.%s' disagrees with Similarity %s", quoted(val), k, quoted(similarity))
 			}
 			similarity = val
+		case k == TagTier:
+			if tierName != "" && tierName != val {
+				v.addf("Value %s at 'Tags.%s' disagrees with Tier %s", quoted(val), k, quoted(tierName))
+			}
+			tierName = val
 		case strings.HasPrefix(k, TagPrefix):
-			v.addf("Tag %s is not a facesearch setting: the reserved keys are %s and %s", quoted(k), TagDimension, TagSimilarity)
+			v.addf("Tag %s is not a facesearch setting: the reserved keys are %s, %s and %s", quoted(k), TagDimension, TagSimilarity, TagTier)
 		}
 	}
 	if dim < 0 || dim > maxDimension || in.Tags[TagDimension] != "" && dim == 0 {
@@ -67,6 +76,10 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 	cv, err := parseCurve(similarity)
 	if err != nil {
 		v.addf("Value at 'Similarity' failed to satisfy constraint: %v", err)
+	}
+	tier, err := index.ParseTier(tierName)
+	if err != nil {
+		v.addf("Value %s at 'Tier' failed to satisfy constraint: Member must be one of float32, int8, float16", quoted(tierName))
 	}
 	if err := v.err(); err != nil {
 		return nil, err
@@ -83,6 +96,9 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 		return nil, errorf(CodeResourceAlreadyExists, "The collection id: %s already exists", in.CollectionId)
 	}
 	m := store.CollectionMeta{ID: in.CollectionId, Seq: e.collSeq + 1, Dim: dim, Similarity: similarity, Created: e.now().UTC()}
+	if tier != index.TierFloat32 {
+		m.Tier = tier.String() // float32 stays unwritten: the record format before tiers
+	}
 	b := e.store.NewBatch()
 	b.PutCollection(m)
 	b.PutCollectionSeq(m.Seq)
@@ -90,7 +106,7 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 		return nil, internal("CreateCollection", err)
 	}
 	e.collSeq = m.Seq
-	e.colls[m.ID] = newCollection(m, cv)
+	e.colls[m.ID] = newCollection(m, cv, tier)
 	return &CreateCollectionOutput{CollectionArn: collectionARN(m.ID), FaceModelVersion: FaceModelVersion, StatusCode: statusCodeOK}, nil
 }
 
@@ -165,6 +181,7 @@ func (e *Engine) DescribeCollection(ctx context.Context, in *DescribeCollectionI
 		FaceModelVersion:  FaceModelVersion,
 		Dimension:         c.dim,
 		Similarity:        c.curve.name,
+		Tier:              c.tier.String(),
 	}, nil
 }
 

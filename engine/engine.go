@@ -87,6 +87,7 @@ type collection struct {
 	seq     uint64 // incarnation: page tokens are bound to it
 	created time.Time
 	curve   *curve
+	tier    index.Tier // what searches scan
 
 	writeMu sync.Mutex
 	meta    store.CollectionMeta // guarded by writeMu
@@ -137,7 +138,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{opts: o, store: st, secret: st.Secret(), now: time.Now, colls: map[string]*collection{}}
-	if err := e.load(); err != nil {
+	if err := e.loadVerified(dir); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -171,12 +172,13 @@ func (e *Engine) load() error {
 	return nil
 }
 
-func newCollection(m store.CollectionMeta, cv *curve) *collection {
+func newCollection(m store.CollectionMeta, cv *curve, tier index.Tier) *collection {
 	c := &collection{
 		seq:     m.Seq,
 		created: m.Created,
 		meta:    m,
 		curve:   cv,
+		tier:    tier,
 		dim:     m.Dim,
 		faces:   map[string]*face{},
 		bySeq:   map[uint64]*face{},
@@ -184,10 +186,15 @@ func newCollection(m store.CollectionMeta, cv *curve) *collection {
 		byPK:    map[uint64]*user{},
 	}
 	if m.Dim > 0 {
-		c.faceIdx = index.NewMatrix(m.Dim)
-		c.userIdx = index.NewMatrix(m.Dim)
+		c.faceIdx, c.userIdx = c.newIndexes(m.Dim)
 	}
 	return c
+}
+
+// newIndexes makes the face and user matrices of a collection whose
+// dimension is now fixed, in the collection's tier.
+func (c *collection) newIndexes(dim int) (faces, users *index.Matrix) {
+	return index.NewMatrixTier(dim, c.tier), index.NewMatrixTier(dim, c.tier)
 }
 
 func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
@@ -198,11 +205,16 @@ func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
 	if m.Dim < 0 || m.Dim > maxDimension {
 		return nil, fmt.Errorf("%w: dimension %d", ErrCorrupt, m.Dim)
 	}
-	c := newCollection(m, cv)
+	tier, err := index.ParseTier(m.Tier)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	c := newCollection(m, cv, tier)
 	users, err := e.store.UserRecords(m.ID)
 	if err != nil {
 		return nil, err
 	}
+	c.users, c.byPK = make(map[string]*user, len(users)), make(map[uint64]*user, len(users))
 	for _, u := range users {
 		if u.PK == 0 || u.PK > m.LastUserPK || c.byPK[u.PK] != nil {
 			return nil, fmt.Errorf("%w: user %q has primary key %d (last handed out %d)", ErrCorrupt, u.ID, u.PK, m.LastUserPK)
@@ -223,40 +235,11 @@ func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
 	if indexed != len(users) {
 		return nil, fmt.Errorf("%w: %d user records but %d primary-key entries", ErrCorrupt, len(users), indexed)
 	}
-	var lastSeq uint64
-	for f, err := range e.store.Faces(m.ID) {
-		if err != nil {
-			return nil, err
-		}
-		if len(f.Vector) != m.Dim {
-			return nil, fmt.Errorf("%w: face %s has %d dimensions, collection has %d", ErrCorrupt, f.ID, len(f.Vector), m.Dim)
-		}
-		if n := norm(f.Vector); math.Abs(n-1) > 1e-3 {
-			return nil, fmt.Errorf("%w: face %s has norm %g, want 1", ErrCorrupt, f.ID, n)
-		}
-		if c.bySeq[f.Seq] != nil || f.Seq == 0 {
-			return nil, fmt.Errorf("%w: face %s reuses sequence %d", ErrCorrupt, f.ID, f.Seq)
-		}
-		fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, userID: f.UserID}
-		if f.UserID != "" {
-			u := c.users[f.UserID]
-			if u == nil {
-				return nil, fmt.Errorf("%w: face %s belongs to missing user %q", ErrCorrupt, f.ID, f.UserID)
-			}
-			u.faces = append(u.faces, f.ID) // faces arrive in ID order, so this stays sorted
-		}
-		c.faces[f.ID], c.bySeq[f.Seq] = fc, fc
-		c.faceIdx.Upsert(f.Seq, f.Vector)
-		lastSeq = max(lastSeq, f.Seq)
+	if err := e.loadFaces(c, m); err != nil {
+		return nil, err
 	}
-	c.faceSeq.Store(lastSeq)
-	for _, u := range c.users {
-		if len(u.faces) > maxFacesPerUser {
-			return nil, fmt.Errorf("%w: user %q has %d faces, the limit is %d", ErrCorrupt, u.id, len(u.faces), maxFacesPerUser)
-		}
-		if len(u.faces) > 0 {
-			c.userIdx.Upsert(u.pk, c.userVector(u.faces))
-		}
+	if err := c.loadUserVectors(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -310,21 +293,41 @@ func (e *Engine) writable() error {
 
 // userVector is the L2-normalized mean of the given faces' vectors, summed
 // in face ID order in float64 so it is the same bits on every rebuild.
-// The caller holds c.mu (either way) or owns c exclusively.
+// A single face's vector is normalized already (to float32 precision), so
+// it is its own mean: userVector returns that face's row of the face
+// matrix itself, which spares Open a million normalizations and copies.
+// The result must therefore not be modified, and is valid only until the
+// face matrix next changes (every caller copies it into the user matrix,
+// or compares it, at once). The caller holds c.mu (either way) or owns c
+// exclusively; concurrent calls are safe while nobody writes c.
 func (c *collection) userVector(faceIDs []string) []float32 {
+	if len(faceIDs) == 1 {
+		v, _ := c.faceIdx.Vector(c.faces[faceIDs[0]].seq)
+		return v
+	}
+	out := make([]float32, c.dim)
 	sum := make([]float64, c.dim)
 	for _, id := range faceIDs {
 		v, _ := c.faceIdx.Vector(c.faces[id].seq)
+		v = v[:len(sum)]
 		for i, x := range v {
 			sum[i] += float64(x)
 		}
 	}
-	out := make([]float32, c.dim)
-	var n float64
-	for _, x := range sum {
-		n += x * x
+	// Four partial sums break the add chain; the order is fixed, so the
+	// bits are too.
+	var n0, n1, n2, n3 float64
+	i := 0
+	for ; i+4 <= len(sum); i += 4 {
+		n0 += sum[i] * sum[i]
+		n1 += sum[i+1] * sum[i+1]
+		n2 += sum[i+2] * sum[i+2]
+		n3 += sum[i+3] * sum[i+3]
 	}
-	n = math.Sqrt(n)
+	for ; i < len(sum); i++ {
+		n0 += sum[i] * sum[i]
+	}
+	n := math.Sqrt((n0 + n1) + (n2 + n3))
 	if n == 0 {
 		// Faces that cancel out exactly: keep the first face's direction so
 		// the user still has a well-defined vector.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/facesearch/facesearch/index"
 	"github.com/facesearch/facesearch/store"
 )
 
@@ -561,7 +560,7 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	defer c.mu.Unlock()
 	if c.dim == 0 && m.Dim != 0 {
 		c.dim = m.Dim
-		c.faceIdx, c.userIdx = index.NewMatrix(m.Dim), index.NewMatrix(m.Dim)
+		c.faceIdx, c.userIdx = c.newIndexes(m.Dim)
 	}
 	c.meta.Dim, c.meta.LastUserPK = m.Dim, m.LastUserPK
 	for _, u := range users {

@@ -9,7 +9,13 @@ import (
 
 // searchMatrix scans m for the best k rows at or above threshold, leaving
 // out the row keyed skip (when hasSkip). Scores come back with their exact
-// Similarity; the caller holds c.mu shared.
+// Similarity; the caller holds c.mu shared, for the whole call.
+//
+// Concurrent searches of one matrix share passes over it
+// ([index.Matrix.SearchShared]): a search that arrives while a pass runs
+// waits for it and joins the next, which scores all of them per row read.
+// Holding c.mu shared while waiting is what keeps the rows still for every
+// pass; the answers are exactly those of a search alone.
 func (c *collection) searchMatrix(ctx context.Context, m *index.Matrix, q []float32, k int, threshold float64, skip uint64, hasSkip bool) ([]scored, error) {
 	if m == nil || m.Len() == 0 {
 		return nil, nil
@@ -18,7 +24,7 @@ func (c *collection) searchMatrix(ctx context.Context, m *index.Matrix, q []floa
 	if hasSkip {
 		want++
 	}
-	hits, err := m.Search(ctx, q, want, c.curve.cutoff(threshold))
+	hits, err := m.SearchShared(ctx, q, want, c.curve.cutoff(threshold))
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err

@@ -103,8 +103,9 @@ type FaceEmbedding struct {
 // CreateCollectionInput creates a collection.
 type CreateCollectionInput struct {
 	CollectionId string `json:"CollectionId"`
-	// Tags may carry the reserved settings "facesearch:dimension" and
-	// "facesearch:similarity"; other tags are accepted and not kept.
+	// Tags may carry the reserved settings "facesearch:dimension",
+	// "facesearch:similarity" and "facesearch:tier"; other tags are
+	// accepted and not kept.
 	Tags map[string]string `json:"Tags,omitempty"`
 	// Dimension fixes the embedding length (1-4096). The default value is 0:
 	// the first indexed face fixes it.
@@ -112,6 +113,14 @@ type CreateCollectionInput struct {
 	// Similarity names the curve from cosine to percentage: "arcface",
 	// "cosine" or a list of points "c:p,c:p,...". The default value is "arcface".
 	Similarity string `json:"-"`
+	// Tier is what searches scan: "float32" (the vectors themselves),
+	// "int8" or "float16" (a compressed copy kept beside them, 1/4 or 1/2
+	// of the bytes to read per search, at 25% or 50% more memory). The
+	// compressed tiers return exactly what float32 returns: they re-score
+	// their candidates with the float32 vectors and fall back to a float32
+	// scan when they cannot prove the candidates complete. The default
+	// value is "float32".
+	Tier string `json:"-"`
 }
 
 // CreateCollectionOutput answers CreateCollection.
@@ -143,9 +152,10 @@ type DescribeCollectionOutput struct {
 	FaceCount         int64     `json:"FaceCount"`
 	UserCount         int64     `json:"UserCount"`
 	FaceModelVersion  string    `json:"FaceModelVersion"`
-	// Dimension and Similarity are facesearch's collection settings.
+	// Dimension, Similarity and Tier are facesearch's collection settings.
 	Dimension  int    `json:"-"`
 	Similarity string `json:"-"`
+	Tier       string `json:"-"`
 }
 
 // ListCollectionsInput lists collections in creation order.

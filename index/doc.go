@@ -7,11 +7,32 @@
 // dense (deleting swaps the last row into the hole), so a search is a straight
 // pass over contiguous memory.
 //
-// [Matrix.Search] scores every row with [Dot] (vek32 SIMD when the CPU has
-// it, a pure-Go loop otherwise), keeps a bounded top-k heap per worker, and
-// merges the workers' heaps at the end; it never sorts all scores. Results
-// are ordered by score descending, then key ascending, so equal scores come
-// back in a stable, documented order.
+// An exact scan must read every row, so one search can never take less time
+// than reading the matrix once ([Matrix.Sum] measures that floor). A single
+// [Matrix.Search] runs at the floor: workers claim chunks of rows and score
+// each run of rows with one kernel call, keeping a bounded top-k heap per
+// worker and merging the heaps at the end; it never sorts all scores.
+// Results are ordered by score descending, then key ascending, so equal
+// scores come back in a stable, documented order.
+//
+// Two ways past the floor:
+//
+//   - [Matrix.SearchShared] coalesces concurrent searches: those that arrive
+//     while a pass runs share the next one (a group commit), and a
+//     register-blocked kernel scores three queries per row loaded, so a
+//     pass for dozens of queries costs one read of the matrix plus about a
+//     third of their compute alone.
+//   - A compressed [Tier] (int8 or float16) scans a smaller copy of the rows
+//     for rigorous upper bounds of the scores, re-scores the best candidates
+//     with the float32 rows, and proves the answer complete, falling back to
+//     a float32 scan when it cannot.
+//
+// Either way the answer is exactly that of a lone float32 scan: the same
+// keys, the same order, and scores with the same bits, because every float32
+// kernel (one query or three, assembly or pure Go) sums each dot
+// product in the same order as [Dot]. The pure-Go kernels are the reference
+// the assembly is tested against, and the build needs no assembly (tag
+// purego, or any architecture but amd64).
 //
 // A Matrix does no locking of its own: the engine guards each one with a
 // sync.RWMutex, searching under the read lock and mutating under the write

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"iter"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -42,8 +43,8 @@ const (
 // a caller key (a user's primary key or a face's sequence number).
 //
 // Upsert and Delete must not run concurrently with any other method. Search,
-// Vector, Len, Dim and Keys may run concurrently with each other. The engine
-// guards a Matrix with a sync.RWMutex.
+// SearchShared, Vector, Len, Dim, Keys, Sum and Stats may run concurrently
+// with each other. The engine guards a Matrix with a sync.RWMutex.
 type Matrix struct {
 	dim        int
 	blockRows  int  // a power of two, so a row's block is a shift away
@@ -56,31 +57,59 @@ type Matrix struct {
 	blocks [][]float32
 	keys   []uint64       // keys[r] is row r's key; len(keys) is the row count
 	rowOf  map[uint64]int // the inverse of keys
+
+	// tier is what searches scan; comp holds the compressed copy of the
+	// rows (same row order, same blocks) for every tier but TierFloat32.
+	tier Tier
+	comp *compressed
+
+	shared   coalescer // SearchShared's batching of concurrent searches
+	shareMin int       // shareMinFloats; tests lower it
+	stats    counters
+	passHook func(qs []*query) // tests: called as a shared pass starts
 }
 
-// NewMatrix returns an empty matrix of dim-length rows. It panics if dim < 1.
+// NewMatrix returns an empty matrix of dim-length rows, searched exactly
+// ([TierFloat32]). It panics if dim < 1.
 func NewMatrix(dim int) *Matrix {
+	return NewMatrixTier(dim, TierFloat32)
+}
+
+// NewMatrixTier returns an empty matrix of dim-length rows whose searches
+// scan the given tier (see [Tier]). It panics if dim < 1 or the tier is
+// unknown.
+func NewMatrixTier(dim int, tier Tier) *Matrix {
 	if dim < 1 {
 		panic(fmt.Sprintf("index: NewMatrix(%d): dimension must be at least 1", dim))
 	}
 	blockRows := floorPow2(min(max(blockFloats/dim, 1), maxBlockRows))
 	chunkRows := floorPow2(min(max(chunkFloats/dim, 1), blockRows))
-	return newMatrix(dim, blockRows, chunkRows)
+	return newMatrix(dim, blockRows, chunkRows, tier)
 }
 
 // newMatrix lets tests use tiny blocks and chunks so that every boundary is
 // crossed with few rows.
-func newMatrix(dim, blockRows, chunkRows int) *Matrix {
+func newMatrix(dim, blockRows, chunkRows int, tier Tier) *Matrix {
 	if blockRows != floorPow2(blockRows) || chunkRows != floorPow2(chunkRows) || chunkRows > blockRows {
 		panic(fmt.Sprintf("index: bad geometry: %d-row blocks, %d-row chunks", blockRows, chunkRows))
 	}
-	return &Matrix{
+	m := &Matrix{
 		dim:        dim,
 		blockRows:  blockRows,
 		blockShift: uint(bits.TrailingZeros(uint(blockRows))),
 		chunkRows:  chunkRows,
 		rowOf:      make(map[uint64]int),
+		tier:       tier,
+		shareMin:   shareMinFloats,
 	}
+	switch tier {
+	case TierFloat32:
+	case TierInt8, TierFloat16:
+		m.comp = newCompressed(tier, dim)
+	default:
+		panic(fmt.Sprintf("index: unknown tier %d", tier))
+	}
+	return m
 }
 
 func floorPow2(x int) int { return 1 << (bits.Len(uint(x)) - 1) }
@@ -91,12 +120,23 @@ func (m *Matrix) Dim() int { return m.dim }
 // Len returns the number of rows.
 func (m *Matrix) Len() int { return len(m.keys) }
 
+// Tier returns the tier searches scan.
+func (m *Matrix) Tier() Tier { return m.tier }
+
 // row returns row r, capped so that an append by the caller cannot spill
 // into the next row.
 func (m *Matrix) row(r int) []float32 {
 	b := m.blocks[r>>m.blockShift]
 	off := (r & (m.blockRows - 1)) * m.dim
 	return b[off : off+m.dim : off+m.dim]
+}
+
+// rows returns rows [lo, hi) as one slice; they must lie in one block, as
+// the rows of a chunk do.
+func (m *Matrix) rows(lo, hi int) []float32 {
+	b := m.blocks[lo>>m.blockShift]
+	off := (lo & (m.blockRows - 1)) * m.dim
+	return b[off : off+(hi-lo)*m.dim : off+(hi-lo)*m.dim]
 }
 
 // Upsert copies vec into key's row, adding a row if key is new. vec must be
@@ -108,6 +148,9 @@ func (m *Matrix) Upsert(key uint64, vec []float32) {
 	}
 	if r, ok := m.rowOf[key]; ok {
 		copy(m.row(r), vec)
+		if m.comp != nil {
+			m.comp.set(m, r, vec)
+		}
 		return
 	}
 	r := len(m.keys)
@@ -115,6 +158,28 @@ func (m *Matrix) Upsert(key uint64, vec []float32) {
 	copy(m.row(r), vec)
 	m.keys = append(m.keys, key)
 	m.rowOf[key] = r
+	if m.comp != nil {
+		m.comp.add(m, r, vec)
+	}
+}
+
+// Reserve prepares m to hold n rows without growing its key index on the
+// way (a bulk load knows roughly how many rows are coming). It never
+// shrinks anything.
+func (m *Matrix) Reserve(n int) {
+	if n <= cap(m.keys) {
+		return
+	}
+	m.keys = slices.Grow(m.keys, n-len(m.keys))
+	rowOf := make(map[uint64]int, n)
+	for k, r := range m.rowOf {
+		rowOf[k] = r
+	}
+	m.rowOf = rowOf
+	if m.comp != nil {
+		m.comp.scale = slices.Grow(m.comp.scale, n-len(m.comp.scale))
+		m.comp.resid = slices.Grow(m.comp.resid, n-len(m.comp.resid))
+	}
 }
 
 // reserve makes room for row r, the next row to be added.
@@ -126,6 +191,9 @@ func (m *Matrix) reserve(r int) {
 			rows = min(firstBlockRows, m.blockRows)
 		}
 		m.blocks = append(m.blocks, make([]float32, rows*m.dim))
+		if m.comp != nil {
+			m.comp.addBlock(rows)
+		}
 		return
 	}
 	if end := (r&(m.blockRows-1) + 1) * m.dim; end <= len(m.blocks[b]) {
@@ -134,9 +202,13 @@ func (m *Matrix) reserve(r int) {
 	// Only the first block is ever short. Doubling bounds its copying to
 	// O(rows) in total.
 	old := m.blocks[0]
-	grown := make([]float32, min(2*len(old), m.blockRows*m.dim))
+	rows := min(2*len(old)/m.dim, m.blockRows)
+	grown := make([]float32, rows*m.dim)
 	copy(grown, old)
 	m.blocks[0] = grown
+	if m.comp != nil {
+		m.comp.growFirst(rows)
+	}
 }
 
 // Delete removes key's row and reports whether it was present. The last row
@@ -152,9 +224,15 @@ func (m *Matrix) Delete(key uint64) bool {
 		moved := m.keys[last]
 		m.keys[r] = moved
 		m.rowOf[moved] = r
+		if m.comp != nil {
+			m.comp.move(m, r, last)
+		}
 	}
 	m.keys = m.keys[:last]
 	delete(m.rowOf, key)
+	if m.comp != nil {
+		m.comp.truncate(last)
+	}
 	m.shrink()
 	return true
 }
@@ -168,6 +246,9 @@ func (m *Matrix) shrink() {
 	if keep := used + 1; len(m.blocks) > keep {
 		clear(m.blocks[keep:])
 		m.blocks = m.blocks[:keep]
+		if m.comp != nil {
+			m.comp.dropBlocks(keep)
+		}
 	}
 	// Go maps never shrink, so the map is rebuilt along with the keys. Both
 	// happen only after 3/4 of the rows went, so the cost is amortized O(1).
@@ -176,6 +257,9 @@ func (m *Matrix) shrink() {
 		m.rowOf = make(map[uint64]int, n)
 		for r, key := range m.keys {
 			m.rowOf[key] = r
+		}
+		if m.comp != nil {
+			m.comp.compact()
 		}
 	}
 }
@@ -199,10 +283,26 @@ func (m *Matrix) Keys(fn func(key uint64)) {
 	}
 }
 
+// All yields every row with its key, in row order. The slices alias the
+// matrix, as [Matrix.Vector]'s do. The matrix must not change during the
+// iteration.
+func (m *Matrix) All() iter.Seq2[uint64, []float32] {
+	return func(yield func(uint64, []float32) bool) {
+		for r, key := range m.keys {
+			if !yield(key, m.row(r)) {
+				return
+			}
+		}
+	}
+}
+
 // Search returns up to k rows whose score (dot product with q) is at least
 // minScore, ordered by score descending, then key ascending. k <= 0 returns
 // nil. If ctx is done before the scan completes, Search returns ctx.Err().
 // A q of the wrong length returns an error wrapping [ErrDimension].
+//
+// Every score is exactly [Dot](q, row), whatever the tier: a compressed tier
+// only chooses which rows to score exactly (see [Tier]).
 //
 // Large matrices are split across up to runtime.GOMAXPROCS(0) goroutines.
 func (m *Matrix) Search(ctx context.Context, q []float32, k int, minScore float32) ([]Hit, error) {
@@ -215,51 +315,70 @@ func (m *Matrix) workers() int {
 	return max(1, min(runtime.GOMAXPROCS(0), len(m.keys)*m.dim/workerFloats))
 }
 
-func (m *Matrix) search(ctx context.Context, q []float32, k int, minScore float32, workers int) ([]Hit, error) {
+// check validates a query; ok is false when the answer is nil without a
+// scan.
+func (m *Matrix) check(q []float32, k int) (ok bool, err error) {
 	if k <= 0 {
-		return nil, nil
+		return false, nil
 	}
 	if len(q) != m.dim {
-		return nil, fmt.Errorf("%w: query has %d values, matrix has dimension %d", ErrDimension, len(q), m.dim)
+		return false, fmt.Errorf("%w: query has %d values, matrix has dimension %d", ErrDimension, len(q), m.dim)
 	}
-	n := len(m.keys)
-	if n == 0 {
-		return nil, nil
-	}
-	k = min(k, n)
-	workers = max(1, min(workers, m.chunks()))
+	return len(m.keys) > 0, nil
+}
 
-	// One allocation backs every worker's heap.
-	buf := make([]Hit, workers*k)
-	heaps := make([]topK, workers)
-	for w := range heaps {
-		heaps[w] = topK{items: buf[w*k : w*k : (w+1)*k], floor: minScore}
-	}
-	dot := kernel(m.dim)
-	err := m.scan(ctx, workers,
-		func(w int, rows []float32, keys []uint64) { heaps[w].scan(dot, q, rows, keys) },
-		func(w int) { slices.SortFunc(heaps[w].items, compareHits) })
-	if err != nil {
+func (m *Matrix) search(ctx context.Context, q []float32, k int, minScore float32, workers int) ([]Hit, error) {
+	if ok, err := m.check(q, k); !ok {
 		return nil, err
 	}
-	return merge(heaps, k), nil
+	m.stats.searches.Add(1)
+	qs := []*query{{vec: q, k: k, minScore: minScore, ctx: ctx}}
+	m.pass(qs, workers)
+	return qs[0].hits, qs[0].err
+}
+
+// searchExact is the float32 scan whatever the tier: what a compressed
+// search falls back to, and the reference tests compare it with.
+func (m *Matrix) searchExact(ctx context.Context, q []float32, k int, minScore float32, workers int) ([]Hit, error) {
+	if ok, err := m.check(q, k); !ok {
+		return nil, err
+	}
+	qs := []*query{{vec: q, k: k, minScore: minScore, ctx: ctx}}
+	m.passTier(qs, workers, TierFloat32)
+	return qs[0].hits, qs[0].err
 }
 
 func (m *Matrix) chunks() int { return (len(m.keys) + m.chunkRows - 1) / m.chunkRows }
 
+// tierChunk is the rows per chunk a scan of tier claims: the same bytes
+// per chunk whatever the tier, so that a compressed scan's workers also
+// stream runs long enough for the hardware prefetcher (with a quarter of
+// the bytes per row, float32-sized chunks halve an int8 scan's speed).
+func (m *Matrix) tierChunk(tier Tier) int {
+	switch tier {
+	case TierInt8:
+		return min(m.blockRows, 4*m.chunkRows)
+	case TierFloat16:
+		return min(m.blockRows, 2*m.chunkRows)
+	}
+	return m.chunkRows
+}
+
 // scan runs workers goroutines (the caller's is one of them) that claim
-// chunks of contiguous rows in turn and pass each to visit; a worker calls
-// finish once it runs out of chunks. Worker w's calls are sequential, so
-// visit may keep per-worker state without locks. Claiming chunks one at a
-// time, rather than splitting rows up front, keeps all workers busy to the
-// end when some are descheduled.
+// chunks of chunkRows contiguous rows (a power of two, at most blockRows,
+// so no chunk straddles blocks) in turn and pass each, as the row range
+// [lo, hi), to visit; a worker calls finish once it runs out of chunks.
+// Worker w's calls are sequential, so visit may keep per-worker state
+// without locks. Claiming chunks one at a time, rather than splitting rows
+// up front, keeps all workers busy to the end when some are descheduled.
+// Before each chunk a worker calls stop (when not nil) and gives up with
+// its error.
 //
-// The visitor is the seam for other kernels (several queries per pass,
-// compressed tiers): the driver only knows rows and keys.
-func (m *Matrix) scan(ctx context.Context, workers int,
-	visit func(w int, rows []float32, keys []uint64), finish func(w int)) error {
-	n, chunks := len(m.keys), m.chunks()
-	done := ctx.Done()
+// The visitor is the seam for the kernels (one query or several per pass,
+// float32 or compressed rows): the driver only knows row ranges.
+func (m *Matrix) scan(workers, chunkRows int, stop func() error, visit func(w, lo, hi int), finish func(w int)) error {
+	n := len(m.keys)
+	chunks := (n + chunkRows - 1) / chunkRows
 	var next atomic.Int64
 	run := func(w int) error {
 		for {
@@ -267,22 +386,20 @@ func (m *Matrix) scan(ctx context.Context, workers int,
 			if c >= chunks {
 				break
 			}
-			select {
-			case <-done:
-				return ctx.Err()
-			default:
+			if stop != nil {
+				if err := stop(); err != nil {
+					return err
+				}
 			}
-			lo := c * m.chunkRows
-			hi := min(lo+m.chunkRows, n)
-			b := m.blocks[lo>>m.blockShift]
-			off := (lo & (m.blockRows - 1)) * m.dim
-			visit(w, b[off:off+(hi-lo)*m.dim], m.keys[lo:hi])
+			lo := c * chunkRows
+			visit(w, lo, min(lo+chunkRows, n))
 		}
 		if finish != nil {
 			finish(w)
 		}
 		return nil
 	}
+	workers = max(1, min(workers, chunks))
 	if workers <= 1 {
 		return run(0)
 	}
@@ -301,6 +418,43 @@ func (m *Matrix) scan(ctx context.Context, workers int,
 	return nil
 }
 
+// ctxStop is a scan's stop function for one context: a non-blocking
+// receive, cheap enough per chunk.
+func ctxStop(ctx context.Context) func() error {
+	done := ctx.Done()
+	if done == nil {
+		return nil
+	}
+	return func() error {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+			return nil
+		}
+	}
+}
+
+// Sum returns the sum of every value of every row, read with the same
+// workers and chunks as [Matrix.Search] and the least work per value. It
+// measures the memory-bandwidth floor: no exact scan of the matrix can take
+// less time than reading it once.
+func (m *Matrix) Sum(ctx context.Context) (float64, error) {
+	workers := max(1, min(m.workers(), m.chunks()))
+	sums := make([]float64, workers*8) // 64 bytes apart: no false sharing
+	err := m.scan(workers, m.chunkRows, ctxStop(ctx), func(w, lo, hi int) {
+		sums[w*8] += float64(sumFloats(m.rows(lo, hi)))
+	}, nil)
+	if err != nil {
+		return 0, err
+	}
+	var total float64
+	for w := range workers {
+		total += sums[w*8]
+	}
+	return total, nil
+}
+
 // topK keeps the best cap(items) hits seen so far.
 type topK struct {
 	// items is a heap whose root is the worst kept hit, so a better
@@ -312,12 +466,12 @@ type topK struct {
 	_     [64]byte // workers' heaps sit side by side; keep them off each other's cache lines
 }
 
-// scan scores rows (len(keys) rows of len(q) values) against q.
-func (h *topK) scan(dot func(a, b []float32) float32, q, rows []float32, keys []uint64) {
-	dim := len(q)
+// take offers the rows keys[i], whose scores are scores[i*stride]. Most
+// rows fail the one compare with the floor.
+func (h *topK) take(scores []float32, stride int, keys []uint64) {
 	floor := h.floor
 	for i, key := range keys {
-		s := dot(q, rows[i*dim:(i+1)*dim:(i+1)*dim])
+		s := scores[i*stride]
 		if !(s >= floor) { // also drops NaN
 			continue
 		}

@@ -154,7 +154,7 @@ func TestSearch(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(tt.rows), uint64(tt.dim)))
 			m := NewMatrix(tt.dim)
 			if tt.blockRows > 0 {
-				m = newMatrix(tt.dim, tt.blockRows, tt.chunkRows)
+				m = newMatrix(tt.dim, tt.blockRows, tt.chunkRows, TierFloat32)
 			}
 			md := model{}
 			fill(rng, m, md, tt.rows, gridVec)
@@ -219,7 +219,7 @@ func TestSearchTies(t *testing.T) {
 	t.Cleanup(func() { useSIMD = vekAcceleration })
 	rng := rand.New(rand.NewPCG(5, 6))
 	const dim = 16
-	m := newMatrix(dim, 8, 2) // ties spread across blocks and workers
+	m := newMatrix(dim, 8, 2, TierFloat32) // ties spread across blocks and workers
 	md := model{}
 	dup := gridVec(rng, dim)
 	keys := rng.Perm(60)
@@ -250,7 +250,7 @@ func TestSearchAfterMutations(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, uint64(geo.dim+geo.blockRows)))
 			m := NewMatrix(geo.dim)
 			if geo.blockRows > 0 {
-				m = newMatrix(geo.dim, geo.blockRows, geo.chunkRows)
+				m = newMatrix(geo.dim, geo.blockRows, geo.chunkRows, TierFloat32)
 			}
 			md := model{}
 			var deleted []uint64
@@ -306,7 +306,7 @@ func TestSearchAfterMutations(t *testing.T) {
 
 func TestGrowAndDrain(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 9))
-	m := newMatrix(4, 64, 16)
+	m := newMatrix(4, 64, 16, TierFloat32)
 	md := model{}
 	fill(rng, m, md, 3000, gridVec)
 	checkMatrix(t, m, md)
@@ -370,7 +370,7 @@ func TestMisuse(t *testing.T) {
 
 func TestSearchCancel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 11))
-	m := newMatrix(8, 64, 8)
+	m := newMatrix(8, 64, 8, TierFloat32)
 	fill(rng, m, model{}, 1000, gridVec)
 	q := gridVec(rng, 8)
 
@@ -399,7 +399,7 @@ func TestSearchCancel(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		visited := 0
-		err := m.scan(ctx, 1, func(int, []float32, []uint64) {
+		err := m.scan(1, m.chunkRows, ctxStop(ctx), func(int, int, int) {
 			visited++
 			cancel()
 		}, nil)

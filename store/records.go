@@ -23,6 +23,11 @@ type CollectionMeta struct {
 	Created    time.Time
 	// LastUserPK is the last user primary key handed out.
 	LastUserPK uint64
+	// Tier names the form of the vectors searches scan: "" (float32, the
+	// default), "int8" or "float16". It is encoded as an optional trailing
+	// field, written only when set, so records written before it existed
+	// decode as float32 and float32 records read the same to older code.
+	Tier string
 }
 
 // Face is one indexed face.
@@ -120,7 +125,11 @@ func encodeCollection(m CollectionMeta) []byte {
 	b = binary.AppendUvarint(b, uint64(m.Dim))
 	b = appendStr(b, m.Similarity)
 	b = binary.AppendVarint(b, m.Created.UnixNano())
-	return binary.AppendUvarint(b, m.LastUserPK)
+	b = binary.AppendUvarint(b, m.LastUserPK)
+	if m.Tier != "" {
+		b = appendStr(b, m.Tier)
+	}
+	return b
 }
 
 func decodeCollection(id string, v []byte) (CollectionMeta, error) {
@@ -140,6 +149,11 @@ func decodeCollection(id string, v []byte) (CollectionMeta, error) {
 		}
 	}
 	m.LastUserPK = d.uvarint("collection last user pk")
+	if d.err == nil && len(d.b) > 0 {
+		if m.Tier = d.str("collection tier"); d.err == nil && m.Tier == "" {
+			d.err = fmt.Errorf("%w: collection %s has an empty tier field", ErrCorrupt, id)
+		}
+	}
 	return m, d.done("collection " + id)
 }
 

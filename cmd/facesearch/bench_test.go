@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// runBench runs facesearch bench with arguments small enough for a test.
+func runBench(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	small := []string{"bench", "--users", "300", "--faces-per-user", "2", "--dim", "32", "--concurrency", "4",
+		"--queries", "10", "--agreement-queries", "20", "--api-faces", "30", "--qps-duration", "50ms"}
+	var out, errOut bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut}
+	code = m.Run(context.Background(), append(small, args...))
+	return code, out.String(), errOut.String()
+}
+
+func TestBenchJSON(t *testing.T) {
+	code, out, errOut := runBench(t, "--json", "--tier", "float16")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, errOut, "bench: ", "progress goes to standard error")
+	var rep map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), "one JSON object: %s", out)
+	for _, k := range []string{"floor_ms", "naive_ms", "search_p50_ms", "search_p99_ms", "qps_concurrent",
+		"ingest_faces_per_s", "api_index_faces_per_s", "open_s", "bytes_per_user"} {
+		v, ok := rep[k].(float64)
+		assert.True(t, ok && v > 0, "%s = %v", k, rep[k])
+	}
+	assert.Equal(t, float64(300), rep["users"])
+	assert.Equal(t, "float16", rep["compressed"].(map[string]any)["tier"])
+}
+
+func TestBenchTable(t *testing.T) {
+	code, out, errOut := runBench(t)
+	require.Equal(t, exitOK, code, errOut)
+	for _, want := range []string{"floor_ms", "search_p50_ms", "x floor", "int8 top10_agreement", "targets", "machine: "} {
+		assert.Contains(t, out, want)
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	for _, args := range [][]string{{"--users", "-5"}, {"--tier", "int4"}, {"--faces-per-user", "101"}, {"extra"}} {
+		code, _, errOut := runBench(t, args...)
+		assert.Equal(t, exitUsage, code, "%v: %s", args, errOut)
+		assert.Contains(t, errOut, "Usage: facesearch bench")
+	}
+}

@@ -1,0 +1,28 @@
+//go:build !purego
+
+package index
+
+// haveAsm reports whether this build has the assembly kernels of
+// kernel_amd64.s. They need AVX2 and FMA, which useSIMD checks at run time.
+const haveAsm = true
+
+// The kernels take pointers and counts rather than slices: the Go wrappers
+// (rowDots, rowDots3, rowDotsI8) check the lengths once per call.
+
+//go:noescape
+func dotRows1(q *float32, rows *float32, dim int, n int, out *float32)
+
+//go:noescape
+func dotRows3(q *float32, rows *float32, dim int, n int, out *float32)
+
+//go:noescape
+func dotRowsI8(q *int16, rows *int8, stride int, n int, out *int32)
+
+//go:noescape
+func dotRowsF16(q *float32, rows *uint16, stride int, n int, out *float32)
+
+func cpuidECX1() uint32
+
+// haveF16C reports whether the CPU converts half floats (VCVTPH2PS), which
+// dotRowsF16 needs besides AVX2 and FMA.
+var haveF16C = cpuidECX1()&(1<<29) != 0

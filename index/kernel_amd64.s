@@ -1,0 +1,239 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// The float32 kernels below compute every dot product in exactly the order
+// vek32.Dot (vek v0.4.3, AVX2) does, so that a score does not depend on
+// which kernel produced it: four 8-lane FMA accumulators over the first
+// dim &^ 31 values (accumulator j takes values 32i+8j..32i+8j+7), summed as
+// ((a0+a1)+a2)+a3, folded 8 -> 4 -> 2 -> 1 lanes, then the remaining dim%32
+// values added one scalar FMA at a time. TestKernelsMatchVek pins this.
+// Callers guarantee dim >= 32 and n >= 1.
+
+// REDUCE folds the four accumulators A0..A3 (Y registers) into the low lane
+// of A0, using XT as scratch. XA0 is A0's X half.
+#define REDUCE(A0, A1, A2, A3, XA0, XT) \
+	VADDPS       A1, A0, A0; \
+	VADDPS       A2, A0, A0; \
+	VADDPS       A3, A0, A0; \
+	VEXTRACTF128 $1, A0, XT; \
+	VADDPS       XT, XA0, XA0; \
+	VPERMILPD    $1, XA0, XT; \
+	VADDPS       XT, XA0, XA0; \
+	VMOVSHDUP    XA0, XT; \
+	VADDSS       XT, XA0, XA0
+
+// func dotRows1(q *float32, rows *float32, dim int, n int, out *float32)
+// out[r] = q . rows[r*dim : (r+1)*dim] for r < n.
+TEXT ·dotRows1(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), SI
+	MOVQ rows+8(FP), DI
+	MOVQ dim+16(FP), DX
+	MOVQ n+24(FP), R8
+	MOVQ out+32(FP), R9
+	MOVQ DX, AX
+	ANDQ $-32, AX          // AX: values covered by the vector loop
+
+row1:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   CX, CX
+
+vec1:
+	VMOVUPS     (SI)(CX*4), Y4
+	VMOVUPS     32(SI)(CX*4), Y5
+	VMOVUPS     64(SI)(CX*4), Y6
+	VMOVUPS     96(SI)(CX*4), Y7
+	VFMADD231PS (DI)(CX*4), Y4, Y0
+	VFMADD231PS 32(DI)(CX*4), Y5, Y1
+	VFMADD231PS 64(DI)(CX*4), Y6, Y2
+	VFMADD231PS 96(DI)(CX*4), Y7, Y3
+	ADDQ        $32, CX
+	CMPQ        CX, AX
+	JNE         vec1
+	REDUCE(Y0, Y1, Y2, Y3, X0, X4)
+	CMPQ        CX, DX
+	JE          store1
+
+tail1:
+	VMOVSS      (SI)(CX*4), X1
+	VFMADD231SS (DI)(CX*4), X1, X0
+	INCQ        CX
+	CMPQ        CX, DX
+	JNE         tail1
+
+store1:
+	VMOVSS X0, (R9)
+	ADDQ   $4, R9
+	LEAQ   (DI)(DX*4), DI
+	DECQ   R8
+	JNZ    row1
+	VZEROUPPER
+	RET
+
+// func dotRows3(q *float32, rows *float32, dim int, n int, out *float32)
+// q holds three queries back to back; out[3r+j] = q_j . row r for r < n.
+// Each row is loaded once for the three queries: twelve accumulators keep
+// both FMA pipes busy, which a single query's four chains cannot.
+TEXT ·dotRows3(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), SI
+	MOVQ rows+8(FP), DI
+	MOVQ dim+16(FP), DX
+	MOVQ n+24(FP), R8
+	MOVQ out+32(FP), R9
+	LEAQ (SI)(DX*4), R10   // query 1
+	LEAQ (R10)(DX*4), R11  // query 2
+	MOVQ DX, AX
+	ANDQ $-32, AX
+
+row3:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	XORQ   CX, CX
+
+vec3:
+	VMOVUPS     (DI)(CX*4), Y12
+	VMOVUPS     32(DI)(CX*4), Y13
+	VMOVUPS     64(DI)(CX*4), Y14
+	VMOVUPS     96(DI)(CX*4), Y15
+	VFMADD231PS (SI)(CX*4), Y12, Y0
+	VFMADD231PS 32(SI)(CX*4), Y13, Y1
+	VFMADD231PS 64(SI)(CX*4), Y14, Y2
+	VFMADD231PS 96(SI)(CX*4), Y15, Y3
+	VFMADD231PS (R10)(CX*4), Y12, Y4
+	VFMADD231PS 32(R10)(CX*4), Y13, Y5
+	VFMADD231PS 64(R10)(CX*4), Y14, Y6
+	VFMADD231PS 96(R10)(CX*4), Y15, Y7
+	VFMADD231PS (R11)(CX*4), Y12, Y8
+	VFMADD231PS 32(R11)(CX*4), Y13, Y9
+	VFMADD231PS 64(R11)(CX*4), Y14, Y10
+	VFMADD231PS 96(R11)(CX*4), Y15, Y11
+	ADDQ        $32, CX
+	CMPQ        CX, AX
+	JNE         vec3
+	REDUCE(Y0, Y1, Y2, Y3, X0, X12)
+	REDUCE(Y4, Y5, Y6, Y7, X4, X13)
+	REDUCE(Y8, Y9, Y10, Y11, X8, X14)
+	CMPQ        CX, DX
+	JE          store3
+
+tail3:
+	VMOVSS      (DI)(CX*4), X12
+	VFMADD231SS (SI)(CX*4), X12, X0
+	VFMADD231SS (R10)(CX*4), X12, X4
+	VFMADD231SS (R11)(CX*4), X12, X8
+	INCQ        CX
+	CMPQ        CX, DX
+	JNE         tail3
+
+store3:
+	VMOVSS X0, (R9)
+	VMOVSS X4, 4(R9)
+	VMOVSS X8, 8(R9)
+	ADDQ   $12, R9
+	LEAQ   (DI)(DX*4), DI
+	DECQ   R8
+	JNZ    row3
+	VZEROUPPER
+	RET
+
+// func dotRowsI8(q *int16, rows *int8, stride int, n int, out *int32)
+// out[r] = q . rows[r*stride : (r+1)*stride] in int32 for r < n; stride is
+// a positive multiple of 32. Integer sums are exact, so the order is free.
+// The caller scales q so that no partial sum can overflow.
+TEXT ·dotRowsI8(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), SI
+	MOVQ rows+8(FP), DI
+	MOVQ stride+16(FP), DX
+	MOVQ n+24(FP), R8
+	MOVQ out+32(FP), R9
+
+rowi8:
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	XORQ  CX, CX
+
+veci8:
+	VPMOVSXBW (DI)(CX*1), Y2
+	VPMOVSXBW 16(DI)(CX*1), Y3
+	VPMADDWD  (SI)(CX*2), Y2, Y2
+	VPMADDWD  32(SI)(CX*2), Y3, Y3
+	VPADDD    Y2, Y0, Y0
+	VPADDD    Y3, Y1, Y1
+	ADDQ      $32, CX
+	CMPQ      CX, DX
+	JNE       veci8
+	VPADDD       Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPADDD       X1, X0, X0
+	VMOVD        X0, (R9)
+	ADDQ         $4, R9
+	ADDQ         DX, DI
+	DECQ         R8
+	JNZ          rowi8
+	VZEROUPPER
+	RET
+
+// func dotRowsF16(q *float32, rows *uint16, stride int, n int, out *float32)
+// out[r] = q . float32(rows[r*stride : (r+1)*stride]) for r < n; stride is a
+// positive multiple of 32 and q is zero-padded to it. Needs F16C.
+TEXT ·dotRowsF16(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), SI
+	MOVQ rows+8(FP), DI
+	MOVQ stride+16(FP), DX
+	MOVQ n+24(FP), R8
+	MOVQ out+32(FP), R9
+
+rowf16:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   CX, CX
+
+vecf16:
+	VCVTPH2PS   (DI)(CX*2), Y4
+	VCVTPH2PS   16(DI)(CX*2), Y5
+	VCVTPH2PS   32(DI)(CX*2), Y6
+	VCVTPH2PS   48(DI)(CX*2), Y7
+	VFMADD231PS (SI)(CX*4), Y4, Y0
+	VFMADD231PS 32(SI)(CX*4), Y5, Y1
+	VFMADD231PS 64(SI)(CX*4), Y6, Y2
+	VFMADD231PS 96(SI)(CX*4), Y7, Y3
+	ADDQ        $32, CX
+	CMPQ        CX, DX
+	JNE         vecf16
+	REDUCE(Y0, Y1, Y2, Y3, X0, X4)
+	VMOVSS      X0, (R9)
+	ADDQ        $4, R9
+	LEAQ        (DI)(DX*2), DI
+	DECQ        R8
+	JNZ         rowf16
+	VZEROUPPER
+	RET
+
+// func cpuidECX1() uint32
+// ECX of CPUID leaf 1: bit 29 is F16C.
+TEXT ·cpuidECX1(SB), NOSPLIT, $0-4
+	MOVL $1, AX
+	XORL CX, CX
+	CPUID
+	MOVL CX, ret+0(FP)
+	RET
+

@@ -1,0 +1,26 @@
+//go:build !amd64 || purego
+
+package index
+
+// haveAsm reports whether this build has assembly kernels; this one has
+// none, so every scan uses the pure-Go kernels (or vek32, which has its own
+// fallbacks).
+const haveAsm = false
+
+func dotRows1(q *float32, rows *float32, dim int, n int, out *float32) {
+	panic("index: no assembly kernels in this build")
+}
+
+func dotRows3(q *float32, rows *float32, dim int, n int, out *float32) {
+	panic("index: no assembly kernels in this build")
+}
+
+func dotRowsI8(q *int16, rows *int8, stride int, n int, out *int32) {
+	panic("index: no assembly kernels in this build")
+}
+
+func dotRowsF16(q *float32, rows *uint16, stride int, n int, out *float32) {
+	panic("index: no assembly kernels in this build")
+}
+
+const haveF16C = false

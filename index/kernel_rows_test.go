@@ -1,0 +1,234 @@
+package index
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/viterin/vek/vek32"
+)
+
+// rowLengths adds, to the awkward lengths, ones that cross the 32-value
+// vector loop of the SIMD kernels at every remainder class.
+var rowLengths = append(append([]int{}, kernelLengths...), 32, 33, 63, 64, 95, 96, 127, 128, 129, 4096)
+
+// TestKernelsMatchDot pins the contract that makes coalesced searches
+// exact: every multi-row and multi-query kernel gives, bit for bit, the
+// score Dot gives (which, with SIMD, is vek32.Dot's).
+func TestKernelsMatchDot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, simd := range []bool{true, false} {
+		withSIMD(t, simd, func(t *testing.T) {
+			for _, dim := range rowLengths {
+				t.Run(fmt.Sprintf("simd=%v/dim=%d", simd, dim), func(t *testing.T) {
+					for _, n := range []int{1, 2, 3, 7} {
+						rows := randVec(rng, n*dim)
+						qs := randVec(rng, 3*dim)
+						one := make([]float32, n)
+						three := make([]float32, 3*n)
+						rowDots(qs[:dim], rows, one)
+						rowDots3(qs, rows, three, dim)
+						for r := range n {
+							row := rows[r*dim : (r+1)*dim]
+							want := Dot(qs[:dim], row)
+							require.Equal(t, math.Float32bits(want), math.Float32bits(one[r]), "rowDots row %d", r)
+							for j := range 3 {
+								want := Dot(qs[j*dim:(j+1)*dim], row)
+								require.Equal(t, math.Float32bits(want), math.Float32bits(three[3*r+j]), "rowDots3 row %d query %d", r, j)
+							}
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestKernelsMatchVek checks the SIMD kernels against vek32.Dot itself,
+// whose summation order they copy.
+func TestKernelsMatchVek(t *testing.T) {
+	if !useSIMD {
+		t.Skip("no SIMD on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, dim := range rowLengths {
+		if dim < simdMin {
+			continue
+		}
+		rows := randVec(rng, 5*dim)
+		q := randVec(rng, 3*dim)
+		one := make([]float32, 5)
+		three := make([]float32, 15)
+		rowDots(q[:dim], rows, one)
+		rowDots3(q, rows, three, dim)
+
+		for r := range 5 {
+			row := rows[r*dim : (r+1)*dim]
+			assert.Equal(t, vek32.Dot(q[:dim], row), one[r], "dim %d row %d", dim, r)
+			for j := range 3 {
+				assert.Equal(t, vek32.Dot(q[j*dim:(j+1)*dim], row), three[3*r+j], "dim %d row %d query %d", dim, r, j)
+			}
+		}
+	}
+}
+
+func TestRowDotsI8(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, stride := range []int{32, 64, 512, 4096} {
+		const n = 5
+		q := make([]int16, stride)
+		rows := make([]int8, n*stride)
+		qmax := min(32767, math.MaxInt32/(127*stride))
+		for i := range q {
+			q[i] = int16(rng.IntN(2*qmax+1) - qmax)
+		}
+		for i := range rows {
+			rows[i] = int8(rng.IntN(255) - 127)
+		}
+		// The extremes: every product at its largest, all one sign.
+		for i := range stride {
+			q[i], rows[i] = int16(qmax), 127
+		}
+		want := make([]int64, n)
+		for r := range n {
+			for i := range stride {
+				want[r] += int64(q[i]) * int64(rows[r*stride+i])
+			}
+		}
+		for _, simd := range []bool{true, false} {
+			withSIMD(t, simd, func(t *testing.T) {
+				got := make([]int32, n)
+				rowDotsI8(q, rows, got)
+				for r := range n {
+					assert.Equal(t, want[r], int64(got[r]), "stride %d row %d simd=%v", stride, r, simd)
+				}
+			})
+		}
+	}
+}
+
+func TestRowDotsF16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	for _, stride := range []int{32, 64, 512, 1536} {
+		const n = 4
+		q := randVec(rng, stride)
+		src := randVec(rng, n*stride)
+		rows := make([]uint16, len(src))
+		for i, x := range src {
+			rows[i] = toFloat16(x)
+		}
+		for _, simd := range []bool{true, false} {
+			withSIMD(t, simd, func(t *testing.T) {
+				got := make([]float32, n)
+				rowDotsF16(q, rows, got)
+				for r := range n {
+					var want, mag float64
+					for i := range stride {
+						p := float64(q[i]) * float64(fromFloat16(rows[r*stride+i]))
+						want += p
+						mag += math.Abs(p)
+					}
+					assert.InDelta(t, want, got[r], 1e-5*mag, "stride %d row %d simd=%v", stride, r, simd)
+				}
+			})
+		}
+	}
+}
+
+// TestFloat16 checks the conversions against float64 arithmetic: every
+// half converts to a float32 and back unchanged, and rounding picks the
+// nearest half, ties to even.
+func TestFloat16(t *testing.T) {
+	var halves []float64 // every finite non-negative half, ascending
+	for h := range uint16(0x7c00) {
+		f := fromFloat16(h)
+		require.Equal(t, h, toFloat16(f), "round trip of %#04x (%g)", h, f)
+		require.Equal(t, h|0x8000, toFloat16(-f), "round trip of -%#04x", h)
+		halves = append(halves, float64(f))
+	}
+	assert.Equal(t, float32(65504), fromFloat16(0x7bff))
+	assert.Equal(t, float32(0x1p-24), fromFloat16(1))
+	assert.Equal(t, uint16(0x7bff), toFloat16(1e6), "saturates")
+	assert.Equal(t, uint16(0xfbff), toFloat16(float32(math.Inf(-1))), "saturates")
+	assert.True(t, math.IsNaN(float64(fromFloat16(toFloat16(float32(math.NaN()))))))
+
+	rng := rand.New(rand.NewPCG(29, 30))
+	for range 200_000 {
+		// Log-uniform over the half range and a little past both ends.
+		x := float32(math.Exp2(rng.Float64()*44 - 28))
+		got := float64(fromFloat16(toFloat16(x)))
+		// The nearest half by search; ties go to the even one.
+		i := searchFloat(halves, float64(x))
+		best := i
+		if i > 0 && (i == len(halves) || float64(x)-halves[i-1] < halves[i]-float64(x) ||
+			float64(x)-halves[i-1] == halves[i]-float64(x) && (i-1)%2 == 0) {
+			best = i - 1
+		}
+		if best == len(halves) {
+			best--
+		}
+		require.Equal(t, halves[best], got, "toFloat16(%g)", x)
+	}
+}
+
+func searchFloat(a []float64, x float64) int {
+	lo, hi := 0, len(a)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if a[mid] < x {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+func BenchmarkRowDots(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, dim := range []int{128, 512} {
+		rows := 32768 / dim * 4 // 128 KiB: L2-resident, so this is the compute side
+		data := randVec(rng, rows*dim)
+		qs := randVec(rng, 3*dim)
+		out := make([]float32, 3*rows)
+		b.Run(fmt.Sprintf("dim=%d/q=1", dim), func(b *testing.B) {
+			b.SetBytes(int64(4 * rows * dim))
+			for b.Loop() {
+				rowDots(qs[:dim], data, out[:rows])
+			}
+		})
+		b.Run(fmt.Sprintf("dim=%d/q=3", dim), func(b *testing.B) {
+			b.SetBytes(int64(3 * 4 * rows * dim)) // bytes of query-row work
+			for b.Loop() {
+				rowDots3(qs, data, out, dim)
+			}
+		})
+		b.Run(fmt.Sprintf("dim=%d/vek-per-row", dim), func(b *testing.B) {
+			b.SetBytes(int64(4 * rows * dim))
+			for b.Loop() {
+				for r := range rows {
+					out[r] = vek32.Dot(qs[:dim], data[r*dim:(r+1)*dim])
+				}
+			}
+		})
+		q16 := make([]int16, dim)
+		i8 := make([]int8, rows*dim)
+		iout := make([]int32, rows)
+		b.Run(fmt.Sprintf("dim=%d/int8", dim), func(b *testing.B) {
+			b.SetBytes(int64(rows * dim))
+			for b.Loop() {
+				rowDotsI8(q16, i8, iout)
+			}
+		})
+		h := make([]uint16, rows*dim)
+		b.Run(fmt.Sprintf("dim=%d/float16", dim), func(b *testing.B) {
+			b.SetBytes(int64(2 * rows * dim))
+			for b.Loop() {
+				rowDotsF16(qs[:dim], h, out[:rows])
+			}
+		})
+	}
+}
