@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"maps"
@@ -226,7 +227,7 @@ func (e *Engine) ListCollections(ctx context.Context, in *ListCollectionsInput) 
 		}
 	}
 	e.mu.RUnlock()
-	slices.SortFunc(all, func(a, b entry) int { return cmpUint(a.seq, b.seq) })
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
 	out := &ListCollectionsOutput{CollectionIds: []string{}, FaceModelVersions: []string{}}
 	for i, c := range all {
 		if i == limit {
@@ -237,14 +238,4 @@ func (e *Engine) ListCollections(ctx context.Context, in *ListCollectionsInput) 
 		out.FaceModelVersions = append(out.FaceModelVersions, FaceModelVersion)
 	}
 	return out, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -885,7 +886,7 @@ func (s *smRun) compareState(ctx context.Context) {
 		}
 	}
 	pks := slices.Collect(maps.Values(c.users))
-	slices.SortFunc(pks, func(a, b *user) int { return cmpUint(a.pk, b.pk) })
+	slices.SortFunc(pks, func(a, b *user) int { return cmp.Compare(a.pk, b.pk) })
 	var got []string
 	for _, u := range pks {
 		got = append(got, u.id)

@@ -172,25 +172,12 @@ func encodeFace(f *Face) []byte {
 }
 
 func decodeFace(id string, v []byte, withVector bool) (*Face, error) {
-	d := decoder{b: v}
-	d.version("face " + id)
-	f := &Face{ID: id}
-	f.Seq = d.uvarint("face seq")
-	f.ImageID = d.str("face image id")
-	f.ExternalImageID = d.str("face external image id")
-	f.UserID = d.str("face user id")
-	n := d.uvarint("face dim")
-	if d.err == nil && n*4 != uint64(len(d.b)) {
-		d.err = fmt.Errorf("%w: face %s says %d dims but holds %d bytes", ErrCorrupt, id, n, len(d.b))
-	}
-	if d.err != nil {
-		return nil, d.err
+	f, raw, err := decodeFaceRaw(id, v)
+	if err != nil {
+		return nil, err
 	}
 	if withVector {
-		f.Vector = make([]float32, n)
-		for i := range f.Vector {
-			f.Vector[i] = math.Float32frombits(binary.LittleEndian.Uint32(d.b[4*i:]))
-		}
+		f.Vector = decodeVector(nil, raw)
 	}
 	return f, nil
 }

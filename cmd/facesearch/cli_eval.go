@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -251,21 +252,11 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) pai
 			ps.impHist[b] += p.impHist[b]
 		}
 	}
-	slices.SortFunc(ps.tail, func(a, b float32) int { return -cmpFloat(a, b) })
+	slices.SortFunc(ps.tail, func(a, b float32) int { return cmp.Compare(b, a) })
 	if len(ps.tail) > tailLen {
 		ps.tail = ps.tail[:tailLen]
 	}
 	return ps
-}
-
-func cmpFloat(a, b float32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // floatMinHeap keeps the limit largest values offered.
