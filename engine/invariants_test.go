@@ -36,7 +36,7 @@ func inconsistencies(e *Engine) []string {
 			addf("collection %q is in the store, not in memory", m.ID)
 			continue
 		}
-		c.verify(func(format string, args ...any) { addf("collection %q: "+format, append([]any{m.ID}, args...)...) })
+		c.verify(func(format string, args ...any) { addf("collection %q: "+format, append([]any{m.ID}, args...)...) }, true)
 		fresh, err := e.loadCollection(m)
 		if err != nil {
 			addf("collection %q: reload: %v", m.ID, err)

@@ -355,7 +355,7 @@ func (e *Engine) loadVerified(dir string) error {
 	slices.SortFunc(metas, func(x, y store.CollectionMeta) int { return strings.Compare(x.ID, y.ID) })
 	checkIncarnations(a.CollectionSeq, metas, r.add)
 	for _, m := range metas {
-		e.colls[m.ID].verify(func(format string, args ...any) { r.add(m.ID, format, args...) })
+		e.colls[m.ID].verify(func(format string, args ...any) { r.add(m.ID, format, args...) }, false)
 	}
 	slices.SortStableFunc(r.Problems, func(x, y Problem) int {
 		return cmp.Or(strings.Compare(x.Collection, y.Collection), strings.Compare(x.Message, y.Message))
@@ -364,9 +364,12 @@ func (e *Engine) loadVerified(dir string) error {
 }
 
 // verify checks that a collection's in-memory state agrees with itself:
-// maps, matrices, counters and user vectors. It takes the collection's
-// locks, so it may run on a live engine.
-func (c *collection) verify(add func(format string, args ...any)) {
+// maps, matrices, counters and, with recomputeUserVectors, that each user
+// vector is the mean of its faces. Open leaves that last check out: load has
+// just derived every user vector from those same faces, so recomputing them
+// would only double its work. It takes the collection's locks, so it may run
+// on a live engine.
+func (c *collection) verify(add func(format string, args ...any), recomputeUserVectors bool) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.mu.RLock()
@@ -452,7 +455,7 @@ func (c *collection) verify(add func(format string, args ...any)) {
 		case len(u.faces) == 0:
 		case !ok:
 			add("user %q has %d faces but no user vector", id, len(u.faces))
-		case !slices.Equal(v, c.userVector(u.faces)):
+		case recomputeUserVectors && !slices.Equal(v, c.userVector(u.faces)):
 			add("user %q's vector is not the normalized mean of its %d faces", id, len(u.faces))
 		default:
 			if msg := checkUnit(v, c.dim); msg != "" {

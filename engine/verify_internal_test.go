@@ -75,7 +75,7 @@ func TestVerifyInMemory(t *testing.T) {
 			c := e.colls["c"]
 			tc.corrupt(c, faces)
 			var problems []string
-			c.verify(func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) })
+			c.verify(func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }, true)
 			require.Contains(t, strings.Join(problems, "\n"), tc.want)
 			require.NotEmpty(t, inconsistencies(e))
 		})
