@@ -89,12 +89,13 @@ func newCompressed(tier Tier, dim int) *compressed {
 	return &compressed{tier: tier, dim: dim, stride: (dim + 31) &^ 31, slack: candidateSlack}
 }
 
-func (c *compressed) addBlock(rows int) {
+// addBlock appends a block's copy, allocated by Matrix.newBlock.
+func (c *compressed) addBlock(i8 []int8, f16 []uint16) {
 	switch c.tier {
 	case TierInt8:
-		c.i8 = append(c.i8, make([]int8, rows*c.stride))
+		c.i8 = append(c.i8, i8)
 	case TierFloat16:
-		c.f16 = append(c.f16, make([]uint16, rows*c.stride))
+		c.f16 = append(c.f16, f16)
 	}
 }
 
