@@ -325,7 +325,7 @@ func (e *Engine) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*Delete
 	b := e.store.NewBatch()
 	defer b.Close()
 	for _, f := range doomed {
-		b.DeleteFace(in.CollectionId, f.id)
+		b.DeleteFace(in.CollectionId, f.id, f.seq)
 	}
 	if err := b.Commit(true); err != nil {
 		return nil, internal("DeleteFaces", err)

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -10,65 +9,89 @@ import (
 	"github.com/facesearch/facesearch/store"
 )
 
-// Open spends its time here: reading every face with its vector and
-// computing every user vector. Both run on all cores (a 2-core machine
-// loads 1M 512-d faces about twice as fast as one goroutine); what must be
-// serial (the maps and matrices) runs under a mutex while the next records
-// decode.
+// Open spends its time here: reading every face vector and computing every
+// user vector. Both run on all cores (a 2-core machine loads 1M 512-d faces
+// about twice as fast as one goroutine); what must be serial (the maps and
+// matrices) runs under a mutex while the next records decode.
 
-// loadFaces reads a collection's faces into c: its maps, its users' face
-// lists and the face matrix, refusing records that contradict each other.
-// c is not yet shared.
+// loadFaces reads a collection's faces into c: first the face records (small,
+// in ID order) into its maps and its users' face lists, then the vectors (in
+// sequence order, on all cores) into the face matrix, refusing records that
+// contradict each other. c is not yet shared.
 func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
-	parts := runtime.GOMAXPROCS(0)
-	lastSeq := make([]uint64, parts)
+	n := 0
 	if m.Dim > 0 {
 		// Sized up front, the maps do not rehash a million entries as they
 		// grow; an estimate off by some percent costs nothing.
-		n := e.store.EstimateFaces(m.ID, m.Dim)
-		c.faces, c.bySeq = make(map[string]*face, n), make(map[uint64]*face, n)
+		n = e.store.EstimateFaces(m.ID, m.Dim)
 		c.faceIdx.Reserve(n)
 		c.userIdx.Reserve(min(n, len(c.users)))
 	}
-	var mu sync.Mutex
-	err := e.store.ScanFaces(m.ID, parts, func(p int, f *store.Face, vec []float32) error {
-		if len(vec) != m.Dim {
-			return fmt.Errorf("%w: face %s has %d dimensions, collection has %d", ErrCorrupt, f.ID, len(vec), m.Dim)
+	c.faces, c.bySeq = make(map[string]*face, n), make(map[uint64]*face, n)
+	var lastSeq uint64
+	for f, err := range e.store.FacesAfter(m.ID, "") {
+		if err != nil {
+			return err
 		}
-		if n := norm(vec); math.Abs(n-1) > 1e-3 {
-			return fmt.Errorf("%w: face %s has norm %g, want 1", ErrCorrupt, f.ID, n)
+		if !isFaceID(f.ID) {
+			return fmt.Errorf("%w: face ID %s is not a lowercase UUID", ErrCorrupt, quoted(f.ID))
 		}
 		if f.Seq == 0 {
 			return fmt.Errorf("%w: face %s has sequence 0", ErrCorrupt, f.ID)
 		}
-		fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, userID: f.UserID}
-		lastSeq[p] = max(lastSeq[p], f.Seq)
-		mu.Lock()
-		defer mu.Unlock()
-		if c.bySeq[f.Seq] != nil {
-			return fmt.Errorf("%w: face %s reuses sequence %d", ErrCorrupt, f.ID, f.Seq)
+		if other := c.bySeq[f.Seq]; other != nil {
+			return fmt.Errorf("%w: faces %s and %s share sequence %d", ErrCorrupt, other.id, f.ID, f.Seq)
 		}
+		fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq}
 		if f.UserID != "" {
 			u := c.users[f.UserID]
 			if u == nil {
 				return fmt.Errorf("%w: face %s belongs to missing user %q", ErrCorrupt, f.ID, f.UserID)
 			}
+			// Faces come in ID order, so each user's list is sorted.
 			u.faces = append(u.faces, f.ID)
 			fc.userID = u.id // one copy of the string, not one per face
 		}
 		c.faces[f.ID], c.bySeq[f.Seq] = fc, fc
-		c.faceIdx.Upsert(f.Seq, vec)
+		lastSeq = max(lastSeq, f.Seq)
+	}
+	c.faceSeq.Store(lastSeq)
+	if len(c.faces) > 0 && m.Dim == 0 {
+		return fmt.Errorf("%w: %d faces but no dimension", ErrCorrupt, len(c.faces))
+	}
+
+	// The scan only reads the maps, so its parts need no lock for them.
+	var mu sync.Mutex
+	loaded := 0
+	err := e.store.ScanVectors(m.ID, runtime.GOMAXPROCS(0), func(_ int, seq uint64, faceID string, vec []float32) error {
+		f := c.bySeq[seq]
+		if f == nil {
+			return fmt.Errorf("%w: vector %d (of face %s) belongs to no face", ErrCorrupt, seq, quoted(faceID))
+		}
+		if f.id != faceID {
+			return fmt.Errorf("%w: face %s has sequence %d, whose vector is face %s's", ErrCorrupt, f.id, seq, quoted(faceID))
+		}
+		if msg := checkUnit(vec, m.Dim); msg != "" {
+			return fmt.Errorf("%w: face %s %s", ErrCorrupt, f.id, msg)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		c.faceIdx.Upsert(seq, vec)
+		loaded++
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	c.faceSeq.Store(slices.Max(lastSeq))
-	// Each part reads its faces in ID order, but the parts interleave.
-	for _, u := range c.users {
-		if !slices.IsSorted(u.faces) {
-			slices.Sort(u.faces)
+	if loaded != len(c.faces) {
+		missing := make([]string, 0, len(c.faces)-loaded)
+		for id, f := range c.faces {
+			if _, ok := c.faceIdx.Vector(f.seq); !ok {
+				missing = append(missing, id)
+			}
 		}
+		slices.Sort(missing)
+		return fmt.Errorf("%w: %d faces have no vector, the first %s (sequence %d)", ErrCorrupt, len(missing), missing[0], c.faces[missing[0]].seq)
 	}
 	return nil
 }

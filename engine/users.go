@@ -164,7 +164,7 @@ func (e *Engine) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUs
 	b := e.store.NewBatch()
 	defer b.Close()
 	for _, r := range recs {
-		b.PutFace(in.CollectionId, r)
+		b.UpdateFace(in.CollectionId, r)
 	}
 	b.DeleteUser(in.CollectionId, store.User{ID: u.id, PK: u.pk})
 	if err := e.record(b, in.CollectionId, tok, out); err != nil {
@@ -187,13 +187,12 @@ func (e *Engine) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUs
 }
 
 // faceRecords builds the store records of faces as they will be with owner
-// userID. The caller holds c.mu.
+// userID (their vectors do not change). The caller holds c.mu.
 func (c *collection) faceRecords(ids []string, userID string) []*store.Face {
 	recs := make([]*store.Face, len(ids))
 	for i, id := range ids {
 		f := c.faces[id]
-		vec, _ := c.faceIdx.Vector(f.seq)
-		recs[i] = &store.Face{ID: f.id, Seq: f.seq, ImageID: f.imageID, ExternalImageID: f.externalImageID, UserID: userID, Vector: slices.Clone(vec)}
+		recs[i] = &store.Face{ID: f.id, Seq: f.seq, ImageID: f.imageID, ExternalImageID: f.externalImageID, UserID: userID}
 	}
 	return recs
 }
@@ -343,7 +342,7 @@ func (e *Engine) commitMembership(c *collection, coll string, u *user, newFaces 
 	b := e.store.NewBatch()
 	defer b.Close()
 	for _, r := range recs {
-		b.PutFace(coll, r)
+		b.UpdateFace(coll, r)
 	}
 	if err := e.record(b, coll, tok, out); err != nil {
 		return err

@@ -27,8 +27,9 @@ import (
 // belongs to no user or to one that exists; every user has a record and a
 // primary-key entry that agree, a primary key no greater than the last one
 // handed out and no more than 100 faces. Once loaded, the in-memory maps and
-// matrices agree with each other, and each user vector is the normalized
-// mean of its faces recomputed.
+// matrices agree with each other in size, and (on a live engine, see
+// collection.verify) record by record, each user vector the normalized mean
+// of its faces recomputed.
 
 // maxReportedProblems bounds the problems a [CheckReport] lists; the rest
 // are counted in Omitted.
@@ -257,7 +258,7 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 	faceCount := map[string]int{}
 	seqs := map[uint64]string{}
 	n := 0
-	for f, err := range st.Faces(m.ID) {
+	for f, err := range st.FacesAfter(m.ID, "") {
 		if err != nil {
 			add("face records: %v", err)
 			usersComplete = false // the counts below would be short
@@ -279,9 +280,6 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 			add("faces %s and %s share sequence %d", other, f.ID, f.Seq)
 		}
 		seqs[f.Seq] = f.ID
-		if msg := checkUnit(f.Vector, m.Dim); msg != "" {
-			add("face %s %s", f.ID, msg)
-		}
 		if f.ExternalImageID != "" && (len(f.ExternalImageID) > maxExternalImageIDLen || !matchesID(f.ExternalImageID, true)) {
 			add("face %s has ExternalImageId %s, which does not satisfy its pattern", f.ID, quoted(f.ExternalImageID))
 		}
@@ -290,6 +288,44 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 				add("face %s belongs to user %q, which has no record", f.ID, f.UserID)
 			}
 			faceCount[f.UserID]++
+		}
+	}
+	withVector := make(map[uint64]bool, len(seqs))
+	err = st.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID string, vec []float32) error {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		switch id, ok := seqs[seq]; {
+		case !ok:
+			add("vector %d (of face %s) belongs to no face", seq, quoted(faceID))
+		case id != faceID:
+			withVector[seq] = true // it has one, only the wrong one
+			add("face %s has sequence %d, whose vector is face %s's", id, seq, quoted(faceID))
+		default:
+			withVector[seq] = true
+			if msg := checkUnit(vec, m.Dim); msg != "" {
+				add("face %s %s", id, msg)
+			}
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		add("vectors: %v", err)
+	case err != nil:
+		return err
+	default:
+		var missing []string
+		for seq, id := range seqs {
+			if !withVector[seq] {
+				missing = append(missing, id)
+			}
+		}
+		slices.Sort(missing)
+		for _, id := range missing {
+			add("face %s has no vector", id)
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(faceCount)) {
@@ -309,11 +345,17 @@ func checkUnit(v []float32, dim int) string {
 		return fmt.Sprintf("has %d dimensions, the collection %d", len(v), dim)
 	}
 	var s float64
-	for i, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return fmt.Sprintf("has a non-finite value at position %d", i)
-		}
+	for _, x := range v {
 		s += float64(x) * float64(x)
+	}
+	// A NaN or an infinity makes the sum NaN or +Inf (float32 squares
+	// cannot overflow float64), so only a bad vector pays for the search.
+	if math.IsNaN(s) || math.IsInf(s, 0) {
+		for i, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return fmt.Sprintf("has a non-finite value at position %d", i)
+			}
+		}
 	}
 	if n := math.Sqrt(s); math.Abs(n-1) > unitTol {
 		return fmt.Sprintf("has norm %g, want 1", n)
@@ -364,12 +406,15 @@ func (e *Engine) loadVerified(dir string) error {
 }
 
 // verify checks that a collection's in-memory state agrees with itself:
-// maps, matrices, counters and, with recomputeUserVectors, that each user
-// vector is the mean of its faces. Open leaves that last check out: load has
-// just derived every user vector from those same faces, so recomputing them
-// would only double its work. It takes the collection's locks, so it may run
-// on a live engine.
-func (c *collection) verify(add func(format string, args ...any), recomputeUserVectors bool) {
+// maps, matrices and counters, and with deep, record by record, including
+// that each user vector is the mean of its faces. Open runs it shallow: load
+// has just built every map, matrix row and user vector from records it
+// checked one by one (face IDs, sequences, dimensions, finite unit vectors,
+// owners, primary keys, faces per user), so the record-by-record pass could
+// only repeat that work, and at 1M faces it cost more than the load itself.
+// The deep pass is for a live engine (crash and invariant tests). It takes
+// the collection's locks, so it may run on a live engine.
+func (c *collection) verify(add func(format string, args ...any), deep bool) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.mu.RLock()
@@ -386,6 +431,12 @@ func (c *collection) verify(add func(format string, args ...any), recomputeUserV
 	}
 	if len(c.bySeq) != len(c.faces) || matrixLen(c.faceIdx) != len(c.faces) {
 		add("%d faces, %d by sequence, %d face vectors", len(c.faces), len(c.bySeq), matrixLen(c.faceIdx))
+	}
+	if len(c.byPK) != len(c.users) {
+		add("%d users but %d primary keys", len(c.users), len(c.byPK))
+	}
+	if !deep {
+		return
 	}
 	var maxSeq uint64
 	// Map order: sorting a million IDs would cost Open more than the
@@ -422,9 +473,6 @@ func (c *collection) verify(add func(format string, args ...any), recomputeUserV
 		add("face sequence counter %d is below sequence %d in use", last, maxSeq)
 	}
 
-	if len(c.byPK) != len(c.users) {
-		add("%d users but %d primary keys", len(c.users), len(c.byPK))
-	}
 	active := 0
 	for id, u := range c.users {
 		if u.id != id || c.byPK[u.pk] != u || u.pk == 0 || u.pk > c.meta.LastUserPK {
@@ -455,7 +503,7 @@ func (c *collection) verify(add func(format string, args ...any), recomputeUserV
 		case len(u.faces) == 0:
 		case !ok:
 			add("user %q has %d faces but no user vector", id, len(u.faces))
-		case recomputeUserVectors && !slices.Equal(v, c.userVector(u.faces)):
+		case !slices.Equal(v, c.userVector(u.faces)):
 			add("user %q's vector is not the normalized mean of its %d faces", id, len(u.faces))
 		default:
 			if msg := checkUnit(v, c.dim); msg != "" {

@@ -204,6 +204,34 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 				commit(t, b)
 			})
 		}, "is not a lowercase UUID"},
+		{"face without a vector", func(t *testing.T, dir string) {
+			var seq uint64
+			withStore(t, dir, func(st *store.Store) { seq = freeFace(t, st).Seq })
+			withPebble(t, dir, func(db *pebble.DB) {
+				require.NoError(t, db.Delete(binary.BigEndian.AppendUint64([]byte("c/c/v/"), seq), pebble.Sync))
+			})
+		}, "has no vector"},
+		{"vector without a face", func(t *testing.T, dir string) {
+			withStore(t, dir, func(st *store.Store) {
+				f := freeFace(t, st)
+				b := st.NewBatch()
+				b.DeleteFace("c", f.ID, 0) // the record goes, its vector (under f.Seq) stays
+				commit(t, b)
+			})
+		}, "belongs to no face"},
+		{"vector of another face", func(t *testing.T, dir string) {
+			withStore(t, dir, func(st *store.Store) {
+				f := freeFace(t, st)
+				b := st.NewBatch()
+				// A vector under sequence 900 that names otherFaceID, which
+				// has no record; then f's record points at it.
+				b.PutFace("c", &store.Face{ID: otherFaceID, Seq: 900, ImageID: f.ImageID, Vector: f.Vector})
+				b.DeleteFace("c", otherFaceID, 0)
+				f.Seq = 900
+				b.UpdateFace("c", f)
+				commit(t, b)
+			})
+		}, `whose vector is face "` + otherFaceID + `"'s`},
 		{"records of a collection without metadata", func(t *testing.T, dir string) {
 			withStore(t, dir, func(st *store.Store) {
 				f := freeFace(t, st)

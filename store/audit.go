@@ -14,7 +14,7 @@ import (
 // recordKinds are the record kinds under c/<coll>/ this release reads (see
 // the key layout in the package documentation). A kind it does not know is
 // a record it cannot interpret, so [Store.Audit] reports it.
-var recordKinds = []byte{'f', 'k', 't', 'u'}
+var recordKinds = []byte{'f', 'k', 't', 'u', 'v'}
 
 // Audit is what [Store.Audit] found.
 type Audit struct {
@@ -124,8 +124,8 @@ func (s *Store) auditCollectionKey(it *pebble.Iterator, a *Audit, add func(strin
 	}
 	prefix := collPrefix(coll, kind[0])
 	if kind[0] != 't' {
-		// Faces, users and primary keys are the engine's to check as it
-		// loads them.
+		// Faces, vectors, users and primary keys are the engine's to check
+		// as it loads them.
 		return it.SeekGE(prefixEnd(prefix))
 	}
 	valid := true

@@ -47,11 +47,21 @@ func (b *Batch) DeleteCollection(id string) {
 	}
 }
 
-// PutFace writes a face record.
-func (b *Batch) PutFace(coll string, f *Face) { b.set(faceKey(coll, f.ID), encodeFace(f)) }
+// PutFace writes a new face: its record and its vector.
+func (b *Batch) PutFace(coll string, f *Face) {
+	b.set(faceKey(coll, f.ID), encodeFace(f))
+	b.set(vectorKey(coll, f.Seq), encodeVector(f.ID, f.Vector))
+}
 
-// DeleteFace removes a face record.
-func (b *Batch) DeleteFace(coll, faceID string) { b.del(faceKey(coll, faceID)) }
+// UpdateFace rewrites an existing face's record (its owner changed); a
+// face's vector never changes, so it is left as it is and f.Vector ignored.
+func (b *Batch) UpdateFace(coll string, f *Face) { b.set(faceKey(coll, f.ID), encodeFace(f)) }
+
+// DeleteFace removes a face: its record and its vector.
+func (b *Batch) DeleteFace(coll, faceID string, seq uint64) {
+	b.del(faceKey(coll, faceID))
+	b.del(vectorKey(coll, seq))
+}
 
 // PutUser writes a user record and its primary-key index entry.
 func (b *Batch) PutUser(coll string, u User) {

@@ -14,12 +14,20 @@
 //	c/<coll>/k/<pk>         userID, under the 8-byte big-endian primary key:
 //	                        iterating this prefix walks users in primary-key order
 //	c/<coll>/f/<faceID>     face record: sequence, image ID, external image ID,
-//	                        owning user, normalized float32 vector
+//	                        owning user
+//	c/<coll>/v/<seq>        the face's vector, under its 8-byte big-endian
+//	                        sequence: face ID, normalized float32 values
 //	c/<coll>/t/<op>/<token> idempotency record: parameter hash, first response, expiry
 //
 // A face's owner is stored only in the face record, so a user's faces and
 // the faces' owner can never disagree; the user vector is derived from the
 // faces when the engine loads a collection.
+//
+// Vectors, nearly all of the bytes, are keyed by sequence rather than by
+// face ID: sequences only grow, so new vectors sort after every stored one
+// and are written in key order, Open reads them back sequentially in
+// parallel ranges, and a change of owner rewrites only the small face
+// record.
 //
 // Values start with a one-byte format version so that later releases can
 // read what earlier ones wrote.

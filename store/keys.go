@@ -1,6 +1,9 @@
 package store
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 var (
 	keySecret  = []byte("sys/secret")
@@ -13,7 +16,7 @@ func collKey(id string) []byte { return append(bytes.Clone(prefixColl), id...) }
 // collRoot is the prefix of every record of one collection.
 func collRoot(id string) []byte { return append(append([]byte("c/"), id...), '/') }
 
-// collPrefix is the prefix of one record kind ('u', 'k', 'f', 't') of a collection.
+// collPrefix is the prefix of one record kind ('u', 'k', 'f', 'v', 't') of a collection.
 func collPrefix(id string, kind byte) []byte { return append(collRoot(id), kind, '/') }
 
 func userKey(coll, userID string) []byte { return append(collPrefix(coll, 'u'), userID...) }
@@ -24,6 +27,10 @@ func pkKey(coll string, pk uint64) []byte {
 }
 
 func faceKey(coll, faceID string) []byte { return append(collPrefix(coll, 'f'), faceID...) }
+
+func vectorKey(coll string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(collPrefix(coll, 'v'), seq)
+}
 
 func tokenKey(coll, op, token string) []byte {
 	k := append(collPrefix(coll, 't'), op...)

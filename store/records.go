@@ -9,6 +9,11 @@ import (
 
 const formatV1 = 1
 
+// formatV2 is the face record without its vector, which lives in its own
+// record under the face's sequence number (see the key layout). Version 1
+// face records held the vector inline; this release does not read them.
+const formatV2 = 2
+
 // CollectionMeta describes one collection.
 type CollectionMeta struct {
 	ID string
@@ -101,10 +106,12 @@ func (d *decoder) str(what string) string {
 	return string(d.bytes(int(n), what))
 }
 
-func (d *decoder) version(what string) {
+func (d *decoder) version(what string) { d.versionOf(formatV1, what) }
+
+func (d *decoder) versionOf(want byte, what string) {
 	v := d.bytes(1, what)
-	if d.err == nil && v[0] != formatV1 {
-		d.err = fmt.Errorf("%w: %s has unknown format version %d", ErrCorrupt, what, v[0])
+	if d.err == nil && v[0] != want {
+		d.err = fmt.Errorf("%w: %s has unknown format version %d (this release reads %d)", ErrCorrupt, what, v[0], want)
 	}
 }
 
@@ -157,29 +164,51 @@ func decodeCollection(id string, v []byte) (CollectionMeta, error) {
 	return m, d.done("collection " + id)
 }
 
+// encodeFace encodes a face's record: everything but its vector.
 func encodeFace(f *Face) []byte {
-	b := make([]byte, 0, 64+len(f.UserID)+len(f.ExternalImageID)+4*len(f.Vector))
-	b = append(b, formatV1)
+	b := make([]byte, 0, 16+len(f.ImageID)+len(f.UserID)+len(f.ExternalImageID))
+	b = append(b, formatV2)
 	b = binary.AppendUvarint(b, f.Seq)
 	b = appendStr(b, f.ImageID)
 	b = appendStr(b, f.ExternalImageID)
-	b = appendStr(b, f.UserID)
-	b = binary.AppendUvarint(b, uint64(len(f.Vector)))
-	for _, x := range f.Vector {
+	return appendStr(b, f.UserID)
+}
+
+func decodeFace(id string, v []byte) (*Face, error) {
+	d := decoder{b: v}
+	d.versionOf(formatV2, "face "+id)
+	f := &Face{ID: id}
+	f.Seq = d.uvarint("face seq")
+	f.ImageID = d.str("face image id")
+	f.ExternalImageID = d.str("face external image id")
+	f.UserID = d.str("face user id")
+	return f, d.done("face " + id)
+}
+
+// encodeVector encodes a face's vector record: the face's ID (so that a
+// vector and its face can be checked against each other from either side)
+// and the values, 4 little-endian bytes each.
+func encodeVector(faceID string, vec []float32) []byte {
+	b := make([]byte, 0, 2+len(faceID)+4*len(vec))
+	b = append(b, formatV1)
+	b = appendStr(b, faceID)
+	for _, x := range vec {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
 	}
 	return b
 }
 
-func decodeFace(id string, v []byte, withVector bool) (*Face, error) {
-	f, raw, err := decodeFaceRaw(id, v)
-	if err != nil {
-		return nil, err
+// decodeVectorRaw decodes a vector record, returning the face ID and the
+// values' bytes rather than decoding them.
+func decodeVectorRaw(seq uint64, v []byte) (string, []byte, error) {
+	d := decoder{b: v}
+	what := fmt.Sprintf("vector %d", seq)
+	d.version(what)
+	id := d.str(what + " face id")
+	if d.err == nil && len(d.b)%4 != 0 {
+		d.err = fmt.Errorf("%w: %s holds %d bytes, not whole float32s", ErrCorrupt, what, len(d.b))
 	}
-	if withVector {
-		f.Vector = decodeVector(nil, raw)
-	}
-	return f, nil
+	return id, d.b, d.err
 }
 
 func encodeUser(u User) []byte {

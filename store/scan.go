@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,22 +10,29 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// ScanFaces reads every face of a collection, vectors included, splitting
-// the face IDs into parts contiguous ranges read by as many goroutines (at
-// most 16). Engine-made face IDs are random UUIDs, so ranges of their first
-// hex digit hold even shares; other IDs still land in exactly one range.
+// ScanVectors reads every face vector of a collection, splitting the
+// sequence numbers into parts contiguous ranges read by as many goroutines
+// (at most 16). Vectors are keyed by sequence, so each range is a run of
+// records written together: reads are sequential, and the ranges hold
+// about even shares unless deletions thinned some out.
 //
-// fn gets each face with its vector decoded into vec, a buffer it may keep
-// only during the call; calls for one part come from one goroutine, in ID
-// order, and calls for different parts run concurrently. The first error
-// (from fn or the store) stops every part and is returned.
-func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face, vec []float32) error) error {
+// fn gets each vector's sequence, its face's ID and the values decoded into
+// vec, a buffer it may keep only during the call; calls for one part come
+// from one goroutine, in sequence order, and calls for different parts run
+// concurrently. The first error (from fn or the store) stops every part and
+// is returned.
+func (s *Store) ScanVectors(coll string, parts int, fn func(part int, seq uint64, faceID string, vec []float32) error) error {
 	parts = max(1, min(parts, 16))
-	prefix := collPrefix(coll, 'f')
+	prefix := collPrefix(coll, 'v')
+	end := prefixEnd(prefix)
+	last, err := s.lastVectorSeq(prefix, end)
+	if err != nil {
+		return fmt.Errorf("store: scan vectors of %s: %w", coll, err)
+	}
 	bounds := make([][]byte, parts+1)
-	bounds[0], bounds[parts] = prefix, prefixEnd(prefix)
+	bounds[0], bounds[parts] = prefix, end
 	for i := 1; i < parts; i++ {
-		bounds[i] = append(bytes.Clone(prefix), "0123456789abcdef"[i*16/parts])
+		bounds[i] = vectorKey(coll, 1+last/uint64(parts)*uint64(i))
 	}
 	var (
 		mu       sync.Mutex
@@ -61,13 +67,19 @@ func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face, vec
 				if n++; n%1024 == 0 && halted() {
 					return
 				}
-				f, raw, err := decodeFaceRaw(string(it.Key()[len(prefix):]), it.Value())
+				k := it.Key()[len(prefix):]
+				if len(k) != 8 {
+					fail(fmt.Errorf("%w: vector key %q", ErrCorrupt, it.Key()))
+					return
+				}
+				seq := binary.BigEndian.Uint64(k)
+				id, raw, err := decodeVectorRaw(seq, it.Value())
 				if err != nil {
 					fail(err)
 					return
 				}
 				vec = decodeVector(vec, raw)
-				if err := fn(p, f, vec); err != nil {
+				if err := fn(p, seq, id, vec); err != nil {
 					fail(err)
 					return
 				}
@@ -79,26 +91,26 @@ func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face, vec
 	}
 	wg.Wait()
 	if firstErr != nil && !errors.Is(firstErr, ErrCorrupt) {
-		return fmt.Errorf("store: scan faces of %s: %w", coll, firstErr)
+		return fmt.Errorf("store: scan vectors of %s: %w", coll, firstErr)
 	}
 	return firstErr
 }
 
-// decodeFaceRaw decodes a face record, returning its vector's bytes (4 per
-// value, little-endian) rather than decoding them.
-func decodeFaceRaw(id string, v []byte) (*Face, []byte, error) {
-	d := decoder{b: v}
-	d.version("face " + id)
-	f := &Face{ID: id}
-	f.Seq = d.uvarint("face seq")
-	f.ImageID = d.str("face image id")
-	f.ExternalImageID = d.str("face external image id")
-	f.UserID = d.str("face user id")
-	n := d.uvarint("face dim")
-	if d.err == nil && n*4 != uint64(len(d.b)) {
-		d.err = fmt.Errorf("%w: face %s says %d dims but holds %d bytes", ErrCorrupt, id, n, len(d.b))
+// lastVectorSeq is the highest sequence among the vectors in [prefix, end),
+// 0 when there are none or the last key is malformed (the scan reports it).
+func (s *Store) lastVectorSeq(prefix, end []byte) (uint64, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: end})
+	if err != nil {
+		return 0, err
 	}
-	return f, d.b, d.err
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	if k := it.Key()[len(prefix):]; len(k) == 8 {
+		return binary.BigEndian.Uint64(k), nil
+	}
+	return 0, nil
 }
 
 // decodeVector decodes little-endian float32s into buf, grown as needed.
@@ -118,11 +130,11 @@ func decodeVector(buf []float32, raw []byte) []float32 {
 // from the disk space of its face records (what is still only in the
 // write-ahead log is not counted). Open uses it to size maps up front.
 func (s *Store) EstimateFaces(coll string, dim int) int {
-	prefix := collPrefix(coll, 'f')
+	prefix := collPrefix(coll, 'v')
 	n, err := s.db.EstimateDiskUsage(prefix, prefixEnd(prefix))
 	if err != nil {
 		return 0
 	}
-	// A face record is its vector plus about 100 bytes of IDs and key.
-	return int(n / uint64(4*dim+100))
+	// A vector record is its values plus about 60 bytes of face ID and key.
+	return int(n / uint64(4*dim+60))
 }

@@ -38,9 +38,10 @@ type Options struct {
 // Store is the durable state of one data directory. It is safe for
 // concurrent use.
 type Store struct {
-	db     *pebble.DB
-	dir    string
-	secret []byte
+	db       *pebble.DB
+	dir      string
+	secret   []byte
+	readOnly bool
 }
 
 // Open opens (creating if needed) the store in dir. It fails with [ErrLocked]
@@ -91,7 +92,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir}
+	s := &Store{db: db, dir: dir, readOnly: o.ReadOnly}
 	if err := s.loadSecret(o.ReadOnly); err != nil {
 		db.Close()
 		return nil, err
@@ -107,13 +108,19 @@ func isLockError(err error) bool {
 // Dir is the directory the store was opened in.
 func (s *Store) Dir() string { return s.dir }
 
-// Close flushes nothing extra (every commit that mattered was synced) and
-// releases the directory.
+// Close flushes the memtable to a table and releases the directory. Every
+// commit that mattered was already synced to the log; the flush is for the
+// next Open, which would otherwise replay up to a memtable's worth of log
+// and write that table itself before serving.
 func (s *Store) Close() error {
 	if s.db == nil {
 		return ErrClosed
 	}
-	err := s.db.Close()
+	var err error
+	if !s.readOnly {
+		err = s.db.Flush()
+	}
+	err = errors.Join(err, s.db.Close())
 	s.db = nil
 	return err
 }
@@ -209,7 +216,8 @@ func (s *Store) Collection(id string) (CollectionMeta, bool, error) {
 	return m, err == nil, err
 }
 
-// Faces yields every face of a collection in face ID order, vectors included.
+// Faces yields every face of a collection in face ID order, vectors
+// included, as of one instant.
 func (s *Store) Faces(coll string) iter.Seq2[*Face, error] {
 	return s.faces(coll, "", true)
 }
@@ -222,19 +230,26 @@ func (s *Store) FacesAfter(coll, after string) iter.Seq2[*Face, error] {
 
 func (s *Store) faces(coll, after string, withVector bool) iter.Seq2[*Face, error] {
 	return func(yield func(*Face, error) bool) {
+		// The records and the vectors they point to are read from one
+		// snapshot, so a face deleted meanwhile is either whole or absent.
+		snap := s.db.NewSnapshot()
+		defer snap.Close()
 		prefix := collPrefix(coll, 'f')
 		var lower []byte
 		if after != "" {
 			lower = append(append(bytes.Clone(prefix), after...), 0)
 		}
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: orPrefix(lower, prefix), UpperBound: prefixEnd(prefix)})
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: orPrefix(lower, prefix), UpperBound: prefixEnd(prefix)})
 		if err != nil {
 			yield(nil, err)
 			return
 		}
 		defer it.Close()
 		for it.First(); it.Valid(); it.Next() {
-			f, err := decodeFace(string(it.Key()[len(prefix):]), it.Value(), withVector)
+			f, err := decodeFace(string(it.Key()[len(prefix):]), it.Value())
+			if err == nil && withVector {
+				f.Vector, err = readVector(snap, coll, f)
+			}
 			if !yield(f, err) || err != nil {
 				return
 			}
@@ -245,13 +260,42 @@ func (s *Store) faces(coll, after string, withVector bool) iter.Seq2[*Face, erro
 	}
 }
 
+// readVector reads face f's vector, checking that it is f's.
+func readVector(r pebble.Reader, coll string, f *Face) ([]float32, error) {
+	v, closer, err := r.Get(vectorKey(coll, f.Seq))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("%w: face %s has no vector (sequence %d)", ErrCorrupt, f.ID, f.Seq)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get vector %d: %w", f.Seq, err)
+	}
+	defer closer.Close()
+	id, raw, err := decodeVectorRaw(f.Seq, v)
+	if err != nil {
+		return nil, err
+	}
+	if id != f.ID {
+		return nil, fmt.Errorf("%w: face %s has sequence %d, whose vector is face %s's", ErrCorrupt, f.ID, f.Seq, id)
+	}
+	return decodeVector(nil, raw), nil
+}
+
 // Face returns one face record, vector included.
 func (s *Store) Face(coll, faceID string) (*Face, bool, error) {
-	v, ok, err := s.get(faceKey(coll, faceID))
-	if err != nil || !ok {
-		return nil, false, err
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	v, closer, err := snap.Get(faceKey(coll, faceID))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
 	}
-	f, err := decodeFace(faceID, v, true)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: get face %s: %w", faceID, err)
+	}
+	f, err := decodeFace(faceID, v)
+	closer.Close()
+	if err == nil {
+		f.Vector, err = readVector(snap, coll, f)
+	}
 	return f, err == nil, err
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,13 +28,15 @@ func TestRecordsRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, m, got)
 
-	f := &Face{ID: "f", Seq: 3, ImageID: "i", ExternalImageID: "e:1", UserID: "u", Vector: []float32{0.6, -0.8, 0}}
-	gf, err := decodeFace("f", encodeFace(f), true)
+	f := &Face{ID: "f", Seq: 3, ImageID: "i", ExternalImageID: "e:1", UserID: "u"}
+	gf, err := decodeFace("f", encodeFace(f))
 	require.NoError(t, err)
 	require.Equal(t, f, gf)
-	lean, err := decodeFace("f", encodeFace(f), false)
+	vec := []float32{0.6, -0.8, 0, float32(math.Inf(-1))}
+	id, raw, err := decodeVectorRaw(3, encodeVector("f", vec))
 	require.NoError(t, err)
-	require.Nil(t, lean.Vector)
+	require.Equal(t, "f", id)
+	require.Equal(t, vec, decodeVector(nil, raw))
 
 	u := User{ID: "u", PK: 9, Created: created}
 	gu, err := decodeUser("u", encodeUser(u))
@@ -51,14 +54,25 @@ func TestRecordsRoundTrip(t *testing.T) {
 // TestCorruptRecords: every truncation or extension of a record is refused
 // with ErrCorrupt, never a panic.
 func TestCorruptRecords(t *testing.T) {
-	face := encodeFace(&Face{ID: "f", Seq: 3, ImageID: "i", UserID: "u", Vector: []float32{1, 0}})
+	face := encodeFace(&Face{ID: "f", Seq: 3, ImageID: "i", UserID: "u"})
+	vector := encodeVector("f", []float32{1, 0})
 	coll := encodeCollection(CollectionMeta{Seq: 1, Dim: 2, Similarity: "cosine"})
 	user := encodeUser(User{PK: 1})
 	for name, tc := range map[string]struct {
 		rec    []byte
 		decode func([]byte) error
 	}{
-		"face":       {face, func(b []byte) error { _, err := decodeFace("f", b, true); return err }},
+		"face": {face, func(b []byte) error { _, err := decodeFace("f", b); return err }},
+		"vector": {vector, func(b []byte) error {
+			// Only whole float32s after the face ID decode: a length that is
+			// not a multiple of 4 past it is corrupt, a multiple is another
+			// vector, which the loader checks against the dimension.
+			_, raw, err := decodeVectorRaw(1, b)
+			if err == nil && len(raw) != 8 {
+				return ErrCorrupt
+			}
+			return err
+		}},
 		"collection": {coll, func(b []byte) error { _, err := decodeCollection("c", b); return err }},
 		"user":       {user, func(b []byte) error { _, err := decodeUser("u", b); return err }},
 	} {
