@@ -28,42 +28,54 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
 		c.userIdx.Reserve(min(n, len(c.users)))
 	}
 	c.faces, c.bySeq = make(map[string]*face, n), make(map[uint64]*face, n)
-	var lastSeq uint64
-	for f, err := range e.store.FacesAfter(m.ID, "") {
-		if err != nil {
-			return err
-		}
+	parts := runtime.GOMAXPROCS(0)
+	lastSeq := make([]uint64, parts)
+	var mu sync.Mutex
+	err := e.store.ScanFaces(m.ID, parts, func(p int, f *store.Face) error {
 		if !isFaceID(f.ID) {
 			return fmt.Errorf("%w: face ID %s is not a lowercase UUID", ErrCorrupt, quoted(f.ID))
 		}
 		if f.Seq == 0 {
 			return fmt.Errorf("%w: face %s has sequence 0", ErrCorrupt, f.ID)
 		}
+		fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq}
+		lastSeq[p] = max(lastSeq[p], f.Seq)
+		mu.Lock()
+		defer mu.Unlock()
 		if other := c.bySeq[f.Seq]; other != nil {
 			return fmt.Errorf("%w: faces %s and %s share sequence %d", ErrCorrupt, other.id, f.ID, f.Seq)
 		}
-		fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq}
 		if f.UserID != "" {
 			u := c.users[f.UserID]
 			if u == nil {
 				return fmt.Errorf("%w: face %s belongs to missing user %q", ErrCorrupt, f.ID, f.UserID)
 			}
-			// Faces come in ID order, so each user's list is sorted.
 			u.faces = append(u.faces, f.ID)
 			fc.userID = u.id // one copy of the string, not one per face
 		}
 		c.faces[f.ID], c.bySeq[f.Seq] = fc, fc
-		lastSeq = max(lastSeq, f.Seq)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	c.faceSeq.Store(lastSeq)
+	c.faceSeq.Store(slices.Max(lastSeq))
 	if len(c.faces) > 0 && m.Dim == 0 {
 		return fmt.Errorf("%w: %d faces but no dimension", ErrCorrupt, len(c.faces))
 	}
+	// Each part reads its faces in ID order, but the parts interleave.
+	for _, u := range c.users {
+		if !slices.IsSorted(u.faces) {
+			slices.Sort(u.faces)
+		}
+	}
 
-	// The scan only reads the maps, so its parts need no lock for them.
-	var mu sync.Mutex
+	// The scan only reads the maps, so its parts need no lock for them. A
+	// user of one face has that face's vector (see userVector), so it goes
+	// into the user matrix here, sparing loadUserVectors two map lookups
+	// per user; users of several faces are loadUserVectors' to average.
 	loaded := 0
-	err := e.store.ScanVectors(m.ID, runtime.GOMAXPROCS(0), func(_ int, seq uint64, faceID string, vec []float32) error {
+	err = e.store.ScanVectors(m.ID, parts, func(_ int, seq uint64, faceID string, vec []float32) error {
 		f := c.bySeq[seq]
 		if f == nil {
 			return fmt.Errorf("%w: vector %d (of face %s) belongs to no face", ErrCorrupt, seq, quoted(faceID))
@@ -74,9 +86,18 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
 		if msg := checkUnit(vec, m.Dim); msg != "" {
 			return fmt.Errorf("%w: face %s %s", ErrCorrupt, f.id, msg)
 		}
+		var alone *user
+		if f.userID != "" {
+			if u := c.users[f.userID]; len(u.faces) == 1 {
+				alone = u
+			}
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		c.faceIdx.Upsert(seq, vec)
+		if alone != nil {
+			c.userIdx.Upsert(alone.pk, vec)
+		}
 		loaded++
 		return nil
 	})
@@ -96,15 +117,15 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
 	return nil
 }
 
-// loadUserVectors computes the vector of every user with faces into the
-// user matrix, on all cores.
+// loadUserVectors computes the vector of every user with several faces into
+// the user matrix, on all cores (loadFaces has filed those of one face).
 func (c *collection) loadUserVectors() error {
 	var active []*user
 	for _, u := range c.users {
 		if len(u.faces) > maxFacesPerUser {
 			return fmt.Errorf("%w: user %q has %d faces, the limit is %d", ErrCorrupt, u.id, len(u.faces), maxFacesPerUser)
 		}
-		if len(u.faces) > 0 {
+		if len(u.faces) > 1 {
 			active = append(active, u)
 		}
 	}

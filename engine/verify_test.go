@@ -208,7 +208,7 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 			var seq uint64
 			withStore(t, dir, func(st *store.Store) { seq = freeFace(t, st).Seq })
 			withPebble(t, dir, func(db *pebble.DB) {
-				require.NoError(t, db.Delete(binary.BigEndian.AppendUint64([]byte("c/c/v/"), seq), pebble.Sync))
+				require.NoError(t, db.Delete(binary.BigEndian.AppendUint64([]byte("v/c/"), seq), pebble.Sync))
 			})
 		}, "has no vector"},
 		{"vector without a face", func(t *testing.T, dir string) {

@@ -14,7 +14,7 @@ import (
 // recordKinds are the record kinds under c/<coll>/ this release reads (see
 // the key layout in the package documentation). A kind it does not know is
 // a record it cannot interpret, so [Store.Audit] reports it.
-var recordKinds = []byte{'f', 'k', 't', 'u', 'v'}
+var recordKinds = []byte{'f', 'k', 't', 'u'}
 
 // Audit is what [Store.Audit] found.
 type Audit struct {
@@ -30,7 +30,7 @@ type Audit struct {
 }
 
 // Audit walks the key layout of the whole store and reports every key that
-// fits no record: keys outside sys/, col/ and c/, malformed system values,
+// fits no record: keys outside sys/, col/, c/ and v/, malformed system values,
 // records of a collection that has no metadata, record kinds this release
 // does not know, and idempotency records that do not decode. It only skips
 // over face, user and primary-key records: the engine decodes and
@@ -80,6 +80,8 @@ func (s *Store) Audit(ctx context.Context) (*Audit, error) {
 			valid = it.Next()
 		case bytes.HasPrefix(k, []byte("c/")):
 			valid = s.auditCollectionKey(it, a, add)
+		case bytes.HasPrefix(k, prefixVectors):
+			valid = s.auditVectorKey(it, a, add)
 		default:
 			add("key %s is outside the key layout", quoteKey(k))
 			valid = it.Next()
@@ -124,8 +126,8 @@ func (s *Store) auditCollectionKey(it *pebble.Iterator, a *Audit, add func(strin
 	}
 	prefix := collPrefix(coll, kind[0])
 	if kind[0] != 't' {
-		// Faces, vectors, users and primary keys are the engine's to check
-		// as it loads them.
+		// Faces, users and primary keys are the engine's to check as it
+		// loads them.
 		return it.SeekGE(prefixEnd(prefix))
 	}
 	valid := true
@@ -143,6 +145,28 @@ func (s *Store) auditCollectionKey(it *pebble.Iterator, a *Audit, add func(strin
 		a.Tokens[coll]++
 	}
 	return valid
+}
+
+// auditVectorKey checks that the vector key the iterator is at belongs to
+// a collection, and skips that collection's vectors: the engine checks them
+// against the faces as it loads them.
+func (s *Store) auditVectorKey(it *pebble.Iterator, a *Audit, add func(string, ...any)) bool {
+	k := it.Key()
+	coll, _, ok := bytes.Cut(k[len(prefixVectors):], []byte{'/'})
+	if !ok || len(coll) == 0 {
+		add("key %s names no collection", quoteKey(k))
+		return it.Next()
+	}
+	prefix := vectorPrefix(string(coll))
+	if _, ok := slices.BinarySearch(a.Collections, string(coll)); !ok {
+		n := 0
+		for valid := true; valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
+			n++
+		}
+		add("%d vectors under %s belong to collection %s, which has no metadata (col/%s)", n, strconv.Quote(string(prefix)), strconv.Quote(string(coll)), coll)
+		return it.Valid()
+	}
+	return it.SeekGE(prefixEnd(prefix))
 }
 
 // quoteKey prints a key for a person, shortened when it is long.

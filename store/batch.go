@@ -11,21 +11,39 @@ import (
 // until Commit, and then all of it is.
 type Batch struct {
 	s   *Store
-	b   *pebble.Batch
+	b   *pebble.Batch // nil for an ingest batch
+	in  *ingestBuf    // non-nil for an ingest batch (see [Store.NewIngestBatch])
 	err error
 }
 
 // NewBatch starts an empty batch.
 func (s *Store) NewBatch() *Batch { return &Batch{s: s, b: s.db.NewBatch()} }
 
+// set puts k = v. An ingest batch keeps both slices: every caller passes
+// ones it has just built.
 func (b *Batch) set(k, v []byte) {
+	if b.in != nil {
+		b.in.kvs = append(b.in.kvs, kv{k, v})
+		b.in.size += len(k) + len(v)
+		return
+	}
 	if err := b.b.Set(k, v, nil); err != nil && b.err == nil {
 		b.err = err
 	}
 }
 
 func (b *Batch) del(k []byte) {
+	if b.in != nil {
+		b.fail(errIngestDelete)
+		return
+	}
 	if err := b.b.Delete(k, nil); err != nil && b.err == nil {
+		b.err = err
+	}
+}
+
+func (b *Batch) fail(err error) {
+	if b.err == nil {
 		b.err = err
 	}
 }
@@ -41,9 +59,13 @@ func (b *Batch) PutCollectionSeq(seq uint64) {
 // DeleteCollection removes a collection and every record under it.
 func (b *Batch) DeleteCollection(id string) {
 	b.del(collKey(id))
-	root := collRoot(id)
-	if err := b.b.DeleteRange(root, prefixEnd(root), nil); err != nil && b.err == nil {
-		b.err = err
+	if b.in != nil {
+		return
+	}
+	for _, root := range [][]byte{collRoot(id), vectorPrefix(id)} {
+		if err := b.b.DeleteRange(root, prefixEnd(root), nil); err != nil && b.err == nil {
+			b.err = err
+		}
 	}
 }
 
@@ -82,10 +104,20 @@ func (b *Batch) PutToken(coll, op, token string, t Token) {
 
 // Size is the batch's encoded size in bytes, for callers that flush large
 // imports in pieces.
-func (b *Batch) Size() int { return b.b.Len() }
+func (b *Batch) Size() int {
+	if b.in != nil {
+		return b.in.size
+	}
+	return b.b.Len()
+}
 
 // Empty reports whether the batch holds no writes.
-func (b *Batch) Empty() bool { return b.b.Count() == 0 }
+func (b *Batch) Empty() bool {
+	if b.in != nil {
+		return len(b.in.kvs) == 0
+	}
+	return b.b.Count() == 0
+}
 
 // Commit applies the batch atomically. With sync it returns only once the
 // batch is on stable storage; concurrent synced commits share fsyncs in
@@ -94,6 +126,9 @@ func (b *Batch) Commit(sync bool) error {
 	defer b.Close()
 	if b.err != nil {
 		return fmt.Errorf("store: build batch: %w", b.err)
+	}
+	if b.in != nil {
+		return b.commitIngest()
 	}
 	opts := pebble.NoSync
 	if sync {
@@ -107,6 +142,7 @@ func (b *Batch) Commit(sync bool) error {
 
 // Close discards an uncommitted batch. It is safe to call twice.
 func (b *Batch) Close() {
+	b.in = nil
 	if b.b != nil {
 		b.b.Close()
 		b.b = nil

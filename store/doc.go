@@ -15,19 +15,21 @@
 //	                        iterating this prefix walks users in primary-key order
 //	c/<coll>/f/<faceID>     face record: sequence, image ID, external image ID,
 //	                        owning user
-//	c/<coll>/v/<seq>        the face's vector, under its 8-byte big-endian
-//	                        sequence: face ID, normalized float32 values
 //	c/<coll>/t/<op>/<token> idempotency record: parameter hash, first response, expiry
+//	v/<coll>/<seq>          a face's vector, under the face's 8-byte big-endian
+//	                        sequence: face ID, normalized float32 values
 //
 // A face's owner is stored only in the face record, so a user's faces and
 // the faces' owner can never disagree; the user vector is derived from the
 // faces when the engine loads a collection.
 //
 // Vectors, nearly all of the bytes, are keyed by sequence rather than by
-// face ID: sequences only grow, so new vectors sort after every stored one
-// and are written in key order, Open reads them back sequentially in
-// parallel ranges, and a change of owner rewrites only the small face
-// record.
+// face ID, and outside c/: sequences only grow, so a bulk import's new
+// vectors sort after every stored one of their collection with nothing else
+// among them, and its ingest batches (see [Store.NewIngestBatch]) put them
+// in the bottom level as whole tables that no compaction rewrites. Open
+// reads them back sequentially in parallel ranges, and a change of owner
+// rewrites only the small face record.
 //
 // Values start with a one-byte format version so that later releases can
 // read what earlier ones wrote.

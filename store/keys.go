@@ -6,9 +6,10 @@ import (
 )
 
 var (
-	keySecret  = []byte("sys/secret")
-	keyCollSeq = []byte("sys/collseq")
-	prefixColl = []byte("col/")
+	keySecret     = []byte("sys/secret")
+	keyCollSeq    = []byte("sys/collseq")
+	prefixColl    = []byte("col/")
+	prefixVectors = []byte("v/")
 )
 
 func collKey(id string) []byte { return append(bytes.Clone(prefixColl), id...) }
@@ -16,7 +17,7 @@ func collKey(id string) []byte { return append(bytes.Clone(prefixColl), id...) }
 // collRoot is the prefix of every record of one collection.
 func collRoot(id string) []byte { return append(append([]byte("c/"), id...), '/') }
 
-// collPrefix is the prefix of one record kind ('u', 'k', 'f', 'v', 't') of a collection.
+// collPrefix is the prefix of one record kind ('u', 'k', 'f', 't') of a collection.
 func collPrefix(id string, kind byte) []byte { return append(collRoot(id), kind, '/') }
 
 func userKey(coll, userID string) []byte { return append(collPrefix(coll, 'u'), userID...) }
@@ -28,8 +29,16 @@ func pkKey(coll string, pk uint64) []byte {
 
 func faceKey(coll, faceID string) []byte { return append(collPrefix(coll, 'f'), faceID...) }
 
+// vectorPrefix is the prefix of a collection's vectors. It sits outside
+// c/ on purpose: no other record sorts between a collection's vectors and
+// the next collection's, so no table of other records can straddle the
+// place where new vectors go (see [Batch.Commit] of an ingest batch).
+func vectorPrefix(coll string) []byte {
+	return append(append(bytes.Clone(prefixVectors), coll...), '/')
+}
+
 func vectorKey(coll string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(collPrefix(coll, 'v'), seq)
+	return binary.BigEndian.AppendUint64(vectorPrefix(coll), seq)
 }
 
 func tokenKey(coll, op, token string) []byte {

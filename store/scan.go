@@ -1,14 +1,61 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 )
+
+// ScanFaces reads every face record of a collection (without vectors, see
+// ScanVectors), splitting the face IDs into parts contiguous ranges read by
+// as many goroutines (at most 16). Engine-made face IDs are random UUIDs,
+// so ranges of their first hex digit hold even shares; other IDs still
+// land in exactly one range.
+//
+// fn gets each record in f, which it may keep only during the call (the
+// strings in it it may keep); calls for one part come from one goroutine,
+// in ID order, and calls for different parts run concurrently. The first
+// error (from fn or the store) stops every part and is returned.
+func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face) error) error {
+	parts = max(1, min(parts, 16))
+	prefix := collPrefix(coll, 'f')
+	bounds := make([][]byte, parts+1)
+	bounds[0], bounds[parts] = prefix, prefixEnd(prefix)
+	for i := 1; i < parts; i++ {
+		bounds[i] = append(bytes.Clone(prefix), "0123456789abcdef"[i*16/parts])
+	}
+	err := s.scanParts(bounds, func(p int, it *pebble.Iterator, halted func(n int) bool) error {
+		var f Face
+		n := 0
+		for valid := it.First(); valid; valid = it.Next() {
+			if n++; halted(n) {
+				return errStopped
+			}
+			d := decoder{b: it.Value()}
+			id := string(it.Key()[len(prefix):])
+			d.versionOf(formatV2, "face "+id)
+			f = Face{ID: id, Seq: d.uvarint("face seq"), ImageID: d.str("face image id"),
+				ExternalImageID: d.str("face external image id"), UserID: d.str("face user id")}
+			if err := d.done("face " + id); err != nil {
+				return err
+			}
+			if err := fn(p, &f); err != nil {
+				return err
+			}
+		}
+		return it.Error()
+	})
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("store: scan faces of %s: %w", coll, err)
+	}
+	return err
+}
 
 // ScanVectors reads every face vector of a collection, splitting the
 // sequence numbers into parts contiguous ranges read by as many goroutines
@@ -23,7 +70,7 @@ import (
 // is returned.
 func (s *Store) ScanVectors(coll string, parts int, fn func(part int, seq uint64, faceID string, vec []float32) error) error {
 	parts = max(1, min(parts, 16))
-	prefix := collPrefix(coll, 'v')
+	prefix := vectorPrefix(coll)
 	end := prefixEnd(prefix)
 	last, err := s.lastVectorSeq(prefix, end)
 	if err != nil {
@@ -34,65 +81,68 @@ func (s *Store) ScanVectors(coll string, parts int, fn func(part int, seq uint64
 	for i := 1; i < parts; i++ {
 		bounds[i] = vectorKey(coll, 1+last/uint64(parts)*uint64(i))
 	}
+	err = s.scanParts(bounds, func(p int, it *pebble.Iterator, halted func(n int) bool) error {
+		var vec []float32
+		n := 0
+		for valid := it.First(); valid; valid = it.Next() {
+			if n++; halted(n) {
+				return errStopped
+			}
+			k := it.Key()[len(prefix):]
+			if len(k) != 8 {
+				return fmt.Errorf("%w: vector key %q", ErrCorrupt, it.Key())
+			}
+			seq := binary.BigEndian.Uint64(k)
+			id, raw, err := decodeVectorRaw(seq, it.Value())
+			if err != nil {
+				return err
+			}
+			vec = decodeVector(vec, raw)
+			if err := fn(p, seq, id, vec); err != nil {
+				return err
+			}
+		}
+		return it.Error()
+	})
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("store: scan vectors of %s: %w", coll, err)
+	}
+	return err
+}
+
+// errStopped ends a part of scanParts because another part failed.
+var errStopped = errors.New("store: scan stopped")
+
+// scanParts runs read for each range [bounds[p], bounds[p+1]) on a
+// goroutine of its own, each with its iterator. The first error stops
+// every part and is returned: read calls halted with the count of keys
+// it has read, and returns errStopped when it says so (it checks every
+// 1024 keys).
+func (s *Store) scanParts(bounds [][]byte, read func(p int, it *pebble.Iterator, halted func(n int) bool) error) error {
 	var (
 		mu       sync.Mutex
 		firstErr error
-		stopped  bool
+		stopped  atomic.Bool
 	)
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		stopped = true
-		mu.Unlock()
-	}
-	halted := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return stopped
-	}
 	var wg sync.WaitGroup
-	for p := range parts {
+	for p := range len(bounds) - 1 {
 		wg.Go(func() {
 			it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: bounds[p], UpperBound: bounds[p+1]})
-			if err != nil {
-				fail(err)
-				return
+			if err == nil {
+				err = read(p, it, func(n int) bool { return n%1024 == 0 && stopped.Load() })
+				err = errors.Join(err, it.Close())
 			}
-			defer it.Close()
-			var vec []float32
-			n := 0
-			for it.First(); it.Valid(); it.Next() {
-				if n++; n%1024 == 0 && halted() {
-					return
+			if err != nil && !errors.Is(err, errStopped) {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
 				}
-				k := it.Key()[len(prefix):]
-				if len(k) != 8 {
-					fail(fmt.Errorf("%w: vector key %q", ErrCorrupt, it.Key()))
-					return
-				}
-				seq := binary.BigEndian.Uint64(k)
-				id, raw, err := decodeVectorRaw(seq, it.Value())
-				if err != nil {
-					fail(err)
-					return
-				}
-				vec = decodeVector(vec, raw)
-				if err := fn(p, seq, id, vec); err != nil {
-					fail(err)
-					return
-				}
-			}
-			if err := it.Error(); err != nil {
-				fail(err)
+				mu.Unlock()
+				stopped.Store(true)
 			}
 		})
 	}
 	wg.Wait()
-	if firstErr != nil && !errors.Is(firstErr, ErrCorrupt) {
-		return fmt.Errorf("store: scan vectors of %s: %w", coll, firstErr)
-	}
 	return firstErr
 }
 
@@ -130,7 +180,7 @@ func decodeVector(buf []float32, raw []byte) []float32 {
 // from the disk space of its face records (what is still only in the
 // write-ahead log is not counted). Open uses it to size maps up front.
 func (s *Store) EstimateFaces(coll string, dim int) int {
-	prefix := collPrefix(coll, 'v')
+	prefix := vectorPrefix(coll)
 	n, err := s.db.EstimateDiskUsage(prefix, prefixEnd(prefix))
 	if err != nil {
 		return 0

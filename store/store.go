@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,6 +43,10 @@ type Store struct {
 	dir      string
 	secret   []byte
 	readOnly bool
+	// popts are the options the store was opened with, defaults filled in:
+	// ingest batches write their tables with them.
+	popts     *pebble.Options
+	ingestSeq atomic.Uint64 // names the tables of ingest batches
 }
 
 // Open opens (creating if needed) the store in dir. It fails with [ErrLocked]
@@ -85,6 +90,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 		l.BlockSize = 32 << 10
 		l.Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
 	}
+	popts.EnsureDefaults()
+	if !o.ReadOnly {
+		// Tables of ingest batches a crash interrupted.
+		if err := o.FS.RemoveAll(o.FS.PathJoin(dir, ingestDir)); err != nil {
+			return nil, fmt.Errorf("store: clear %s: %w", ingestDir, err)
+		}
+	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		if isLockError(err) {
@@ -92,7 +104,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir, readOnly: o.ReadOnly}
+	s := &Store{db: db, dir: dir, readOnly: o.ReadOnly, popts: popts}
 	if err := s.loadSecret(o.ReadOnly); err != nil {
 		db.Close()
 		return nil, err

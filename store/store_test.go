@@ -112,6 +112,13 @@ func TestBatchAtomicAndPrefixes(t *testing.T) {
 	users, err := s.UserRecords("a")
 	require.NoError(t, err)
 	require.Empty(t, users)
+	vectors := func(coll string) (n int) {
+		require.NoError(t, s.ScanVectors(coll, 2, func(int, uint64, string, []float32) error { n++; return nil }))
+		return n
+	}
+	require.Zero(t, vectors("a"), "the vectors go with the collection")
+	require.Equal(t, 1, vectors("a-b"))
+	require.Equal(t, 1, vectors("b"))
 	users, err = s.UserRecords("a-b")
 	require.NoError(t, err)
 	require.Len(t, users, 3)

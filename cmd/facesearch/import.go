@@ -17,7 +17,9 @@ import (
 
 const importSynopsis = `--collection C [flags] FILE|DIR...
 
-Bulk-loads faces into a collection of the store, with one sync at the end.
+Bulk-loads faces into a collection of the store. Batches are written
+straight into the store's tables, not through its log, and each is durable
+once committed.
 Inputs are .npy arrays (n, d) or (d,), one face per row, and JSON Lines
 (.jsonl, .ndjson; "-" is standard input), one object per line:
   {"embedding": [...], "external_image_id": "...", "user_id": "..."}
@@ -50,7 +52,7 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 	ids := fs.String("ids", "", "the sidecar `FILE` of the only .npy input (default: FILE.ids beside it, if present)")
 	user := fs.String("user", "", "the `user` of every face that names none (created if needed)")
 	userFromDir := fs.Bool("user-from-dir", false, "the user of every face that names none is its file's folder name")
-	batch := fs.Int("batch-size", 0, "`records` per committed batch (default 4096, fewer for long embeddings)")
+	batch := fs.Int("batch-size", 0, "`records` per committed batch (default 16384, fewer for long embeddings)")
 	dryRun := fs.Bool("dry-run", false, "check every record against the collection; write nothing")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	paths, err := parseArgs(fs, args)

@@ -1,0 +1,147 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/require"
+)
+
+// ingestFaces puts a collection, n faces from sequence first on, each of
+// its own user, into an ingest batch and commits it.
+func ingestFaces(t *testing.T, s *Store, first uint64, n int) []*Face {
+	t.Helper()
+	r := rand.New(rand.NewPCG(first, 7))
+	b := s.NewIngestBatch()
+	b.PutCollection(CollectionMeta{ID: "c", Seq: 1, Dim: 4, Similarity: "cosine", LastUserPK: first + uint64(n)})
+	var faces []*Face
+	for i := range n {
+		seq := first + uint64(i)
+		f := &Face{ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", r.Uint32(), seq), Seq: seq, ImageID: "img",
+			UserID: fmt.Sprint("u", seq), Vector: []float32{r.Float32(), r.Float32(), r.Float32(), r.Float32()}}
+		b.PutUser("c", User{ID: f.UserID, PK: seq})
+		b.PutFace("c", f)
+		faces = append(faces, f)
+	}
+	require.NoError(t, b.Commit(false))
+	return faces
+}
+
+// readFaces is every face of collection c, by ID.
+func readFaces(t *testing.T, s *Store) map[string]*Face {
+	t.Helper()
+	got := map[string]*Face{}
+	for f, err := range s.Faces("c") {
+		require.NoError(t, err)
+		got[f.ID] = f
+	}
+	return got
+}
+
+// TestIngestBatch: an ingest batch's records read back like a batch's, and
+// its vectors land in the bottom level, batch after batch, so no compaction
+// has to rewrite them.
+func TestIngestBatch(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	want := map[string]*Face{}
+	for round := range 3 {
+		for _, f := range ingestFaces(t, s, uint64(1+round*500), 500) {
+			want[f.ID] = f
+		}
+		require.Equal(t, want, readFaces(t, s), "round %d", round)
+
+		tables, err := s.db.SSTables()
+		require.NoError(t, err)
+		vectorTables := 0
+		for level, ts := range tables {
+			for _, tbl := range ts {
+				if string(topLevel(tbl.Smallest.UserKey)) == "v/" {
+					vectorTables++
+					require.Equal(t, len(tables)-1, level, "vector table %s", tbl.FileNum)
+				}
+			}
+		}
+		require.Equal(t, round+1, vectorTables)
+	}
+	users, err := s.UserRecords("c")
+	require.NoError(t, err)
+	require.Len(t, users, 1500)
+	m, ok, err := s.Collection("c")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, uint64(1501), m.LastUserPK, "the last batch's metadata")
+}
+
+func TestIngestBatchLaterPutWins(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	b := s.NewIngestBatch()
+	b.PutUser("c", User{ID: "u", PK: 1})
+	b.PutUser("c", User{ID: "u", PK: 2})
+	b.PutUser("c", User{ID: "v", PK: 3})
+	require.NoError(t, b.Commit(false))
+	u, ok, err := s.User("c", "u")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, uint64(2), u.PK)
+}
+
+// TestIngestBatchRefusesDeletes: an ingest batch takes puts only; one with a
+// delete commits nothing.
+func TestIngestBatchRefusesDeletes(t *testing.T) {
+	for name, del := range map[string]func(b *Batch){
+		"face":       func(b *Batch) { b.DeleteFace("c", "f", 1) },
+		"user":       func(b *Batch) { b.DeleteUser("c", User{ID: "u", PK: 1}) },
+		"collection": func(b *Batch) { b.DeleteCollection("c") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := openStore(t, t.TempDir())
+			b := s.NewIngestBatch()
+			b.PutUser("c", User{ID: "w", PK: 9})
+			del(b)
+			require.ErrorIs(t, b.Commit(true), errIngestDelete)
+			_, ok, err := s.User("c", "w")
+			require.NoError(t, err)
+			require.False(t, ok, "nothing of the batch is applied")
+		})
+	}
+}
+
+// TestIngestBatchDurable: a committed ingest batch survives a power cut
+// that loses everything not synced, without a Sync of the store.
+func TestIngestBatchDurable(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	s, err := Open("/db", &Options{FS: fs})
+	require.NoError(t, err)
+	want := map[string]*Face{}
+	for _, f := range ingestFaces(t, s, 1, 300) {
+		want[f.ID] = f
+	}
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	require.NoError(t, s.Close())
+
+	s, err = Open("/db", &Options{FS: crashed})
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, want, readFaces(t, s))
+}
+
+// TestOpenClearsIngestLeftovers: tables an interrupted ingest left behind
+// are removed at Open.
+func TestOpenClearsIngestLeftovers(t *testing.T) {
+	fs := vfs.NewMem()
+	s, err := Open("/db", &Options{FS: fs})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoError(t, fs.MkdirAll("/db/ingest", 0o755))
+	f, err := fs.Create("/db/ingest/00000001.sst", vfs.WriteCategoryUnspecified)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	s, err = Open("/db", &Options{FS: fs})
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = fs.Stat("/db/ingest/00000001.sst")
+	require.Error(t, err, "the leftover table is gone")
+}
