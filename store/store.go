@@ -90,6 +90,12 @@ func Open(dir string, opts *Options) (*Store, error) {
 		l.BlockSize = 32 << 10
 		l.Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
 	}
+	// An ingest whose tables overlap the memtable would otherwise be queued
+	// as a "flushable" that the log refers to until it is flushed; a
+	// checkpoint taken meanwhile copies that log but not the tables, and
+	// does not open. Waiting for the flush instead costs an import one flush
+	// of a memtable that, during an import, holds next to nothing.
+	popts.Experimental.DisableIngestAsFlushable = func() bool { return true }
 	popts.EnsureDefaults()
 	if !o.ReadOnly {
 		// Tables of ingest batches a crash interrupted.
