@@ -611,7 +611,7 @@ func (e *Engine) Export(ctx context.Context, collectionID string) iter.Seq2[Impo
 			yield(ImportRecord{}, err)
 			return
 		}
-		_, release, err := e.acquire(collectionID)
+		c, release, err := e.acquire(collectionID)
 		if err != nil {
 			yield(ImportRecord{}, err)
 			return
@@ -638,12 +638,28 @@ func (e *Engine) Export(ctx context.Context, collectionID string) iter.Seq2[Impo
 				return
 			}
 		}
-		for f, err := range e.store.Faces(collectionID) {
+		// The records come from the store in face ID order; the vectors from
+		// the face matrix, which holds the stored bits: reading them from the
+		// store, keyed by sequence, would cost a random read per face. A face
+		// deleted since the records were read has left the matrix, and is
+		// left out.
+		for f, err := range e.store.FacesAfter(collectionID, "") {
 			if err != nil {
 				yield(ImportRecord{}, internal("Export", err))
 				return
 			}
-			rec := ImportRecord{Vector: f.Vector, FaceId: f.ID, ImageId: f.ImageID, ExternalImageId: f.ExternalImageID, UserId: f.UserID}
+			c.mu.RLock()
+			var vec []float32
+			if c.faceIdx != nil {
+				if v, ok := c.faceIdx.Vector(f.Seq); ok {
+					vec = slices.Clone(v)
+				}
+			}
+			c.mu.RUnlock()
+			if vec == nil {
+				continue
+			}
+			rec := ImportRecord{Vector: vec, FaceId: f.ID, ImageId: f.ImageID, ExternalImageId: f.ExternalImageID, UserId: f.UserID}
 			if cancelled() || !yield(rec, nil) {
 				return
 			}
