@@ -11,7 +11,8 @@ import (
 // exist yet, while the engine stays in use. The copy is the state as of one
 // instant: every call holds one atomic batch, so each call is in it whole or
 // not at all, and every call that returned before Backup began is in it
-// (bulk-import batches included, synced or not). Files are hard-linked where
+// (bulk-import batches included: a batch ingested while the copy is made
+// waits for it). Files are hard-linked where
 // the file system allows, so a backup on the same file system is fast and
 // small until the stores diverge.
 //

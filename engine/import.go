@@ -163,7 +163,6 @@ type Importer struct {
 
 	n       int // records passed to Add
 	stats   ImportStats
-	synced  bool
 	err     error // sticky: storage failure, cancellation, engine closed
 	closing bool
 	closed  bool

@@ -112,7 +112,7 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
 			}
 		}
 		slices.Sort(missing)
-		return fmt.Errorf("%w: %d faces have no vector, the first %s (sequence %d)", ErrCorrupt, len(missing), missing[0], c.faces[missing[0]].seq)
+		return fmt.Errorf("%w: face %s has no vector (sequence %d; faces without one: %d)", ErrCorrupt, missing[0], c.faces[missing[0]].seq, len(missing))
 	}
 	return nil
 }

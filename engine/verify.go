@@ -257,11 +257,13 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 
 	faceCount := map[string]int{}
 	seqs := map[uint64]string{}
+	facesComplete := true
 	n := 0
 	for f, err := range st.FacesAfter(m.ID, "") {
 		if err != nil {
 			add("face records: %v", err)
 			usersComplete = false // the counts below would be short
+			facesComplete = false
 			break
 		}
 		if n++; n%4096 == 0 {
@@ -290,8 +292,28 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 			faceCount[f.UserID]++
 		}
 	}
+	// Matching vectors to a partial set of faces would only report every
+	// vector past the break as belonging to no face.
+	if facesComplete {
+		if err := checkVectors(ctx, st, m, seqs, add); err != nil {
+			return err
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(faceCount)) {
+		if n := faceCount[id]; n > maxFacesPerUser {
+			add("user %q has %d faces; the limit is %d", id, n, maxFacesPerUser)
+		}
+	}
+	return nil
+}
+
+// checkVectors checks a collection's vectors against its faces' sequences
+// (seqs: sequence -> face ID): each vector belongs to the face whose
+// sequence it has and is a finite unit vector, and each face has one.
+func checkVectors(ctx context.Context, st *store.Store, m store.CollectionMeta, seqs map[uint64]string, add func(format string, args ...any)) error {
 	withVector := make(map[uint64]bool, len(seqs))
-	err = st.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID string, vec []float32) error {
+	n := 0
+	err := st.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID string, vec []float32) error {
 		if n++; n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -326,11 +348,6 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 		slices.Sort(missing)
 		for _, id := range missing {
 			add("face %s has no vector", id)
-		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(faceCount)) {
-		if n := faceCount[id]; n > maxFacesPerUser {
-			add("user %q has %d faces; the limit is %d", id, n, maxFacesPerUser)
 		}
 	}
 	return nil

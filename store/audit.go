@@ -69,6 +69,11 @@ func (s *Store) Audit(ctx context.Context) (*Audit, error) {
 				add("sys/secret has %d bytes, want 32", n)
 			}
 			valid = it.Next()
+		case bytes.Equal(k, keyFormat):
+			if v := it.Value(); len(v) != 8 || binary.BigEndian.Uint64(v) > storeFormat {
+				add("sys/format is %x, this release reads layout %d", v, storeFormat)
+			}
+			valid = it.Next()
 		case bytes.Equal(k, keyCollSeq):
 			if v := it.Value(); len(v) != 8 {
 				add("sys/collseq has %d bytes, want 8", len(v))

@@ -149,8 +149,8 @@ func (b *Batch) Close() {
 	}
 }
 
-// Sync makes every commit so far durable: bulk loads commit without sync and
-// call Sync once at the end.
+// Sync makes every commit so far durable, those committed without sync
+// included.
 func (s *Store) Sync() error {
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("store: sync: %w", err)

@@ -9,6 +9,7 @@
 //
 //	sys/secret              32 random bytes: the key that signs page tokens
 //	sys/collseq             uint64: the last collection incarnation number handed out
+//	sys/format              uint64: the key layout, 2 (see below)
 //	col/<coll>              collection metadata (dimension, similarity, counters)
 //	c/<coll>/u/<userID>     user record: primary key, creation time
 //	c/<coll>/k/<pk>         userID, under the 8-byte big-endian primary key:
@@ -26,11 +27,13 @@
 // Vectors, nearly all of the bytes, are keyed by sequence rather than by
 // face ID, and outside c/: sequences only grow, so a bulk import's new
 // vectors sort after every stored one of their collection with nothing else
-// among them, and its ingest batches (see [Store.NewIngestBatch]) put them
-// in the bottom level as whole tables that no compaction rewrites. Open
-// reads them back sequentially in parallel ranges, and a change of owner
-// rewrites only the small face record.
+// among them, and its ingest batches (see [Store.NewIngestBatch]) usually
+// put them in the bottom level as whole tables that no compaction rewrites.
+// Open reads them back sequentially in parallel ranges, and a change of
+// owner rewrites only the small face record.
 //
 // Values start with a one-byte format version so that later releases can
-// read what earlier ones wrote.
+// read what earlier ones wrote, and sys/format holds the layout: a store of
+// layout 1 (vectors inside face records) is upgraded the first time it is
+// opened with write access.
 package store

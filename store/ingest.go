@@ -35,7 +35,9 @@ var errIngestDelete = errors.New("store: an ingest batch takes puts only")
 // each byte is written once, not to the log, then to a table, then again by
 // compactions. A bulk import's new vectors sort after every stored vector
 // of their collection and nothing else sorts among them, so their table
-// goes straight to the bottom level, where no compaction rewrites it.
+// goes straight to the bottom level, where no compaction rewrites it
+// (unless IndexFaces wrote vectors among them meanwhile, or deletions there
+// are not yet compacted away: then it lands higher and is compacted once).
 //
 // The commit is durable when it returns, whatever its sync argument: the
 // tables are synced before Pebble links them, and the link is logged with
@@ -86,7 +88,10 @@ func (b *Batch) commitIngest() error {
 		}
 		kvs = kvs[n:]
 	}
-	if err := s.db.Ingest(context.Background(), paths); err != nil {
+	s.ingestMu.RLock()
+	err := s.db.Ingest(context.Background(), paths)
+	s.ingestMu.RUnlock()
+	if err != nil {
 		removeAll(fs, paths)
 		return fmt.Errorf("store: ingest: %w", err)
 	}

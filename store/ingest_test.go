@@ -1,9 +1,15 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
@@ -173,4 +179,89 @@ func TestCheckpointAfterOverlappingIngest(t *testing.T) {
 		require.Len(t, users, 2*(i+1))
 		require.NoError(t, cp.Close())
 	}
+}
+
+// pauseLinkFS pauses the first hard link into a path containing "ckpt" (a
+// checkpoint linking its tables) until release is closed.
+type pauseLinkFS struct {
+	vfs.FS
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (fs *pauseLinkFS) Link(oldname, newname string) error {
+	if strings.Contains(newname, "ckpt") {
+		fs.once.Do(func() {
+			close(fs.entered)
+			<-fs.release
+		})
+	}
+	return fs.FS.Link(oldname, newname)
+}
+
+// TestCheckpointDuringIngest: an ingest that would finish while a
+// checkpoint runs, followed by a write that builds on it (a new owner for
+// the imported face), must not give a checkpoint that holds the write but
+// not the face.
+func TestCheckpointDuringIngest(t *testing.T) {
+	dir := t.TempDir()
+	fs := &pauseLinkFS{FS: vfs.Default, entered: make(chan struct{}), release: make(chan struct{})}
+	s, err := Open(dir+"/db", &Options{FS: fs})
+	require.NoError(t, err)
+	defer s.Close()
+	b := s.NewBatch()
+	b.PutCollection(CollectionMeta{ID: "c", Seq: 1, Dim: 4, Similarity: "cosine", LastUserPK: 1})
+	b.PutUser("c", User{ID: "u", PK: 1})
+	require.NoError(t, b.Commit(true))
+	require.NoError(t, s.db.Flush()) // a table, so that the checkpoint links one
+
+	checkpointed := make(chan error)
+	go func() { checkpointed <- s.Checkpoint(dir + "/ckpt") }()
+	<-fs.entered
+	f := &Face{ID: "aaaaaaaa-0000-4000-8000-000000000001", Seq: 1, ImageID: "img", Vector: []float32{1, 0, 0, 0}}
+	ingested := make(chan error)
+	go func() {
+		ib := s.NewIngestBatch()
+		ib.PutFace("c", f)
+		ingested <- ib.Commit(true)
+	}()
+	associate := func() {
+		f.UserID = "u"
+		nb := s.NewBatch()
+		nb.UpdateFace("c", f)
+		require.NoError(t, nb.Commit(true))
+	}
+	select {
+	case err := <-ingested: // the ingest did not wait for the checkpoint
+		require.NoError(t, err)
+		associate()
+		close(fs.release)
+	case <-time.After(200 * time.Millisecond):
+		close(fs.release)
+		require.NoError(t, <-ingested)
+		associate()
+	}
+	require.NoError(t, <-checkpointed)
+
+	cp, err := Open(dir+"/ckpt", nil)
+	require.NoError(t, err)
+	defer cp.Close()
+	for f, err := range cp.Faces("c") {
+		require.NoError(t, err, "face %v: the checkpoint holds a write without the ingest it builds on", f)
+	}
+}
+
+// TestRefusedOpenLeavesIngestTables: an Open refused because another
+// process holds the store does not touch that process's ingest tables.
+func TestRefusedOpenLeavesIngestTables(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ingestDir), 0o755))
+	inFlight := filepath.Join(dir, ingestDir, "00000001.sst")
+	require.NoError(t, os.WriteFile(inFlight, []byte("being written"), 0o644))
+	_, err := Open(dir, nil)
+	require.True(t, errors.Is(err, ErrLocked), "%v", err)
+	_, err = os.Stat(inFlight)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
 }

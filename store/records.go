@@ -176,6 +176,9 @@ func encodeFace(f *Face) []byte {
 
 func decodeFace(id string, v []byte) (*Face, error) {
 	d := decoder{b: v}
+	if len(v) > 0 && v[0] == formatV1 {
+		return nil, errLayout1(id)
+	}
 	d.versionOf(formatV2, "face "+id)
 	f := &Face{ID: id}
 	f.Seq = d.uvarint("face seq")
@@ -183,6 +186,12 @@ func decodeFace(id string, v []byte) (*Face, error) {
 	f.ExternalImageID = d.str("face external image id")
 	f.UserID = d.str("face user id")
 	return f, d.done("face " + id)
+}
+
+// errLayout1 is the error of a face record of layout 1 (vector inline),
+// which a writable Open upgrades and a read-only one cannot.
+func errLayout1(id string) error {
+	return fmt.Errorf("%w: face %s is in the layout of an earlier release (its vector inline); open the store once with write access to upgrade it", ErrCorrupt, id)
 }
 
 // encodeVector encodes a face's vector record: the face's ID (so that a

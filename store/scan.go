@@ -39,6 +39,9 @@ func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face) err
 			}
 			d := decoder{b: it.Value()}
 			id := string(it.Key()[len(prefix):])
+			if v := it.Value(); len(v) > 0 && v[0] == formatV1 {
+				return errLayout1(id)
+			}
 			d.versionOf(formatV2, "face "+id)
 			f = Face{ID: id, Seq: d.uvarint("face seq"), ImageID: d.str("face image id"),
 				ExternalImageID: d.str("face external image id"), UserID: d.str("face user id")}
@@ -177,8 +180,8 @@ func decodeVector(buf []float32, raw []byte) []float32 {
 }
 
 // EstimateFaces guesses how many faces of dim values a collection holds,
-// from the disk space of its face records (what is still only in the
-// write-ahead log is not counted). Open uses it to size maps up front.
+// from the disk space of its vectors (what is still only in the write-ahead
+// log is not counted). Open uses it to size maps up front.
 func (s *Store) EstimateFaces(coll string, dim int) int {
 	prefix := vectorPrefix(coll)
 	n, err := s.db.EstimateDiskUsage(prefix, prefixEnd(prefix))

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -47,6 +48,8 @@ type Store struct {
 	// ingest batches write their tables with them.
 	popts     *pebble.Options
 	ingestSeq atomic.Uint64 // names the tables of ingest batches
+	// ingestMu is held shared by each ingest and exclusively by Checkpoint.
+	ingestMu sync.RWMutex
 }
 
 // Open opens (creating if needed) the store in dir. It fails with [ErrLocked]
@@ -97,12 +100,6 @@ func Open(dir string, opts *Options) (*Store, error) {
 	// of a memtable that, during an import, holds next to nothing.
 	popts.Experimental.DisableIngestAsFlushable = func() bool { return true }
 	popts.EnsureDefaults()
-	if !o.ReadOnly {
-		// Tables of ingest batches a crash interrupted.
-		if err := o.FS.RemoveAll(o.FS.PathJoin(dir, ingestDir)); err != nil {
-			return nil, fmt.Errorf("store: clear %s: %w", ingestDir, err)
-		}
-	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		if isLockError(err) {
@@ -110,10 +107,24 @@ func Open(dir string, opts *Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
+	if !o.ReadOnly {
+		// Tables of ingest batches a crash interrupted. Only now, with the
+		// directory locked: before, they could be another process's.
+		if err := o.FS.RemoveAll(o.FS.PathJoin(dir, ingestDir)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: clear %s: %w", ingestDir, err)
+		}
+	}
 	s := &Store{db: db, dir: dir, readOnly: o.ReadOnly, popts: popts}
 	if err := s.loadSecret(o.ReadOnly); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if !o.ReadOnly {
+		if err := s.upgrade(); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -184,6 +195,13 @@ func (s *Store) Checkpoint(dir string) error {
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
 		return err
 	}
+	// An ingest changes only the manifest, which Pebble's checkpoint copies
+	// up to a length fixed at its start, while it copies the log as it is at
+	// its end: an ingest in between, followed by a write that builds on it
+	// (a change of owner of an imported face), would leave a copy holding
+	// the write but not the face. Ingests wait for checkpoints instead.
+	s.ingestMu.Lock()
+	defer s.ingestMu.Unlock()
 	return s.db.Checkpoint(dir, pebble.WithFlushedWAL())
 }
 
