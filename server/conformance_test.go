@@ -370,11 +370,34 @@ func TestThrottling(t *testing.T) {
 	c := newClient(ts.URL, testKeyID, testSecret)
 	ctx := context.Background()
 
-	// Hold the only slot with a request whose body never finishes.
-	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
-	require.NoError(t, err)
-	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: RekognitionService.ListCollections\r\nContent-Length: 100\r\n\r\n{")
+	// Hold the only slot with a request whose body never finishes. If one
+	// of the polling calls below took the slot first, that request was the
+	// one refused, and it comes back answered: then send it again.
+	var conn net.Conn
+	hold := func() error {
+		if conn != nil {
+			conn.Close()
+		}
+		var err error
+		if conn, err = net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://")); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: RekognitionService.ListCollections\r\nContent-Length: 100\r\n\r\n{")
+		return err
+	}
+	answered := func() bool {
+		conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+		n, _ := conn.Read(make([]byte, 1))
+		return n > 0
+	}
+	require.NoError(t, hold())
+	t.Cleanup(func() { conn.Close() }) // a failure must not leave the server waiting for the body
+	// Eventually polls from one goroutine at a time, so conn is never used
+	// concurrently.
 	require.Eventually(t, func() bool {
+		if answered() && hold() != nil {
+			return false
+		}
 		_, err := c.ListCollections(ctx, &rekognition.ListCollectionsInput{})
 		var te *types.ThrottlingException
 		return errors.As(err, &te)
