@@ -148,12 +148,3 @@ func (b *Batch) Close() {
 		b.b = nil
 	}
 }
-
-// Sync makes every commit so far durable, those committed without sync
-// included.
-func (s *Store) Sync() error {
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
-		return fmt.Errorf("store: sync: %w", err)
-	}
-	return nil
-}
