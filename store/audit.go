@@ -115,14 +115,8 @@ func (s *Store) auditCollectionKey(it *pebble.Iterator, a *Audit, add func(strin
 		return it.Next()
 	}
 	coll := string(rest[:slash])
-	root := collRoot(coll)
 	if _, ok := slices.BinarySearch(a.Collections, coll); !ok {
-		n := 0
-		for valid := true; valid && bytes.HasPrefix(it.Key(), root); valid = it.Next() {
-			n++
-		}
-		add("%d records under %s belong to collection %s, which has no metadata (col/%s)", n, strconv.Quote(string(root)), strconv.Quote(coll), coll)
-		return it.Valid()
+		return skipOrphans(it, collRoot(coll), "records", coll, add)
 	}
 	kind := rest[slash+1:]
 	if len(kind) < 2 || kind[1] != '/' || !slices.Contains(recordKinds, kind[0]) {
@@ -164,14 +158,20 @@ func (s *Store) auditVectorKey(it *pebble.Iterator, a *Audit, add func(string, .
 	}
 	prefix := vectorPrefix(string(coll))
 	if _, ok := slices.BinarySearch(a.Collections, string(coll)); !ok {
-		n := 0
-		for valid := true; valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
-			n++
-		}
-		add("%d vectors under %s belong to collection %s, which has no metadata (col/%s)", n, strconv.Quote(string(prefix)), strconv.Quote(string(coll)), coll)
-		return it.Valid()
+		return skipOrphans(it, prefix, "vectors", string(coll), add)
 	}
 	return it.SeekGE(prefixEnd(prefix))
+}
+
+// skipOrphans moves the iterator past the keys under prefix, which belong
+// to collection coll that has no metadata, and reports how many there were.
+func skipOrphans(it *pebble.Iterator, prefix []byte, what, coll string, add func(string, ...any)) bool {
+	n := 0
+	for valid := true; valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
+		n++
+	}
+	add("%d %s under %s belong to collection %s, which has no metadata (col/%s)", n, what, strconv.Quote(string(prefix)), strconv.Quote(coll), coll)
+	return it.Valid()
 }
 
 // quoteKey prints a key for a person, shortened when it is long.

@@ -152,35 +152,6 @@ func TestOpenClearsIngestLeftovers(t *testing.T) {
 	require.Error(t, err, "the leftover table is gone")
 }
 
-// TestCheckpointAfterOverlappingIngest: ingests whose tables overlap the
-// memtable, each followed at once by a checkpoint: every checkpoint opens
-// and holds every write before it. Pebble would queue such an ingest as a
-// "flushable" that its log refers to; a checkpoint that ran after the log
-// record was written but before the flushable was queued copied the log
-// without the tables and did not open (TestBackupDuringWrites hit it once;
-// the window is too narrow to hit on demand). The store disables that path.
-func TestCheckpointAfterOverlappingIngest(t *testing.T) {
-	dir := t.TempDir()
-	s := openStore(t, dir+"/db")
-	for i := range 20 {
-		b := s.NewBatch()
-		b.PutUser("c", User{ID: fmt.Sprint("a", i), PK: uint64(2*i + 1)}) // in the memtable
-		require.NoError(t, b.Commit(true))
-		ib := s.NewIngestBatch()
-		ib.PutUser("c", User{ID: fmt.Sprint("b", i), PK: uint64(2*i + 2)}) // its table overlaps the memtable
-		require.NoError(t, ib.Commit(true))
-
-		cpDir := fmt.Sprintf("%s/backup%d", dir, i)
-		require.NoError(t, s.Checkpoint(cpDir))
-		cp, err := Open(cpDir, nil)
-		require.NoError(t, err, "checkpoint %d", i)
-		users, err := cp.UserRecords("c")
-		require.NoError(t, err)
-		require.Len(t, users, 2*(i+1))
-		require.NoError(t, cp.Close())
-	}
-}
-
 // pauseLinkFS pauses the first hard link into a path containing "ckpt" (a
 // checkpoint linking its tables) until release is closed.
 type pauseLinkFS struct {

@@ -175,17 +175,24 @@ func encodeFace(f *Face) []byte {
 }
 
 func decodeFace(id string, v []byte) (*Face, error) {
-	d := decoder{b: v}
-	if len(v) > 0 && v[0] == formatV1 {
-		return nil, errLayout1(id)
+	f := &Face{}
+	if err := decodeFaceInto(f, id, v); err != nil {
+		return nil, err
 	}
+	return f, nil
+}
+
+// decodeFaceInto decodes face record v of face id into f, so that a scan
+// can reuse one Face.
+func decodeFaceInto(f *Face, id string, v []byte) error {
+	if len(v) > 0 && v[0] == formatV1 {
+		return errLayout1(id)
+	}
+	d := decoder{b: v}
 	d.versionOf(formatV2, "face "+id)
-	f := &Face{ID: id}
-	f.Seq = d.uvarint("face seq")
-	f.ImageID = d.str("face image id")
-	f.ExternalImageID = d.str("face external image id")
-	f.UserID = d.str("face user id")
-	return f, d.done("face " + id)
+	*f = Face{ID: id, Seq: d.uvarint("face seq"), ImageID: d.str("face image id"),
+		ExternalImageID: d.str("face external image id"), UserID: d.str("face user id")}
+	return d.done("face " + id)
 }
 
 // errLayout1 is the error of a face record of layout 1 (vector inline),

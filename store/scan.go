@@ -37,15 +37,7 @@ func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face) err
 			if n++; halted(n) {
 				return errStopped
 			}
-			d := decoder{b: it.Value()}
-			id := string(it.Key()[len(prefix):])
-			if v := it.Value(); len(v) > 0 && v[0] == formatV1 {
-				return errLayout1(id)
-			}
-			d.versionOf(formatV2, "face "+id)
-			f = Face{ID: id, Seq: d.uvarint("face seq"), ImageID: d.str("face image id"),
-				ExternalImageID: d.str("face external image id"), UserID: d.str("face user id")}
-			if err := d.done("face " + id); err != nil {
+			if err := decodeFaceInto(&f, string(it.Key()[len(prefix):]), it.Value()); err != nil {
 				return err
 			}
 			if err := fn(p, &f); err != nil {
