@@ -210,35 +210,17 @@ func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	c := newCollection(m, cv, tier)
-	users, err := e.store.UserRecords(m.ID)
-	if err != nil {
+	if m.Dim > 0 {
+		// Before anything else is loaded: see index.Matrix.Reserve. The
+		// estimate may be off either way; Fill.Done trims what is unused.
+		n := e.store.EstimateFaces(m.ID, m.Dim)
+		c.faceIdx.Reserve(n)
+		c.userIdx.Reserve(min(n, int(min(m.LastUserPK, math.MaxInt32))))
+	}
+	if err := e.loadUsers(c, m); err != nil {
 		return nil, err
-	}
-	c.users, c.byPK = make(map[string]*user, len(users)), make(map[uint64]*user, len(users))
-	for _, u := range users {
-		if u.PK == 0 || u.PK > m.LastUserPK || c.byPK[u.PK] != nil {
-			return nil, fmt.Errorf("%w: user %q has primary key %d (last handed out %d)", ErrCorrupt, u.ID, u.PK, m.LastUserPK)
-		}
-		us := &user{id: u.ID, pk: u.PK, created: u.Created}
-		c.users[u.ID], c.byPK[u.PK] = us, us
-	}
-	indexed := 0
-	for u, err := range e.store.Users(m.ID, 0) {
-		if err != nil {
-			return nil, err
-		}
-		if rec := c.users[u.ID]; rec == nil || rec.pk != u.PK {
-			return nil, fmt.Errorf("%w: primary-key entry %d names user %q, whose record disagrees", ErrCorrupt, u.PK, u.ID)
-		}
-		indexed++
-	}
-	if indexed != len(users) {
-		return nil, fmt.Errorf("%w: %d user records but %d primary-key entries", ErrCorrupt, len(users), indexed)
 	}
 	if err := e.loadFaces(c, m); err != nil {
-		return nil, err
-	}
-	if err := c.loadUserVectors(); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"slices"
@@ -9,28 +10,83 @@ import (
 	"github.com/facesearch/facesearch/store"
 )
 
-// Open spends its time here: reading every face vector and computing every
-// user vector. Both run on all cores (a 2-core machine loads 1M 512-d faces
-// about twice as fast as one goroutine); what must be serial (the maps and
-// matrices) runs under a mutex while the next records decode.
+// Open spends its time here, reading every record and building the maps
+// and matrices. Records are read and checked on all cores; each map is
+// built by one goroutine (a Go map takes one writer), the maps side by
+// side; the matrices are bulk-filled ([index.Matrix.AddRows]) by the
+// goroutines that read the vectors, with no lock, since every vector has
+// its row before the scan starts.
 
-// loadFaces reads a collection's faces into c: first the face records (small,
-// in ID order) into its maps and its users' face lists, then the vectors (in
-// sequence order, on all cores) into the face matrix, refusing records that
+// loadUsers reads a collection's user records and its primary-key index
+// (the two scans side by side) into c's user maps, refusing records that
 // contradict each other. c is not yet shared.
-func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
-	n := 0
-	if m.Dim > 0 {
-		// Sized up front, the maps do not rehash a million entries as they
-		// grow; an estimate off by some percent costs nothing.
-		n = e.store.EstimateFaces(m.ID, m.Dim)
-		c.faceIdx.Reserve(n)
-		c.userIdx.Reserve(min(n, len(c.users)))
+func (e *Engine) loadUsers(c *collection, m store.CollectionMeta) error {
+	var (
+		recs, keyed    []store.User
+		recErr, keyErr error
+		readers        sync.WaitGroup
+	)
+	readers.Go(func() { recs, recErr = e.store.UserRecords(m.ID) })
+	readers.Go(func() {
+		for u, err := range e.store.Users(m.ID, 0) {
+			if err != nil {
+				keyErr = err
+				return
+			}
+			keyed = append(keyed, u)
+		}
+	})
+	readers.Wait()
+	if err := cmp.Or(recErr, keyErr); err != nil {
+		return err
 	}
-	c.faces, c.bySeq = make(map[string]*face, n), make(map[uint64]*face, n)
+
+	users := make([]*user, len(recs))
+	for i, r := range recs {
+		users[i] = &user{id: r.ID, pk: r.PK, created: r.Created}
+	}
+	c.users, c.byPK = make(map[string]*user, len(users)), make(map[uint64]*user, len(users))
+	var byID sync.WaitGroup
+	byID.Go(func() {
+		for _, u := range users {
+			c.users[u.id] = u
+		}
+	})
+	defer byID.Wait()
+	for _, u := range users {
+		if u.pk == 0 || u.pk > m.LastUserPK || c.byPK[u.pk] != nil {
+			return fmt.Errorf("%w: user %q has primary key %d (last handed out %d)", ErrCorrupt, u.id, u.pk, m.LastUserPK)
+		}
+		c.byPK[u.pk] = u
+	}
+	// Records and entries match one to one: as many of each, every entry's
+	// key names a record of that ID, and the keys are distinct.
+	for _, k := range keyed {
+		if u := c.byPK[k.PK]; u == nil || u.id != k.ID {
+			return fmt.Errorf("%w: primary-key entry %d names user %q, whose record disagrees", ErrCorrupt, k.PK, k.ID)
+		}
+	}
+	if len(keyed) != len(users) {
+		return fmt.Errorf("%w: %d user records but %d primary-key entries", ErrCorrupt, len(users), len(keyed))
+	}
+	return nil
+}
+
+// loadedFace is a face record as Open's scan read it, with its user.
+type loadedFace struct {
+	seq uint64
+	f   *face
+	u   *user // nil for a face of no user
+}
+
+// loadFaces reads a collection's faces into c (after loadUsers): the face
+// records (small, in ID order) into its maps and its users' face lists,
+// then the vectors (in sequence order, on all cores) into the matrices,
+// refusing records that contradict each other. c is not yet shared.
+func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
 	parts := runtime.GOMAXPROCS(0)
-	lastSeq := make([]uint64, parts)
-	var mu sync.Mutex
+	read := make([][]loadedFace, parts)
+	// The user map is only read here, so the parts share it without a lock.
 	err := e.store.ScanFaces(m.ID, parts, func(p int, f *store.Face) error {
 		if !isFaceID(f.ID) {
 			return fmt.Errorf("%w: face ID %s is not a lowercase UUID", ErrCorrupt, quoted(f.ID))
@@ -38,122 +94,149 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
 		if f.Seq == 0 {
 			return fmt.Errorf("%w: face %s has sequence 0", ErrCorrupt, f.ID)
 		}
-		fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq}
-		lastSeq[p] = max(lastSeq[p], f.Seq)
-		mu.Lock()
-		defer mu.Unlock()
-		if other := c.bySeq[f.Seq]; other != nil {
-			return fmt.Errorf("%w: faces %s and %s share sequence %d", ErrCorrupt, other.id, f.ID, f.Seq)
-		}
+		lf := loadedFace{seq: f.Seq, f: &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq}}
 		if f.UserID != "" {
-			u := c.users[f.UserID]
-			if u == nil {
+			if lf.u = c.users[f.UserID]; lf.u == nil {
 				return fmt.Errorf("%w: face %s belongs to missing user %q", ErrCorrupt, f.ID, f.UserID)
 			}
-			u.faces = append(u.faces, f.ID)
-			fc.userID = u.id // one copy of the string, not one per face
+			lf.f.userID = lf.u.id // one copy of the string, not one per face
 		}
-		c.faces[f.ID], c.bySeq[f.Seq] = fc, fc
+		read[p] = append(read[p], lf)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	c.faceSeq.Store(slices.Max(lastSeq))
-	if len(c.faces) > 0 && m.Dim == 0 {
-		return fmt.Errorf("%w: %d faces but no dimension", ErrCorrupt, len(c.faces))
+	// The parts are ranges of IDs in order, so this is every face in ID
+	// order, and each user's faces are appended sorted.
+	faces := slices.Concat(read...)
+	read = nil
+	if len(faces) == 0 {
+		return nil
 	}
-	// Each part reads its faces in ID order, but the parts interleave.
-	for _, u := range c.users {
-		if !slices.IsSorted(u.faces) {
-			slices.Sort(u.faces)
-		}
+	if m.Dim == 0 {
+		return fmt.Errorf("%w: %d faces but no dimension", ErrCorrupt, len(faces))
 	}
 
-	// The scan only reads the maps, so its parts need no lock for them. A
-	// user of one face has that face's vector (see userVector), so it goes
-	// into the user matrix here, sparing loadUserVectors two map lookups
-	// per user; users of several faces are loadUserVectors' to average.
-	loaded := 0
-	err = e.store.ScanVectors(m.ID, parts, func(_ int, seq uint64, faceID string, vec []float32) error {
-		f := c.bySeq[seq]
-		if f == nil {
-			return fmt.Errorf("%w: vector %d (of face %s) belongs to no face", ErrCorrupt, seq, quoted(faceID))
+	c.faces, c.bySeq = make(map[string]*face, len(faces)), make(map[uint64]*face, len(faces))
+	var builders sync.WaitGroup
+	builders.Go(func() {
+		for _, lf := range faces {
+			c.faces[lf.f.id] = lf.f
 		}
+	})
+	builders.Go(func() {
+		for _, lf := range faces {
+			c.bySeq[lf.seq] = lf.f
+		}
+	})
+	for _, lf := range faces {
+		if lf.u != nil {
+			lf.u.faces = append(lf.u.faces, lf.f.id)
+		}
+	}
+	bySeq := slices.Clone(faces)
+	slices.SortFunc(bySeq, func(a, b loadedFace) int { return cmp.Compare(a.seq, b.seq) })
+	builders.Wait()
+	for i := 1; i < len(bySeq); i++ {
+		if a, b := bySeq[i-1], bySeq[i]; a.seq == b.seq {
+			return fmt.Errorf("%w: faces %s and %s share sequence %d", ErrCorrupt, a.f.id, b.f.id, a.seq)
+		}
+	}
+	c.faceSeq.Store(bySeq[len(bySeq)-1].seq)
+	return c.loadVectors(e.store, bySeq, parts)
+}
+
+// loadVectors reads the vectors of faces (sorted by sequence) into the face
+// matrix, each into the row it was given up front, and computes every
+// user's vector into the user matrix: a user of one face has that face's
+// vector (see userVector), copied as it is read; users of several faces
+// are averaged once every face is in.
+func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int) error {
+	keys := make([]uint64, len(faces))
+	for i, lf := range faces {
+		keys[i] = lf.seq
+	}
+	// The user matrix's rows: first the users of one face, in their faces'
+	// order, then the others, each once (at its first face).
+	userRow := make([]int32, len(faces)) // -1: the face has no user, or its user others
+	var userKeys []uint64
+	for i, lf := range faces {
+		userRow[i] = -1
+		if lf.u != nil && len(lf.u.faces) == 1 {
+			userRow[i] = int32(len(userKeys))
+			userKeys = append(userKeys, lf.u.pk)
+		}
+	}
+	var averaged []*user
+	for _, lf := range faces {
+		if u := lf.u; u != nil && len(u.faces) > 1 && u.faces[0] == lf.f.id {
+			if len(u.faces) > maxFacesPerUser {
+				return fmt.Errorf("%w: user %q has %d faces, the limit is %d", ErrCorrupt, u.id, len(u.faces), maxFacesPerUser)
+			}
+			averaged = append(averaged, u)
+			userKeys = append(userKeys, u.pk)
+		}
+	}
+	faceRows := c.faceIdx.AddRows(keys)
+	userRows := c.userIdx.AddRows(userKeys)
+	// Both fills must end (their key maps are being built) whatever
+	// happens; a failed load drops the matrices.
+	defer userRows.Done()
+	defer faceRows.Done()
+
+	type part struct {
+		next int // the row after the last vector read: the next one's, unless faces lack vectors
+		_    [56]byte
+	}
+	progress := make([]part, parts)
+	have := make([]bool, len(faces))
+	dim := c.dim
+	err := st.ScanVectors(c.meta.ID, parts, func(p int, seq uint64, faceID string, vec []float32) error {
+		r := progress[p].next
+		if r >= len(keys) || keys[r] != seq {
+			var ok bool
+			if r, ok = slices.BinarySearch(keys, seq); !ok {
+				return fmt.Errorf("%w: vector %d (of face %s) belongs to no face", ErrCorrupt, seq, quoted(faceID))
+			}
+		}
+		progress[p].next = r + 1
+		f := faces[r].f
 		if f.id != faceID {
 			return fmt.Errorf("%w: face %s has sequence %d, whose vector is face %s's", ErrCorrupt, f.id, seq, quoted(faceID))
 		}
-		if msg := checkUnit(vec, m.Dim); msg != "" {
+		if msg := checkUnit(vec, dim); msg != "" {
 			return fmt.Errorf("%w: face %s %s", ErrCorrupt, f.id, msg)
 		}
-		var alone *user
-		if f.userID != "" {
-			if u := c.users[f.userID]; len(u.faces) == 1 {
-				alone = u
-			}
+		faceRows.Set(r, vec)
+		if ur := userRow[r]; ur >= 0 {
+			userRows.Set(int(ur), vec)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		c.faceIdx.Upsert(seq, vec)
-		if alone != nil {
-			c.userIdx.Upsert(alone.pk, vec)
-		}
-		loaded++
+		have[r] = true // rows are distinct, as sequences are
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if loaded != len(c.faces) {
-		missing := make([]string, 0, len(c.faces)-loaded)
-		for id, f := range c.faces {
-			if _, ok := c.faceIdx.Vector(f.seq); !ok {
-				missing = append(missing, id)
-			}
+	var missing []string
+	for r, ok := range have {
+		if !ok {
+			missing = append(missing, faces[r].f.id)
 		}
+	}
+	if len(missing) > 0 {
 		slices.Sort(missing)
 		return fmt.Errorf("%w: face %s has no vector (sequence %d; faces without one: %d)", ErrCorrupt, missing[0], c.faces[missing[0]].seq, len(missing))
 	}
-	return nil
-}
 
-// loadUserVectors computes the vector of every user with several faces into
-// the user matrix, on all cores (loadFaces has filed those of one face).
-func (c *collection) loadUserVectors() error {
-	var active []*user
-	for _, u := range c.users {
-		if len(u.faces) > maxFacesPerUser {
-			return fmt.Errorf("%w: user %q has %d faces, the limit is %d", ErrCorrupt, u.id, len(u.faces), maxFacesPerUser)
-		}
-		if len(u.faces) > 1 {
-			active = append(active, u)
-		}
-	}
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(active)/1024))
-	var mu sync.Mutex
+	faceRows.Done() // userVector looks rows up by key
+	first := len(userKeys) - len(averaged)
+	workers := min(parts, max(1, len(averaged)/1024))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			// userVector only reads c; the matrix takes one writer at a
-			// time, a batch of rows per lock.
-			const batch = 64
-			vecs := make([][]float32, 0, batch)
-			flush := func(us []*user) {
-				mu.Lock()
-				for i, u := range us {
-					c.userIdx.Upsert(u.pk, vecs[i])
-				}
-				mu.Unlock()
-				vecs = vecs[:0]
-			}
-			mine := active[w*len(active)/workers : (w+1)*len(active)/workers]
-			for len(mine) > 0 {
-				n := min(batch, len(mine))
-				for _, u := range mine[:n] {
-					vecs = append(vecs, c.userVector(u.faces))
-				}
-				flush(mine[:n])
-				mine = mine[n:]
+			for i := w; i < len(averaged); i += workers {
+				userRows.Set(first+i, c.userVector(averaged[i].faces))
 			}
 		})
 	}

@@ -361,12 +361,12 @@ func checkUnit(v []float32, dim int) string {
 	if len(v) != dim {
 		return fmt.Sprintf("has %d dimensions, the collection %d", len(v), dim)
 	}
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	// A NaN or an infinity makes the sum NaN or +Inf (float32 squares
-	// cannot overflow float64), so only a bad vector pays for the search.
+	// In float32 (SIMD, a quarter of a float64 loop's time at Open): the
+	// sum's relative error is at most about dim x 2^-24, far inside unitTol.
+	s := float64(index.Dot(v, v))
+	// A NaN or an infinity makes the sum NaN or +Inf, so only a bad vector
+	// pays for the search (a huge finite value overflows its square to +Inf
+	// and is reported by its norm).
 	if math.IsNaN(s) || math.IsInf(s, 0) {
 		for i, x := range v {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -41,9 +42,9 @@ const (
 	shrinkMin = 1024
 	// maxAhead is how many blocks at most are faulted in ahead of the rows
 	// (see Matrix.prefetch), at most 16 MiB of slack. BenchmarkUpsertFresh
-	// (reserved, float32) on a 2-core VM, median of 4 runs: 1.65 s with
-	// none, 1.2 s with one, 0.9-1.05 s with 2, 4 or 8, where the faults
-	// and the caller keep both cores busy.
+	// (float32) on a 2-core VM, median of 4 runs, with the depth always at
+	// its maximum: 1.65 s with none, 1.2 s with one, 0.9-1.05 s with 2, 4
+	// or 8, where the faults and the caller keep both cores busy.
 	maxAhead = 4
 	// prefaultMinFloats (1 MiB) is the least block worth a prefetch
 	// goroutine: every full block of a matrix from NewMatrix (2-4 MiB) but
@@ -87,7 +88,6 @@ type Matrix struct {
 	// goroutine of its own (see prefetch). They are not in blocks, so
 	// searches never see them.
 	ahead       []*pendingBlock
-	want        int // the most rows a Reserve said to expect
 	prefaultMin int // prefaultMinFloats; tests lower it
 }
 
@@ -187,13 +187,19 @@ func (m *Matrix) Upsert(key uint64, vec []float32) {
 	}
 }
 
-// Reserve prepares m to hold n rows without growing its key index on the
-// way (a bulk load knows roughly how many rows are coming), and starts
-// faulting in the memory of the blocks they will fill. It never shrinks
-// anything.
+// Reserve prepares m to hold n rows: it allocates the blocks they will
+// fill and sizes the key index for them. It never shrinks anything; blocks
+// beyond the rows plus one spare go with the next Delete or Fill.Done.
+//
+// Allocating a bulk load's blocks up front, rather than as rows arrive,
+// also tells the garbage collector how large the heap is about to be: a
+// heap grown block by block runs a collection at every doubling, each one
+// marking everything else loaded so far (on a 2-core VM, three such
+// collections took 0.9 s of a 1M x 512 Open). The blocks are not faulted
+// in here but by the writes of their rows, which can run in parallel (see
+// AddRows).
 func (m *Matrix) Reserve(n int) {
-	m.want = max(m.want, n)
-	m.prefetch()
+	m.growBlocks(n)
 	if n <= cap(m.keys) {
 		return
 	}
@@ -206,6 +212,41 @@ func (m *Matrix) Reserve(n int) {
 	if m.comp != nil {
 		m.comp.scale = slices.Grow(m.comp.scale, n-len(m.comp.scale))
 		m.comp.resid = slices.Grow(m.comp.resid, n-len(m.comp.resid))
+	}
+}
+
+// growBlocks allocates blocks until they hold n rows: prefetched ones
+// first, then new ones on all cores, since memory the heap reuses is
+// zeroed as it is allocated.
+func (m *Matrix) growBlocks(n int) {
+	if m.capacity() >= n {
+		return
+	}
+	switch {
+	case len(m.blocks) == 0:
+		m.addBlock(m.newBlock(min(max(firstBlockRows, ceilPow2(n)), m.blockRows)))
+	case len(m.blocks[0]) < m.blockRows*m.dim:
+		m.growFirst(max(2*len(m.blocks[0])/m.dim, ceilPow2(n)))
+	}
+	for m.capacity() < n && len(m.ahead) > 0 {
+		m.addBlock(m.nextBlock())
+	}
+	if m.capacity() >= n {
+		return
+	}
+	fresh := make([]block, (n-m.capacity()+m.blockRows-1)>>m.blockShift)
+	workers := min(runtime.GOMAXPROCS(0), len(fresh))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(fresh); i += workers {
+				fresh[i] = m.newBlock(m.blockRows)
+			}
+		})
+	}
+	wg.Wait()
+	for _, b := range fresh {
+		m.addBlock(b)
 	}
 }
 
@@ -226,14 +267,118 @@ func (m *Matrix) reserve(r int) {
 	}
 	// Only the first block is ever short. Doubling bounds its copying to
 	// O(rows) in total.
-	old := m.blocks[0]
-	rows := min(2*len(old)/m.dim, m.blockRows)
+	m.growFirst(2 * len(m.blocks[0]) / m.dim)
+}
+
+// growFirst re-allocates the first block (the only one ever short) to hold
+// rows rows, at most a full block.
+func (m *Matrix) growFirst(rows int) {
+	rows = min(rows, m.blockRows)
 	grown := make([]float32, rows*m.dim)
-	copy(grown, old)
+	copy(grown, m.blocks[0])
 	m.blocks[0] = grown
 	if m.comp != nil {
 		m.comp.growFirst(rows)
 	}
+}
+
+// capacity is the number of rows the blocks hold.
+func (m *Matrix) capacity() int {
+	if len(m.blocks) == 0 {
+		return 0
+	}
+	return (len(m.blocks)-1)*m.blockRows + len(m.blocks[len(m.blocks)-1])/m.dim
+}
+
+// Fill is a bulk load in progress: rows added by [Matrix.AddRows], zero
+// until set. Set may run on any number of goroutines at once, for distinct
+// rows; nothing else may use the matrix until Done returns.
+type Fill struct {
+	m     *Matrix
+	first int
+	n     int
+	// index is closed once the key map holds the new rows; it is built
+	// while the rows are set, on a goroutine of its own.
+	index chan struct{}
+	done  bool
+	// maxNorm and maxResid are float32 bits: the compressed tier's bounds
+	// over the rows set, kept with atomic maxima since Set runs
+	// concurrently (non-negative float32s order as their bits do).
+	maxNorm, maxResid atomic.Uint32
+}
+
+// AddRows appends one row per key, all zero, and returns the Fill through
+// which the caller sets them. It is the bulk load: unlike a row-by-row
+// [Matrix.Upsert], the rows can be filled from many goroutines, and the key
+// map is built while they are. The keys must be new and distinct; Done
+// panics otherwise.
+func (m *Matrix) AddRows(keys []uint64) *Fill {
+	f := &Fill{m: m, first: len(m.keys), n: len(keys), index: make(chan struct{})}
+	m.Reserve(f.first + f.n)
+	m.keys = append(m.keys, keys...)
+	if m.comp != nil {
+		m.comp.scale = append(m.comp.scale, make([]float32, f.n)...)
+		m.comp.resid = append(m.comp.resid, make([]float32, f.n)...)
+	}
+	added := m.keys[f.first:]
+	go func() {
+		defer close(f.index)
+		for i, key := range added {
+			m.rowOf[key] = f.first + i
+		}
+	}()
+	return f
+}
+
+func ceilPow2(x int) int { return 1 << bits.Len(uint(max(x, 1)-1)) }
+
+// Len is the number of rows being filled.
+func (f *Fill) Len() int { return f.n }
+
+// Set copies vec into the i-th row added (of the key keys[i] given to
+// AddRows). vec must be L2-normalized, as for Upsert. It panics if
+// len(vec) is not the matrix's dimension.
+func (f *Fill) Set(i int, vec []float32) {
+	m := f.m
+	if len(vec) != m.dim || i < 0 || i >= f.n {
+		panic(fmt.Sprintf("index: Fill.Set of row %d of %d: vector has %d values, matrix has dimension %d", i, f.n, len(vec), m.dim))
+	}
+	r := f.first + i
+	copy(m.row(r), vec)
+	if m.comp != nil {
+		norm, resid := m.comp.encode(m, r, vec)
+		atomicMax(&f.maxNorm, norm)
+		atomicMax(&f.maxResid, resid)
+	}
+}
+
+func atomicMax(a *atomic.Uint32, x float32) {
+	bits := math.Float32bits(x)
+	for {
+		old := a.Load()
+		if old >= bits || a.CompareAndSwap(old, bits) {
+			return
+		}
+	}
+}
+
+// Done ends the fill: once it returns, the matrix may be used as usual.
+// Calls after the first do nothing.
+func (f *Fill) Done() {
+	if f.done {
+		return
+	}
+	f.done = true
+	<-f.index
+	m := f.m
+	if len(m.rowOf) != len(m.keys) {
+		panic(fmt.Sprintf("index: AddRows: %d rows but %d distinct keys: a key was repeated or already present", len(m.keys), len(m.rowOf)))
+	}
+	if c := m.comp; c != nil {
+		c.maxNorm = max(c.maxNorm, math.Float32frombits(f.maxNorm.Load()))
+		c.maxResid = max(c.maxResid, math.Float32frombits(f.maxResid.Load()))
+	}
+	m.dropSpareBlocks() // a Reserve that overestimated
 }
 
 // block is the storage of one block's rows: the float32 values and, for a
@@ -326,16 +471,11 @@ func (m *Matrix) prefetch() {
 	}
 }
 
-// aheadWanted is how many blocks to prefetch: those that the rows Reserve
-// announced will fill, up to maxAhead; past them (or without Reserve), one
-// per 16 blocks held, up to maxAhead, which keeps the slack of a matrix
-// grown row by row within 1/16 of its size and spares small matrices the
-// goroutines.
+// aheadWanted is how many blocks to prefetch: one per 16 blocks held, up
+// to maxAhead, which keeps the slack of a matrix grown row by row within
+// 1/16 of its size and spares small matrices the goroutines. (A load that
+// knows its size calls Reserve instead.)
 func (m *Matrix) aheadWanted() int {
-	have := max(len(m.blocks), 1) // the first block is never prefetched
-	if want := (m.want+m.blockRows-1)>>m.blockShift - have; want > 0 {
-		return min(want, maxAhead)
-	}
 	return min(len(m.blocks)/16, maxAhead)
 }
 
@@ -365,10 +505,9 @@ func (m *Matrix) Delete(key uint64) bool {
 	return true
 }
 
-// shrink returns memory after deletions.
-func (m *Matrix) shrink() {
-	n := len(m.keys)
-	used := (n + m.blockRows - 1) >> m.blockShift
+// dropSpareBlocks frees the blocks past the rows but one.
+func (m *Matrix) dropSpareBlocks() {
+	used := (len(m.keys) + m.blockRows - 1) >> m.blockShift
 	// One spare block stays, so that a matrix hovering at a block boundary
 	// does not allocate and free a block on every other call.
 	if keep := used + 1; len(m.blocks) > keep {
@@ -382,11 +521,16 @@ func (m *Matrix) shrink() {
 		clear(m.ahead)
 		m.ahead = m.ahead[:0]
 	}
+}
+
+// shrink returns memory after deletions.
+func (m *Matrix) shrink() {
+	n := len(m.keys)
+	m.dropSpareBlocks()
 	// Go maps never shrink, so the map is rebuilt along with the keys. Both
 	// happen only after 3/4 of the rows went, so the cost is amortized O(1).
 	if cap(m.keys) >= shrinkMin && n < cap(m.keys)/4 {
 		m.keys = slices.Clone(m.keys)
-		m.want = 0 // a Reserve given up on
 		m.rowOf = make(map[uint64]int, n)
 		for r, key := range m.keys {
 			m.rowOf[key] = r

@@ -140,6 +140,15 @@ func (c *compressed) add(m *Matrix, r int, vec []float32) {
 }
 
 func (c *compressed) set(m *Matrix, r int, vec []float32) {
+	norm, resid := c.encode(m, r, vec)
+	c.maxResid = max(c.maxResid, resid)
+	c.maxNorm = max(c.maxNorm, norm)
+}
+
+// encode writes row r's copy, scale and residual bound, and returns the
+// row's norm and that bound (rounded up), which the caller folds into the
+// maxima. It touches only row r, so rows may be encoded concurrently.
+func (c *compressed) encode(m *Matrix, r int, vec []float32) (norm, resid float32) {
 	var norm2, res2, maxAbs float64
 	for _, x := range vec {
 		norm2 += float64(x) * float64(x)
@@ -173,8 +182,7 @@ func (c *compressed) set(m *Matrix, r int, vec []float32) {
 		}
 	}
 	c.resid[r] = roundUp(math.Sqrt(res2))
-	c.maxResid = max(c.maxResid, c.resid[r])
-	c.maxNorm = max(c.maxNorm, roundUp(math.Sqrt(norm2)))
+	return roundUp(math.Sqrt(norm2)), c.resid[r]
 }
 
 // roundUp returns a float32 at least x, allowing for the rounding of the

@@ -274,9 +274,11 @@ func TestReserve(t *testing.T) {
 		fill(rng, m, md, 10, gridVec)
 		m.Reserve(500)
 		assert.GreaterOrEqual(t, cap(m.keys), 500)
+		assert.GreaterOrEqual(t, m.capacity(), 500)
 		m.Reserve(5) // never shrinks
 		assert.GreaterOrEqual(t, cap(m.keys), 500)
-		fill(rng, m, md, 300, gridVec)
+		assert.GreaterOrEqual(t, m.capacity(), 500)
+		fill(rng, m, md, 520, gridVec)
 		checkMatrix(t, m, md)
 		if m.comp != nil {
 			checkCompressed(t, m)

@@ -63,6 +63,21 @@ type Token struct {
 type decoder struct {
 	b   []byte
 	err error
+	// kind, id and seq name the record in errors ("face <id>", "vector
+	// <seq>"); they are joined only for an error, so a record that decodes
+	// costs no string building.
+	kind, id string
+	seq      uint64
+}
+
+func (d *decoder) name() string {
+	switch {
+	case d.id != "":
+		return d.kind + " " + d.id
+	case d.seq != 0:
+		return fmt.Sprintf("%s %d", d.kind, d.seq)
+	}
+	return d.kind
 }
 
 func (d *decoder) fail(what string) {
@@ -106,18 +121,22 @@ func (d *decoder) str(what string) string {
 	return string(d.bytes(int(n), what))
 }
 
-func (d *decoder) version(what string) { d.versionOf(formatV1, what) }
+func (d *decoder) version() { d.versionOf(formatV1) }
 
-func (d *decoder) versionOf(want byte, what string) {
-	v := d.bytes(1, what)
-	if d.err == nil && v[0] != want {
-		d.err = fmt.Errorf("%w: %s has unknown format version %d (this release reads %d)", ErrCorrupt, what, v[0], want)
+func (d *decoder) versionOf(want byte) {
+	if len(d.b) == 0 {
+		d.fail(d.name())
+		return
 	}
+	if v := d.b[0]; v != want {
+		d.err = fmt.Errorf("%w: %s has unknown format version %d (this release reads %d)", ErrCorrupt, d.name(), v, want)
+	}
+	d.b = d.b[1:]
 }
 
-func (d *decoder) done(what string) error {
+func (d *decoder) done() error {
 	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%w: %d trailing bytes in %s", ErrCorrupt, len(d.b), what)
+		d.err = fmt.Errorf("%w: %d trailing bytes in %s", ErrCorrupt, len(d.b), d.name())
 	}
 	return d.err
 }
@@ -140,8 +159,8 @@ func encodeCollection(m CollectionMeta) []byte {
 }
 
 func decodeCollection(id string, v []byte) (CollectionMeta, error) {
-	d := decoder{b: v}
-	d.version("collection " + id)
+	d := decoder{b: v, kind: "collection", id: id}
+	d.version()
 	m := CollectionMeta{ID: id}
 	m.Seq = d.uvarint("collection seq")
 	m.Dim = int(d.uvarint("collection dim"))
@@ -161,7 +180,7 @@ func decodeCollection(id string, v []byte) (CollectionMeta, error) {
 			d.err = fmt.Errorf("%w: collection %s has an empty tier field", ErrCorrupt, id)
 		}
 	}
-	return m, d.done("collection " + id)
+	return m, d.done()
 }
 
 // encodeFace encodes a face's record: everything but its vector.
@@ -188,11 +207,11 @@ func decodeFaceInto(f *Face, id string, v []byte) error {
 	if len(v) > 0 && v[0] == formatV1 {
 		return errLayout1(id)
 	}
-	d := decoder{b: v}
-	d.versionOf(formatV2, "face "+id)
+	d := decoder{b: v, kind: "face", id: id}
+	d.versionOf(formatV2)
 	*f = Face{ID: id, Seq: d.uvarint("face seq"), ImageID: d.str("face image id"),
 		ExternalImageID: d.str("face external image id"), UserID: d.str("face user id")}
-	return d.done("face " + id)
+	return d.done()
 }
 
 // errLayout1 is the error of a face record of layout 1 (vector inline),
@@ -217,12 +236,11 @@ func encodeVector(faceID string, vec []float32) []byte {
 // decodeVectorRaw decodes a vector record, returning the face ID and the
 // values' bytes rather than decoding them.
 func decodeVectorRaw(seq uint64, v []byte) (string, []byte, error) {
-	d := decoder{b: v}
-	what := fmt.Sprintf("vector %d", seq)
-	d.version(what)
-	id := d.str(what + " face id")
+	d := decoder{b: v, kind: "vector", seq: seq}
+	d.version()
+	id := d.str("vector face id")
 	if d.err == nil && len(d.b)%4 != 0 {
-		d.err = fmt.Errorf("%w: %s holds %d bytes, not whole float32s", ErrCorrupt, what, len(d.b))
+		d.err = fmt.Errorf("%w: %s holds %d bytes, not whole float32s", ErrCorrupt, d.name(), len(d.b))
 	}
 	return id, d.b, d.err
 }
@@ -234,8 +252,8 @@ func encodeUser(u User) []byte {
 }
 
 func decodeUser(id string, v []byte) (User, error) {
-	d := decoder{b: v}
-	d.version("user " + id)
+	d := decoder{b: v, kind: "user", id: id}
+	d.version()
 	u := User{ID: id, PK: d.uvarint("user pk")}
 	if d.err == nil {
 		ns, n := binary.Varint(d.b)
@@ -246,7 +264,7 @@ func decodeUser(id string, v []byte) (User, error) {
 			u.Created = time.Unix(0, ns).UTC()
 		}
 	}
-	return u, d.done("user " + id)
+	return u, d.done()
 }
 
 func encodeToken(t Token) []byte {
@@ -257,8 +275,8 @@ func encodeToken(t Token) []byte {
 }
 
 func decodeToken(v []byte) (*Token, error) {
-	d := decoder{b: v}
-	d.version("token")
+	d := decoder{b: v, kind: "token"}
+	d.version()
 	t := &Token{}
 	copy(t.ParamHash[:], d.bytes(32, "token hash"))
 	if d.err == nil {

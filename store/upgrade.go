@@ -66,8 +66,8 @@ func (s *Store) upgrade() error {
 
 // decodeFaceV1 decodes a face record of layout 1, vector included.
 func decodeFaceV1(id string, v []byte) (*Face, error) {
-	d := decoder{b: v}
-	d.version("face " + id)
+	d := decoder{b: v, kind: "face", id: id}
+	d.version()
 	f := &Face{ID: id}
 	f.Seq = d.uvarint("face seq")
 	f.ImageID = d.str("face image id")

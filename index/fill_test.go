@@ -1,0 +1,131 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestAddRows: a bulk load (AddRows, then Set from several goroutines in
+// any order) builds the same matrix as Upsert row by row: the same rows,
+// the same compressed copy and bounds, the same search answers, and no
+// blocks past one spare, whether it starts empty, after rows of its own or
+// after a Reserve that overestimated.
+func TestAddRows(t *testing.T) {
+	cases := []struct {
+		name          string
+		before, added int
+		reserve       int
+	}{
+		{"empty", 0, 1000, 0},
+		{"into the short first block", 10, 5, 0},
+		{"past the short first block", 10, 500, 0},
+		{"nothing", 20, 0, 0},
+		{"overestimated", 0, 300, 2000},
+		{"underestimated", 0, 900, 100},
+	}
+	for _, tier := range []Tier{TierFloat32, TierInt8, TierFloat16} {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("%v/%s", tier, tc.name), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(301, uint64(tc.before+tc.added)))
+				bulk, ref := newMatrix(16, 32, 8, tier), newMatrix(16, 32, 8, tier)
+				md := model{}
+				for range tc.before {
+					key, v := rng.Uint64N(1<<40), gridVec(rng, 16)
+					md[key] = v
+					bulk.Upsert(key, v)
+					ref.Upsert(key, v)
+				}
+				if tc.reserve > 0 {
+					bulk.Reserve(tc.reserve)
+				}
+				keys := make([]uint64, 0, tc.added)
+				vecs := make([][]float32, 0, tc.added)
+				for len(keys) < tc.added {
+					key := rng.Uint64N(1 << 40)
+					if _, ok := md[key]; ok {
+						continue
+					}
+					v := gridVec(rng, 16)
+					md[key] = v
+					keys, vecs = append(keys, key), append(vecs, v)
+					ref.Upsert(key, v)
+				}
+
+				f := bulk.AddRows(keys)
+				require.Equal(t, tc.added, f.Len())
+				order := rng.Perm(tc.added)
+				var wg sync.WaitGroup
+				for w := range 4 {
+					wg.Go(func() {
+						for j := w; j < len(order); j += 4 {
+							f.Set(order[j], vecs[order[j]])
+						}
+					})
+				}
+				wg.Wait()
+				f.Done()
+				f.Done() // a second Done does nothing
+
+				checkMatrix(t, bulk, md)
+				require.Equal(t, ref.keys, bulk.keys, "rows in the order of the keys")
+				if bulk.comp != nil {
+					checkCompressed(t, bulk)
+					assert.Equal(t, ref.comp.scale, bulk.comp.scale)
+					assert.Equal(t, ref.comp.resid, bulk.comp.resid)
+					assert.Equal(t, ref.comp.maxNorm, bulk.comp.maxNorm)
+					assert.Equal(t, ref.comp.maxResid, bulk.comp.maxResid)
+				}
+				for range 5 {
+					q := gridVec(rng, 16)
+					want, err := ref.Search(context.Background(), q, 10, -1)
+					require.NoError(t, err)
+					got, err := bulk.Search(context.Background(), q, 10, -1)
+					require.NoError(t, err)
+					require.Equal(t, want, got)
+					checkSearch(t, bulk, md, q, 10, -1)
+				}
+				// The matrix goes on as usual after the load.
+				for key := range md {
+					require.True(t, bulk.Delete(key))
+					delete(md, key)
+					if len(md) <= tc.added/2 {
+						break
+					}
+				}
+				fill(rng, bulk, md, len(md)+40, gridVec)
+				checkMatrix(t, bulk, md)
+			})
+		}
+	}
+}
+
+// TestAddRowsRepeatedKey: a repeated key, or one already present, is a
+// caller's bug; Done says so rather than leave a matrix whose key index
+// disagrees with its rows.
+func TestAddRowsRepeatedKey(t *testing.T) {
+	m := NewMatrix(4)
+	f := m.AddRows([]uint64{1, 2, 1})
+	assert.Panics(t, f.Done)
+
+	m = NewMatrix(4)
+	m.Upsert(7, []float32{1, 0, 0, 0})
+	f = m.AddRows([]uint64{8, 7})
+	assert.Panics(t, f.Done)
+}
+
+// TestFillSetChecks: Set refuses a vector of the wrong length and a row
+// outside the fill, as Upsert refuses a wrong length.
+func TestFillSetChecks(t *testing.T) {
+	m := NewMatrix(4)
+	f := m.AddRows([]uint64{1, 2})
+	defer f.Done()
+	assert.Panics(t, func() { f.Set(0, []float32{1, 0, 0}) })
+	assert.Panics(t, func() { f.Set(2, []float32{1, 0, 0, 0}) })
+	assert.Panics(t, func() { f.Set(-1, []float32{1, 0, 0, 0}) })
+}
