@@ -17,30 +17,14 @@ import (
 // goroutines that read the vectors, with no lock, since every vector has
 // its row before the scan starts.
 
-// loadUsers reads a collection's user records and its primary-key index
-// (the two scans side by side) into c's user maps, refusing records that
-// contradict each other. c is not yet shared.
+// loadUsers reads a collection's user records into c's user maps (each map
+// on a goroutine of its own) and checks its primary-key index against them,
+// refusing records that contradict each other. c is not yet shared.
 func (e *Engine) loadUsers(c *collection, m store.CollectionMeta) error {
-	var (
-		recs, keyed    []store.User
-		recErr, keyErr error
-		readers        sync.WaitGroup
-	)
-	readers.Go(func() { recs, recErr = e.store.UserRecords(m.ID) })
-	readers.Go(func() {
-		for u, err := range e.store.Users(m.ID, 0) {
-			if err != nil {
-				keyErr = err
-				return
-			}
-			keyed = append(keyed, u)
-		}
-	})
-	readers.Wait()
-	if err := cmp.Or(recErr, keyErr); err != nil {
+	recs, err := e.store.UserRecords(m.ID)
+	if err != nil {
 		return err
 	}
-
 	users := make([]*user, len(recs))
 	for i, r := range recs {
 		users[i] = &user{id: r.ID, pk: r.PK, created: r.Created}
@@ -59,15 +43,21 @@ func (e *Engine) loadUsers(c *collection, m store.CollectionMeta) error {
 		}
 		c.byPK[u.pk] = u
 	}
-	// Records and entries match one to one: as many of each, every entry's
-	// key names a record of that ID, and the keys are distinct.
-	for _, k := range keyed {
-		if u := c.byPK[k.PK]; u == nil || u.id != k.ID {
-			return fmt.Errorf("%w: primary-key entry %d names user %q, whose record disagrees", ErrCorrupt, k.PK, k.ID)
+	// Records and entries match one to one: every entry's key names a
+	// record of that ID, the keys are distinct, and there are as many.
+	entries := 0
+	err = e.store.ScanUserKeys(m.ID, func(pk uint64, id []byte) error {
+		if u := c.byPK[pk]; u == nil || u.id != string(id) {
+			return fmt.Errorf("%w: primary-key entry %d names user %q, whose record disagrees", ErrCorrupt, pk, id)
 		}
+		entries++
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if len(keyed) != len(users) {
-		return fmt.Errorf("%w: %d user records but %d primary-key entries", ErrCorrupt, len(users), len(keyed))
+	if entries != len(users) {
+		return fmt.Errorf("%w: %d user records but %d primary-key entries", ErrCorrupt, len(users), entries)
 	}
 	return nil
 }
@@ -135,24 +125,26 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
 			lf.u.faces = append(lf.u.faces, lf.f.id)
 		}
 	}
+	// The map builders run on through the vector scan, which needs
+	// neither map; they are joined before the averaging, which does.
+	defer builders.Wait()
 	bySeq := slices.Clone(faces)
 	slices.SortFunc(bySeq, func(a, b loadedFace) int { return cmp.Compare(a.seq, b.seq) })
-	builders.Wait()
 	for i := 1; i < len(bySeq); i++ {
 		if a, b := bySeq[i-1], bySeq[i]; a.seq == b.seq {
 			return fmt.Errorf("%w: faces %s and %s share sequence %d", ErrCorrupt, a.f.id, b.f.id, a.seq)
 		}
 	}
 	c.faceSeq.Store(bySeq[len(bySeq)-1].seq)
-	return c.loadVectors(e.store, bySeq, parts)
+	return c.loadVectors(e.store, bySeq, parts, builders.Wait)
 }
 
 // loadVectors reads the vectors of faces (sorted by sequence) into the face
 // matrix, each into the row it was given up front, and computes every
 // user's vector into the user matrix: a user of one face has that face's
 // vector (see userVector), copied as it is read; users of several faces
-// are averaged once every face is in.
-func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int) error {
+// are averaged once every face is in, and mapsBuilt has returned.
+func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int, mapsBuilt func()) error {
 	keys := make([]uint64, len(faces))
 	for i, lf := range faces {
 		keys[i] = lf.seq
@@ -218,18 +210,19 @@ func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int)
 	if err != nil {
 		return err
 	}
-	var missing []string
+	var missing []loadedFace
 	for r, ok := range have {
 		if !ok {
-			missing = append(missing, faces[r].f.id)
+			missing = append(missing, faces[r])
 		}
 	}
 	if len(missing) > 0 {
-		slices.Sort(missing)
-		return fmt.Errorf("%w: face %s has no vector (sequence %d; faces without one: %d)", ErrCorrupt, missing[0], c.faces[missing[0]].seq, len(missing))
+		first := slices.MinFunc(missing, func(a, b loadedFace) int { return cmp.Compare(a.f.id, b.f.id) })
+		return fmt.Errorf("%w: face %s has no vector (sequence %d; faces without one: %d)", ErrCorrupt, first.f.id, first.seq, len(missing))
 	}
 
-	faceRows.Done() // userVector looks rows up by key
+	faceRows.Done() // userVector looks rows up by key, and faces by ID
+	mapsBuilt()
 	first := len(userKeys) - len(averaged)
 	workers := min(parts, max(1, len(averaged)/1024))
 	var wg sync.WaitGroup

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 )
 
 const formatV1 = 1
@@ -112,13 +113,16 @@ func (d *decoder) bytes(n int, what string) []byte {
 	return v
 }
 
-func (d *decoder) str(what string) string {
+func (d *decoder) str(what string) string { return string(d.raw(what)) }
+
+// raw is str without the copy: the bytes alias the record.
+func (d *decoder) raw(what string) []byte {
 	n := d.uvarint(what)
 	if n > uint64(len(d.b)) {
 		d.fail(what)
-		return ""
+		return nil
 	}
-	return string(d.bytes(int(n), what))
+	return d.bytes(int(n), what)
 }
 
 func (d *decoder) version() { d.versionOf(formatV1) }
@@ -193,25 +197,48 @@ func encodeFace(f *Face) []byte {
 	return appendStr(b, f.UserID)
 }
 
-func decodeFace(id string, v []byte) (*Face, error) {
+func decodeFace(id []byte, v []byte) (*Face, error) {
 	f := &Face{}
-	if err := decodeFaceInto(f, id, v); err != nil {
+	if err := decodeFaceInto(f, id, v, false); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// decodeFaceInto decodes face record v of face id into f, so that a scan
-// can reuse one Face.
-func decodeFaceInto(f *Face, id string, v []byte) error {
+// decodeFaceInto decodes face record v of the face whose ID is id into f,
+// so that a scan can reuse one Face. The record's strings share one
+// allocation (Open decodes a million of them). With aliasUser, f.UserID
+// is not copied but aliases v, valid only while v is: a scan that only
+// looks the user up spares an allocation per face.
+func decodeFaceInto(f *Face, id, v []byte, aliasUser bool) error {
+	// Only errors use name, and they copy it before v or id can change.
+	name := unsafe.String(unsafe.SliceData(id), len(id))
 	if len(v) > 0 && v[0] == formatV1 {
-		return errLayout1(id)
+		return errLayout1(name)
 	}
-	d := decoder{b: v, kind: "face", id: id}
+	d := decoder{b: v, kind: "face", id: name}
 	d.versionOf(formatV2)
-	*f = Face{ID: id, Seq: d.uvarint("face seq"), ImageID: d.str("face image id"),
-		ExternalImageID: d.str("face external image id"), UserID: d.str("face user id")}
-	return d.done()
+	seq := d.uvarint("face seq")
+	img := d.raw("face image id")
+	ext := d.raw("face external image id")
+	usr := d.raw("face user id")
+	if err := d.done(); err != nil {
+		return err
+	}
+	n := len(id) + len(img) + len(ext)
+	buf := make([]byte, 0, n+len(usr))
+	buf = append(append(append(buf, id...), img...), ext...)
+	if !aliasUser {
+		buf = append(buf, usr...)
+	}
+	all := unsafe.String(unsafe.SliceData(buf), len(buf))
+	*f = Face{ID: all[:len(id)], Seq: seq, ImageID: all[len(id) : len(id)+len(img)], ExternalImageID: all[len(id)+len(img) : n]}
+	if aliasUser {
+		f.UserID = unsafe.String(unsafe.SliceData(usr), len(usr))
+	} else {
+		f.UserID = all[n:]
+	}
+	return nil
 }
 
 // errLayout1 is the error of a face record of layout 1 (vector inline),

@@ -19,8 +19,9 @@ import (
 // so ranges of their first hex digit hold even shares; other IDs still
 // land in exactly one range.
 //
-// fn gets each record in f, which it may keep only during the call (the
-// strings in it it may keep); calls for one part come from one goroutine,
+// fn gets each record in f, which it may keep only during the call, as
+// also f.UserID (copy it to keep it; the other strings it may keep); calls
+// for one part come from one goroutine,
 // in ID order, and calls for different parts run concurrently. The first
 // error (from fn or the store) stops every part and is returned.
 func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face) error) error {
@@ -38,7 +39,7 @@ func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face) err
 			if n++; halted(n) {
 				return errStopped
 			}
-			if err := decodeFaceInto(&f, string(it.Key()[len(prefix):]), it.Value()); err != nil {
+			if err := decodeFaceInto(&f, it.Key()[len(prefix):], it.Value(), true); err != nil {
 				return err
 			}
 			if err := fn(p, &f); err != nil {

@@ -282,7 +282,7 @@ func (s *Store) faces(coll, after string, withVector bool) iter.Seq2[*Face, erro
 		}
 		defer it.Close()
 		for it.First(); it.Valid(); it.Next() {
-			f, err := decodeFace(string(it.Key()[len(prefix):]), it.Value())
+			f, err := decodeFace(it.Key()[len(prefix):], it.Value())
 			if err == nil && withVector {
 				f.Vector, err = readVector(snap, coll, f)
 			}
@@ -327,7 +327,7 @@ func (s *Store) Face(coll, faceID string) (*Face, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("store: get face %s: %w", faceID, err)
 	}
-	f, err := decodeFace(faceID, v)
+	f, err := decodeFace([]byte(faceID), v)
 	closer.Close()
 	if err == nil {
 		f.Vector, err = readVector(snap, coll, f)
@@ -365,6 +365,20 @@ func (s *Store) Users(coll string, after uint64) iter.Seq2[User, error] {
 			yield(User{}, err)
 		}
 	}
+}
+
+// ScanUserKeys calls fn for every entry of a collection's primary-key
+// index, in key order, with the user ID it names, which fn may keep only
+// during the call: Open checks the index against the user records without
+// a string per entry. The first error from fn or the store is returned.
+func (s *Store) ScanUserKeys(coll string, fn func(pk uint64, userID []byte) error) error {
+	prefix := collPrefix(coll, 'k')
+	return s.scan(prefix, func(k, v []byte) error {
+		if len(k) != len(prefix)+8 {
+			return fmt.Errorf("%w: user key %q", ErrCorrupt, k)
+		}
+		return fn(binary.BigEndian.Uint64(k[len(prefix):]), v)
+	})
 }
 
 // User returns one user record.

@@ -29,7 +29,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	require.Equal(t, m, got)
 
 	f := &Face{ID: "f", Seq: 3, ImageID: "i", ExternalImageID: "e:1", UserID: "u"}
-	gf, err := decodeFace("f", encodeFace(f))
+	gf, err := decodeFace([]byte("f"), encodeFace(f))
 	require.NoError(t, err)
 	require.Equal(t, f, gf)
 	vec := []float32{0.6, -0.8, 0, float32(math.Inf(-1))}
@@ -62,7 +62,7 @@ func TestCorruptRecords(t *testing.T) {
 		rec    []byte
 		decode func([]byte) error
 	}{
-		"face": {face, func(b []byte) error { _, err := decodeFace("f", b); return err }},
+		"face": {face, func(b []byte) error { _, err := decodeFace([]byte("f"), b); return err }},
 		"vector": {vector, func(b []byte) error {
 			// Only whole float32s after the face ID decode: a length that is
 			// not a multiple of 4 past it is corrupt, a multiple is another
