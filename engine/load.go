@@ -102,6 +102,10 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
 	faces := slices.Concat(read...)
 	read = nil
 	if len(faces) == 0 {
+		if m.Dim > 0 { // the blocks Reserve allocated for vectors since deleted
+			c.faceIdx.Trim()
+			c.userIdx.Trim()
+		}
 		return nil
 	}
 	if m.Dim == 0 {

@@ -27,7 +27,7 @@ func TestPowerCutDuringImport(t *testing.T) {
 		records = 200 * batch
 	)
 	ctx := context.Background()
-	fs := vfs.NewCrashableMem()
+	fs := newCrashableFS()
 	e, err := openOnFS(fs, "/db")
 	require.NoError(t, err)
 	defer e.Close()

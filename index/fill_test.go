@@ -129,3 +129,18 @@ func TestFillSetChecks(t *testing.T) {
 	assert.Panics(t, func() { f.Set(2, []float32{1, 0, 0, 0}) })
 	assert.Panics(t, func() { f.Set(-1, []float32{1, 0, 0, 0}) })
 }
+
+// TestTrim: Trim frees what a Reserve allocated beyond the rows and one
+// spare block, and nothing the rows use.
+func TestTrim(t *testing.T) {
+	rng := rand.New(rand.NewPCG(311, 312))
+	m, md := newMatrix(8, 16, 4, TierInt8), model{}
+	m.Reserve(1000)
+	require.GreaterOrEqual(t, m.capacity(), 1000)
+	fill(rng, m, md, 40, gridVec)
+	m.Trim()
+	assert.Len(t, m.blocks, 4, "3 blocks of rows and one spare")
+	checkMatrix(t, m, md)
+	checkCompressed(t, m)
+	checkSearch(t, m, md, gridVec(rng, 8), 5, -1)
+}

@@ -189,7 +189,8 @@ func (m *Matrix) Upsert(key uint64, vec []float32) {
 
 // Reserve prepares m to hold n rows: it allocates the blocks they will
 // fill and sizes the key index for them. It never shrinks anything; blocks
-// beyond the rows plus one spare go with the next Delete or Fill.Done.
+// beyond the rows plus one spare go with the next Delete, Fill.Done or
+// Trim.
 //
 // Allocating a bulk load's blocks up front, rather than as rows arrive,
 // also tells the garbage collector how large the heap is about to be: a
@@ -504,6 +505,10 @@ func (m *Matrix) Delete(key uint64) bool {
 	m.shrink()
 	return true
 }
+
+// Trim frees the blocks past the rows but one: those of a Reserve that
+// overestimated, when no Fill.Done or Delete follows it.
+func (m *Matrix) Trim() { m.dropSpareBlocks() }
 
 // dropSpareBlocks frees the blocks past the rows but one.
 func (m *Matrix) dropSpareBlocks() {

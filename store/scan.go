@@ -186,9 +186,18 @@ var nativeLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // log is not counted). Open uses it to allocate the matrices up front.
 func (s *Store) EstimateFaces(coll string, dim int) int {
 	prefix := vectorPrefix(coll)
-	n, err := s.db.EstimateDiskUsage(prefix, prefixEnd(prefix))
+	// Not DB.EstimateDiskUsage: in this Pebble release it reads the
+	// version's cached annotations without the lock that compactions take
+	// to update them (a data race the race detector reports).
+	levels, err := s.db.SSTables(pebble.WithKeyRangeFilter(prefix, prefixEnd(prefix)), pebble.WithApproximateSpanBytes())
 	if err != nil {
 		return 0
+	}
+	var n uint64
+	for _, tables := range levels {
+		for _, t := range tables {
+			n += t.ApproximateSpanBytes
+		}
 	}
 	// A vector record is its values plus about 60 bytes of face ID and key.
 	return int(n / uint64(4*dim+60))
