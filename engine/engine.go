@@ -210,17 +210,22 @@ func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	c := newCollection(m, cv, tier)
+	// The matrices' blocks are allocated first (see index.Matrix.Reserve),
+	// alongside the users' load, which does not touch them. The estimate
+	// may be off either way; Fill.Done trims what is unused.
+	var reserving sync.WaitGroup
+	defer reserving.Wait()
 	if m.Dim > 0 {
-		// Before anything else is loaded: see index.Matrix.Reserve. The
-		// estimate may be off either way; Fill.Done trims what is unused.
 		n := e.store.EstimateFaces(m.ID, m.Dim)
-		c.faceIdx.Reserve(n)
-		c.userIdx.Reserve(min(n, int(min(m.LastUserPK, math.MaxInt32))))
+		reserving.Go(func() {
+			c.faceIdx.Reserve(n)
+			c.userIdx.Reserve(min(n, int(min(m.LastUserPK, math.MaxInt32))))
+		})
 	}
 	if err := e.loadUsers(c, m); err != nil {
 		return nil, err
 	}
-	if err := e.loadFaces(c, m); err != nil {
+	if err := e.loadFaces(c, m, reserving.Wait); err != nil {
 		return nil, err
 	}
 	return c, nil

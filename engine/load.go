@@ -72,8 +72,9 @@ type loadedFace struct {
 // loadFaces reads a collection's faces into c (after loadUsers): the face
 // records (small, in ID order) into its maps and its users' face lists,
 // then the vectors (in sequence order, on all cores) into the matrices,
-// refusing records that contradict each other. c is not yet shared.
-func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
+// refusing records that contradict each other. It leaves the matrices
+// alone until reserved returns. c is not yet shared.
+func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func()) error {
 	parts := runtime.GOMAXPROCS(0)
 	read := make([][]loadedFace, parts)
 	// The user map is only read here, so the parts share it without a lock.
@@ -103,6 +104,7 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
 	read = nil
 	if len(faces) == 0 {
 		if m.Dim > 0 { // the blocks Reserve allocated for vectors since deleted
+			reserved()
 			c.faceIdx.Trim()
 			c.userIdx.Trim()
 		}
@@ -124,16 +126,19 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta) error {
 			c.bySeq[lf.seq] = lf.f
 		}
 	})
+	// The map builders run on through the vector scan, which needs
+	// neither map; they are joined before the averaging, which does.
+	defer builders.Wait()
+	bySeq := slices.Clone(faces)
+	var sorted sync.WaitGroup
+	sorted.Go(func() { slices.SortFunc(bySeq, func(a, b loadedFace) int { return cmp.Compare(a.seq, b.seq) }) })
 	for _, lf := range faces {
 		if lf.u != nil {
 			lf.u.faces = append(lf.u.faces, lf.f.id)
 		}
 	}
-	// The map builders run on through the vector scan, which needs
-	// neither map; they are joined before the averaging, which does.
-	defer builders.Wait()
-	bySeq := slices.Clone(faces)
-	slices.SortFunc(bySeq, func(a, b loadedFace) int { return cmp.Compare(a.seq, b.seq) })
+	sorted.Wait()
+	reserved()
 	for i := 1; i < len(bySeq); i++ {
 		if a, b := bySeq[i-1], bySeq[i]; a.seq == b.seq {
 			return fmt.Errorf("%w: faces %s and %s share sequence %d", ErrCorrupt, a.f.id, b.f.id, a.seq)

@@ -36,5 +36,10 @@
 //
 // A Matrix does no locking of its own: the engine guards each one with a
 // sync.RWMutex, searching under the read lock and mutating under the write
-// lock.
+// lock. The exception is a bulk load, which knows its keys before its
+// vectors: [Matrix.Reserve] allocates the blocks up front, [Matrix.AddRows]
+// gives every key its row, and the returned [Fill] takes the vectors from
+// any number of goroutines at once while the key index is built beside
+// them. Open loads a collection this way, the goroutines that read the
+// vectors from the store writing them straight into their rows.
 package index
