@@ -154,31 +154,29 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 // vector (see userVector), copied as it is read; users of several faces
 // are averaged once every face is in, and mapsBuilt has returned.
 func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int, mapsBuilt func()) error {
-	keys := make([]uint64, len(faces))
-	for i, lf := range faces {
-		keys[i] = lf.seq
-	}
 	// The user matrix's rows: first the users of one face, in their faces'
-	// order, then the others, each once (at its first face).
+	// order, then the others, each once (at its first face). One pass, as
+	// each face's user is a random access.
+	keys := make([]uint64, len(faces))
 	userRow := make([]int32, len(faces)) // -1: the face has no user, or its user others
-	var userKeys []uint64
-	for i, lf := range faces {
-		userRow[i] = -1
-		if lf.u != nil && len(lf.u.faces) == 1 {
-			userRow[i] = int32(len(userKeys))
-			userKeys = append(userKeys, lf.u.pk)
-		}
-	}
+	var userKeys, averagedKeys []uint64
 	var averaged []*user
-	for _, lf := range faces {
-		if u := lf.u; u != nil && len(u.faces) > 1 && u.faces[0] == lf.f.id {
+	for i, lf := range faces {
+		keys[i], userRow[i] = lf.seq, -1
+		switch u := lf.u; {
+		case u == nil:
+		case len(u.faces) == 1:
+			userRow[i] = int32(len(userKeys))
+			userKeys = append(userKeys, u.pk)
+		case u.faces[0] == lf.f.id:
 			if len(u.faces) > maxFacesPerUser {
 				return fmt.Errorf("%w: user %q has %d faces, the limit is %d", ErrCorrupt, u.id, len(u.faces), maxFacesPerUser)
 			}
 			averaged = append(averaged, u)
-			userKeys = append(userKeys, u.pk)
+			averagedKeys = append(averagedKeys, u.pk)
 		}
 	}
+	userKeys = append(userKeys, averagedKeys...)
 	faceRows := c.faceIdx.AddRows(keys)
 	userRows := c.userIdx.AddRows(userKeys)
 	// Both fills must end (their key maps are being built) whatever
