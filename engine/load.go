@@ -103,6 +103,13 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 	faces := slices.Concat(read...)
 	read = nil
 	if len(faces) == 0 {
+		// Then no vector may be left either, whatever the dimension.
+		err := e.store.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID string, _ []float32) error {
+			return fmt.Errorf("%w: vector %d (of face %s) belongs to no face", ErrCorrupt, seq, quoted(faceID))
+		})
+		if err != nil {
+			return err
+		}
 		if m.Dim > 0 { // the blocks Reserve allocated for vectors since deleted
 			reserved()
 			c.faceIdx.Trim()

@@ -18,13 +18,13 @@ import (
 	"github.com/facesearch/facesearch/store"
 )
 
-// openOnFS is Open for a store on fs, which Options cannot name: tests
-// only.
-// crashableFS is vfs.NewCrashableMem's file system with its Link and
-// CrashClone taking turns. MemFS.Link read-locks the clone lock twice, the
-// second time inside the first, so a CrashClone that starts between the
+// crashableFS is vfs.NewCrashableMem's file system with CrashClone taking
+// turns with Link and ReuseForWrite. Each of those read-locks MemFS's clone
+// lock twice, the second time inside the first (Link inside its walk,
+// ReuseForWrite through Rename), so a CrashClone that starts between the
 // two waits for the first while the second waits for it, and the test
-// hangs (pebble v2.1.7; an import links its tables in).
+// hangs (pebble v2.1.7; an import links its tables in, and the log
+// recycles its files).
 type crashableFS struct {
 	*vfs.MemFS
 	mu sync.RWMutex
@@ -38,12 +38,20 @@ func (c *crashableFS) Link(oldname, newname string) error {
 	return c.MemFS.Link(oldname, newname)
 }
 
+func (c *crashableFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.MemFS.ReuseForWrite(oldname, newname, category)
+}
+
 func (c *crashableFS) CrashClone(cfg vfs.CrashCloneCfg) *vfs.MemFS {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.MemFS.CrashClone(cfg)
 }
 
+// openOnFS is Open for a store on fs, which Options cannot name: tests
+// only.
 func openOnFS(fs vfs.FS, dir string) (*Engine, error) {
 	o := (*Options)(nil).clone()
 	o.ensureDefaults()

@@ -142,6 +142,9 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 		{"user record without a primary-key entry", func(t *testing.T, dir string) {
 			withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Delete(pkKey("c", 1), pebble.Sync)) })
 		}, `user "alice" has no primary-key entry`},
+		{"primary-key entry at key 0", func(t *testing.T, dir string) {
+			withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Set(pkKey("c", 0), []byte("alice"), pebble.Sync)) })
+		}, `primary-key entry 0 names user "alice"`},
 		{"primary-key entry and record disagree", func(t *testing.T, dir string) {
 			withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Set(pkKey("c", 2), []byte("alice"), pebble.Sync)) })
 		}, `whose record has primary key 1`},
@@ -216,6 +219,23 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 				f := freeFace(t, st)
 				b := st.NewBatch()
 				b.DeleteFace("c", f.ID, 0) // the record goes, its vector (under f.Seq) stays
+				commit(t, b)
+			})
+		}, "belongs to no face"},
+		{"vector in a collection without faces or a dimension", func(t *testing.T, dir string) {
+			withStore(t, dir, func(st *store.Store) {
+				b := st.NewBatch()
+				b.PutFace("d", &store.Face{ID: otherFaceID, Seq: 77, ImageID: otherFaceID, Vector: []float32{1, 0, 0, 0}})
+				b.DeleteFace("d", otherFaceID, 0) // the record goes, its vector stays
+				commit(t, b)
+			})
+		}, "belongs to no face"},
+		{"vectors left after every face record went", func(t *testing.T, dir string) {
+			withStore(t, dir, func(st *store.Store) {
+				b := st.NewBatch()
+				for _, f := range faceRecords(t, st, "c") {
+					b.DeleteFace("c", f.ID, 0) // the records go, their vectors stay
+				}
 				commit(t, b)
 			})
 		}, "belongs to no face"},

@@ -69,7 +69,8 @@ type Matrix struct {
 
 	// blocks[b] holds rows [b*blockRows, (b+1)*blockRows). Only blocks[0]
 	// may be shorter than blockRows*dim, while it is still growing. At most
-	// one block past the last row is kept as a spare.
+	// one block past the last row is kept as a spare, but for what a Reserve
+	// allocated ahead, until the next Fill.Done, Trim or Delete.
 	blocks [][]float32
 	keys   []uint64       // keys[r] is row r's key; len(keys) is the row count
 	rowOf  map[uint64]int // the inverse of keys
@@ -187,10 +188,11 @@ func (m *Matrix) Upsert(key uint64, vec []float32) {
 	}
 }
 
-// Reserve prepares m to hold n rows: it allocates the blocks they will
-// fill and sizes the key index for them. It never shrinks anything; blocks
-// beyond the rows plus one spare go with the next Delete, Fill.Done or
-// Trim.
+// Reserve allocates the blocks that n rows will fill. It never shrinks
+// anything; blocks beyond the rows plus one spare go with the next Delete,
+// Fill.Done or Trim. The key index is not sized here but by AddRows, from
+// the keys themselves: an estimate too high would keep a map too large,
+// since Go maps never shrink.
 //
 // Allocating a bulk load's blocks up front, rather than as rows arrive,
 // also tells the garbage collector how large the heap is about to be: a
@@ -199,22 +201,7 @@ func (m *Matrix) Upsert(key uint64, vec []float32) {
 // collections took 0.9 s of a 1M x 512 Open). The blocks are not faulted
 // in here but by the writes of their rows, which can run in parallel (see
 // AddRows).
-func (m *Matrix) Reserve(n int) {
-	m.growBlocks(n)
-	if n <= cap(m.keys) {
-		return
-	}
-	m.keys = slices.Grow(m.keys, n-len(m.keys))
-	rowOf := make(map[uint64]int, n)
-	for k, r := range m.rowOf {
-		rowOf[k] = r
-	}
-	m.rowOf = rowOf
-	if m.comp != nil {
-		m.comp.scale = slices.Grow(m.comp.scale, n-len(m.comp.scale))
-		m.comp.resid = slices.Grow(m.comp.resid, n-len(m.comp.resid))
-	}
-}
+func (m *Matrix) Reserve(n int) { m.growBlocks(n) }
 
 // growBlocks allocates blocks until they hold n rows: prefetched ones
 // first, then new ones on all cores, since memory the heap reuses is
@@ -291,9 +278,9 @@ func (m *Matrix) capacity() int {
 	return (len(m.blocks)-1)*m.blockRows + len(m.blocks[len(m.blocks)-1])/m.dim
 }
 
-// Fill is a bulk load in progress: rows added by [Matrix.AddRows], zero
-// until set. Set may run on any number of goroutines at once, for distinct
-// rows; nothing else may use the matrix until Done returns.
+// Fill is a bulk load in progress: rows added by [Matrix.AddRows], each to
+// be set once. Set may run on any number of goroutines at once, for
+// distinct rows; nothing else may use the matrix until Done returns.
 type Fill struct {
 	m     *Matrix
 	first int
@@ -308,18 +295,21 @@ type Fill struct {
 	maxNorm, maxResid atomic.Uint32
 }
 
-// AddRows appends one row per key, all zero, and returns the Fill through
-// which the caller sets them. It is the bulk load: unlike a row-by-row
-// [Matrix.Upsert], the rows can be filled from many goroutines, and the key
-// map is built while they are. The keys must be new and distinct; Done
-// panics otherwise.
+// AddRows appends one row per key, unset (holding whatever its block
+// held), and returns the Fill through which the caller sets every one of
+// them. It is the bulk load: unlike a row-by-row [Matrix.Upsert], the rows
+// can be filled from many goroutines, and the key map is built while they
+// are. The keys must be new and distinct; Done panics otherwise.
 func (m *Matrix) AddRows(keys []uint64) *Fill {
 	f := &Fill{m: m, first: len(m.keys), n: len(keys), index: make(chan struct{})}
 	m.Reserve(f.first + f.n)
-	m.keys = append(m.keys, keys...)
+	m.keys = append(slices.Grow(m.keys, f.n), keys...)
 	if m.comp != nil {
-		m.comp.scale = append(m.comp.scale, make([]float32, f.n)...)
-		m.comp.resid = append(m.comp.resid, make([]float32, f.n)...)
+		m.comp.scale = append(slices.Grow(m.comp.scale, f.n), make([]float32, f.n)...)
+		m.comp.resid = append(slices.Grow(m.comp.resid, f.n), make([]float32, f.n)...)
+	}
+	if len(m.rowOf) == 0 {
+		m.rowOf = make(map[uint64]int, f.n) // sized once, not rehashed on the way
 	}
 	added := m.keys[f.first:]
 	go func() {

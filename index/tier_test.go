@@ -273,10 +273,8 @@ func TestReserve(t *testing.T) {
 		md := model{}
 		fill(rng, m, md, 10, gridVec)
 		m.Reserve(500)
-		assert.GreaterOrEqual(t, cap(m.keys), 500)
 		assert.GreaterOrEqual(t, m.capacity(), 500)
 		m.Reserve(5) // never shrinks
-		assert.GreaterOrEqual(t, cap(m.keys), 500)
 		assert.GreaterOrEqual(t, m.capacity(), 500)
 		fill(rng, m, md, 520, gridVec)
 		checkMatrix(t, m, md)

@@ -83,7 +83,7 @@ func (d *decoder) name() string {
 
 func (d *decoder) fail(what string) {
 	if d.err == nil {
-		d.err = fmt.Errorf("%w: truncated %s", ErrCorrupt, what)
+		d.err = fmt.Errorf("%w: truncated %s in %s", ErrCorrupt, what, d.name())
 	}
 }
 
@@ -129,7 +129,7 @@ func (d *decoder) version() { d.versionOf(formatV1) }
 
 func (d *decoder) versionOf(want byte) {
 	if len(d.b) == 0 {
-		d.fail(d.name())
+		d.fail("format version")
 		return
 	}
 	if v := d.b[0]; v != want {
@@ -226,17 +226,22 @@ func decodeFaceInto(f *Face, id, v []byte, aliasUser bool) error {
 		return err
 	}
 	n := len(id) + len(img) + len(ext)
-	buf := make([]byte, 0, n+len(usr))
+	if !aliasUser {
+		n += len(usr)
+	}
+	buf := make([]byte, 0, n)
 	buf = append(append(append(buf, id...), img...), ext...)
 	if !aliasUser {
 		buf = append(buf, usr...)
 	}
 	all := unsafe.String(unsafe.SliceData(buf), len(buf))
-	*f = Face{ID: all[:len(id)], Seq: seq, ImageID: all[len(id) : len(id)+len(img)], ExternalImageID: all[len(id)+len(img) : n]}
+	idEnd, imgEnd := len(id), len(id)+len(img)
+	extEnd := imgEnd + len(ext)
+	*f = Face{ID: all[:idEnd], Seq: seq, ImageID: all[idEnd:imgEnd], ExternalImageID: all[imgEnd:extEnd]}
 	if aliasUser {
 		f.UserID = unsafe.String(unsafe.SliceData(usr), len(usr))
 	} else {
-		f.UserID = all[n:]
+		f.UserID = all[extEnd:]
 	}
 	return nil
 }
@@ -265,7 +270,7 @@ func encodeVector(faceID string, vec []float32) []byte {
 func decodeVectorRaw(seq uint64, v []byte) (string, []byte, error) {
 	d := decoder{b: v, kind: "vector", seq: seq}
 	d.version()
-	id := d.str("vector face id")
+	id := d.str("face id")
 	if d.err == nil && len(d.b)%4 != 0 {
 		d.err = fmt.Errorf("%w: %s holds %d bytes, not whole float32s", ErrCorrupt, d.name(), len(d.b))
 	}
