@@ -64,7 +64,7 @@ func (e *Engine) loadUsers(c *collection, m store.CollectionMeta) error {
 
 // loadedFace is a face record as Open's scan read it, with its user.
 type loadedFace struct {
-	seq uint64
+	seq uint64 // f.seq, here so that sorting by it chases no pointer
 	f   *face
 	u   *user // nil for a face of no user
 }

@@ -200,13 +200,9 @@ func (m *Matrix) Upsert(key uint64, vec []float32) {
 // marking everything else loaded so far (on a 2-core VM, three such
 // collections took 0.9 s of a 1M x 512 Open). The blocks are not faulted
 // in here but by the writes of their rows, which can run in parallel (see
-// AddRows).
-func (m *Matrix) Reserve(n int) { m.growBlocks(n) }
-
-// growBlocks allocates blocks until they hold n rows: prefetched ones
-// first, then new ones on all cores, since memory the heap reuses is
-// zeroed as it is allocated.
-func (m *Matrix) growBlocks(n int) {
+// AddRows). Prefetched blocks are used first, then new ones, allocated on
+// all cores, since memory the heap reuses is zeroed as it is allocated.
+func (m *Matrix) Reserve(n int) {
 	if m.capacity() >= n {
 		return
 	}
