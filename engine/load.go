@@ -26,45 +26,71 @@ func (e *Engine) loadUsers(c *collection, m store.CollectionMeta) error {
 		return err
 	}
 	users := make([]*user, len(recs))
+	byPK := make([]keyedUser, len(recs))
 	for i, r := range recs {
+		if r.PK == 0 || r.PK > m.LastUserPK {
+			return fmt.Errorf("%w: user %q has primary key %d (last handed out %d)", ErrCorrupt, r.ID, r.PK, m.LastUserPK)
+		}
 		users[i] = &user{id: r.ID, pk: r.PK, created: r.Created}
+		byPK[i] = keyedUser{r.PK, users[i]}
 	}
 	c.users, c.byPK = make(map[string]*user, len(users)), make(map[uint64]*user, len(users))
-	var byID sync.WaitGroup
-	byID.Go(func() {
+	var maps sync.WaitGroup
+	maps.Go(func() {
 		for _, u := range users {
 			c.users[u.id] = u
 		}
 	})
-	defer byID.Wait()
-	for _, u := range users {
-		if u.pk == 0 || u.pk > m.LastUserPK || c.byPK[u.pk] != nil {
-			return fmt.Errorf("%w: user %q has primary key %d (last handed out %d)", ErrCorrupt, u.id, u.pk, m.LastUserPK)
+	maps.Go(func() {
+		for _, u := range users {
+			c.byPK[u.pk] = u
 		}
-		c.byPK[u.pk] = u
+	})
+	defer maps.Wait()
+	// The checks walk the users in key order, beside the primary-key
+	// index, rather than looking each key up in a map of a million.
+	slices.SortFunc(byPK, func(a, b keyedUser) int { return cmp.Compare(a.pk, b.pk) })
+	for i := 1; i < len(byPK); i++ {
+		if a, b := byPK[i-1], byPK[i]; a.pk == b.pk {
+			return fmt.Errorf("%w: users %q and %q share primary key %d", ErrCorrupt, a.u.id, b.u.id, a.pk)
+		}
 	}
 	// Records and entries match one to one: every entry's key names a
-	// record of that ID, the keys are distinct, and there are as many.
-	entries := 0
+	// record of that ID, and every record has its entry.
+	next := 0 // byPK[next] is the user the next entry should name
 	err = e.store.ScanUserKeys(m.ID, func(pk uint64, id []byte) error {
-		if u := c.byPK[pk]; u == nil || u.id != string(id) {
+		if next < len(byPK) && byPK[next].pk < pk {
+			u := byPK[next].u
+			return fmt.Errorf("%w: user %q has no primary-key entry (its key is %d)", ErrCorrupt, u.id, u.pk)
+		}
+		if next == len(byPK) || byPK[next].pk != pk || byPK[next].u.id != string(id) {
 			return fmt.Errorf("%w: primary-key entry %d names user %q, whose record disagrees", ErrCorrupt, pk, id)
 		}
-		entries++
+		next++
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if entries != len(users) {
-		return fmt.Errorf("%w: %d user records but %d primary-key entries", ErrCorrupt, len(users), entries)
+	if next < len(byPK) {
+		u := byPK[next].u
+		return fmt.Errorf("%w: user %q has no primary-key entry (its key is %d)", ErrCorrupt, u.id, u.pk)
 	}
 	return nil
 }
 
+type keyedUser struct {
+	pk uint64
+	u  *user
+}
+
 // loadedFace is a face record as Open's scan read it, with its user.
 type loadedFace struct {
-	seq uint64 // f.seq, here so that sorting by it chases no pointer
+	// f.seq and f.id's bytes, here so that sorting by the one and checking
+	// each vector's face against the other chase no pointer: in sequence
+	// order the faces lie at random in memory, a cache miss apiece.
+	seq uint64
+	id  [16]byte
 	f   *face
 	u   *user // nil for a face of no user
 }
@@ -79,13 +105,14 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 	read := make([][]loadedFace, parts)
 	// The user map is only read here, so the parts share it without a lock.
 	err := e.store.ScanFaces(m.ID, parts, func(p int, f *store.Face) error {
-		if !isFaceID(f.ID) {
+		id, ok := faceBytes(f.ID)
+		if !ok {
 			return fmt.Errorf("%w: face ID %s is not a lowercase UUID", ErrCorrupt, quoted(f.ID))
 		}
 		if f.Seq == 0 {
 			return fmt.Errorf("%w: face %s has sequence 0", ErrCorrupt, f.ID)
 		}
-		lf := loadedFace{seq: f.Seq, f: &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq}}
+		lf := loadedFace{seq: f.Seq, id: id, f: &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq}}
 		if f.UserID != "" {
 			if lf.u = c.users[f.UserID]; lf.u == nil {
 				return fmt.Errorf("%w: face %s belongs to missing user %q", ErrCorrupt, f.ID, f.UserID)
@@ -104,8 +131,8 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 	read = nil
 	if len(faces) == 0 {
 		// Then no vector may be left either, whatever the dimension.
-		err := e.store.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID string, _ []float32) error {
-			return fmt.Errorf("%w: vector %d (of face %s) belongs to no face", ErrCorrupt, seq, quoted(faceID))
+		err := e.store.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID []byte, _ []float32) error {
+			return fmt.Errorf("%w: vector %d (of face %s) belongs to no face", ErrCorrupt, seq, quoted(string(faceID)))
 		})
 		if err != nil {
 			return err
@@ -198,21 +225,21 @@ func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int,
 	progress := make([]part, parts)
 	have := make([]bool, len(faces))
 	dim := c.dim
-	err := st.ScanVectors(c.meta.ID, parts, func(p int, seq uint64, faceID string, vec []float32) error {
+	err := st.ScanVectors(c.meta.ID, parts, func(p int, seq uint64, faceID []byte, vec []float32) error {
 		r := progress[p].next
 		if r >= len(keys) || keys[r] != seq {
 			var ok bool
 			if r, ok = slices.BinarySearch(keys, seq); !ok {
-				return fmt.Errorf("%w: vector %d (of face %s) belongs to no face", ErrCorrupt, seq, quoted(faceID))
+				return fmt.Errorf("%w: vector %d (of face %s) belongs to no face", ErrCorrupt, seq, quoted(string(faceID)))
 			}
 		}
 		progress[p].next = r + 1
-		f := faces[r].f
-		if f.id != faceID {
-			return fmt.Errorf("%w: face %s has sequence %d, whose vector is face %s's", ErrCorrupt, f.id, seq, quoted(faceID))
+		lf := &faces[r]
+		if id, ok := faceBytes(faceID); !ok || id != lf.id {
+			return fmt.Errorf("%w: face %s has sequence %d, whose vector is face %s's", ErrCorrupt, lf.f.id, seq, quoted(string(faceID)))
 		}
 		if msg := checkUnit(vec, dim); msg != "" {
-			return fmt.Errorf("%w: face %s %s", ErrCorrupt, f.id, msg)
+			return fmt.Errorf("%w: face %s %s", ErrCorrupt, lf.f.id, msg)
 		}
 		faceRows.Set(r, vec)
 		if ur := userRow[r]; ur >= 0 {

@@ -48,25 +48,46 @@ func matchesID(s string, colon bool) bool {
 	return true
 }
 
+// isFaceID reports whether s is a face ID: a UUID in lowercase hex.
 func isFaceID(s string) bool {
-	if len(s) != 36 {
-		return false
+	_, ok := faceBytes(s)
+	return ok
+}
+
+// faceBytes is the 16 bytes a face ID spells; ok is false unless id is a
+// face ID in its one form, so equal bytes mean equal IDs.
+func faceBytes[T string | []byte](id T) (b [16]byte, ok bool) {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return b, false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
+	var bad byte
+	for i, j := 0, 0; j < len(b); i, j = i+2, j+1 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+		}
+		hi, lo := lowerHex[id[i]], lowerHex[id[i+1]]
+		bad |= hi | lo
+		b[j] = hi<<4 | lo
+	}
+	return b, bad&notHex == 0
+}
+
+const notHex = 0x10
+
+// lowerHex maps each byte to its value as a lowercase hex digit, or notHex.
+var lowerHex = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = byte(c - '0')
+		case c >= 'a' && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
 		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
+			t[c] = notHex
 		}
 	}
-	return true
-}
+	return t
+}()
 
 func isToken(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -313,7 +313,8 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 func checkVectors(ctx context.Context, st *store.Store, m store.CollectionMeta, seqs map[uint64]string, add func(format string, args ...any)) error {
 	withVector := make(map[uint64]bool, len(seqs))
 	n := 0
-	err := st.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID string, vec []float32) error {
+	err := st.ScanVectors(m.ID, 1, func(_ int, seq uint64, rawID []byte, vec []float32) error {
+		faceID := string(rawID)
 		if n++; n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err

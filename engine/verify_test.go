@@ -142,6 +142,13 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 		{"user record without a primary-key entry", func(t *testing.T, dir string) {
 			withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Delete(pkKey("c", 1), pebble.Sync)) })
 		}, `user "alice" has no primary-key entry`},
+		{"two users share a primary key", func(t *testing.T, dir string) {
+			withStore(t, dir, func(st *store.Store) {
+				b := st.NewBatch()
+				b.PutUser("c", store.User{ID: "mallory", PK: 1}) // alice's
+				commit(t, b)
+			})
+		}, `users "alice" and "mallory" share primary key 1`},
 		{"primary-key entry at key 0", func(t *testing.T, dir string) {
 			withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Set(pkKey("c", 0), []byte("alice"), pebble.Sync)) })
 		}, `primary-key entry 0 names user "alice"`},
@@ -252,6 +259,17 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 				commit(t, b)
 			})
 		}, `whose vector is face "` + otherFaceID + `"'s`},
+		{"vector naming its face in capitals", func(t *testing.T, dir string) {
+			withStore(t, dir, func(st *store.Store) {
+				f := freeFace(t, st)
+				upper := strings.ToUpper(f.ID)
+				b := st.NewBatch()
+				// The same UUID, spelt otherwise: not the same face ID.
+				b.PutFace("c", &store.Face{ID: upper, Seq: f.Seq, ImageID: f.ImageID, Vector: f.Vector})
+				b.DeleteFace("c", upper, 0)
+				commit(t, b)
+			})
+		}, `whose vector is face "`},
 		{"records of a collection without metadata", func(t *testing.T, dir string) {
 			withStore(t, dir, func(st *store.Store) {
 				f := freeFace(t, st)

@@ -266,11 +266,11 @@ func encodeVector(faceID string, vec []float32) []byte {
 }
 
 // decodeVectorRaw decodes a vector record, returning the face ID and the
-// values' bytes rather than decoding them.
-func decodeVectorRaw(seq uint64, v []byte) (string, []byte, error) {
+// values' bytes rather than decoding them. Both alias v.
+func decodeVectorRaw(seq uint64, v []byte) ([]byte, []byte, error) {
 	d := decoder{b: v, kind: "vector", seq: seq}
 	d.version()
-	id := d.str("face id")
+	id := d.raw("face id")
 	if d.err == nil && len(d.b)%4 != 0 {
 		d.err = fmt.Errorf("%w: %s holds %d bytes, not whole float32s", ErrCorrupt, d.name(), len(d.b))
 	}

@@ -310,7 +310,7 @@ func readVector(r pebble.Reader, coll string, f *Face) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	if id != f.ID {
+	if string(id) != f.ID {
 		return nil, fmt.Errorf("%w: face %s has sequence %d, whose vector is face %s's", ErrCorrupt, f.ID, f.Seq, id)
 	}
 	return decodeVector(nil, raw), nil

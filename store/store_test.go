@@ -35,7 +35,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	vec := []float32{0.6, -0.8, 0, float32(math.Inf(-1))}
 	id, raw, err := decodeVectorRaw(3, encodeVector("f", vec))
 	require.NoError(t, err)
-	require.Equal(t, "f", id)
+	require.Equal(t, "f", string(id))
 	require.Equal(t, vec, decodeVector(nil, raw))
 
 	u := User{ID: "u", PK: 9, Created: created}
@@ -113,7 +113,7 @@ func TestBatchAtomicAndPrefixes(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, users)
 	vectors := func(coll string) (n int) {
-		require.NoError(t, s.ScanVectors(coll, 2, func(int, uint64, string, []float32) error { n++; return nil }))
+		require.NoError(t, s.ScanVectors(coll, 2, func(int, uint64, []byte, []float32) error { n++; return nil }))
 		return n
 	}
 	require.Zero(t, vectors("a"), "the vectors go with the collection")
