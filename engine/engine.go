@@ -346,12 +346,26 @@ func normalize(v []float32, what string) ([]float32, error) {
 	if len(v) == 0 || len(v) > maxDimension {
 		return nil, invalid("%s has %d dimensions; a vector must have 1 to %d", what, len(v), maxDimension)
 	}
-	var s float64
-	for i, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return nil, invalid("%s has a non-finite value at position %d", what, i)
-		}
-		s += float64(x) * float64(x)
+	// Four sums, not one, so that the adds need not wait for each other;
+	// float64, as the check for unit length is finer than float32 sums are.
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		x0, x1, x2, x3 := float64(v[i]), float64(v[i+1]), float64(v[i+2]), float64(v[i+3])
+		s0 += x0 * x0
+		s1 += x1 * x1
+		s2 += x2 * x2
+		s3 += x3 * x3
+	}
+	for ; i < len(v); i++ {
+		s0 += float64(v[i]) * float64(v[i])
+	}
+	s := (s0 + s1) + (s2 + s3)
+	// Squares of finite float32s are far from overflowing a float64, so
+	// only a NaN or an infinity in v makes s other than finite.
+	if math.IsNaN(s) || math.IsInf(s, 0) {
+		i := slices.IndexFunc(v, func(x float32) bool { return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) })
+		return nil, invalid("%s has a non-finite value at position %d", what, i)
 	}
 	if s == 0 {
 		return nil, invalid("%s is the zero vector; it has no direction to compare", what)

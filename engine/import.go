@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"slices"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -554,25 +555,46 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 		c.faceIdx, c.userIdx = c.newIndexes(m.Dim)
 	}
 	c.meta.Dim, c.meta.LastUserPK = m.Dim, m.LastUserPK
+	// The faces go in on one core while the users take the other.
+	entries := im.batch.entries
+	var faces sync.WaitGroup
+	faces.Go(func() {
+		for _, ent := range entries {
+			if f := ent.face; f != nil {
+				fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, userID: f.UserID}
+				c.faces[f.ID], c.bySeq[f.Seq] = fc, fc
+				c.faceIdx.Upsert(f.Seq, f.Vector)
+			}
+		}
+	})
 	for _, u := range users {
 		c.users[u.id], c.byPK[u.pk] = u, u
 	}
-	added := map[string][]string{}
-	for _, ent := range im.batch.entries {
-		f := ent.face
-		if f == nil {
-			continue
-		}
-		fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, userID: f.UserID}
-		c.faces[f.ID], c.bySeq[f.Seq] = fc, fc
-		c.faceIdx.Upsert(f.Seq, f.Vector)
-		if f.UserID != "" {
-			added[f.UserID] = append(added[f.UserID], f.ID)
+	added := map[*user][]*store.Face{}
+	for _, ent := range entries {
+		if f := ent.face; f != nil && f.UserID != "" {
+			u := c.users[f.UserID]
+			added[u] = append(added[u], f)
 		}
 	}
-	for id, ids := range added {
-		u := c.users[id]
-		u.faces = sortedUnique(append(slices.Clone(u.faces), ids...))
+	// A user whose one face is new has that face's vector as it is (see
+	// userVector), so needs nothing of the face matrix; the others wait
+	// for it.
+	var averaged []*user
+	for u, fs := range added {
+		ids := slices.Clone(u.faces)
+		for _, f := range fs {
+			ids = append(ids, f.ID)
+		}
+		u.faces = sortedUnique(ids)
+		if len(u.faces) == 1 {
+			c.userIdx.Upsert(u.pk, fs[0].Vector)
+		} else {
+			averaged = append(averaged, u)
+		}
+	}
+	faces.Wait()
+	for _, u := range averaged {
 		c.userIdx.Upsert(u.pk, c.userVector(u.faces))
 	}
 }

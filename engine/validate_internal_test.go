@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -45,4 +46,28 @@ func TestFaceBytes(t *testing.T) {
 		require.False(t, isFaceID(bad), "%q", bad)
 	}
 	require.Zero(t, testing.AllocsPerRun(100, func() { faceBytes([]byte(id)) }), "Open calls it per vector")
+}
+
+// TestNormalizeNonFinite: a NaN or an infinity anywhere is refused, named
+// by its first position, whichever of normalize's sums it falls in.
+func TestNormalizeNonFinite(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, tc := range []struct {
+		v    []float32
+		want string
+	}{
+		{[]float32{nan}, "position 0"},
+		{[]float32{1, 2, 3, 4, 5, 6, nan}, "position 6"},
+		{[]float32{1, 2, -inf, 4, 5, inf, 7}, "position 2"},
+		{[]float32{1, 2, 3, 4, inf, 6, 7, -inf}, "position 4"},
+		{[]float32{math.MaxFloat32, math.MaxFloat32, 1, nan}, "position 3"},
+	} {
+		_, err := normalize(tc.v, "v")
+		require.ErrorIs(t, err, ErrInvalidParameter, "%v", tc.v)
+		require.ErrorContains(t, err, "non-finite value at "+tc.want)
+	}
+	// The largest finite values are no overflow.
+	got, err := normalize([]float32{math.MaxFloat32, -math.MaxFloat32, math.MaxFloat32, 0, math.MaxFloat32}, "v")
+	require.NoError(t, err)
+	require.InDeltaSlice(t, []float32{0.5, -0.5, 0.5, 0, 0.5}, got, 1e-7)
 }

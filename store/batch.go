@@ -23,7 +23,7 @@ func (s *Store) NewBatch() *Batch { return &Batch{s: s, b: s.db.NewBatch()} }
 // ones it has just built.
 func (b *Batch) set(k, v []byte) {
 	if b.in != nil {
-		b.in.kvs = append(b.in.kvs, kv{k, v})
+		b.in.kvs = append(b.in.kvs, kv{k, v, len(b.in.kvs)})
 		b.in.size += len(k) + len(v)
 		return
 	}

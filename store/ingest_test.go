@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -48,9 +49,19 @@ func readFaces(t *testing.T, s *Store) map[string]*Face {
 
 // TestIngestBatch: an ingest batch's records read back like a batch's, and
 // its vectors land in the bottom level, batch after batch, so no compaction
-// has to rewrite them.
+// has to rewrite them; so do they when cut into tables written side by side.
 func TestIngestBatch(t *testing.T) {
+	t.Run("one vector table", func(t *testing.T) { testIngestBatch(t, 0, 1) })
+	t.Run("vector tables side by side", func(t *testing.T) { testIngestBatch(t, 1, runtime.GOMAXPROCS(0)) })
+}
+
+// testIngestBatch ingests 3 batches, with ingestSplitBytes split (unless 0),
+// each of which must make perBatch vector tables.
+func testIngestBatch(t *testing.T, split, perBatch int) {
 	s := openStore(t, t.TempDir())
+	if split > 0 {
+		s.ingestSplitBytes = split
+	}
 	want := map[string]*Face{}
 	for round := range 3 {
 		for _, f := range ingestFaces(t, s, uint64(1+round*500), 500) {
@@ -69,7 +80,7 @@ func TestIngestBatch(t *testing.T) {
 				}
 			}
 		}
-		require.Equal(t, round+1, vectorTables)
+		require.Equal(t, (round+1)*perBatch, vectorTables)
 	}
 	users, err := s.UserRecords("c")
 	require.NoError(t, err)
@@ -80,17 +91,26 @@ func TestIngestBatch(t *testing.T) {
 	require.Equal(t, uint64(1501), m.LastUserPK, "the last batch's metadata")
 }
 
+// TestIngestBatchLaterPutWins: of several puts of one key, the last is
+// what the store keeps, however many puts and keys the batch sorts.
 func TestIngestBatchLaterPutWins(t *testing.T) {
 	s := openStore(t, t.TempDir())
+	r := rand.New(rand.NewPCG(11, 12))
 	b := s.NewIngestBatch()
-	b.PutUser("c", User{ID: "u", PK: 1})
-	b.PutUser("c", User{ID: "u", PK: 2})
-	b.PutUser("c", User{ID: "v", PK: 3})
+	last := map[string]uint64{}
+	for pk := uint64(1); pk <= 5000; pk++ {
+		id := fmt.Sprint("u", r.IntN(700))
+		b.PutUser("c", User{ID: id, PK: pk})
+		last[id] = pk
+	}
 	require.NoError(t, b.Commit(false))
-	u, ok, err := s.User("c", "u")
+	users, err := s.UserRecords("c")
 	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, uint64(2), u.PK)
+	got := map[string]uint64{}
+	for _, u := range users {
+		got[u.ID] = u.PK
+	}
+	require.Equal(t, last, got)
 }
 
 // TestIngestBatchRefusesDeletes: an ingest batch takes puts only; one with a

@@ -259,6 +259,9 @@ func encodeVector(faceID string, vec []float32) []byte {
 	b := make([]byte, 0, 2+len(faceID)+4*len(vec))
 	b = append(b, formatV1)
 	b = appendStr(b, faceID)
+	if nativeLittleEndian {
+		return append(b, floatBytes(vec)...) // one memmove, as in decodeVector
+	}
 	for _, x := range vec {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
 	}

@@ -48,6 +48,9 @@ type Store struct {
 	// ingest batches write their tables with them.
 	popts     *pebble.Options
 	ingestSeq atomic.Uint64 // names the tables of ingest batches
+	// ingestSplitBytes is the least a key range of an ingest batch holds
+	// per table once it is cut into several (tests lower it).
+	ingestSplitBytes int
 	// ingestMu is held shared by each ingest and exclusively by Checkpoint.
 	ingestMu sync.RWMutex
 }
@@ -115,7 +118,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 			return nil, fmt.Errorf("store: clear %s: %w", ingestDir, err)
 		}
 	}
-	s := &Store{db: db, dir: dir, readOnly: o.ReadOnly, popts: popts}
+	s := &Store{db: db, dir: dir, readOnly: o.ReadOnly, popts: popts, ingestSplitBytes: 8 << 20}
 	if err := s.loadSecret(o.ReadOnly); err != nil {
 		db.Close()
 		return nil, err
