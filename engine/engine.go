@@ -343,8 +343,19 @@ func norm(v []float32) float64 {
 
 // normalize validates an embedding and returns its L2-normalized copy.
 func normalize(v []float32, what string) ([]float32, error) {
+	n, err := checkEmbedding(v, what)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(v))
+	normalizeInto(out, v, n)
+	return out, nil
+}
+
+// checkEmbedding validates an embedding and returns its L2 norm.
+func checkEmbedding(v []float32, what string) (float64, error) {
 	if len(v) == 0 || len(v) > maxDimension {
-		return nil, invalid("%s has %d dimensions; a vector must have 1 to %d", what, len(v), maxDimension)
+		return 0, invalid("%s has %d dimensions; a vector must have 1 to %d", what, len(v), maxDimension)
 	}
 	// Four sums, not one, so that the adds need not wait for each other;
 	// float64, as the check for unit length is finer than float32 sums are.
@@ -365,23 +376,25 @@ func normalize(v []float32, what string) ([]float32, error) {
 	// only a NaN or an infinity in v makes s other than finite.
 	if math.IsNaN(s) || math.IsInf(s, 0) {
 		i := slices.IndexFunc(v, func(x float32) bool { return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) })
-		return nil, invalid("%s has a non-finite value at position %d", what, i)
+		return 0, invalid("%s has a non-finite value at position %d", what, i)
 	}
 	if s == 0 {
-		return nil, invalid("%s is the zero vector; it has no direction to compare", what)
+		return 0, invalid("%s is the zero vector; it has no direction to compare", what)
 	}
-	n := math.Sqrt(s)
-	out := make([]float32, len(v))
+	return math.Sqrt(s), nil
+}
+
+// normalizeInto writes v, of norm n (see checkEmbedding), normalized into out.
+func normalizeInto(out, v []float32, n float64) {
 	if math.Abs(n-1) <= unitTolerance {
 		// Already unit length (every stored vector is): keep its bits, so
 		// exported vectors import unchanged.
 		copy(out, v)
-		return out, nil
+		return
 	}
 	for i, x := range v {
 		out[i] = float32(float64(x) / n)
 	}
-	return out, nil
 }
 
 // unitTolerance is how far from 1 a vector's norm may be for the vector to

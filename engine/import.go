@@ -28,7 +28,9 @@ type ImportOptions struct {
 	//
 	// Each commit writes its batch as tables and syncs them, so larger
 	// batches import faster (fewer syncs, fewer tables), and a bad record
-	// discards more records with its batch.
+	// discards more records with its batch. The Importer keeps about twice
+	// this much memory for its batches until Close, reused batch after
+	// batch.
 	BatchBytes int
 	// DryRun checks every record, against the collection and against the
 	// records before it, without writing anything. The default value is
@@ -157,6 +159,9 @@ type Importer struct {
 	c    *collection
 	opts *ImportOptions
 	rnd  io.Reader // buffered crypto/rand: two UUIDs per face
+	// arena holds the batch's vectors and vector records, and is reset
+	// with it: after a commit has published them, or a discard.
+	arena store.IngestArena
 
 	dim   int         // the committed dimension, 0 until one is fixed
 	batch importBatch // the batch being filled
@@ -236,8 +241,9 @@ func (im *Importer) resetBatch() {
 		im.batch.sb.Close()
 	}
 	im.batch = importBatch{faceIDs: map[string]int{}, userFaces: map[string]int{}, isNew: map[string]bool{}}
+	im.arena.Reset()
 	if !im.opts.DryRun {
-		im.batch.sb = im.e.store.NewIngestBatch()
+		im.batch.sb = im.e.store.NewIngestBatchIn(&im.arena)
 	}
 }
 
@@ -305,6 +311,7 @@ func (im *Importer) Close() error {
 		im.batch.sb.Close()
 		im.batch.sb = nil
 	}
+	im.arena = store.IngestArena{} // the batches' memory, for the collector
 	im.closed = true
 	if im.err == nil {
 		im.err = ErrImporterClosed
@@ -349,10 +356,10 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 	if err := v.err(); err != nil {
 		return err
 	}
-	var vec []float32
+	var norm float64
 	if rec.Vector != nil {
 		var err error
-		if vec, err = normalize(rec.Vector, "the embedding"); err != nil {
+		if norm, err = checkEmbedding(rec.Vector, "the embedding"); err != nil {
 			return err
 		}
 		dim := im.dim
@@ -364,8 +371,8 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 			dim = im.c.dim // another writer may have fixed it since
 			im.c.mu.RUnlock()
 		}
-		if dim != 0 && len(vec) != dim {
-			return invalid("the embedding has %d dimensions; collection %s holds %d-dimensional embeddings", len(vec), im.coll, dim)
+		if dim != 0 && len(rec.Vector) != dim {
+			return invalid("the embedding has %d dimensions; collection %s holds %d-dimensional embeddings", len(rec.Vector), im.coll, dim)
 		}
 	}
 
@@ -405,7 +412,10 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 		b.newUsers = append(b.newUsers, rec.UserId)
 		b.isNew[rec.UserId] = true
 	}
-	if vec != nil {
+	if rec.Vector != nil {
+		// In the arena, with the batch's records: reused once it is done.
+		vec := im.arena.Floats(len(rec.Vector))
+		normalizeInto(vec, rec.Vector, norm)
 		if b.dim == 0 && im.dim == 0 {
 			b.dim = len(vec)
 		}

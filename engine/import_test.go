@@ -191,6 +191,51 @@ func TestImportExportRoundTrip(t *testing.T) {
 	}
 }
 
+// TestImportReusesBatchMemory: batch after batch reuse the memory of the
+// ones before (their vectors and records), across the arena's chunks and
+// after a failed batch, and every face keeps its own vector: in memory, in
+// the store, and in its user's vector.
+func TestImportReusesBatchMemory(t *testing.T) {
+	dir := t.TempDir()
+	e := impOpen(t, dir)
+	impCreate(t, e, "c", 0)
+	r := rand.New(rand.NewPCG(8, 9))
+	const dim, n, bad = 512, 3200, 2000
+	// 1,500 faces of 512 dimensions fill more than one 4 MiB chunk.
+	im, err := e.NewImporter(context.Background(), "c", &ImportOptions{BatchRecords: 1500})
+	require.NoError(t, err)
+	want := map[string][]float32{}
+	for i := range n {
+		rec := ImportRecord{Vector: impVec(r, dim), ExternalImageId: fmt.Sprint("img-", i), UserId: fmt.Sprint("u", i)}
+		if i == bad {
+			rec.Vector = rec.Vector[:dim-1] // fails, and its batch with it
+		}
+		err := im.Add(rec)
+		if i == bad {
+			var ie *ImportError
+			require.ErrorAs(t, err, &ie)
+			continue
+		}
+		require.NoError(t, err)
+		if i < 1500 || i > bad { // what the failed batch discarded is not kept
+			want[rec.ExternalImageId], err = normalize(rec.Vector, "v")
+			require.NoError(t, err)
+		}
+		for k := range rec.Vector {
+			rec.Vector[k] = -1 // the caller may reuse its buffer at once
+		}
+	}
+	require.NoError(t, im.Close())
+
+	got := impSnapshot(t, e, "c")
+	require.Len(t, got.Faces, len(want))
+	for _, f := range got.Faces {
+		require.Equal(t, want[f.ExternalImageID], f.Vector, "face of %s", f.ExternalImageID)
+		require.Equal(t, want[f.ExternalImageID], got.UserVec[f.UserID], "user of %s", f.ExternalImageID)
+	}
+	impCheckRebuild(t, dir, e, "c")
+}
+
 func TestImportInvariants(t *testing.T) {
 	dir := t.TempDir()
 	e := impOpen(t, dir)

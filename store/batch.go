@@ -24,6 +24,7 @@ func (s *Store) NewBatch() *Batch { return &Batch{s: s, b: s.db.NewBatch()} }
 func (b *Batch) set(k, v []byte) {
 	if b.in != nil {
 		b.in.kvs = append(b.in.kvs, kv{k, v, len(b.in.kvs)})
+		b.in.arena.kvs = b.in.kvs // a grown slice is the one to reuse
 		b.in.size += len(k) + len(v)
 		return
 	}
@@ -72,7 +73,11 @@ func (b *Batch) DeleteCollection(id string) {
 // PutFace writes a new face: its record and its vector.
 func (b *Batch) PutFace(coll string, f *Face) {
 	b.set(faceKey(coll, f.ID), encodeFace(f))
-	b.set(vectorKey(coll, f.Seq), encodeVector(f.ID, f.Vector))
+	var dst []byte
+	if b.in != nil {
+		dst = b.in.arena.alloc(vectorRecordLen(f.ID, len(f.Vector)))
+	}
+	b.set(vectorKey(coll, f.Seq), encodeVector(dst, f.ID, f.Vector))
 }
 
 // UpdateFace rewrites an existing face's record (its owner changed); a

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
@@ -20,10 +21,63 @@ import (
 // whatever a crash left there was never part of the store.
 const ingestDir = "ingest"
 
-// ingestBuf is what an ingest batch holds: its puts, in call order.
+// ingestBuf is what an ingest batch holds: its puts, in call order, and
+// where their vector records live.
 type ingestBuf struct {
-	kvs  []kv
-	size int
+	kvs   []kv
+	size  int
+	arena *IngestArena
+}
+
+// IngestArena is memory for the contents of ingest batches that is reused
+// batch after batch, so that a bulk import does not make garbage of every
+// vector it writes: gigabytes that the collector would let pile up in fresh
+// memory before reclaiming any. The zero value is ready to use.
+//
+// A batch made in an arena ([Store.NewIngestBatchIn]) keeps its vector
+// records there, and its caller may keep a batch's vectors there too
+// ([IngestArena.Floats]). [IngestArena.Reset] hands the memory out again:
+// only once the batch is committed or closed and nothing made in the arena
+// is used any more. An arena is not safe for concurrent use.
+type IngestArena struct {
+	chunks [][]byte
+	cur    int // chunks[cur] is being handed out, from off on
+	off    int
+	kvs    []kv // the puts' slice, reused
+}
+
+// arenaChunk is the size of an arena's chunks, but for larger requests.
+const arenaChunk = 4 << 20
+
+// alloc returns n bytes (capacity n), 8-byte aligned.
+func (a *IngestArena) alloc(n int) []byte {
+	for a.cur < len(a.chunks) {
+		if c := a.chunks[a.cur]; a.off+n <= len(c) {
+			b := c[a.off : a.off+n : a.off+n]
+			a.off += (n + 7) &^ 7
+			return b
+		}
+		a.cur, a.off = a.cur+1, 0
+	}
+	a.chunks = append(a.chunks, make([]byte, max(arenaChunk, n)))
+	a.cur, a.off = len(a.chunks)-1, 0
+	return a.alloc(n)
+}
+
+// Floats returns room for n float32s in the arena.
+func (a *IngestArena) Floats(n int) []float32 {
+	if n == 0 {
+		return []float32{}
+	}
+	b := a.alloc(4 * n)
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n)
+}
+
+// Reset makes all of the arena's memory free to hand out again.
+func (a *IngestArena) Reset() {
+	a.cur, a.off = 0, 0
+	clear(a.kvs) // let go of the small records they point to
+	a.kvs = a.kvs[:0]
 }
 
 type kv struct {
@@ -49,7 +103,13 @@ var errIngestDelete = errors.New("store: an ingest batch takes puts only")
 // tables are synced before Pebble links them, and the link is logged with
 // a sync. Each commit costs some file and manifest syncs, so the batches
 // worth ingesting are large ones (megabytes, not records).
-func (s *Store) NewIngestBatch() *Batch { return &Batch{s: s, in: &ingestBuf{}} }
+func (s *Store) NewIngestBatch() *Batch { return s.NewIngestBatchIn(&IngestArena{}) }
+
+// NewIngestBatchIn is NewIngestBatch with the batch's contents kept in a,
+// which must have been Reset since the last batch made in it was done.
+func (s *Store) NewIngestBatchIn(a *IngestArena) *Batch {
+	return &Batch{s: s, in: &ingestBuf{kvs: a.kvs[:0], arena: a}}
+}
 
 // commitIngest is Commit for an ingest batch.
 func (b *Batch) commitIngest() error {

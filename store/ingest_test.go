@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
@@ -255,4 +257,52 @@ func TestRefusedOpenLeavesIngestTables(t *testing.T) {
 	_, err = os.Stat(inFlight)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
+}
+
+// TestIngestArena: memory comes out aligned for float32s, large requests
+// get a chunk of their own, and after Reset the same memory is handed out
+// again, in the same order.
+func TestIngestArena(t *testing.T) {
+	var a IngestArena
+	var first [][]byte
+	for _, n := range []int{3, 8, 1, arenaChunk - 64, 5 * arenaChunk, 12} {
+		b := a.alloc(n)
+		require.Len(t, b, n)
+		require.Equal(t, n, cap(b), "an append must not run into the next allocation")
+		require.Zero(t, uintptr(unsafe.Pointer(unsafe.SliceData(b)))%8, "alloc(%d) is not 8-byte aligned", n)
+		first = append(first, b)
+	}
+	require.Len(t, a.chunks, 3, "the large request has its own chunk; the small ones fill the first")
+	f := a.Floats(3)
+	require.Len(t, f, 3)
+	require.Empty(t, a.Floats(0))
+
+	a.Reset()
+	for i, n := range []int{3, 8, 1, arenaChunk - 64, 5 * arenaChunk, 12} {
+		require.Same(t, unsafe.SliceData(first[i]), unsafe.SliceData(a.alloc(n)), "allocation %d after Reset", i)
+	}
+	require.Len(t, a.chunks, 3, "Reset reuses the chunks")
+}
+
+// TestIngestBatchesInOneArena: batches made one after another in one arena
+// each store their own vectors.
+func TestIngestBatchesInOneArena(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	var a IngestArena
+	want := map[string]*Face{}
+	for round := range 3 {
+		a.Reset()
+		b := s.NewIngestBatchIn(&a)
+		b.PutCollection(CollectionMeta{ID: "c", Seq: 1, Dim: 4, Similarity: "cosine"})
+		for i := range 100 {
+			seq := uint64(round*100 + i + 1)
+			vec := a.Floats(4)
+			copy(vec, []float32{float32(seq), float32(round), float32(i), 1})
+			f := &Face{ID: fmt.Sprintf("00000000-0000-4000-8000-%012x", seq), Seq: seq, ImageID: "img", Vector: vec}
+			b.PutFace("c", f)
+			want[f.ID] = &Face{ID: f.ID, Seq: seq, ImageID: "img", Vector: slices.Clone(vec)}
+		}
+		require.NoError(t, b.Commit(true))
+	}
+	require.Equal(t, want, readFaces(t, s))
 }

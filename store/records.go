@@ -254,9 +254,13 @@ func errLayout1(id string) error {
 
 // encodeVector encodes a face's vector record: the face's ID (so that a
 // vector and its face can be checked against each other from either side)
-// and the values, 4 little-endian bytes each.
-func encodeVector(faceID string, vec []float32) []byte {
-	b := make([]byte, 0, 2+len(faceID)+4*len(vec))
+// and the values, 4 little-endian bytes each. The record is built in dst's
+// memory when it has room.
+func encodeVector(dst []byte, faceID string, vec []float32) []byte {
+	b := dst[:0]
+	if cap(b) < vectorRecordLen(faceID, len(vec)) {
+		b = make([]byte, 0, vectorRecordLen(faceID, len(vec)))
+	}
 	b = append(b, formatV1)
 	b = appendStr(b, faceID)
 	if nativeLittleEndian {
@@ -266,6 +270,19 @@ func encodeVector(faceID string, vec []float32) []byte {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
 	}
 	return b
+}
+
+// vectorRecordLen is the length of encodeVector's record.
+func vectorRecordLen(faceID string, dim int) int {
+	return 1 + uvarintLen(uint64(len(faceID))) + len(faceID) + 4*dim
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
 }
 
 // decodeVectorRaw decodes a vector record, returning the face ID and the

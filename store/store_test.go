@@ -33,7 +33,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, f, gf)
 	vec := []float32{0.6, -0.8, 0, float32(math.Inf(-1))}
-	id, raw, err := decodeVectorRaw(3, encodeVector("f", vec))
+	id, raw, err := decodeVectorRaw(3, encodeVector(nil, "f", vec))
 	require.NoError(t, err)
 	require.Equal(t, "f", string(id))
 	require.Equal(t, vec, decodeVector(nil, raw))
@@ -55,7 +55,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 // with ErrCorrupt, never a panic.
 func TestCorruptRecords(t *testing.T) {
 	face := encodeFace(&Face{ID: "f", Seq: 3, ImageID: "i", UserID: "u"})
-	vector := encodeVector("f", []float32{1, 0})
+	vector := encodeVector(nil, "f", []float32{1, 0})
 	coll := encodeCollection(CollectionMeta{Seq: 1, Dim: 2, Similarity: "cosine"})
 	user := encodeUser(User{PK: 1})
 	for name, tc := range map[string]struct {
