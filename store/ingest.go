@@ -142,16 +142,18 @@ func (b *Batch) commitIngest() error {
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("store: ingest: %w", err)
 	}
-	// Tables of one top-level key range each (c/, col/, v/...): tables
-	// given to one Ingest must not overlap, and the vectors must have
-	// tables of their own to land at the bottom. A large range (the
-	// vectors) is cut into runs of keys written as tables side by side, on
-	// all cores: writing is most of a bulk import's own time.
+	// Tables of one key range each (see tableGroup): tables given to one
+	// Ingest must not overlap, and what is written in key order (vectors,
+	// primary-key entries) must have tables of its own to land at the
+	// bottom, not with what lands higher (face records, keyed by random
+	// IDs) and is compacted again and again. A large range (the vectors)
+	// is cut into runs of keys written as tables side by side, on all
+	// cores: writing is most of a bulk import's own time.
 	var tables [][]kv
 	for len(kvs) > 0 {
-		top := topLevel(kvs[0].k)
+		group := tableGroup(kvs[0].k)
 		n, size := 1, len(kvs[0].k)+len(kvs[0].v)
-		for n < len(kvs) && bytes.Equal(topLevel(kvs[n].k), top) {
+		for n < len(kvs) && bytes.Equal(tableGroup(kvs[n].k), group) {
 			size += len(kvs[n].k) + len(kvs[n].v)
 			n++
 		}
@@ -185,6 +187,24 @@ func (b *Batch) commitIngest() error {
 		return fmt.Errorf("store: ingest: %w", err)
 	}
 	return nil // Pebble removed the files it linked
+}
+
+// tableGroup is the key range of k that an ingest batch writes tables of
+// its own for: its top-level range (col/, v/...), but under c/ one kind of
+// a collection's records (c/<coll>/f/, c/<coll>/u/, c/<coll>/k/...).
+func tableGroup(k []byte) []byte {
+	top := topLevel(k)
+	if string(top) != "c/" {
+		return top
+	}
+	rest := k[len(top):]
+	// The collection ID has no '/'; the key after the kind may (a primary
+	// key's bytes), so the kind is found from the front.
+	i := bytes.IndexByte(rest, '/')
+	if i < 0 || len(rest) < i+3 {
+		return top
+	}
+	return k[:len(top)+i+3]
 }
 
 // topLevel is a key's first component, up to and including its '/'.

@@ -73,16 +73,21 @@ func testIngestBatch(t *testing.T, split, perBatch int) {
 
 		tables, err := s.db.SSTables()
 		require.NoError(t, err)
-		vectorTables := 0
+		vectorTables, pkTables := 0, 0
 		for level, ts := range tables {
 			for _, tbl := range ts {
-				if string(topLevel(tbl.Smallest.UserKey)) == "v/" {
+				switch string(tableGroup(tbl.Smallest.UserKey)) {
+				case "v/":
 					vectorTables++
 					require.Equal(t, len(tables)-1, level, "vector table %s", tbl.FileNum)
+				case "c/c/k/": // primary keys, handed out in order, as sequences are
+					pkTables++
+					require.Equal(t, len(tables)-1, level, "primary-key table %s", tbl.FileNum)
 				}
 			}
 		}
 		require.Equal(t, (round+1)*perBatch, vectorTables)
+		require.Equal(t, (round+1)*perBatch, pkTables)
 	}
 	users, err := s.UserRecords("c")
 	require.NoError(t, err)
@@ -91,6 +96,23 @@ func testIngestBatch(t *testing.T, split, perBatch int) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, uint64(1501), m.LastUserPK, "the last batch's metadata")
+}
+
+func TestTableGroup(t *testing.T) {
+	for k, want := range map[string]string{
+		"v/c/\x00\x00\x00\x00\x00\x00\x00\x07": "v/",
+		"col/c":                                "col/",
+		"sys/secret":                           "sys/",
+		"c/c/f/0f0e":                           "c/c/f/",
+		"c/coll.2/u/bob":                       "c/coll.2/u/",
+		"c/c/k/\x2f/\x2f":                      "c/c/k/",
+		"c/c/t/op/tok":                         "c/c/t/",
+		"c/c":                                  "c/",
+		"c/c/":                                 "c/",
+		"nothing":                              "nothing",
+	} {
+		require.Equal(t, want, string(tableGroup([]byte(k))), "%q", k)
+	}
 }
 
 // TestIngestBatchLaterPutWins: of several puts of one key, the last is
