@@ -90,14 +90,17 @@ var errIngestDelete = errors.New("store: an ingest batch takes puts only")
 
 // NewIngestBatch starts a batch for bulk loads. It takes puts only
 // (PutCollection, PutFace, UpdateFace, PutUser, PutToken): a delete makes
-// its Commit fail. Its Commit writes the records as sorted tables, one per
-// top-level key range, and has Pebble ingest them in one atomic step, so
-// each byte is written once, not to the log, then to a table, then again by
-// compactions. A bulk import's new vectors sort after every stored vector
-// of their collection and nothing else sorts among them, so their table
-// goes straight to the bottom level, where no compaction rewrites it
-// (unless IndexFaces wrote vectors among them meanwhile, or deletions there
-// are not yet compacted away: then it lands higher and is compacted once).
+// its Commit fail. Its Commit writes the records as sorted tables, of one
+// kind of record each (see tableGroup), and has Pebble ingest them in one
+// atomic step, so each byte is written once, not to the log, then to a
+// table, then again by compactions. A bulk import's new vectors sort after
+// every stored vector of their collection and nothing else sorts among
+// them, so their tables go straight to the bottom level, where no
+// compaction rewrites them (unless IndexFaces wrote vectors among them
+// meanwhile, or deletions there are not yet compacted away: then they land
+// higher and are compacted once); so do its primary-key entries, handed
+// out in order too. Face records, keyed by random IDs, are what
+// compactions merge.
 //
 // The commit is durable when it returns, whatever its sync argument: the
 // tables are synced before Pebble links them, and the link is logged with
