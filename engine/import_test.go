@@ -194,7 +194,8 @@ func TestImportExportRoundTrip(t *testing.T) {
 // TestImportReusesBatchMemory: batch after batch reuse the memory of the
 // ones before (their vectors and records), across the arena's chunks and
 // after a failed batch, and every face keeps its own vector: in memory, in
-// the store, and in its user's vector.
+// the store, and in its user's vector, whether the user has that face
+// alone or faces from several batches (averaged).
 func TestImportReusesBatchMemory(t *testing.T) {
 	dir := t.TempDir()
 	e := impOpen(t, dir)
@@ -206,7 +207,9 @@ func TestImportReusesBatchMemory(t *testing.T) {
 	require.NoError(t, err)
 	want := map[string][]float32{}
 	for i := range n {
-		rec := ImportRecord{Vector: impVec(r, dim), ExternalImageId: fmt.Sprint("img-", i), UserId: fmt.Sprint("u", i)}
+		// Users of one face, and users of faces 2,000 records apart: in two
+		// batches, or one face in the batch that fails.
+		rec := ImportRecord{Vector: impVec(r, dim), ExternalImageId: fmt.Sprint("img-", i), UserId: fmt.Sprint("u", i%2000)}
 		if i == bad {
 			rec.Vector = rec.Vector[:dim-1] // fails, and its batch with it
 		}
@@ -229,10 +232,33 @@ func TestImportReusesBatchMemory(t *testing.T) {
 
 	got := impSnapshot(t, e, "c")
 	require.Len(t, got.Faces, len(want))
-	for _, f := range got.Faces {
-		require.Equal(t, want[f.ExternalImageID], f.Vector, "face of %s", f.ExternalImageID)
-		require.Equal(t, want[f.ExternalImageID], got.UserVec[f.UserID], "user of %s", f.ExternalImageID)
+	averaged := 0
+	for u, ids := range got.Members {
+		if len(ids) == 0 {
+			continue
+		}
+		sum := make([]float64, dim)
+		for _, id := range ids {
+			f := got.Faces[id]
+			require.Equal(t, want[f.ExternalImageID], f.Vector, "face of %s", f.ExternalImageID)
+			for k, x := range f.Vector {
+				sum[k] += float64(x)
+			}
+		}
+		if len(ids) == 1 {
+			require.Equal(t, got.Faces[ids[0]].Vector, got.UserVec[u], "user %s has its one face's vector", u)
+			continue
+		}
+		averaged++
+		var n float64
+		for _, x := range sum {
+			n += x * x
+		}
+		for k := range sum {
+			require.InDelta(t, sum[k]/math.Sqrt(n), got.UserVec[u][k], 1e-6, "user %s", u)
+		}
 	}
+	require.Equal(t, 1200-1, averaged, "users 1 to 1199 have a face in the first batch and one in the last")
 	impCheckRebuild(t, dir, e, "c")
 }
 

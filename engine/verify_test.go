@@ -142,6 +142,9 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 		{"user record without a primary-key entry", func(t *testing.T, dir string) {
 			withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Delete(pkKey("c", 1), pebble.Sync)) })
 		}, `user "alice" has no primary-key entry`},
+		{"last user record without a primary-key entry", func(t *testing.T, dir string) {
+			withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Delete(pkKey("c", 3), pebble.Sync)) })
+		}, `user "carol" has no primary-key entry`},
 		{"two users share a primary key", func(t *testing.T, dir string) {
 			withStore(t, dir, func(st *store.Store) {
 				b := st.NewBatch()
@@ -152,6 +155,9 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 		{"primary-key entry at key 0", func(t *testing.T, dir string) {
 			withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Set(pkKey("c", 0), []byte("alice"), pebble.Sync)) })
 		}, `primary-key entry 0 names user "alice"`},
+		{"primary-key entry past the last user", func(t *testing.T, dir string) {
+			withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Set(pkKey("c", 3000), []byte("carol"), pebble.Sync)) })
+		}, `primary-key entry 3000 names user "carol"`},
 		{"primary-key entry and record disagree", func(t *testing.T, dir string) {
 			withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Set(pkKey("c", 2), []byte("alice"), pebble.Sync)) })
 		}, `whose record has primary key 1`},
@@ -343,6 +349,17 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 			})
 		}, "dimension 5000 is outside 0-4096"},
 	}
+	// Open's error, whose wording can differ from Check's, for the cases
+	// its own checks find.
+	openWant := map[string]string{
+		"primary-key entry without a user record":      `primary-key entry 2 names user "nobody", whose record disagrees`,
+		"user record without a primary-key entry":      `user "alice" has no primary-key entry (its key is 1)`,
+		"last user record without a primary-key entry": `user "carol" has no primary-key entry (its key is 3)`,
+		"two users share a primary key":                `users "alice" and "mallory" share primary key 1`,
+		"primary-key entry at key 0":                   `primary-key entry 0 names user "alice", whose record disagrees`,
+		"primary-key entry past the last user":         `primary-key entry 3000 names user "carol", whose record disagrees`,
+		"primary-key entry and record disagree":        `primary-key entry 2 names user "alice", whose record disagrees`,
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := healthyStore(t)
@@ -355,6 +372,9 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 			}
 			require.ErrorIs(t, err, engine.ErrCorrupt)
 			t.Logf("Open: %v", err)
+			if want, ok := openWant[tc.name]; ok {
+				require.ErrorContains(t, err, want)
+			}
 			require.Contains(t, err.Error(), dir, "the error names the store")
 			require.Equal(t, before, rawDump(t, dir), "a refused store is left as it was")
 

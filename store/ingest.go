@@ -160,7 +160,7 @@ func (b *Batch) commitIngest() error {
 			size += len(kvs[n].k) + len(kvs[n].v)
 			n++
 		}
-		parts := max(1, min(runtime.GOMAXPROCS(0), size/s.ingestSplitBytes))
+		parts := max(1, min(runtime.GOMAXPROCS(0), size/s.ingestSplitBytes, n)) // no empty table
 		for p := range parts {
 			tables = append(tables, kvs[n*p/parts:n*(p+1)/parts])
 		}
