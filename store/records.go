@@ -258,8 +258,8 @@ func errLayout1(id string) error {
 // memory when it has room.
 func encodeVector(dst []byte, faceID string, vec []float32) []byte {
 	b := dst[:0]
-	if cap(b) < vectorRecordLen(faceID, len(vec)) {
-		b = make([]byte, 0, vectorRecordLen(faceID, len(vec)))
+	if n := vectorRecordLen(faceID, len(vec)); cap(b) < n {
+		b = make([]byte, 0, n)
 	}
 	b = append(b, formatV1)
 	b = appendStr(b, faceID)
@@ -274,15 +274,8 @@ func encodeVector(dst []byte, faceID string, vec []float32) []byte {
 
 // vectorRecordLen is the length of encodeVector's record.
 func vectorRecordLen(faceID string, dim int) int {
-	return 1 + uvarintLen(uint64(len(faceID))) + len(faceID) + 4*dim
-}
-
-func uvarintLen(x uint64) int {
-	n := 1
-	for ; x >= 0x80; x >>= 7 {
-		n++
-	}
-	return n
+	var length [binary.MaxVarintLen64]byte
+	return 1 + binary.PutUvarint(length[:], uint64(len(faceID))) + len(faceID) + 4*dim
 }
 
 // decodeVectorRaw decodes a vector record, returning the face ID and the
