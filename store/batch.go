@@ -24,7 +24,6 @@ func (s *Store) NewBatch() *Batch { return &Batch{s: s, b: s.db.NewBatch()} }
 func (b *Batch) set(k, v []byte) {
 	if b.in != nil {
 		b.in.kvs = append(b.in.kvs, kv{k, v, len(b.in.kvs)})
-		b.in.arena.kvs = b.in.kvs // a grown slice is the one to reuse
 		b.in.size += len(k) + len(v)
 		return
 	}
@@ -147,6 +146,9 @@ func (b *Batch) Commit(sync bool) error {
 
 // Close discards an uncommitted batch. It is safe to call twice.
 func (b *Batch) Close() {
+	if b.in != nil {
+		b.in.arena.kvs = b.in.kvs // the puts' slice as grown, for the arena's next batch
+	}
 	b.in = nil
 	if b.b != nil {
 		b.b.Close()
