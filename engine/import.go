@@ -166,6 +166,12 @@ type Importer struct {
 	dim   int         // the committed dimension, 0 until one is fixed
 	batch importBatch // the batch being filled
 	dry   *importDry  // what a dry run has accepted so far
+	// commitUsers is the users the batch being committed names, as its
+	// recheck finds them; commitUserIdx finds them by ID. Both are kept
+	// from batch to batch, as the batch's maps are: a bulk import would
+	// otherwise grow them from nothing, batch after batch.
+	commitUsers   []commitUser
+	commitUserIdx map[string]int32
 
 	n       int // records passed to Add
 	stats   ImportStats
@@ -180,16 +186,33 @@ type importEntry struct {
 	face      *store.Face // nil for a user-only record
 	preserved bool        // FaceId came from the record
 	userID    string
+	user      int32 // userID's index in Importer.commitUsers, set by recheck
 }
 
 type importBatch struct {
-	sb        *store.Batch
-	entries   []importEntry
-	dim       int            // fixed by this batch's first face when dim is 0
-	faceIDs   map[string]int // preserved face IDs -> record index
-	userFaces map[string]int // faces per user added by this batch
-	newUsers  []string       // users to create, in first-appearance order
-	isNew     map[string]bool
+	sb       *store.Batch
+	entries  []importEntry
+	dim      int              // fixed by this batch's first face when dim is 0
+	faceIDs  map[string]int   // preserved face IDs -> record index
+	userIdx  map[string]int32 // users the batch names -> index in users
+	users    []batchUser      // what the batch does to each
+	newUsers []string         // users to create, in first-appearance order
+}
+
+// batchUser is what admit knows of a user the batch names.
+type batchUser struct {
+	faces int  // faces the batch adds to it
+	isNew bool // the batch creates it
+}
+
+// commitUser is a user that a batch being committed names.
+type commitUser struct {
+	id      string
+	u       *user       // nil until commit creates it
+	faces   int         // its faces once the batch is in
+	added   int         // faces the batch adds to it
+	last    *store.Face // the last of them
+	updated bool        // publish has given it a new face list
 }
 
 // importDry is the state a dry run builds instead of committing.
@@ -236,11 +259,20 @@ func (e *Engine) NewImporter(ctx context.Context, collectionID string, opts *Imp
 	return im, nil
 }
 
+// resetBatch empties the batch, keeping its maps' and slices' room.
 func (im *Importer) resetBatch() {
-	if im.batch.sb != nil {
-		im.batch.sb.Close()
+	b := &im.batch
+	if b.sb != nil {
+		b.sb.Close()
+		b.sb = nil
 	}
-	im.batch = importBatch{faceIDs: map[string]int{}, userFaces: map[string]int{}, isNew: map[string]bool{}}
+	if b.faceIDs == nil {
+		b.faceIDs, b.userIdx = map[string]int{}, map[string]int32{}
+	}
+	clear(b.faceIDs)
+	clear(b.userIdx)
+	clear(b.entries) // let go of the faces
+	b.entries, b.users, b.newUsers, b.dim = b.entries[:0], b.users[:0], b.newUsers[:0], 0
 	im.arena.Reset()
 	if !im.opts.DryRun {
 		im.batch.sb = im.e.store.NewIngestBatchIn(&im.arena)
@@ -394,13 +426,17 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 			return errorf(CodeResourceAlreadyExists, "the face id: %s appears twice in the import", rec.FaceId)
 		}
 	}
+	bu := int32(-1) // rec.UserId's index in b.users
 	if rec.UserId != "" {
 		if im.dry != nil {
 			userExists = userExists || im.dry.users[rec.UserId]
 			userFaces += im.dry.userFaces[rec.UserId]
 		}
-		userExists = userExists || b.isNew[rec.UserId]
-		userFaces += b.userFaces[rec.UserId]
+		if i, ok := b.userIdx[rec.UserId]; ok {
+			bu = i
+			userExists = userExists || b.users[i].isNew
+			userFaces += b.users[i].faces
+		}
 		if rec.Vector != nil && userFaces+1 > maxFacesPerUser {
 			return errorf(CodeServiceQuotaExceeded, "user %s would have more than %d faces, the limit per user", rec.UserId, maxFacesPerUser)
 		}
@@ -408,9 +444,14 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 
 	// The record is good: add it.
 	ent := importEntry{idx: idx, userID: rec.UserId}
+	if rec.UserId != "" && bu < 0 {
+		bu = int32(len(b.users))
+		b.userIdx[rec.UserId] = bu
+		b.users = append(b.users, batchUser{})
+	}
 	if rec.UserId != "" && !userExists {
 		b.newUsers = append(b.newUsers, rec.UserId)
-		b.isNew[rec.UserId] = true
+		b.users[bu].isNew = true
 	}
 	if rec.Vector != nil {
 		// In the arena, with the batch's records: reused once it is done.
@@ -430,7 +471,7 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 			f.ImageID = im.newID()
 		}
 		if rec.UserId != "" {
-			b.userFaces[rec.UserId]++
+			b.users[bu].faces++
 		}
 		if !im.opts.DryRun {
 			f.Seq = im.c.faceSeq.Add(1)
@@ -468,7 +509,7 @@ func (im *Importer) commit() error {
 			d.users[u] = true
 		}
 		im.dim = max(im.dim, b.dim)
-		im.count()
+		im.count(len(b.newUsers))
 		im.resetBatch()
 		return nil
 	}
@@ -486,7 +527,7 @@ func (im *Importer) commit() error {
 	// again what they could have changed, now that none can.
 	m := c.meta
 	c.mu.RLock()
-	newUsers, bad, err := im.recheck(c, m.Dim)
+	bad, err := im.recheck(c, m.Dim)
 	c.mu.RUnlock()
 	if err != nil {
 		return im.failBatch(bad, err, true)
@@ -497,11 +538,16 @@ func (im *Importer) commit() error {
 		metaChanged = true
 	}
 	created := im.e.now().UTC()
-	users := make([]*user, len(newUsers))
-	for i, id := range newUsers {
+	var users []*user
+	for i := range im.commitUsers {
+		cu := &im.commitUsers[i]
+		if cu.u != nil {
+			continue
+		}
 		m.LastUserPK++
-		users[i] = &user{id: id, pk: m.LastUserPK, created: created}
-		b.sb.PutUser(im.coll, store.User{ID: id, PK: m.LastUserPK, Created: created})
+		cu.u = &user{id: cu.id, pk: m.LastUserPK, created: created}
+		users = append(users, cu.u)
+		b.sb.PutUser(im.coll, store.User{ID: cu.u.id, PK: m.LastUserPK, Created: created})
 		metaChanged = true
 	}
 	if metaChanged {
@@ -512,51 +558,61 @@ func (im *Importer) commit() error {
 	}
 	im.publish(c, m, users)
 	im.dim = m.Dim
-	im.count()
+	im.count(len(users))
 	im.resetBatch()
 	return nil
 }
 
 // recheck runs the checks that depend on the collection's state over the
-// whole batch, returning the users to create, or the first failing record
-// and why. The caller holds c.writeMu and c.mu shared.
-func (im *Importer) recheck(c *collection, dim int) ([]string, int, error) {
+// whole batch, finding the users it names (commitUsers, the ones to create
+// without a user), or returns the first failing record and why. The caller
+// holds c.writeMu and c.mu shared.
+func (im *Importer) recheck(c *collection, dim int) (int, error) {
 	b := &im.batch
-	counts := map[string]int{}
-	var newUsers []string
-	for _, ent := range b.entries {
+	if im.commitUserIdx == nil {
+		im.commitUserIdx = map[string]int32{}
+	}
+	clear(im.commitUserIdx)
+	clear(im.commitUsers) // let go of the users
+	im.commitUsers = im.commitUsers[:0]
+	for i := range b.entries {
+		ent := &b.entries[i]
 		if f := ent.face; f != nil {
 			if dim != 0 && len(f.Vector) != dim {
-				return nil, ent.idx, invalid("the embedding has %d dimensions; collection %s holds %d-dimensional embeddings", len(f.Vector), im.coll, dim)
+				return ent.idx, invalid("the embedding has %d dimensions; collection %s holds %d-dimensional embeddings", len(f.Vector), im.coll, dim)
 			}
 			if ent.preserved && c.faces[f.ID] != nil {
-				return nil, ent.idx, errorf(CodeResourceAlreadyExists, "the face id: %s already exists in collection %s", f.ID, im.coll)
+				return ent.idx, errorf(CodeResourceAlreadyExists, "the face id: %s already exists in collection %s", f.ID, im.coll)
 			}
 		}
+		ent.user = -1
 		if ent.userID == "" {
 			continue
 		}
-		n, seen := counts[ent.userID]
+		j, seen := im.commitUserIdx[ent.userID]
 		if !seen {
-			if u := c.users[ent.userID]; u != nil {
-				n = len(u.faces)
-			} else {
-				newUsers = append(newUsers, ent.userID)
+			cu := commitUser{id: ent.userID, u: c.users[ent.userID]}
+			if cu.u != nil {
+				cu.faces = len(cu.u.faces)
 			}
+			j = int32(len(im.commitUsers))
+			im.commitUserIdx[ent.userID] = j
+			im.commitUsers = append(im.commitUsers, cu)
 		}
+		ent.user = j
 		if ent.face != nil {
-			n++
-			if n > maxFacesPerUser {
-				return nil, ent.idx, errorf(CodeServiceQuotaExceeded, "user %s would have more than %d faces, the limit per user", ent.userID, maxFacesPerUser)
+			cu := &im.commitUsers[j]
+			cu.faces++
+			if cu.faces > maxFacesPerUser {
+				return ent.idx, errorf(CodeServiceQuotaExceeded, "user %s would have more than %d faces, the limit per user", ent.userID, maxFacesPerUser)
 			}
 		}
-		counts[ent.userID] = n
 	}
-	return newUsers, 0, nil
+	return 0, nil
 }
 
-// publish makes a committed batch visible to searches. The caller holds
-// c.writeMu.
+// publish makes a committed batch visible to searches: its faces, and the
+// users it created (users) or gave faces. The caller holds c.writeMu.
 func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -580,28 +636,38 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	for _, u := range users {
 		c.users[u.id], c.byPK[u.pk] = u, u
 	}
-	added := map[*user][]*store.Face{}
+	// Each user given faces gets a new list (readers may hold the old).
+	cus := im.commitUsers
 	for _, ent := range entries {
-		if f := ent.face; f != nil && f.UserID != "" {
-			u := c.users[f.UserID]
-			added[u] = append(added[u], f)
+		if ent.face == nil || ent.user < 0 {
+			continue
 		}
+		cu := &cus[ent.user]
+		if !cu.updated {
+			cu.updated = true
+			cu.u.faces = append(make([]string, 0, cu.faces), cu.u.faces...)
+		}
+		cu.u.faces = append(cu.u.faces, ent.face.ID)
+		cu.added++
+		cu.last = ent.face
 	}
 	// A user whose one face is new has that face's vector as it is (see
 	// userVector), so needs nothing of the face matrix; the others wait
 	// for it.
 	var averaged []*user
-	for u, fs := range added {
-		ids := slices.Clone(u.faces)
-		for _, f := range fs {
-			ids = append(ids, f.ID)
+	for i := range cus {
+		cu := &cus[i]
+		if cu.added == 0 {
+			continue
 		}
-		u.faces = sortedUnique(ids)
+		u := cu.u
 		if len(u.faces) == 1 {
-			c.userIdx.Upsert(u.pk, fs[0].Vector)
-		} else {
-			averaged = append(averaged, u)
+			c.userIdx.Upsert(u.pk, cu.last.Vector)
+			continue
 		}
+		slices.Sort(u.faces) // a list of publish's own
+		u.faces = slices.Compact(u.faces)
+		averaged = append(averaged, u)
 	}
 	faces.Wait()
 	for _, u := range averaged {
@@ -609,12 +675,13 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	}
 }
 
-// count adds the current batch to the stats.
-func (im *Importer) count() {
+// count adds the current batch, which created usersCreated users, to the
+// stats.
+func (im *Importer) count(usersCreated int) {
 	b := &im.batch
 	im.stats.Batches++
 	im.stats.Records += len(b.entries)
-	im.stats.UsersCreated += len(b.newUsers)
+	im.stats.UsersCreated += usersCreated
 	for _, ent := range b.entries {
 		if ent.face != nil {
 			im.stats.Faces++

@@ -339,6 +339,43 @@ func TestImportPublishesEachCommittedBatch(t *testing.T) {
 	assert.ErrorIs(t, im.Add(ImportRecord{Vector: vecs[0]}), ErrImporterClosed)
 }
 
+// TestImportUserCreatedMeanwhile: a user the batch would create, created
+// by another caller before the commit, gets the batch's faces and is not
+// counted as the import's, and one the batch gives several faces, with
+// faces of its own already, averages them all.
+func TestImportUserCreatedMeanwhile(t *testing.T) {
+	dir := t.TempDir()
+	e := impOpen(t, dir)
+	impCreate(t, e, "m", 8)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(5, 5))
+	old, err := e.IndexFaces(ctx, &IndexFacesInput{CollectionId: "m", Faces: []FaceEmbedding{{Vector: impVec(r, 8)}}})
+	require.NoError(t, err)
+	_, err = e.CreateUser(ctx, &CreateUserInput{CollectionId: "m", UserId: "kept"})
+	require.NoError(t, err)
+	_, err = e.AssociateFaces(ctx, &AssociateFacesInput{CollectionId: "m", UserId: "kept", FaceIds: []string{old.FaceRecords[0].Face.FaceId}})
+	require.NoError(t, err)
+
+	im, err := e.NewImporter(ctx, "m", nil)
+	require.NoError(t, err)
+	for _, u := range []string{"late", "kept", "new", "kept", "late"} {
+		require.NoError(t, im.Add(ImportRecord{Vector: impVec(r, 8), UserId: u}))
+	}
+	_, err = e.CreateUser(ctx, &CreateUserInput{CollectionId: "m", UserId: "late"})
+	require.NoError(t, err)
+	require.NoError(t, im.Close())
+	st := im.Stats()
+	assert.Equal(t, 1, st.UsersCreated, "only new is the import's")
+	assert.Equal(t, 5, st.Faces)
+
+	for u, n := range map[string]int{"late": 2, "kept": 3, "new": 1} {
+		faces, err := e.ListFaces(ctx, &ListFacesInput{CollectionId: "m", UserId: u})
+		require.NoError(t, err)
+		assert.Len(t, faces.Faces, n, u)
+	}
+	impCheckRebuild(t, dir, e, "m")
+}
+
 func ptrTo[T any](v T) *T { return &v }
 
 func TestImportBadRecord(t *testing.T) {

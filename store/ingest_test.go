@@ -123,6 +123,59 @@ func TestTableGroup(t *testing.T) {
 	}
 }
 
+// TestGroupPuts: puts grouped by table come out as one sort of them all
+// would put them (by key, the last put of a key winning), cut at the
+// groups' bounds, whether a group arrives in order, shuffled or with
+// repeated keys.
+func TestGroupPuts(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var kvs []kv
+	put := func(k string) {
+		kvs = append(kvs, kv{k: []byte(k), v: []byte(fmt.Sprint(len(kvs))), n: len(kvs)})
+	}
+	for i := range 3000 {
+		put(fmt.Sprintf("v/c/%08d", i))               // in order
+		put(fmt.Sprintf("c/c/f/%04x", r.IntN(1<<16))) // random, some repeated
+		put(fmt.Sprintf("c/c/k/%08d", i/2))           // in order, each twice
+		if i%7 == 0 {
+			put(fmt.Sprintf("c/c/u/u%d", r.IntN(50))) // few keys, many puts
+		}
+		if i%1000 == 0 {
+			put("col/c")
+		}
+	}
+	want := slices.Clone(kvs)
+	slices.SortStableFunc(want, func(x, y kv) int { return strings.Compare(string(x.k), string(y.k)) })
+	var dedup []kv
+	for i, e := range want {
+		if i+1 < len(want) && string(want[i+1].k) == string(e.k) {
+			continue // a later put of the key follows
+		}
+		dedup = append(dedup, e)
+	}
+
+	var buf []kv
+	for range 2 { // the second time in the buffer the first left
+		groups := groupPuts(slices.Clone(kvs), &buf)
+		var got []kv
+		var names []string
+		for _, g := range groups {
+			require.NotEmpty(t, g)
+			names = append(names, string(tableGroup(g[0].k)))
+			for _, e := range g {
+				require.Equal(t, names[len(names)-1], string(tableGroup(e.k)), "%q in the group of %q", e.k, g[0].k)
+			}
+			got = append(got, g...)
+		}
+		require.Equal(t, []string{"c/c/f/", "c/c/k/", "c/c/u/", "col/", "v/"}, names)
+		require.Equal(t, len(dedup), len(got))
+		for i := range dedup {
+			require.Equal(t, string(dedup[i].k), string(got[i].k))
+			require.Equal(t, string(dedup[i].v), string(got[i].v), "value of %q", got[i].k)
+		}
+	}
+}
+
 // TestIngestBatchLaterPutWins: of several puts of one key, the last is
 // what the store keeps, however many puts and keys the batch sorts.
 func TestIngestBatchLaterPutWins(t *testing.T) {
