@@ -15,34 +15,52 @@ var (
 func collKey(id string) []byte { return append(bytes.Clone(prefixColl), id...) }
 
 // collRoot is the prefix of every record of one collection.
-func collRoot(id string) []byte { return append(append([]byte("c/"), id...), '/') }
+func collRoot(id string) []byte { return collRootRoom(id, 0) }
 
-// collPrefix is the prefix of one record kind ('u', 'k', 'f', 't') of a collection.
-func collPrefix(id string, kind byte) []byte { return append(collRoot(id), kind, '/') }
-
-func userKey(coll, userID string) []byte { return append(collPrefix(coll, 'u'), userID...) }
-
-func pkKey(coll string, pk uint64) []byte {
-	k := collPrefix(coll, 'k')
-	return append(k, byte(pk>>56), byte(pk>>48), byte(pk>>40), byte(pk>>32), byte(pk>>24), byte(pk>>16), byte(pk>>8), byte(pk))
+// collRootRoom is collRoot with room for extra more bytes: a key is built
+// in one allocation, not one per append (a bulk import builds millions).
+func collRootRoom(id string, extra int) []byte {
+	k := make([]byte, 0, len("c/")+len(id)+len("/")+extra)
+	return append(append(append(k, "c/"...), id...), '/')
 }
 
-func faceKey(coll, faceID string) []byte { return append(collPrefix(coll, 'f'), faceID...) }
+// collPrefix is the prefix of one record kind ('u', 'k', 'f', 't') of a collection.
+func collPrefix(id string, kind byte) []byte { return collPrefixRoom(id, kind, 0) }
+
+// collPrefixRoom is collPrefix with room for extra more bytes.
+func collPrefixRoom(id string, kind byte, extra int) []byte {
+	return append(collRootRoom(id, 2+extra), kind, '/')
+}
+
+func userKey(coll, userID string) []byte {
+	return append(collPrefixRoom(coll, 'u', len(userID)), userID...)
+}
+
+func pkKey(coll string, pk uint64) []byte {
+	return binary.BigEndian.AppendUint64(collPrefixRoom(coll, 'k', 8), pk)
+}
+
+func faceKey(coll, faceID string) []byte {
+	return append(collPrefixRoom(coll, 'f', len(faceID)), faceID...)
+}
 
 // vectorPrefix is the prefix of a collection's vectors. It sits outside
 // c/ on purpose: no other record sorts between a collection's vectors and
 // the next collection's, so no table of other records can straddle the
 // place where new vectors go (see [Batch.Commit] of an ingest batch).
-func vectorPrefix(coll string) []byte {
-	return append(append(bytes.Clone(prefixVectors), coll...), '/')
+func vectorPrefix(coll string) []byte { return vectorPrefixRoom(coll, 0) }
+
+func vectorPrefixRoom(coll string, extra int) []byte {
+	k := make([]byte, 0, len(prefixVectors)+len(coll)+len("/")+extra)
+	return append(append(append(k, prefixVectors...), coll...), '/')
 }
 
 func vectorKey(coll string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(vectorPrefix(coll), seq)
+	return binary.BigEndian.AppendUint64(vectorPrefixRoom(coll, 8), seq)
 }
 
 func tokenKey(coll, op, token string) []byte {
-	k := append(collPrefix(coll, 't'), op...)
+	k := append(collPrefixRoom(coll, 't', len(op)+1+len(token)), op...)
 	return append(append(k, '/'), token...)
 }
 

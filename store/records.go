@@ -291,7 +291,8 @@ func decodeVectorRaw(seq uint64, v []byte) ([]byte, []byte, error) {
 }
 
 func encodeUser(u User) []byte {
-	b := []byte{formatV1}
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen64)
+	b = append(b, formatV1)
 	b = binary.AppendUvarint(b, u.PK)
 	return binary.AppendVarint(b, u.Created.UnixNano())
 }
