@@ -343,7 +343,8 @@ func (im *Importer) Close() error {
 		im.batch.sb.Close()
 		im.batch.sb = nil
 	}
-	im.arena = store.IngestArena{} // the batches' memory, for the collector
+	// The batches' memory, for the collector (commitUsers point into it).
+	im.arena, im.commitUsers, im.commitUserIdx = store.IngestArena{}, nil, nil
 	im.closed = true
 	if im.err == nil {
 		im.err = ErrImporterClosed

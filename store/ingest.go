@@ -228,7 +228,31 @@ func groupPuts(kvs []kv, buf *[]kv) [][]kv {
 	for _, j := range order {
 		groups = append(groups, sortPuts(out[start[j]:start[j]+counts[j]]))
 	}
+	for i := 1; i < len(groups); i++ {
+		if bytes.Compare(groups[i-1][len(groups[i-1])-1].k, groups[i][0].k) >= 0 {
+			// Groups whose keys interleave (a c/ key without a kind: none
+			// that the store builds) would make overlapping tables, which
+			// Pebble refuses: sort all the puts and cut them where the
+			// group changes instead.
+			return runsOf(sortPuts(out[:copy(out, kvs)]))
+		}
+	}
 	return groups
+}
+
+// runsOf cuts sorted puts into runs of one table group each.
+func runsOf(kvs []kv) [][]kv {
+	var runs [][]kv
+	for len(kvs) > 0 {
+		group := tableGroup(kvs[0].k)
+		n := 1
+		for n < len(kvs) && bytes.Equal(tableGroup(kvs[n].k), group) {
+			n++
+		}
+		runs = append(runs, kvs[:n])
+		kvs = kvs[n:]
+	}
+	return runs
 }
 
 // sortPuts sorts g by key, then by position, and keeps only the last put of

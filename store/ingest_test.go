@@ -144,6 +144,28 @@ func TestGroupPuts(t *testing.T) {
 			put("col/c")
 		}
 	}
+	var buf []kv
+	// The second and third times in the buffer the first left, the third
+	// with fewer puts.
+	for _, n := range []int{len(kvs), len(kvs), len(kvs) / 3} {
+		names := checkGroupPuts(t, kvs[:n], &buf)
+		require.Equal(t, []string{"c/c/f/", "c/c/k/", "c/c/u/", "col/", "v/"}, names)
+	}
+
+	// c/ keys without a kind fall in the group c/, whose keys interleave
+	// with the kinds': the puts are cut where the group changes instead.
+	kvs = kvs[:0]
+	for _, k := range []string{"c/z", "c/m/f/2", "c/a", "c/m/f/1", "c/m/f/2", "v/c/1"} {
+		put(k)
+	}
+	names := checkGroupPuts(t, kvs, &buf)
+	require.Equal(t, []string{"c/", "c/m/f/", "c/", "v/"}, names)
+}
+
+// checkGroupPuts checks groupPuts(kvs) against one sort of them all by key,
+// the last put of a key winning, and returns the groups' names.
+func checkGroupPuts(t *testing.T, kvs []kv, buf *[]kv) []string {
+	t.Helper()
 	want := slices.Clone(kvs)
 	slices.SortStableFunc(want, func(x, y kv) int { return strings.Compare(string(x.k), string(y.k)) })
 	var dedup []kv
@@ -153,27 +175,27 @@ func TestGroupPuts(t *testing.T) {
 		}
 		dedup = append(dedup, e)
 	}
-
-	var buf []kv
-	for range 2 { // the second time in the buffer the first left
-		groups := groupPuts(slices.Clone(kvs), &buf)
-		var got []kv
-		var names []string
-		for _, g := range groups {
-			require.NotEmpty(t, g)
-			names = append(names, string(tableGroup(g[0].k)))
-			for _, e := range g {
-				require.Equal(t, names[len(names)-1], string(tableGroup(e.k)), "%q in the group of %q", e.k, g[0].k)
-			}
-			got = append(got, g...)
+	groups := groupPuts(slices.Clone(kvs), buf)
+	var got []kv
+	var names []string
+	for i, g := range groups {
+		require.NotEmpty(t, g)
+		names = append(names, string(tableGroup(g[0].k)))
+		for _, e := range g {
+			require.Equal(t, names[i], string(tableGroup(e.k)), "%q in the group of %q", e.k, g[0].k)
 		}
-		require.Equal(t, []string{"c/c/f/", "c/c/k/", "c/c/u/", "col/", "v/"}, names)
-		require.Equal(t, len(dedup), len(got))
-		for i := range dedup {
-			require.Equal(t, string(dedup[i].k), string(got[i].k))
-			require.Equal(t, string(dedup[i].v), string(got[i].v), "value of %q", got[i].k)
+		if i > 0 {
+			prev := groups[i-1]
+			require.Less(t, string(prev[len(prev)-1].k), string(g[0].k), "groups %d and %d overlap", i-1, i)
 		}
+		got = append(got, g...)
 	}
+	require.Equal(t, len(dedup), len(got))
+	for i := range dedup {
+		require.Equal(t, string(dedup[i].k), string(got[i].k))
+		require.Equal(t, string(dedup[i].v), string(got[i].v), "value of %q", got[i].k)
+	}
+	return names
 }
 
 // TestIngestBatchLaterPutWins: of several puts of one key, the last is

@@ -12,7 +12,9 @@ var (
 	prefixVectors = []byte("v/")
 )
 
-func collKey(id string) []byte { return append(bytes.Clone(prefixColl), id...) }
+func collKey(id string) []byte {
+	return append(append(make([]byte, 0, len(prefixColl)+len(id)), prefixColl...), id...)
+}
 
 // collRoot is the prefix of every record of one collection.
 func collRoot(id string) []byte { return collRootRoom(id, 0) }

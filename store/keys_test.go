@@ -7,7 +7,7 @@ import (
 )
 
 // TestKeys: each key has the layout stored data has always had, built in
-// one allocation.
+// one allocation of its exact size.
 func TestKeys(t *testing.T) {
 	const pk = 0x0102030405060708
 	for _, tc := range []struct {
@@ -15,7 +15,7 @@ func TestKeys(t *testing.T) {
 		key  func() []byte
 		want string
 	}{
-		{"collection", func() []byte { return collKey("c1") }, "col/c1"},
+		{"collection", func() []byte { return collKey("collection-1") }, "col/collection-1"},
 		{"root", func() []byte { return collRoot("c1") }, "c/c1/"},
 		{"prefix", func() []byte { return collPrefix("c1", 'f') }, "c/c1/f/"},
 		{"user", func() []byte { return userKey("c1", "bob") }, "c/c1/u/bob"},
@@ -26,7 +26,9 @@ func TestKeys(t *testing.T) {
 		{"token", func() []byte { return tokenKey("c1", "IndexFaces", "tok") }, "c/c1/t/IndexFaces/tok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, string(tc.key()))
+			k := tc.key()
+			require.Equal(t, tc.want, string(k))
+			require.Equal(t, len(k), cap(k), "room to spare")
 			require.Equal(t, 1.0, testing.AllocsPerRun(100, func() { tc.key() }))
 		})
 	}
