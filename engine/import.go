@@ -567,9 +567,9 @@ func (im *Importer) commit() error {
 }
 
 // recheck runs the checks that depend on the collection's state over the
-// whole batch, finding the users it names (commitUsers, the ones to create
-// without a user), or returns the first failing record and why. The caller
-// holds c.writeMu and c.mu shared.
+// whole batch and finds the users it names (commitUsers: those still to be
+// created have no *user yet), or returns the first failing record and why.
+// The caller holds c.writeMu and c.mu shared.
 func (im *Importer) recheck(c *collection, dim int) (int, error) {
 	b := &im.batch
 	if im.commitUserIdx == nil {
