@@ -306,20 +306,7 @@ func (c *collection) userVector(faceIDs []string) []float32 {
 			sum[i] += float64(x)
 		}
 	}
-	// Four partial sums break the add chain; the order is fixed, so the
-	// bits are too.
-	var n0, n1, n2, n3 float64
-	i := 0
-	for ; i+4 <= len(sum); i += 4 {
-		n0 += sum[i] * sum[i]
-		n1 += sum[i+1] * sum[i+1]
-		n2 += sum[i+2] * sum[i+2]
-		n3 += sum[i+3] * sum[i+3]
-	}
-	for ; i < len(sum); i++ {
-		n0 += sum[i] * sum[i]
-	}
-	n := math.Sqrt((n0 + n1) + (n2 + n3))
+	n := math.Sqrt(sumSquares(sum))
 	if n == 0 {
 		// Faces that cancel out exactly: keep the first face's direction so
 		// the user still has a well-defined vector.
@@ -333,12 +320,23 @@ func (c *collection) userVector(faceIDs []string) []float32 {
 	return out
 }
 
-func norm(v []float32) float64 {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
+// sumSquares is the sum of v's squares, in float64 (the check for unit
+// length is finer than float32 sums are). Four partial sums break the add
+// chain; their order is fixed, so the bits are too.
+func sumSquares[T float32 | float64](v []T) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		x0, x1, x2, x3 := float64(v[i]), float64(v[i+1]), float64(v[i+2]), float64(v[i+3])
+		s0 += x0 * x0
+		s1 += x1 * x1
+		s2 += x2 * x2
+		s3 += x3 * x3
 	}
-	return math.Sqrt(s)
+	for ; i < len(v); i++ {
+		s0 += float64(v[i]) * float64(v[i])
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // normalize validates an embedding and returns its L2-normalized copy.
@@ -357,21 +355,7 @@ func checkEmbedding(v []float32, what string) (float64, error) {
 	if len(v) == 0 || len(v) > maxDimension {
 		return 0, invalid("%s has %d dimensions; a vector must have 1 to %d", what, len(v), maxDimension)
 	}
-	// Four sums, not one, so that the adds need not wait for each other;
-	// float64, as the check for unit length is finer than float32 sums are.
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		x0, x1, x2, x3 := float64(v[i]), float64(v[i+1]), float64(v[i+2]), float64(v[i+3])
-		s0 += x0 * x0
-		s1 += x1 * x1
-		s2 += x2 * x2
-		s3 += x3 * x3
-	}
-	for ; i < len(v); i++ {
-		s0 += float64(v[i]) * float64(v[i])
-	}
-	s := (s0 + s1) + (s2 + s3)
+	s := sumSquares(v)
 	// Squares of finite float32s are far from overflowing a float64, so
 	// only a NaN or an infinity in v makes s other than finite.
 	if math.IsNaN(s) || math.IsInf(s, 0) {

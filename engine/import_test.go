@@ -292,7 +292,7 @@ func TestImportInvariants(t *testing.T) {
 		}
 	}
 	for id, f := range s.Faces {
-		require.InDelta(t, 1, norm(f.Vector), 1e-6, "face %s is stored normalized", id)
+		require.InDelta(t, 1, math.Sqrt(sumSquares(f.Vector)), 1e-6, "face %s is stored normalized", id)
 	}
 	// Vectors were normalized as IndexFaces would.
 	nv, err := normalize(recs[0].Vector, "x")

@@ -22,8 +22,8 @@ import (
 // fn gets each record in f, which it may keep only during the call, as
 // also f.UserID (copy it to keep it; the other strings it may keep); calls
 // for one part come from one goroutine, in ID order, and calls for
-// different parts run concurrently. The first
-// error (from fn or the store) stops every part and is returned.
+// different parts run concurrently. The first error (from fn or the store)
+// stops every part and is returned.
 func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face) error) error {
 	parts = max(1, min(parts, 16))
 	prefix := collPrefix(coll, 'f')
@@ -64,8 +64,8 @@ func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face) err
 // vec; both faceID and vec are buffers it may keep only during the call (a
 // string per vector would be a million allocations in a large Open). Calls
 // for one part come from one goroutine, in sequence order, and calls for
-// different parts run concurrently. The first error (from fn or the store) stops every part and
-// is returned.
+// different parts run concurrently. The first error (from fn or the store)
+// stops every part and is returned.
 func (s *Store) ScanVectors(coll string, parts int, fn func(part int, seq uint64, faceID []byte, vec []float32) error) error {
 	parts = max(1, min(parts, 16))
 	prefix := vectorPrefix(coll)
