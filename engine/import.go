@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"slices"
 	"sync"
 
@@ -38,7 +39,23 @@ type ImportOptions struct {
 	// records before it, without writing anything. The default value is
 	// false.
 	DryRun bool
+	// ExpectedFaces and ExpectedUsers are how many faces and new users the
+	// import expects to add, if the caller knows. The first commit then
+	// sizes the collection's maps and key indexes for them at once; grown
+	// batch by batch instead, a map hashes again every key it moves at each
+	// growth (importing 1M faces, each of its own user, took 1.4-5.1 s less
+	// user CPU with the hints in five of six alternating pairs, the same in
+	// the sixth). Only maps that are still empty are sized: a collection
+	// that has faces or users grows as it would have. They are hints: an
+	// import may add more or fewer, at the cost of that growth or of room
+	// unused. The default value, 0, sizes nothing.
+	ExpectedFaces int
+	ExpectedUsers int
 }
+
+// maxExpected bounds ImportOptions.ExpectedFaces and ExpectedUsers: the
+// most rows a matrix of the index holds.
+const maxExpected = math.MaxInt32
 
 // Validate reports every problem of o at once.
 func (o *ImportOptions) Validate() error {
@@ -48,6 +65,17 @@ func (o *ImportOptions) Validate() error {
 	}
 	if o.BatchBytes < 0 {
 		errs = append(errs, fmt.Errorf("engine: ImportOptions.BatchBytes %d is negative", o.BatchBytes))
+	}
+	for _, h := range []struct {
+		name string
+		n    int
+	}{{"ExpectedFaces", o.ExpectedFaces}, {"ExpectedUsers", o.ExpectedUsers}} {
+		switch {
+		case h.n < 0:
+			errs = append(errs, fmt.Errorf("engine: ImportOptions.%s %d is negative", h.name, h.n))
+		case h.n > maxExpected:
+			errs = append(errs, fmt.Errorf("engine: ImportOptions.%s %d is more than %d", h.name, h.n, maxExpected))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -174,6 +202,8 @@ type Importer struct {
 	// otherwise grow them from nothing, batch after batch.
 	commitUsers   []commitUser
 	commitUserIdx map[string]int32
+
+	presized bool // the first commit has applied ExpectedFaces and ExpectedUsers
 
 	n       int // records passed to Add
 	stats   ImportStats
@@ -622,8 +652,15 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	if c.dim == 0 && m.Dim != 0 {
 		c.dim = m.Dim
 		c.faceIdx, c.userIdx = c.newIndexes(m.Dim)
+		// Born after the first commit (of users only) presized the maps.
+		c.faceIdx.ReserveKeys(im.opts.ExpectedFaces)
+		c.userIdx.ReserveKeys(im.opts.ExpectedUsers)
 	}
 	c.meta.Dim, c.meta.LastUserPK = m.Dim, m.LastUserPK
+	if !im.presized {
+		im.presized = true
+		c.presize(im.opts.ExpectedFaces, im.opts.ExpectedUsers)
+	}
 	// The faces go in on one core while the users take the other.
 	entries := im.batch.entries
 	var faces sync.WaitGroup
@@ -675,6 +712,34 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	faces.Wait()
 	for _, u := range averaged {
 		c.userIdx.Upsert(u.pk, c.userVector(u.faces))
+	}
+}
+
+// presize sizes those of c's maps and key indexes that are still empty
+// for faces faces and users users (see ImportOptions.ExpectedFaces). c.mu
+// is held for writing, and c has its matrices if it has a dimension.
+func (c *collection) presize(faces, users int) {
+	if faces > 0 {
+		if len(c.faces) == 0 {
+			c.faces = make(map[string]*face, faces)
+		}
+		if len(c.bySeq) == 0 {
+			c.bySeq = make(map[uint64]*face, faces)
+		}
+		if c.faceIdx != nil {
+			c.faceIdx.ReserveKeys(faces)
+		}
+	}
+	if users > 0 {
+		if len(c.users) == 0 {
+			c.users = make(map[string]*user, users)
+		}
+		if len(c.byPK) == 0 {
+			c.byPK = make(map[uint64]*user, users)
+		}
+		if c.userIdx != nil {
+			c.userIdx.ReserveKeys(users)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -187,6 +188,60 @@ func TestImportExportRoundTrip(t *testing.T) {
 			require.Equal(t, sa, sb, "the re-imported collection equals the original")
 			require.Equal(t, "lonely", sa.Users[0])
 			impCheckRebuild(t, dir, e, "a", "b")
+		})
+	}
+}
+
+// TestImportExpectedSizes: the size hints change how the collection's maps
+// are made, never what the import builds, whether they are exact, too high
+// or too low, and whether the dimension is fixed before the import, by its
+// first batch, or by a later one (after batches of users only). A
+// collection that has faces and users already keeps its maps.
+func TestImportExpectedSizes(t *testing.T) {
+	const dim, nFaces = 8, 300
+	for _, tc := range []struct {
+		name   string
+		dim    int  // the hinted collection's: 0 leaves it to the first face
+		seeded bool // half the records are imported first, without hints
+		opts   ImportOptions
+	}{
+		{"exact", dim, false, ImportOptions{ExpectedFaces: nFaces, ExpectedUsers: 40}},
+		{"too high", dim, false, ImportOptions{ExpectedFaces: 100_000, ExpectedUsers: 100_000}},
+		{"too low", dim, false, ImportOptions{ExpectedFaces: 3, ExpectedUsers: 1, BatchRecords: 32}},
+		{"faces only", 0, false, ImportOptions{ExpectedFaces: nFaces}},
+		{"users only", dim, false, ImportOptions{ExpectedUsers: 40}},
+		{"dimension fixed by a later batch", 0, false, ImportOptions{ExpectedFaces: nFaces, ExpectedUsers: 40, BatchRecords: 16}},
+		{"collection not empty", dim, true, ImportOptions{ExpectedFaces: nFaces, ExpectedUsers: 40, BatchRecords: 16}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			e := impOpen(t, dir)
+			impCreate(t, e, "plain", 0)
+			r := rand.New(rand.NewPCG(31, 32))
+			impAll(t, e, "plain", nil, impDataset(r, nFaces, 40, dim))
+			// The export's users come first, then its faces with their IDs,
+			// so the two collections can be compared face by face.
+			recs := impExport(t, e, "plain")
+			impCreate(t, e, "hinted", tc.dim)
+			if tc.seeded {
+				impAll(t, e, "hinted", &ImportOptions{BatchRecords: 16}, recs[:len(recs)/2])
+				recs = recs[len(recs)/2:]
+			}
+			c, release, err := e.acquire("hinted")
+			require.NoError(t, err)
+			release() // c stays valid: nothing deletes the collection
+			c.mu.RLock()
+			faces, users := reflect.ValueOf(c.faces).UnsafePointer(), reflect.ValueOf(c.users).UnsafePointer()
+			c.mu.RUnlock()
+
+			opts := tc.opts
+			impAll(t, e, "hinted", &opts, recs)
+			require.Equal(t, impSnapshot(t, e, "plain"), impSnapshot(t, e, "hinted"))
+			c.mu.RLock()
+			assert.Equal(t, tc.opts.ExpectedFaces > 0 && !tc.seeded, reflect.ValueOf(c.faces).UnsafePointer() != faces, "face map made anew")
+			assert.Equal(t, tc.opts.ExpectedUsers > 0 && !tc.seeded, reflect.ValueOf(c.users).UnsafePointer() != users, "user map made anew")
+			c.mu.RUnlock()
+			impCheckRebuild(t, dir, e, "plain", "hinted")
 		})
 	}
 }
@@ -681,9 +736,13 @@ func TestImportEndsWithTheEngine(t *testing.T) {
 	t.Run("options", func(t *testing.T) {
 		e := impOpen(t, t.TempDir())
 		impCreate(t, e, "c", 0)
-		_, err := e.NewImporter(ctx, "c", &ImportOptions{BatchRecords: -1, BatchBytes: -1})
+		_, err := e.NewImporter(ctx, "c", &ImportOptions{BatchRecords: -1, BatchBytes: -1, ExpectedFaces: -1, ExpectedUsers: math.MaxInt32 + 1})
 		require.ErrorContains(t, err, "BatchRecords")
 		require.ErrorContains(t, err, "BatchBytes")
+		require.ErrorContains(t, err, "ExpectedFaces -1 is negative")
+		require.ErrorContains(t, err, "ExpectedUsers 2147483648 is more than 2147483647")
+		_, err = e.NewImporter(ctx, "c", &ImportOptions{ExpectedFaces: math.MaxInt32, ExpectedUsers: math.MaxInt32, DryRun: true})
+		require.NoError(t, err, "the largest hints are valid")
 		_, err = e.NewImporter(ctx, "nope", nil)
 		require.ErrorIs(t, err, ErrResourceNotFound)
 		_, err = e.NewImporter(ctx, "no/pe", nil)

@@ -291,6 +291,19 @@ type Fill struct {
 	maxNorm, maxResid atomic.Uint32
 }
 
+// ReserveKeys sizes the key index of a matrix that has no rows for n keys,
+// for a bulk load that knows its size: a key map grown key by key hashes
+// its keys again at each growth. Unlike [Matrix.Reserve]'s estimates, n is
+// the caller's word, and a count too high keeps a map too large. It does
+// nothing to a matrix with rows or with room for n keys already.
+func (m *Matrix) ReserveKeys(n int) {
+	if len(m.keys) > 0 || cap(m.keys) >= n {
+		return
+	}
+	m.keys = make([]uint64, 0, n)
+	m.rowOf = make(map[uint64]int, n)
+}
+
 // AddRows appends one row per key, unset (holding whatever its block
 // held), and returns the Fill through which the caller sets every one of
 // them. It is the bulk load: unlike a row-by-row [Matrix.Upsert], the rows

@@ -335,6 +335,46 @@ func TestGrowAndDrain(t *testing.T) {
 	useSIMD = vekAcceleration
 }
 
+func TestReserveKeys(t *testing.T) {
+	tests := []struct {
+		name     string
+		rows     int // before ReserveKeys
+		n        int
+		wantRoom bool // ReserveKeys gives the keys room for n
+	}{
+		{"empty", 0, 500, true},
+		{"empty, hint too low", 0, 100, true},
+		{"has rows", 10, 500, false},
+		{"zero", 0, 0, false},
+		{"negative", 0, -5, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(21, 22))
+			m := newMatrix(4, 64, 16, TierFloat32)
+			md := model{}
+			fill(rng, m, md, tt.rows, gridVec)
+			before := cap(m.keys)
+			m.ReserveKeys(tt.n)
+			if tt.wantRoom {
+				require.GreaterOrEqual(t, cap(m.keys), tt.n)
+				room := cap(m.keys)
+				fill(rng, m, md, min(tt.n, 300), gridVec)
+				assert.Equal(t, room, cap(m.keys), "rows within the room do not move the keys")
+			} else {
+				require.Equal(t, before, cap(m.keys))
+			}
+			fill(rng, m, md, 600, gridVec) // past any room
+			checkMatrix(t, m, md)
+			checkSearch(t, m, md, gridVec(rng, 4), 10, 0)
+			m.ReserveKeys(10_000)
+			require.Less(t, cap(m.keys), 10_000, "a matrix with rows keeps its key index")
+			checkMatrix(t, m, md)
+		})
+	}
+	useSIMD = vekAcceleration
+}
+
 func TestFirstBlockGrowth(t *testing.T) {
 	m := NewMatrix(512)
 	m.Upsert(1, make([]float32, 512))

@@ -134,7 +134,11 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 	if _, err := e.CreateCollection(ctx, &engine.CreateCollectionInput{CollectionId: coll, Similarity: evalCurve, Dimension: dim}); err != nil {
 		return err
 	}
-	im, err := e.NewImporter(ctx, coll, nil)
+	enrolled := 0
+	for _, faces := range split.enrolled {
+		enrolled += len(faces)
+	}
+	im, err := e.NewImporter(ctx, coll, &engine.ImportOptions{ExpectedFaces: enrolled, ExpectedUsers: len(split.enrolled)})
 	if err != nil {
 		return err
 	}

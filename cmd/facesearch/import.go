@@ -7,12 +7,14 @@ import (
 	"io"
 	"io/fs"
 	"iter"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/facesearch/facesearch/engine"
+	"github.com/facesearch/facesearch/internal/npy"
 )
 
 const importSynopsis = `--collection C [flags] FILE|DIR...
@@ -89,7 +91,7 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cleanup()
-	im, err := e.NewImporter(ctx, *coll, &engine.ImportOptions{BatchRecords: *batch, DryRun: *dryRun})
+	im, err := e.NewImporter(ctx, *coll, &engine.ImportOptions{BatchRecords: *batch, DryRun: *dryRun, ExpectedFaces: npyRows(inputs)})
 	if err != nil {
 		return err
 	}
@@ -195,6 +197,40 @@ type importInput struct {
 	format  string // npy or jsonl
 	sidecar string
 	size    int64
+}
+
+// npyRowsMaxFiles bounds the .npy headers npyRows reads: past it, the
+// opening of every file costs more than the hint saves.
+const npyRowsMaxFiles = 1000
+
+// npyRows is how many rows the .npy inputs hold, from their headers, as the
+// import's hint of how many faces it adds (engine.ImportOptions.
+// ExpectedFaces): 0 when there are more than npyRowsMaxFiles of them. A
+// file that cannot be read, or whose header claims more rows than it has
+// room for, counts nothing here; the import says why when it gets there.
+func npyRows(inputs []importInput) int {
+	files, rows := 0, 0
+	for _, in := range inputs {
+		if in.format != "npy" || in.path == "-" {
+			continue
+		}
+		if files++; files > npyRowsMaxFiles {
+			return 0
+		}
+		f, err := os.Open(in.path)
+		if err != nil {
+			continue
+		}
+		// A header is outside input: rows the file is too short to hold
+		// (4 bytes a value at least) must not size anything.
+		if nr, err := npy.NewReader(f); err == nil {
+			if n, dim := nr.Shape(); n > 0 && dim > 0 && int64(n) <= in.size/4/int64(dim) {
+				rows = min(rows+n, math.MaxInt32)
+			}
+		}
+		f.Close()
+	}
+	return rows
 }
 
 // expandInputs lists the files to import: directories are walked for .npy,

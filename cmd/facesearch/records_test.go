@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -90,4 +92,47 @@ func FuzzDecodeFast(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line string) {
 		checkFastDecode(t, line)
 	})
+}
+
+// TestNpyRows: the import's size hint is the rows of its .npy inputs, from
+// headers that the files have room for, and nothing for what it cannot
+// count cheaply.
+func TestNpyRows(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, header []byte, rows, dim int) importInput {
+		t.Helper()
+		b := appendRow(header, make([]float32, rows*dim))
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, b, 0o644))
+		return importInput{path: p, format: "npy", size: int64(len(b))}
+	}
+	three := write("three.npy", npyHeader(3, 4), 3, 4)
+	five := write("five.npy", npyHeader(5, 2), 5, 2)
+	liar := write("liar.npy", npyHeader(1<<40, 4), 2, 4) // claims 2^40 rows, holds 2
+	garbage := write("garbage.npy", []byte("not an npy file"), 0, 0)
+	jsonl := importInput{path: filepath.Join(dir, "x.jsonl"), format: "jsonl", size: 1 << 30}
+	stdin := importInput{path: "-", format: "npy"}
+	missing := importInput{path: filepath.Join(dir, "missing.npy"), format: "npy", size: 1 << 30}
+	many := make([]importInput, npyRowsMaxFiles+1)
+	for i := range many {
+		many[i] = three
+	}
+	tests := []struct {
+		name   string
+		inputs []importInput
+		want   int
+	}{
+		{"one", []importInput{three}, 3},
+		{"summed", []importInput{three, five, jsonl}, 8},
+		{"header claims more than the file holds", []importInput{liar, five}, 5},
+		{"unreadable", []importInput{garbage, missing, stdin, three}, 3},
+		{"none", []importInput{jsonl}, 0},
+		{"at the file limit", many[:npyRowsMaxFiles], 3 * npyRowsMaxFiles},
+		{"past it", many, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, npyRows(tt.inputs))
+		})
+	}
 }
