@@ -442,7 +442,7 @@ func (h *harness) ingest(ctx context.Context, coll, tier string) (float64, error
 	p := h.ticker("imported", "faces", total)
 	defer p.stop()
 	t0 := time.Now()
-	im, err := h.e.NewImporter(ctx, coll, &engine.ImportOptions{ExpectedFaces: total, ExpectedUsers: cfg.Users})
+	im, err := h.e.NewImporter(ctx, coll, &engine.ImportOptions{ExpectedFaces: min(total, math.MaxInt32), ExpectedUsers: min(cfg.Users, math.MaxInt32)})
 	if err != nil {
 		return 0, err
 	}

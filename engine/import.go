@@ -45,10 +45,12 @@ type ImportOptions struct {
 	// batch by batch instead, a map hashes again every key it moves at each
 	// growth (importing 1M faces, each of its own user, took 1.4-5.1 s less
 	// user CPU with the hints in five of six alternating pairs, the same in
-	// the sixth). Only maps that are still empty are sized: a collection
-	// that has faces or users grows as it would have. They are hints: an
-	// import may add more or fewer, at the cost of that growth or of room
-	// unused. The default value, 0, sizes nothing.
+	// the sixth). Each map is sized only if still empty: a collection with
+	// faces keeps its face maps, one with users its user maps. They are
+	// hints, taken at their word: an import may add more or fewer, at the
+	// cost of that growth or of room unused, about 100 bytes a face and as
+	// much a user, allocated at the first commit. The default value, 0,
+	// sizes nothing.
 	ExpectedFaces int
 	ExpectedUsers int
 }
@@ -652,7 +654,8 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	if c.dim == 0 && m.Dim != 0 {
 		c.dim = m.Dim
 		c.faceIdx, c.userIdx = c.newIndexes(m.Dim)
-		// Born after the first commit (of users only) presized the maps.
+		// Made after the first commit, which held users only and sized
+		// the maps, the matrices are sized here.
 		c.faceIdx.ReserveKeys(im.opts.ExpectedFaces)
 		c.userIdx.ReserveKeys(im.opts.ExpectedUsers)
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/facesearch/facesearch/index"
 )
 
 // These tests are internal: they compare the in-memory index with the store
@@ -210,7 +212,7 @@ func TestImportExpectedSizes(t *testing.T) {
 		{"too low", dim, false, ImportOptions{ExpectedFaces: 3, ExpectedUsers: 1, BatchRecords: 32}},
 		{"faces only", 0, false, ImportOptions{ExpectedFaces: nFaces}},
 		{"users only", dim, false, ImportOptions{ExpectedUsers: 40}},
-		{"dimension fixed by a later batch", 0, false, ImportOptions{ExpectedFaces: nFaces, ExpectedUsers: 40, BatchRecords: 16}},
+		{"dimension fixed by a later batch", 0, false, ImportOptions{ExpectedFaces: 10_000, ExpectedUsers: 10_000, BatchRecords: 16}},
 		{"collection not empty", dim, true, ImportOptions{ExpectedFaces: nFaces, ExpectedUsers: 40, BatchRecords: 16}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -240,6 +242,12 @@ func TestImportExpectedSizes(t *testing.T) {
 			c.mu.RLock()
 			assert.Equal(t, tc.opts.ExpectedFaces > 0 && !tc.seeded, reflect.ValueOf(c.faces).UnsafePointer() != faces, "face map made anew")
 			assert.Equal(t, tc.opts.ExpectedUsers > 0 && !tc.seeded, reflect.ValueOf(c.users).UnsafePointer() != users, "user map made anew")
+			if !tc.seeded {
+				// The matrices' key indexes have the room asked for.
+				keyRoom := func(m *index.Matrix) int { return reflect.ValueOf(m).Elem().FieldByName("keys").Cap() }
+				assert.GreaterOrEqual(t, keyRoom(c.faceIdx), tc.opts.ExpectedFaces, "face matrix keys")
+				assert.GreaterOrEqual(t, keyRoom(c.userIdx), tc.opts.ExpectedUsers, "user matrix keys")
+			}
 			c.mu.RUnlock()
 			impCheckRebuild(t, dir, e, "plain", "hinted")
 		})

@@ -312,12 +312,13 @@ func (m *Matrix) ReserveKeys(n int) {
 func (m *Matrix) AddRows(keys []uint64) *Fill {
 	f := &Fill{m: m, first: len(m.keys), n: len(keys), index: make(chan struct{})}
 	m.Reserve(f.first + f.n)
+	reserved := cap(m.keys) >= f.first+f.n // by ReserveKeys, map and all
 	m.keys = append(slices.Grow(m.keys, f.n), keys...)
 	if m.comp != nil {
 		m.comp.scale = append(slices.Grow(m.comp.scale, f.n), make([]float32, f.n)...)
 		m.comp.resid = append(slices.Grow(m.comp.resid, f.n), make([]float32, f.n)...)
 	}
-	if len(m.rowOf) == 0 {
+	if len(m.rowOf) == 0 && !reserved {
 		m.rowOf = make(map[uint64]int, f.n) // sized once, not rehashed on the way
 	}
 	added := m.keys[f.first:]

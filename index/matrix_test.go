@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"slices"
 	"sync"
@@ -354,8 +355,9 @@ func TestReserveKeys(t *testing.T) {
 			m := newMatrix(4, 64, 16, TierFloat32)
 			md := model{}
 			fill(rng, m, md, tt.rows, gridVec)
-			before := cap(m.keys)
+			before, index := cap(m.keys), reflect.ValueOf(m.rowOf).UnsafePointer()
 			m.ReserveKeys(tt.n)
+			assert.Equal(t, tt.wantRoom, reflect.ValueOf(m.rowOf).UnsafePointer() != index, "key map made anew")
 			if tt.wantRoom {
 				require.GreaterOrEqual(t, cap(m.keys), tt.n)
 				room := cap(m.keys)
@@ -373,6 +375,30 @@ func TestReserveKeys(t *testing.T) {
 		})
 	}
 	useSIMD = vekAcceleration
+}
+
+// TestReserveKeysThenAddRows: a bulk fill keeps the key map ReserveKeys
+// made for it, and one beyond the room makes its own.
+func TestReserveKeysThenAddRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, rows := range []int{100, 1000} {
+		m := newMatrix(4, 64, 16, TierFloat32)
+		m.ReserveKeys(500)
+		index := reflect.ValueOf(m.rowOf).UnsafePointer()
+		md := model{}
+		keys := make([]uint64, rows)
+		for i := range keys {
+			keys[i] = uint64(i)*7 + 3
+			md[keys[i]] = gridVec(rng, 4)
+		}
+		f := m.AddRows(keys)
+		for i, key := range keys {
+			f.Set(i, md[key])
+		}
+		f.Done()
+		assert.Equal(t, rows <= 500, reflect.ValueOf(m.rowOf).UnsafePointer() == index, "%d rows: the reserved key map kept", rows)
+		checkMatrix(t, m, md)
+	}
 }
 
 func TestFirstBlockGrowth(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -138,7 +139,7 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 	for _, faces := range split.enrolled {
 		enrolled += len(faces)
 	}
-	im, err := e.NewImporter(ctx, coll, &engine.ImportOptions{ExpectedFaces: enrolled, ExpectedUsers: len(split.enrolled)})
+	im, err := e.NewImporter(ctx, coll, &engine.ImportOptions{ExpectedFaces: min(enrolled, math.MaxInt32), ExpectedUsers: min(len(split.enrolled), math.MaxInt32)})
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,13 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cleanup()
-	im, err := e.NewImporter(ctx, *coll, &engine.ImportOptions{BatchRecords: *batch, DryRun: *dryRun, ExpectedFaces: npyRows(inputs)})
+	iopts := &engine.ImportOptions{BatchRecords: *batch, DryRun: *dryRun}
+	if !*dryRun {
+		if d, err := e.DescribeCollection(ctx, &engine.DescribeCollectionInput{CollectionId: *coll}); err == nil {
+			iopts.ExpectedFaces = npyRows(inputs, d.Dimension)
+		}
+	}
+	im, err := e.NewImporter(ctx, *coll, iopts)
 	if err != nil {
 		return err
 	}
@@ -199,32 +205,40 @@ type importInput struct {
 	size    int64
 }
 
-// npyRowsMaxFiles bounds the .npy headers npyRows reads: past it, the
-// opening of every file costs more than the hint saves.
+// npyRowsMaxFiles bounds the .npy headers npyRows reads: past it, opening
+// every file costs more than the hint saves.
 const npyRowsMaxFiles = 1000
 
 // npyRows is how many rows the .npy inputs hold, from their headers, as the
 // import's hint of how many faces it adds (engine.ImportOptions.
-// ExpectedFaces): 0 when there are more than npyRowsMaxFiles of them. A
-// file that cannot be read, or whose header claims more rows than it has
-// room for, counts nothing here; the import says why when it gets there.
-func npyRows(inputs []importInput) int {
-	files, rows := 0, 0
+// ExpectedFaces); dim is the collection's dimension, 0 if not yet fixed.
+// It is 0 when more than npyRowsMaxFiles files are .npy. Only regular files
+// are read (a pipe read here would be empty for the import), and a header
+// counts only if the file has room for its rows (4 bytes a value at least)
+// and, when dim is fixed, its rows are dim long: the import reports the
+// others when it gets to them.
+func npyRows(inputs []importInput, dim int) int {
+	var files []importInput
 	for _, in := range inputs {
-		if in.format != "npy" || in.path == "-" {
-			continue
+		if in.format == "npy" && in.path != "-" {
+			files = append(files, in)
 		}
-		if files++; files > npyRowsMaxFiles {
-			return 0
+	}
+	if len(files) > npyRowsMaxFiles {
+		return 0
+	}
+	rows := 0
+	for _, in := range files {
+		if fi, err := os.Stat(in.path); err != nil || !fi.Mode().IsRegular() {
+			continue
 		}
 		f, err := os.Open(in.path)
 		if err != nil {
 			continue
 		}
-		// A header is outside input: rows the file is too short to hold
-		// (4 bytes a value at least) must not size anything.
 		if nr, err := npy.NewReader(f); err == nil {
-			if n, dim := nr.Shape(); n > 0 && dim > 0 && int64(n) <= in.size/4/int64(dim) {
+			n, d := nr.Shape()
+			if n > 0 && d > 0 && (dim == 0 || d == dim) && int64(n) <= in.size/4/int64(d) {
 				rows = min(rows+n, math.MaxInt32)
 			}
 		}

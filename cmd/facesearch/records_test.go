@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -110,6 +112,10 @@ func TestNpyRows(t *testing.T) {
 	five := write("five.npy", npyHeader(5, 2), 5, 2)
 	liar := write("liar.npy", npyHeader(1<<40, 4), 2, 4) // claims 2^40 rows, holds 2
 	garbage := write("garbage.npy", []byte("not an npy file"), 0, 0)
+	f8 := write("f8.npy", bytes.Replace(npyHeader(2, 4), []byte("<f4"), []byte("<f8"), 1), 4, 4) // 2 rows of 8-byte values
+	one := write("one.npy", bytes.Replace(npyHeader(1, 4), []byte("(1, 4)"), []byte("(4,)  "), 1), 1, 4)
+	fifo := importInput{path: filepath.Join(dir, "fifo.npy"), format: "npy"}
+	require.NoError(t, syscall.Mkfifo(fifo.path, 0o644))
 	jsonl := importInput{path: filepath.Join(dir, "x.jsonl"), format: "jsonl", size: 1 << 30}
 	stdin := importInput{path: "-", format: "npy"}
 	missing := importInput{path: filepath.Join(dir, "missing.npy"), format: "npy", size: 1 << 30}
@@ -120,19 +126,22 @@ func TestNpyRows(t *testing.T) {
 	tests := []struct {
 		name   string
 		inputs []importInput
+		dim    int // the collection's, 0 if not fixed
 		want   int
 	}{
-		{"one", []importInput{three}, 3},
-		{"summed", []importInput{three, five, jsonl}, 8},
-		{"header claims more than the file holds", []importInput{liar, five}, 5},
-		{"unreadable", []importInput{garbage, missing, stdin, three}, 3},
-		{"none", []importInput{jsonl}, 0},
-		{"at the file limit", many[:npyRowsMaxFiles], 3 * npyRowsMaxFiles},
-		{"past it", many, 0},
+		{"one", []importInput{three}, 0, 3},
+		{"summed", []importInput{three, five, jsonl, f8, one}, 0, 11},
+		{"rows of another dimension", []importInput{three, five, f8, one}, 4, 6},
+		{"header claims more than the file holds", []importInput{liar, five}, 0, 5},
+		{"unreadable", []importInput{garbage, missing, stdin, three}, 0, 3},
+		{"not a regular file", []importInput{fifo, three}, 0, 3}, // and not opened: that would block
+		{"none", []importInput{jsonl}, 0, 0},
+		{"at the file limit", many[:npyRowsMaxFiles], 0, 3 * npyRowsMaxFiles},
+		{"past it", many, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, npyRows(tt.inputs))
+			assert.Equal(t, tt.want, npyRows(tt.inputs, tt.dim))
 		})
 	}
 }
