@@ -723,26 +723,25 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 // is held for writing, and c has its matrices if it has a dimension.
 func (c *collection) presize(faces, users int) {
 	if faces > 0 {
-		if len(c.faces) == 0 {
-			c.faces = make(map[string]*face, faces)
-		}
-		if len(c.bySeq) == 0 {
-			c.bySeq = make(map[uint64]*face, faces)
-		}
+		sizeIfEmpty(&c.faces, faces)
+		sizeIfEmpty(&c.bySeq, faces)
 		if c.faceIdx != nil {
 			c.faceIdx.ReserveKeys(faces)
 		}
 	}
 	if users > 0 {
-		if len(c.users) == 0 {
-			c.users = make(map[string]*user, users)
-		}
-		if len(c.byPK) == 0 {
-			c.byPK = make(map[uint64]*user, users)
-		}
+		sizeIfEmpty(&c.users, users)
+		sizeIfEmpty(&c.byPK, users)
 		if c.userIdx != nil {
 			c.userIdx.ReserveKeys(users)
 		}
+	}
+}
+
+// sizeIfEmpty replaces *m, if it is empty, with a map sized for n keys.
+func sizeIfEmpty[K comparable, V any](m *map[K]V, n int) {
+	if len(*m) == 0 {
+		*m = make(map[K]V, n)
 	}
 }
 
