@@ -48,7 +48,7 @@ type ImportOptions struct {
 	// the sixth). Each map is sized only if still empty: a collection with
 	// faces keeps its face maps, one with users its user maps. They are
 	// hints, taken at their word: an import may add more or fewer, at the
-	// cost of that growth or of room unused, about 100 bytes a face and as
+	// cost of that growth or of room unused, about 140 bytes a face and as
 	// much a user, allocated at the first commit. The default value, 0,
 	// sizes nothing.
 	ExpectedFaces int
