@@ -205,7 +205,7 @@ type Importer struct {
 	commitUsers   []commitUser
 	commitUserIdx map[string]int32
 
-	presized bool // the first commit has applied ExpectedFaces and ExpectedUsers
+	presized bool // the first commit has sized the maps for ExpectedFaces and ExpectedUsers
 
 	n       int // records passed to Add
 	stats   ImportStats
@@ -654,15 +654,18 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	if c.dim == 0 && m.Dim != 0 {
 		c.dim = m.Dim
 		c.faceIdx, c.userIdx = c.newIndexes(m.Dim)
-		// Made after the first commit, which held users only and sized
-		// the maps, the matrices are sized here.
-		c.faceIdx.ReserveKeys(im.opts.ExpectedFaces)
-		c.userIdx.ReserveKeys(im.opts.ExpectedUsers)
 	}
 	c.meta.Dim, c.meta.LastUserPK = m.Dim, m.LastUserPK
 	if !im.presized {
 		im.presized = true
-		c.presize(im.opts.ExpectedFaces, im.opts.ExpectedUsers)
+		c.presizeMaps(im.opts.ExpectedFaces, im.opts.ExpectedUsers)
+	}
+	if c.faceIdx != nil {
+		// At every commit, as the matrices may come with a later one than
+		// the first (which held users only); once they have rows, or the
+		// room, this does nothing.
+		c.faceIdx.ReserveKeys(im.opts.ExpectedFaces)
+		c.userIdx.ReserveKeys(im.opts.ExpectedUsers)
 	}
 	// The faces go in on one core while the users take the other.
 	entries := im.batch.entries
@@ -718,23 +721,17 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	}
 }
 
-// presize sizes those of c's maps and key indexes that are still empty
-// for faces faces and users users (see ImportOptions.ExpectedFaces). c.mu
-// is held for writing, and c has its matrices if it has a dimension.
-func (c *collection) presize(faces, users int) {
+// presizeMaps sizes those of c's maps that are still empty for faces
+// faces and users users (see ImportOptions.ExpectedFaces). c.mu is held
+// for writing.
+func (c *collection) presizeMaps(faces, users int) {
 	if faces > 0 {
 		sizeIfEmpty(&c.faces, faces)
 		sizeIfEmpty(&c.bySeq, faces)
-		if c.faceIdx != nil {
-			c.faceIdx.ReserveKeys(faces)
-		}
 	}
 	if users > 0 {
 		sizeIfEmpty(&c.users, users)
 		sizeIfEmpty(&c.byPK, users)
-		if c.userIdx != nil {
-			c.userIdx.ReserveKeys(users)
-		}
 	}
 }
 
