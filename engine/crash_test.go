@@ -497,7 +497,7 @@ func observe(t *testing.T, e *Engine) observed {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for id, f := range c.faces {
-		v, _ := c.faceIdx.Vector(f.seq)
+		v, _ := c.faceVector(f.seq)
 		o.vecs[id] = slices.Clone(v)
 	}
 	return o
@@ -797,8 +797,8 @@ func (m *crashModel) check(t *testing.T, e *Engine, r *rand.Rand, st *crashStats
 		}
 		require.ElementsMatch(t, slices.Collect(maps.Keys(faces)), ids, "cycle %d: ListFaces of user %s", m.cycle, u)
 		c.mu.RLock()
-		v, ok := c.userIdx.Vector(c.users[u].pk)
-		v = slices.Clone(v)
+		v := slices.Clone(c.vectorOf(c.users[u]))
+		ok := v != nil
 		c.mu.RUnlock()
 		require.Equal(t, len(faces) > 0, ok, "user %s has a vector iff it has faces", u)
 		if ok {

@@ -92,14 +92,21 @@ type collection struct {
 	writeMu sync.Mutex
 	meta    store.CollectionMeta // guarded by writeMu
 
-	mu      sync.RWMutex
-	dim     int
-	faces   map[string]*face
-	bySeq   map[uint64]*face
-	users   map[string]*user
-	byPK    map[uint64]*user
-	faceIdx *index.Matrix // rows keyed by face sequence
-	userIdx *index.Matrix // rows keyed by user primary key; users with faces only
+	mu    sync.RWMutex
+	dim   int
+	faces map[string]*face
+	bySeq map[uint64]*face
+	users map[string]*user
+	byPK  map[uint64]*user
+	// Every face's vector has one row, in soloIdx if the face is its
+	// user's only face, else in faceIdx. A user of one face searches as
+	// that face's row (see userVector), so those rows serve both searches;
+	// a user of several has an averaged row of its own in userIdx. Kept in
+	// one matrix, importing a million users of one face each wrote and
+	// faulted in 2 GB more, and took 10.3/10.1/9.7 s against 20.2/12.5/10.9.
+	faceIdx *index.Matrix // rows keyed by face sequence: faces of no user, or of a user of several
+	soloIdx *index.Matrix // rows keyed by face sequence: the faces of users of one face
+	userIdx *index.Matrix // rows keyed by user primary key: users of several faces
 
 	faceSeq atomic.Uint64 // last face sequence handed out
 }
@@ -186,15 +193,17 @@ func newCollection(m store.CollectionMeta, cv *curve, tier index.Tier) *collecti
 		byPK:    map[uint64]*user{},
 	}
 	if m.Dim > 0 {
-		c.faceIdx, c.userIdx = c.newIndexes(m.Dim)
+		c.newIndexes(m.Dim)
 	}
 	return c
 }
 
-// newIndexes makes the face and user matrices of a collection whose
-// dimension is now fixed, in the collection's tier.
-func (c *collection) newIndexes(dim int) (faces, users *index.Matrix) {
-	return index.NewMatrixTier(dim, c.tier), index.NewMatrixTier(dim, c.tier)
+// newIndexes makes the matrices of a collection whose dimension is now
+// fixed, in the collection's tier.
+func (c *collection) newIndexes(dim int) {
+	c.faceIdx = index.NewMatrixTier(dim, c.tier)
+	c.soloIdx = index.NewMatrixTier(dim, c.tier)
+	c.userIdx = index.NewMatrixTier(dim, c.tier)
 }
 
 func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
@@ -210,22 +219,22 @@ func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	c := newCollection(m, cv, tier)
-	// The matrices' blocks are allocated first (see index.Matrix.Reserve),
-	// alongside the users' load, which does not touch them: allocated after
-	// it, the user matrix competed with the face scan for the cores (a 1M x
-	// 512 reopen took 0.2-0.5 s longer, median of 6 in two alternating
-	// rounds). No more users can have a row than there are faces or
-	// primary keys handed out. The estimates may be off either way, high
-	// when many faces or users were deleted; Fill.Done and Trim free the
-	// blocks left unused, and the key maps are sized by the keys.
+	// The face matrix's blocks, room for every face, are allocated first
+	// (see index.Matrix.Reserve), alongside the users' load, which does
+	// not touch them: allocated after it, they competed with the face scan
+	// for the cores (a 1M x 512 reopen took 0.2-0.5 s longer, median of 6
+	// in two alternating rounds). The faces that turn out to be their
+	// user's only face take their share of that room to soloIdx (see
+	// loadVectors); the users of several faces, at most half as many as
+	// the faces, get theirs as their rows are added. The estimate may be
+	// off either way, high when many faces were deleted; Fill.Done and
+	// Trim free the blocks left unused, and the key maps are sized by the
+	// keys.
 	var reserving sync.WaitGroup
 	defer reserving.Wait()
 	if m.Dim > 0 {
 		n := e.store.EstimateFaces(m.ID, m.Dim)
-		reserving.Go(func() {
-			c.faceIdx.Reserve(n)
-			c.userIdx.Reserve(min(n, int(min(m.LastUserPK, math.MaxInt32))))
-		})
+		reserving.Go(func() { c.faceIdx.Reserve(n) })
 	}
 	if err := e.loadUsers(c, m); err != nil {
 		return nil, err
@@ -286,21 +295,21 @@ func (e *Engine) writable() error {
 // userVector is the L2-normalized mean of the given faces' vectors, summed
 // in face ID order in float64 so it is the same bits on every rebuild.
 // A single face's vector is normalized already (to float32 precision), so
-// it is its own mean: userVector returns that face's row of the face
-// matrix itself, which spares Open a million normalizations and copies.
-// The result must therefore not be modified, and is valid only until the
-// face matrix next changes (every caller copies it into the user matrix,
-// or compares it, at once). The caller holds c.mu (either way) or owns c
+// it is its own mean: userVector returns that face's row itself, which is
+// also how a user of one face needs no row of its own (see soloIdx). The
+// result must therefore not be modified, and is valid only until the
+// matrices next change (every caller copies it into the user matrix, or
+// compares it, at once). The caller holds c.mu (either way) or owns c
 // exclusively; concurrent calls are safe while nobody writes c.
 func (c *collection) userVector(faceIDs []string) []float32 {
 	if len(faceIDs) == 1 {
-		v, _ := c.faceIdx.Vector(c.faces[faceIDs[0]].seq)
+		v, _ := c.faceVector(c.faces[faceIDs[0]].seq)
 		return v
 	}
 	out := make([]float32, c.dim)
 	sum := make([]float64, c.dim)
 	for _, id := range faceIDs {
-		v, _ := c.faceIdx.Vector(c.faces[id].seq)
+		v, _ := c.faceVector(c.faces[id].seq)
 		v = v[:len(sum)]
 		for i, x := range v {
 			sum[i] += float64(x)
@@ -310,7 +319,7 @@ func (c *collection) userVector(faceIDs []string) []float32 {
 	if n == 0 {
 		// Faces that cancel out exactly: keep the first face's direction so
 		// the user still has a well-defined vector.
-		v, _ := c.faceIdx.Vector(c.faces[faceIDs[0]].seq)
+		v, _ := c.faceVector(c.faces[faceIDs[0]].seq)
 		copy(out, v)
 		return out
 	}
@@ -318,6 +327,64 @@ func (c *collection) userVector(faceIDs []string) []float32 {
 		out[i] = float32(x / n)
 	}
 	return out
+}
+
+// faceVector is the row of the face of sequence seq, wherever it is. The
+// caller holds c.mu.
+func (c *collection) faceVector(seq uint64) ([]float32, bool) {
+	if c.faceIdx == nil {
+		return nil, false
+	}
+	if v, ok := c.faceIdx.Vector(seq); ok {
+		return v, true
+	}
+	return c.soloIdx.Vector(seq)
+}
+
+// vectorOf is u's vector as searches see it: its face's row for a user of
+// one face, its own row for a user of several, nil for a user of none.
+// The caller holds c.mu.
+func (c *collection) vectorOf(u *user) []float32 {
+	switch len(u.faces) {
+	case 0:
+		return nil
+	case 1:
+		v, _ := c.soloIdx.Vector(c.faces[u.faces[0]].seq)
+		return v
+	}
+	v, _ := c.userIdx.Vector(u.pk)
+	return v
+}
+
+// regroup moves u's rows to where its face list, changed from before to
+// u.faces, puts them (see soloIdx): a face that stops being its user's
+// only face moves to faceIdx, one that becomes it moves to soloIdx, and
+// a user of several faces gets its mean in userIdx. Every face of both
+// lists must be in c.faces with its row. The caller holds c.mu for
+// writing.
+func (c *collection) regroup(u *user, before []string) {
+	after := u.faces
+	if len(before) == 1 && !(len(after) == 1 && after[0] == before[0]) {
+		seq := c.faces[before[0]].seq
+		if v, ok := c.soloIdx.Vector(seq); ok {
+			c.faceIdx.Upsert(seq, v)
+			c.soloIdx.Delete(seq)
+		}
+	}
+	if len(before) > 1 && len(after) <= 1 {
+		c.userIdx.Delete(u.pk)
+	}
+	switch len(after) {
+	case 0:
+	case 1:
+		seq := c.faces[after[0]].seq
+		if v, ok := c.faceIdx.Vector(seq); ok {
+			c.soloIdx.Upsert(seq, v)
+			c.faceIdx.Delete(seq)
+		}
+	default:
+		c.userIdx.Upsert(u.pk, c.userVector(after))
+	}
 }
 
 // sumSquares is the sum of v's squares, in float64 (the check for unit

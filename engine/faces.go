@@ -172,7 +172,7 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 	if cdim == 0 {
 		c.meta.Dim = dim
 		c.dim = dim
-		c.faceIdx, c.userIdx = c.newIndexes(dim)
+		c.newIndexes(dim)
 	}
 	for _, r := range recs {
 		f := &face{id: r.ID, imageID: r.ImageID, externalImageID: r.ExternalImageID, seq: r.Seq}

@@ -242,11 +242,11 @@ type batchUser struct {
 // commitUser is a user that a batch being committed names.
 type commitUser struct {
 	id      string
-	u       *user       // nil until commit creates it
-	faces   int         // its faces once the batch is in
-	added   int         // faces the batch adds to it
-	last    *store.Face // the last of them
-	updated bool        // publish has given it a new face list
+	u       *user    // nil until commit creates it
+	faces   int      // its faces once the batch is in
+	added   int      // faces the batch adds to it
+	before  []string // its face list before the batch, once updated
+	updated bool     // publish has given it a new face list
 }
 
 // importDry is the state a dry run builds instead of committing.
@@ -653,7 +653,7 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	defer c.mu.Unlock()
 	if c.dim == 0 && m.Dim != 0 {
 		c.dim = m.Dim
-		c.faceIdx, c.userIdx = c.newIndexes(m.Dim)
+		c.newIndexes(m.Dim)
 	}
 	c.meta.Dim, c.meta.LastUserPK = m.Dim, m.LastUserPK
 	if !im.presized {
@@ -663,19 +663,32 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	if c.faceIdx != nil {
 		// At every commit, as the matrices may come with a later one than
 		// the first (which held users only); once they have rows, or the
-		// room, this does nothing.
-		c.faceIdx.ReserveKeys(im.opts.ExpectedFaces)
-		c.userIdx.ReserveKeys(im.opts.ExpectedUsers)
+		// room, this does nothing. Which matrices the rows go to depends
+		// on how the faces divide among the users (see soloIdx): no more
+		// faces than users is taken for users of one face each.
+		if o := im.opts; o.ExpectedFaces <= o.ExpectedUsers {
+			c.soloIdx.ReserveKeys(o.ExpectedFaces)
+		} else {
+			c.faceIdx.ReserveKeys(o.ExpectedFaces)
+			c.userIdx.ReserveKeys(o.ExpectedUsers)
+		}
 	}
-	// The faces go in on one core while the users take the other.
+	// The faces go in on one core while the users take the other. A face
+	// that is its user's only one, once the batch is in, goes to soloIdx
+	// (see soloIdx), the others to faceIdx.
 	entries := im.batch.entries
+	cus := im.commitUsers
 	var faces sync.WaitGroup
 	faces.Go(func() {
 		for _, ent := range entries {
 			if f := ent.face; f != nil {
 				fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, userID: f.UserID}
 				c.faces[f.ID], c.bySeq[f.Seq] = fc, fc
-				c.faceIdx.Upsert(f.Seq, f.Vector)
+				if ent.user >= 0 && cus[ent.user].faces == 1 {
+					c.soloIdx.Upsert(f.Seq, f.Vector)
+				} else {
+					c.faceIdx.Upsert(f.Seq, f.Vector)
+				}
 			}
 		}
 	})
@@ -683,7 +696,6 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 		c.users[u.id], c.byPK[u.pk] = u, u
 	}
 	// Each user given faces gets a new list (readers may hold the old).
-	cus := im.commitUsers
 	for _, ent := range entries {
 		if ent.face == nil || ent.user < 0 {
 			continue
@@ -691,16 +703,15 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 		cu := &cus[ent.user]
 		if !cu.updated {
 			cu.updated = true
+			cu.before = cu.u.faces
 			cu.u.faces = append(make([]string, 0, cu.faces), cu.u.faces...)
 		}
 		cu.u.faces = append(cu.u.faces, ent.face.ID)
 		cu.added++
-		cu.last = ent.face
 	}
-	// A user whose one face is new has that face's vector as it is (see
-	// userVector), so needs nothing of the face matrix; the others wait
-	// for it.
-	var averaged []*user
+	// A user whose one face is new needs nothing more; the others are
+	// regrouped once the faces are in.
+	var regrouped []*commitUser
 	for i := range cus {
 		cu := &cus[i]
 		if cu.added == 0 {
@@ -708,16 +719,15 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 		}
 		u := cu.u
 		if len(u.faces) == 1 {
-			c.userIdx.Upsert(u.pk, cu.last.Vector)
 			continue
 		}
 		slices.Sort(u.faces) // a list of publish's own
 		u.faces = slices.Compact(u.faces)
-		averaged = append(averaged, u)
+		regrouped = append(regrouped, cu)
 	}
 	faces.Wait()
-	for _, u := range averaged {
-		c.userIdx.Upsert(u.pk, c.userVector(u.faces))
+	for _, cu := range regrouped {
+		c.regroup(cu.u, cu.before)
 	}
 }
 
@@ -815,10 +825,8 @@ func (e *Engine) Export(ctx context.Context, collectionID string) iter.Seq2[Impo
 			}
 			c.mu.RLock()
 			var vec []float32
-			if c.faceIdx != nil {
-				if v, ok := c.faceIdx.Vector(f.Seq); ok {
-					vec = slices.Clone(v)
-				}
+			if v, ok := c.faceVector(f.Seq); ok {
+				vec = slices.Clone(v)
 			}
 			c.mu.RUnlock()
 			if vec == nil {

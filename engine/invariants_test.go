@@ -42,6 +42,9 @@ func inconsistencies(e *Engine) []string {
 			addf("collection %q: reload: %v", m.ID, err)
 			continue
 		}
+		fresh.verify(func(format string, args ...any) {
+			addf("collection %q, reloaded: "+format, append([]any{m.ID}, args...)...)
+		}, true)
 		for _, p := range diffCollections(c, fresh) {
 			addf("collection %q: %s", m.ID, p)
 		}
@@ -94,8 +97,8 @@ func diffCollections(live, fresh *collection) []string {
 			addf("face %s is %+v in memory, %+v stored", id, *lf, *ff)
 			continue
 		}
-		lv, _ := live.faceIdx.Vector(lf.seq)
-		fv, _ := fresh.faceIdx.Vector(ff.seq)
+		lv, _ := live.faceVector(lf.seq)
+		fv, _ := fresh.faceVector(ff.seq)
 		if !slices.Equal(lv, fv) {
 			addf("face %s has another vector in memory than stored", id)
 		}
@@ -118,9 +121,7 @@ func diffCollections(live, fresh *collection) []string {
 		if live.userIdx == nil || fresh.userIdx == nil {
 			continue // no dimension yet, so no vectors
 		}
-		lv, lok := live.userIdx.Vector(lu.pk)
-		fv, fok := fresh.userIdx.Vector(fu.pk)
-		if lok != fok || !slices.Equal(lv, fv) {
+		if !slices.Equal(live.vectorOf(lu), fresh.vectorOf(fu)) {
 			addf("user %q has another vector in memory than recomputed from the store", id)
 		}
 	}

@@ -140,7 +140,6 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 		if m.Dim > 0 { // the blocks Reserve allocated for vectors since deleted
 			reserved()
 			c.faceIdx.Trim()
-			c.userIdx.Trim()
 		}
 		return nil
 	}
@@ -182,27 +181,28 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 	return c.loadVectors(e.store, bySeq, parts, builders.Wait)
 }
 
-// loadVectors reads the vectors of faces (sorted by sequence) into the face
-// matrix, each into the row it was given up front, and computes every
-// user's vector into the user matrix: a user of one face has that face's
-// vector (see userVector), copied as it is read; users of several faces
-// are averaged once every face is in, and mapsBuilt has returned.
+// loadVectors reads the vectors of faces (sorted by sequence) into the
+// matrices, each into the row it was given up front: the only face of its
+// user into soloIdx, the others into faceIdx (see soloIdx). Users of
+// several faces are averaged into userIdx once every face is in, and
+// mapsBuilt has returned.
 func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int, mapsBuilt func()) error {
-	// The user matrix's rows: first the users of one face, in their faces'
-	// order, then the others, each once (at its first face). One pass, as
-	// each face's user is a random access.
+	// One pass, as each face's user is a random access.
 	keys := make([]uint64, len(faces))
-	userRow := make([]int32, len(faces)) // -1: the face has no user, or its user others
-	var userKeys, averagedKeys []uint64
+	rows := make([]int32, len(faces)) // a row of faceIdx, or -1-r for row r of soloIdx
+	var faceKeys, soloKeys, averagedKeys []uint64
 	var averaged []*user
 	for i, lf := range faces {
-		keys[i], userRow[i] = lf.seq, -1
-		switch u := lf.u; {
-		case u == nil:
-		case len(u.faces) == 1:
-			userRow[i] = int32(len(userKeys))
-			userKeys = append(userKeys, u.pk)
-		case u.faces[0] == lf.f.id:
+		keys[i] = lf.seq
+		u := lf.u
+		if u != nil && len(u.faces) == 1 {
+			rows[i] = int32(-1 - len(soloKeys))
+			soloKeys = append(soloKeys, lf.seq)
+			continue
+		}
+		rows[i] = int32(len(faceKeys))
+		faceKeys = append(faceKeys, lf.seq)
+		if u != nil && u.faces[0] == lf.f.id {
 			if len(u.faces) > maxFacesPerUser {
 				return fmt.Errorf("%w: user %q has %d faces, the limit is %d", ErrCorrupt, u.id, len(u.faces), maxFacesPerUser)
 			}
@@ -210,12 +210,16 @@ func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int,
 			averagedKeys = append(averagedKeys, u.pk)
 		}
 	}
-	userKeys = append(userKeys, averagedKeys...)
-	faceRows := c.faceIdx.AddRows(keys)
-	userRows := c.userIdx.AddRows(userKeys)
-	// Both fills must end (their key maps are being built) whatever
+	// loadCollection reserved faceIdx room for every face; soloIdx takes
+	// its share of it.
+	c.faceIdx.GiveRoom(c.soloIdx, len(faceKeys))
+	faceRows := c.faceIdx.AddRows(faceKeys)
+	soloRows := c.soloIdx.AddRows(soloKeys)
+	userRows := c.userIdx.AddRows(averagedKeys)
+	// The fills must end (their key maps are being built) whatever
 	// happens; a failed load drops the matrices.
 	defer userRows.Done()
+	defer soloRows.Done()
 	defer faceRows.Done()
 
 	type part struct {
@@ -241,9 +245,10 @@ func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int,
 		if msg := checkUnit(vec, dim); msg != "" {
 			return fmt.Errorf("%w: face %s %s", ErrCorrupt, lf.f.id, msg)
 		}
-		faceRows.Set(r, vec)
-		if ur := userRow[r]; ur >= 0 {
-			userRows.Set(int(ur), vec)
+		if fr := rows[r]; fr >= 0 {
+			faceRows.Set(int(fr), vec)
+		} else {
+			soloRows.Set(int(-1-fr), vec)
 		}
 		have[r] = true // rows are distinct, as sequences are
 		return nil
@@ -263,14 +268,14 @@ func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int,
 	}
 
 	faceRows.Done() // userVector looks rows up by key, and faces by ID
+	soloRows.Done()
 	mapsBuilt()
-	first := len(userKeys) - len(averaged)
 	workers := min(parts, max(1, len(averaged)/1024))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(averaged); i += workers {
-				userRows.Set(first+i, c.userVector(averaged[i].faces))
+				userRows.Set(i, c.userVector(averaged[i].faces))
 			}
 		})
 	}

@@ -3,26 +3,23 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/facesearch/facesearch/index"
 )
 
-// searchMatrix scans m for the best k rows at or above threshold, leaving
-// out the row keyed skip (when hasSkip). Scores come back with their exact
-// Similarity; the caller holds c.mu shared, for the whole call.
+// scan returns m's best want rows for q at or above threshold (a hair
+// generously: see best), best first; the caller holds c.mu shared, for
+// the whole call.
 //
 // Concurrent searches of one matrix share passes over it
 // ([index.Matrix.SearchShared]): a search that arrives while a pass runs
 // waits for it and joins the next, which scores all of them per row read.
 // Holding c.mu shared while waiting is what keeps the rows still for every
 // pass; the answers are exactly those of a search alone.
-func (c *collection) searchMatrix(ctx context.Context, m *index.Matrix, q []float32, k int, threshold float64, skip uint64, hasSkip bool) ([]scored, error) {
+func (c *collection) scan(ctx context.Context, m *index.Matrix, q []float32, want int, threshold float64) ([]index.Hit, error) {
 	if m == nil || m.Len() == 0 {
 		return nil, nil
-	}
-	want := k
-	if hasSkip {
-		want++
 	}
 	hits, err := m.SearchShared(ctx, q, want, c.curve.cutoff(threshold))
 	if err != nil {
@@ -30,6 +27,42 @@ func (c *collection) searchMatrix(ctx context.Context, m *index.Matrix, q []floa
 			return nil, err
 		}
 		return nil, internal("search", err)
+	}
+	return hits, nil
+}
+
+// scanAs is scan for rows ranked by another key than their own: each hit's
+// key becomes key(hit.Key), and the hits are the best want rows in the
+// order of those keys ([index.CompareHits]). The orders differ only among
+// rows of equal scores: while such rows straddle the cut, the scan widens
+// until all of them are in.
+func (c *collection) scanAs(ctx context.Context, m *index.Matrix, q []float32, want int, threshold float64, key func(uint64) uint64) ([]index.Hit, error) {
+	if m == nil || m.Len() == 0 {
+		return nil, nil
+	}
+	for n := want + 1; ; n = min(2*n, m.Len()) {
+		hits, err := c.scan(ctx, m, q, n, threshold)
+		if err != nil {
+			return nil, err
+		}
+		// Complete once the scan returned fewer than it could, or its last
+		// row scores below the want-th: every row tied with that one is in.
+		if len(hits) < n || n >= m.Len() || hits[n-1].Score < hits[want-1].Score {
+			for i := range hits {
+				hits[i].Key = key(hits[i].Key)
+			}
+			slices.SortFunc(hits, index.CompareHits)
+			return hits[:min(want, len(hits))], nil
+		}
+	}
+}
+
+// best merges hit lists of one key space into the best k at or above
+// threshold, but skip (when hasSkip), with their exact Similarity.
+func (c *collection) best(k int, threshold float64, skip uint64, hasSkip bool, lists ...[]index.Hit) []scored {
+	hits := slices.Concat(lists...)
+	if len(lists) > 1 {
+		slices.SortFunc(hits, index.CompareHits)
 	}
 	out := make([]scored, 0, min(len(hits), k))
 	for _, h := range hits {
@@ -43,7 +76,51 @@ func (c *collection) searchMatrix(ctx context.Context, m *index.Matrix, q []floa
 		}
 		out = append(out, scored{key: h.Key, similarity: sim})
 	}
-	return out, nil
+	return out
+}
+
+// searchUsers finds the best k users for q at or above threshold, but the
+// one of primary key skip (when hasSkip): in userIdx, and in soloIdx, whose
+// faces stand for their users (see soloIdx), ranked as one matrix of
+// users would rank them.
+func (c *collection) searchUsers(ctx context.Context, q []float32, k int, threshold float64, skip uint64, hasSkip bool) ([]scored, error) {
+	want := k
+	if hasSkip {
+		want++
+	}
+	several, err := c.scan(ctx, c.userIdx, q, want, threshold)
+	if err != nil {
+		return nil, err
+	}
+	one, err := c.scanAs(ctx, c.soloIdx, q, want, threshold, c.userPKOfFace)
+	if err != nil {
+		return nil, err
+	}
+	return c.best(k, threshold, skip, hasSkip, several, one), nil
+}
+
+// userPKOfFace is the primary key of the user of the face of sequence seq,
+// which has one.
+func (c *collection) userPKOfFace(seq uint64) uint64 {
+	return c.users[c.bySeq[seq].userID].pk
+}
+
+// searchFaces finds the best k faces for q at or above threshold, but the
+// one of sequence skip (when hasSkip), in both matrices of faces.
+func (c *collection) searchFaces(ctx context.Context, q []float32, k int, threshold float64, skip uint64, hasSkip bool) ([]scored, error) {
+	want := k
+	if hasSkip {
+		want++
+	}
+	var lists [2][]index.Hit
+	for i, m := range []*index.Matrix{c.faceIdx, c.soloIdx} {
+		hits, err := c.scan(ctx, m, q, want, threshold)
+		if err != nil {
+			return nil, err
+		}
+		lists[i] = hits
+	}
+	return c.best(k, threshold, skip, hasSkip, lists[:]...), nil
 }
 
 type scored struct {
@@ -88,7 +165,7 @@ func (e *Engine) SearchUsers(ctx context.Context, in *SearchUsersInput) (*Search
 		if f == nil {
 			return nil, notFound("The face id: %s does not exist in collection %s", in.FaceId, in.CollectionId)
 		}
-		q, _ = c.faceIdx.Vector(f.seq)
+		q, _ = c.faceVector(f.seq)
 		out.SearchedFace = &SearchedFace{FaceId: in.FaceId}
 	} else {
 		u := c.users[in.UserId]
@@ -99,10 +176,10 @@ func (e *Engine) SearchUsers(ctx context.Context, in *SearchUsersInput) (*Search
 		if len(u.faces) == 0 {
 			return out, nil // a user without faces has no vector to search with
 		}
-		q, _ = c.userIdx.Vector(u.pk)
+		q = c.vectorOf(u)
 		skip, hasSkip = u.pk, true
 	}
-	matches, err := c.searchMatrix(ctx, c.userIdx, q, k, threshold, skip, hasSkip)
+	matches, err := c.searchUsers(ctx, q, k, threshold, skip, hasSkip)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +241,7 @@ func (e *Engine) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageI
 	if err := c.checkQueryDim(q, in.CollectionId); err != nil {
 		return nil, err
 	}
-	matches, err := c.searchMatrix(ctx, c.userIdx, q, k, threshold, 0, false)
+	matches, err := c.searchUsers(ctx, q, k, threshold, 0, false)
 	if err != nil {
 		return nil, err
 	}
@@ -205,8 +282,8 @@ func (e *Engine) SearchFaces(ctx context.Context, in *SearchFacesInput) (*Search
 	if f == nil {
 		return nil, notFound("The face id: %s does not exist in collection %s", in.FaceId, in.CollectionId)
 	}
-	q, _ := c.faceIdx.Vector(f.seq)
-	matches, err := c.searchMatrix(ctx, c.faceIdx, q, k, threshold, f.seq, true)
+	q, _ := c.faceVector(f.seq)
+	matches, err := c.searchFaces(ctx, q, k, threshold, f.seq, true)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +317,7 @@ func (e *Engine) SearchFacesByImage(ctx context.Context, in *SearchFacesByImageI
 	if err := c.checkQueryDim(q, in.CollectionId); err != nil {
 		return nil, err
 	}
-	matches, err := c.searchMatrix(ctx, c.faceIdx, q, k, threshold, 0, false)
+	matches, err := c.searchFaces(ctx, q, k, threshold, 0, false)
 	if err != nil {
 		return nil, err
 	}

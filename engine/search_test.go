@@ -181,3 +181,56 @@ func TestSimilarityNumbers(t *testing.T) {
 		})
 	}
 }
+
+// TestSearchTiesAcrossLayouts: equal similarities come back in primary-key
+// order for users and in face order (the order they were indexed) for
+// faces, for every MaxUsers and MaxFaces, however the faces divide among
+// users: users of one face, whose face order is here the reverse of their
+// key order, a user of two faces, faces of no user.
+func TestSearchTiesAcrossLayouts(t *testing.T) {
+	e := openEngine(t, "")
+	createCollection(t, e, "c", engine.SimilarityCosine)
+	x := []float32{1, 0, 0}
+	const solo = 12
+	faces := indexFaces(t, e, "c", slices.Repeat([][]float32{x}, solo+4)...)
+	var users []string // in primary-key order
+	for i := range solo {
+		users = append(users, fmt.Sprintf("solo-%02d", i))
+		createUser(t, e, "c", users[i], faces[solo-1-i]) // the last face to the first user
+	}
+	users = append(users, "pair") // (1,0,0) twice averages to (1,0,0) exactly
+	createUser(t, e, "c", "pair", faces[solo], faces[solo+1])
+	// faces[solo+2:] stay of no user; one more user and face far off.
+	createUser(t, e, "c", "far", indexFaces(t, e, "c", []float32{0, 1, 0})...)
+
+	without := func(list []string, drop string) []string {
+		return slices.DeleteFunc(slices.Clone(list), func(s string) bool { return s == drop })
+	}
+	faceIDs := func(ms []engine.FaceMatch) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.Face.FaceId)
+		}
+		return out
+	}
+	for k := 1; k <= len(faces)+1; k++ {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			if k <= len(users)+1 {
+				out, err := e.SearchUsersByImage(ctx, &engine.SearchUsersByImageInput{CollectionId: "c", Vector: x, MaxUsers: ptr(int32(k))})
+				require.NoError(t, err)
+				require.Equal(t, users[:min(k, len(users))], matchedUsers(out.UserMatches), "SearchUsersByImage")
+				byUser, err := e.SearchUsers(ctx, &engine.SearchUsersInput{CollectionId: "c", UserId: users[3], MaxUsers: ptr(int32(k))})
+				require.NoError(t, err)
+				others := without(users, users[3])
+				require.Equal(t, others[:min(k, len(others))], matchedUsers(byUser.UserMatches), "SearchUsers by user")
+			}
+			out, err := e.SearchFacesByImage(ctx, &engine.SearchFacesByImageInput{CollectionId: "c", Vector: x, MaxFaces: ptr(int32(k))})
+			require.NoError(t, err)
+			require.Equal(t, faces[:min(k, len(faces))], faceIDs(out.FaceMatches), "SearchFacesByImage")
+			byFace, err := e.SearchFaces(ctx, &engine.SearchFacesInput{CollectionId: "c", FaceId: faces[solo-1], MaxFaces: ptr(int32(k))})
+			require.NoError(t, err)
+			others := without(faces, faces[solo-1])
+			require.Equal(t, others[:min(k, len(others))], faceIDs(byFace.FaceMatches), "SearchFaces by face")
+		})
+	}
+}

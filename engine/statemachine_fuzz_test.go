@@ -865,7 +865,7 @@ func (s *smRun) compareState(ctx context.Context) {
 		cf := c.faces[id]
 		require.Equal(t, f.owner, cf.userID, "owner of %s", id)
 		require.Equal(t, f.ext, cf.externalImageID)
-		v, _ := c.faceIdx.Vector(cf.seq)
+		v, _ := c.faceVector(cf.seq)
 		require.Equal(t, f.vec, v, "vector of %s", id)
 	}
 	require.ElementsMatch(t, slices.Collect(maps.Keys(m.users)), slices.Collect(maps.Keys(c.users)))
@@ -874,11 +874,8 @@ func (s *smRun) compareState(ctx context.Context) {
 		order = append(order, u.id)
 		cu := c.users[u.id]
 		require.Equal(t, fmt.Sprint(u.faces), fmt.Sprint(cu.faces), "faces of %s", u.id)
-		var v []float32
-		ok := false
-		if c.userIdx != nil {
-			v, ok = c.userIdx.Vector(cu.pk)
-		}
+		v := c.vectorOf(cu)
+		ok := v != nil
 		want := m.userVector(u)
 		require.Equal(t, want != nil, ok, "user %s has a vector iff it has faces", u.id)
 		if ok {

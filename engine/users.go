@@ -177,9 +177,9 @@ func (e *Engine) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUs
 	for _, id := range u.faces {
 		c.faces[id].userID = ""
 	}
-	if len(u.faces) > 0 {
-		c.userIdx.Delete(u.pk)
-	}
+	before := u.faces
+	u.faces = nil // as for a user left without faces: a lone face moves back to faceIdx
+	c.regroup(u, before)
 	delete(c.users, u.id)
 	delete(c.byPK, u.pk)
 	c.mu.Unlock()
@@ -284,10 +284,7 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 		c.mu.RUnlock()
 		return nil, notFound("The user id: %s does not exist in collection %s", in.UserId, in.CollectionId)
 	}
-	var userVec []float32
-	if len(u.faces) > 0 {
-		userVec, _ = c.userIdx.Vector(u.pk)
-	}
+	userVec := c.vectorOf(u)
 	var added []string
 	seen := map[string]bool{}
 	for _, id := range in.FaceIds {
@@ -307,7 +304,7 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 			continue
 		}
 		if userVec != nil {
-			fv, _ := c.faceIdx.Vector(f.seq)
+			fv, _ := c.faceVector(f.seq)
 			if sim := c.curve.similarity(index.Dot(fv, userVec)); float64(sim) < threshold {
 				out.UnsuccessfulFaceAssociations = append(out.UnsuccessfulFaceAssociations, UnsuccessfulFaceAssociation{FaceId: id, UserId: in.UserId, Confidence: &sim, Reasons: []string{ReasonLowMatchConfidence}})
 				continue
@@ -358,14 +355,9 @@ func (e *Engine) commitMembership(c *collection, coll string, u *user, newFaces 
 	for _, r := range recs {
 		c.faces[r.ID].userID = r.UserID
 	}
+	before := u.faces
 	u.faces = newFaces
-	if len(newFaces) == 0 {
-		if c.userIdx != nil { // nil until the collection's first face
-			c.userIdx.Delete(u.pk)
-		}
-	} else {
-		c.userIdx.Upsert(u.pk, c.userVector(newFaces))
-	}
+	c.regroup(u, before)
 	return nil
 }
 

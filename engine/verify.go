@@ -443,12 +443,12 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 	if c.dim == 0 && len(c.faces) > 0 {
 		add("%d faces but no dimension", len(c.faces))
 	}
-	if (c.faceIdx == nil || c.userIdx == nil) != (c.dim == 0) {
+	if (c.faceIdx == nil || c.soloIdx == nil || c.userIdx == nil) != (c.dim == 0) {
 		add("dimension %d but matrices %t", c.dim, c.faceIdx != nil)
 		return
 	}
-	if len(c.bySeq) != len(c.faces) || matrixLen(c.faceIdx) != len(c.faces) {
-		add("%d faces, %d by sequence, %d face vectors", len(c.faces), len(c.bySeq), matrixLen(c.faceIdx))
+	if faceRows := matrixLen(c.faceIdx) + matrixLen(c.soloIdx); len(c.bySeq) != len(c.faces) || faceRows != len(c.faces) {
+		add("%d faces, %d by sequence, %d face vectors", len(c.faces), len(c.bySeq), faceRows)
 	}
 	if len(c.byPK) != len(c.users) {
 		add("%d users but %d primary keys", len(c.users), len(c.byPK))
@@ -467,21 +467,40 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 		if f.id != id || f.seq == 0 || c.bySeq[f.seq] != f {
 			add("face %s is filed inconsistently (sequence %d)", quoted(id), f.seq)
 		}
-		if v, ok := c.faceIdx.Vector(f.seq); !ok {
-			add("face %s has no vector", id)
-		} else if msg := checkUnit(v, c.dim); msg != "" {
-			add("face %s %s", id, msg)
-		}
+		solo := false // the face is its user's only one (see soloIdx)
 		if f.userID != "" {
 			if u := c.users[f.userID]; u == nil {
 				add("face %s belongs to user %q, which does not exist", id, f.userID)
 			} else if _, ok := slices.BinarySearch(u.faces, id); !ok {
 				add("face %s belongs to user %q, whose face list leaves it out", id, f.userID)
+			} else {
+				solo = len(u.faces) == 1
+			}
+		}
+		v, inFaces := rowOf(c.faceIdx, f.seq)
+		sv, inSolo := rowOf(c.soloIdx, f.seq)
+		switch {
+		case inFaces && inSolo:
+			add("face %s has two vectors", id)
+		case !inFaces && !inSolo:
+			add("face %s has no vector", id)
+		case inSolo != solo:
+			add("face %s, its user's only face: %t, has its vector in the other matrix", id, solo)
+		}
+		if inSolo {
+			v = sv
+		}
+		if v != nil {
+			if msg := checkUnit(v, c.dim); msg != "" {
+				add("face %s %s", id, msg)
 			}
 		}
 	}
-	if c.faceIdx != nil {
-		c.faceIdx.Keys(func(seq uint64) {
+	for _, m := range []*index.Matrix{c.faceIdx, c.soloIdx} {
+		if m == nil {
+			continue
+		}
+		m.Keys(func(seq uint64) {
 			if c.bySeq[seq] == nil {
 				add("face vector %d belongs to no face", seq)
 			}
@@ -491,7 +510,7 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 		add("face sequence counter %d is below sequence %d in use", last, maxSeq)
 	}
 
-	active := 0
+	averaged := 0
 	for id, u := range c.users {
 		if u.id != id || c.byPK[u.pk] != u || u.pk == 0 || u.pk > c.meta.LastUserPK {
 			add("user %q is filed inconsistently (primary key %d, last handed out %d)", id, u.pk, c.meta.LastUserPK)
@@ -509,16 +528,14 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 				owned = false
 			}
 		}
-		var v []float32
-		ok := false
-		if c.userIdx != nil {
-			v, ok = c.userIdx.Vector(u.pk)
-		}
+		// A user of one face has its face's row (checked with the faces),
+		// and no row of its own.
+		v, ok := rowOf(c.userIdx, u.pk)
 		switch {
 		case !owned: // the mean below would read a missing face
-		case len(u.faces) == 0 && ok:
-			add("user %q has no faces but a user vector", id)
-		case len(u.faces) == 0:
+		case len(u.faces) <= 1 && ok:
+			add("user %q has %d faces but a user vector", id, len(u.faces))
+		case len(u.faces) <= 1:
 		case !ok:
 			add("user %q has %d faces but no user vector", id, len(u.faces))
 		case !slices.Equal(v, c.userVector(u.faces)):
@@ -528,12 +545,12 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 				add("user %q's vector %s", id, msg)
 			}
 		}
-		if len(u.faces) > 0 {
-			active++
+		if len(u.faces) > 1 {
+			averaged++
 		}
 	}
-	if matrixLen(c.userIdx) != active {
-		add("%d user vectors for %d users with faces", matrixLen(c.userIdx), active)
+	if matrixLen(c.userIdx) != averaged {
+		add("%d user vectors for %d users of several faces", matrixLen(c.userIdx), averaged)
 	}
 	if c.userIdx != nil {
 		c.userIdx.Keys(func(pk uint64) {
@@ -542,6 +559,15 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 			}
 		})
 	}
+}
+
+// rowOf is m's row of key; a collection without a dimension has no
+// matrices.
+func rowOf(m *index.Matrix, key uint64) ([]float32, bool) {
+	if m == nil {
+		return nil, false
+	}
+	return m.Vector(key)
 }
 
 // matrixLen is m's row count; a collection without a dimension has no

@@ -26,7 +26,27 @@ func TestVerifyInMemory(t *testing.T) {
 		}, `user "u" has 2 faces but no user vector`},
 		{"user vector of a user without faces", func(c *collection, faces []string) {
 			c.userIdx.Upsert(c.users["empty"].pk, []float32{1, 0, 0})
-		}, `user "empty" has no faces but a user vector`},
+		}, `user "empty" has 0 faces but a user vector`},
+		{"user vector of a user of one face", func(c *collection, faces []string) {
+			c.userIdx.Upsert(c.users["solo"].pk, []float32{0, 1, 0})
+		}, `user "solo" has 1 faces but a user vector`},
+		{"only face of its user in the face matrix", func(c *collection, faces []string) {
+			seq := c.faces[faces[3]].seq
+			v, _ := c.soloIdx.Vector(seq)
+			c.faceIdx.Upsert(seq, v)
+			c.soloIdx.Delete(seq)
+		}, "its user's only face: true, has its vector in the other matrix"},
+		{"face of a user of several in the solo matrix", func(c *collection, faces []string) {
+			seq := c.faces[faces[0]].seq
+			v, _ := c.faceIdx.Vector(seq)
+			c.soloIdx.Upsert(seq, v)
+			c.faceIdx.Delete(seq)
+		}, "its user's only face: false, has its vector in the other matrix"},
+		{"face vector in both matrices", func(c *collection, faces []string) {
+			seq := c.faces[faces[3]].seq
+			v, _ := c.soloIdx.Vector(seq)
+			c.faceIdx.Upsert(seq, v)
+		}, "has two vectors"},
 		{"face left out of its user's list", func(c *collection, faces []string) {
 			c.users["u"].faces = c.users["u"].faces[:1]
 		}, "whose face list leaves it out"},
@@ -41,7 +61,7 @@ func TestVerifyInMemory(t *testing.T) {
 		}, "face vector 999 belongs to no face"},
 		{"face sequence counter behind", func(c *collection, faces []string) {
 			c.faceSeq.Store(1)
-		}, "face sequence counter 1 is below sequence 3 in use"},
+		}, "face sequence counter 1 is below sequence 4 in use"},
 		{"face of a missing user", func(c *collection, faces []string) {
 			c.faces[faces[2]].userID = "ghost"
 		}, `belongs to user "ghost", which does not exist`},
@@ -58,17 +78,19 @@ func TestVerifyInMemory(t *testing.T) {
 			_, err = e.CreateCollection(ctx, &CreateCollectionInput{CollectionId: "c"})
 			require.NoError(t, err)
 			out, err := e.IndexFaces(ctx, &IndexFacesInput{CollectionId: "c", Faces: []FaceEmbedding{
-				{Vector: []float32{1, 0, 0}}, {Vector: []float32{1, 1, 0}}, {Vector: []float32{0, 0, 1}}}})
+				{Vector: []float32{1, 0, 0}}, {Vector: []float32{1, 1, 0}}, {Vector: []float32{0, 0, 1}}, {Vector: []float32{0, 1, 0}}}})
 			require.NoError(t, err)
 			var faces []string
 			for _, r := range out.FaceRecords {
 				faces = append(faces, r.Face.FaceId)
 			}
-			for _, u := range []string{"u", "empty"} {
+			for _, u := range []string{"u", "empty", "solo"} {
 				_, err = e.CreateUser(ctx, &CreateUserInput{CollectionId: "c", UserId: u})
 				require.NoError(t, err)
 			}
 			_, err = e.AssociateFaces(ctx, &AssociateFacesInput{CollectionId: "c", UserId: "u", FaceIds: faces[:2]})
+			require.NoError(t, err)
+			_, err = e.AssociateFaces(ctx, &AssociateFacesInput{CollectionId: "c", UserId: "solo", FaceIds: faces[3:]})
 			require.NoError(t, err)
 			requireConsistent(t, e)
 

@@ -177,7 +177,7 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 	}
 	finish := func(w int) {
 		for _, q := range qs {
-			slices.SortFunc(q.heaps[w].items, compareHits)
+			slices.SortFunc(q.heaps[w].items, CompareHits)
 		}
 	}
 	err := m.scan(workers, chunk, stopAll(qs), visit, finish)

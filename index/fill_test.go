@@ -144,3 +144,81 @@ func TestTrim(t *testing.T) {
 	checkCompressed(t, m)
 	checkSearch(t, m, md, gridVec(rng, 8), 5, -1)
 }
+
+// TestGiveRoom: the room GiveRoom moves is the receiver's to fill, block
+// for block, and what stays is the giver's: both then fill and search as
+// matrices of their own. Where it cannot move whole blocks into an empty
+// matrix of the same shape, it moves nothing.
+func TestGiveRoom(t *testing.T) {
+	for _, tier := range []Tier{TierFloat32, TierInt8, TierFloat16} {
+		t.Run(tier.String(), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(313, uint64(tier)))
+			pool, dst := newMatrix(8, 16, 4, tier), newMatrix(8, 16, 4, tier)
+			pool.Reserve(1000)
+			pool.GiveRoom(dst, 300)
+			assert.Equal(t, 304, pool.capacity(), "the blocks for 300 rows stay")
+			assert.Equal(t, 1008-304, dst.capacity(), "the rest moves")
+			if pool.comp != nil {
+				assert.Equal(t, len(pool.blocks), max(len(pool.comp.i8), len(pool.comp.f16)), "the giver's copies go with its blocks")
+				assert.Equal(t, len(dst.blocks), max(len(dst.comp.i8), len(dst.comp.f16)), "the receiver's copies come with its blocks")
+			}
+			mp, md := model{}, model{}
+			keys := make([]uint64, 300)
+			for i := range keys {
+				keys[i] = uint64(i + 1)
+			}
+			f := pool.AddRows(keys)
+			for i, k := range keys {
+				v := gridVec(rng, 8)
+				mp[k] = v
+				f.Set(i, v)
+			}
+			f.Done()
+			fill(rng, dst, md, 700, gridVec)
+			assert.Equal(t, 1008-304, dst.capacity(), "700 rows fit in the room given")
+			checkMatrix(t, pool, mp)
+			checkMatrix(t, dst, md)
+			if tier != TierFloat32 {
+				checkCompressed(t, pool)
+				checkCompressed(t, dst)
+			}
+			q := gridVec(rng, 8)
+			checkSearch(t, pool, mp, q, 5, -1)
+			checkSearch(t, dst, md, q, 5, -1)
+		})
+	}
+
+	noop := []struct {
+		name string
+		make func() (pool, dst *Matrix)
+		keep int
+	}{
+		{"keep covers the room", func() (*Matrix, *Matrix) { return newMatrix(8, 16, 4, TierFloat32), newMatrix(8, 16, 4, TierFloat32) }, 2000},
+		{"receiver has blocks", func() (*Matrix, *Matrix) {
+			dst := newMatrix(8, 16, 4, TierFloat32)
+			dst.Reserve(1)
+			return newMatrix(8, 16, 4, TierFloat32), dst
+		}, 0},
+		{"other tier", func() (*Matrix, *Matrix) { return newMatrix(8, 16, 4, TierFloat32), newMatrix(8, 16, 4, TierInt8) }, 0},
+		{"other dimension", func() (*Matrix, *Matrix) { return newMatrix(8, 16, 4, TierFloat32), newMatrix(4, 16, 4, TierFloat32) }, 0},
+		{"other blocks", func() (*Matrix, *Matrix) { return newMatrix(8, 16, 4, TierFloat32), newMatrix(8, 32, 4, TierFloat32) }, 0},
+		{"itself", func() (*Matrix, *Matrix) { m := newMatrix(8, 16, 4, TierFloat32); return m, m }, 0},
+	}
+	for _, tc := range noop {
+		t.Run(tc.name, func(t *testing.T) {
+			pool, dst := tc.make()
+			pool.Reserve(1000)
+			before, dstBefore := pool.capacity(), dst.capacity()
+			pool.GiveRoom(dst, tc.keep)
+			assert.Equal(t, before, pool.capacity())
+			assert.Equal(t, dstBefore, dst.capacity())
+		})
+	}
+	t.Run("short first block", func(t *testing.T) {
+		pool, dst := newMatrix(8, 64, 4, TierFloat32), newMatrix(8, 64, 4, TierFloat32)
+		pool.Reserve(20) // one block of 32 rows, short of 64
+		pool.GiveRoom(dst, 0)
+		assert.Equal(t, 32, pool.capacity())
+		assert.Zero(t, dst.capacity())
+	})
+}

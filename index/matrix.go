@@ -510,6 +510,36 @@ func (m *Matrix) Delete(key uint64) bool {
 // overestimated, when no Fill.Done or Delete follows it.
 func (m *Matrix) Trim() { m.dropSpareBlocks() }
 
+// GiveRoom moves to dst the whole blocks of m's room past its first keep
+// rows (and past its rows), so that a bulk load can [Matrix.Reserve] one
+// pool for two matrices before it knows how the rows divide between them.
+// dst must be empty, without blocks, and of m's dimension and tier, and
+// m's blocks must all be full; otherwise GiveRoom does nothing (the room
+// is then allocated as usual).
+func (m *Matrix) GiveRoom(dst *Matrix, keep int) {
+	full := len(m.blocks) > 0 && len(m.blocks[0]) == m.blockRows*m.dim
+	if !full || dst == m || len(dst.blocks) > 0 || len(dst.keys) > 0 ||
+		dst.dim != m.dim || dst.tier != m.tier || dst.blockRows != m.blockRows {
+		return
+	}
+	used := (max(keep, len(m.keys)) + m.blockRows - 1) >> m.blockShift
+	if used >= len(m.blocks) {
+		return
+	}
+	for b := used; b < len(m.blocks); b++ {
+		moved := block{f32: m.blocks[b]}
+		if m.comp != nil {
+			moved.i8, moved.f16 = m.comp.block(b)
+		}
+		dst.addBlock(moved)
+	}
+	clear(m.blocks[used:])
+	m.blocks = m.blocks[:used]
+	if m.comp != nil {
+		m.comp.dropBlocks(used)
+	}
+}
+
 // dropSpareBlocks frees the blocks past the rows but one.
 func (m *Matrix) dropSpareBlocks() {
 	used := (len(m.keys) + m.blockRows - 1) >> m.blockShift
@@ -816,8 +846,9 @@ func worse(a, b Hit) bool {
 	return a.Score < b.Score || (a.Score == b.Score && a.Key > b.Key)
 }
 
-// compareHits orders best first: score descending, then key ascending.
-func compareHits(a, b Hit) int {
+// CompareHits is the order of every search's results, best first: score
+// descending, then key ascending.
+func CompareHits(a, b Hit) int {
 	if a.Score != b.Score {
 		if a.Score > b.Score {
 			return -1

@@ -210,7 +210,7 @@ func TestSearchUnitVectors(t *testing.T) {
 			assert.Equal(t, Dot(q, v), h.Score, "hit %d", i)
 			assert.InDelta(t, want[i].Score, h.Score, 1e-6, "hit %d", i)
 			if i > 0 {
-				assert.Negative(t, compareHits(got[i-1], h), "order at %d", i)
+				assert.Negative(t, CompareHits(got[i-1], h), "order at %d", i)
 			}
 		}
 	}

@@ -99,6 +99,17 @@ func (c *compressed) addBlock(i8 []int8, f16 []uint16) {
 	}
 }
 
+// block returns block b's copy, as addBlock took it.
+func (c *compressed) block(b int) (i8 []int8, f16 []uint16) {
+	switch c.tier {
+	case TierInt8:
+		return c.i8[b], nil
+	case TierFloat16:
+		return nil, c.f16[b]
+	}
+	return nil, nil
+}
+
 func (c *compressed) growFirst(rows int) {
 	switch c.tier {
 	case TierInt8:
@@ -324,7 +335,7 @@ func (c *compressed) rerank(m *Matrix, q *query) bool {
 			}
 		}
 	}
-	slices.SortFunc(exact, compareHits)
+	slices.SortFunc(exact, CompareHits)
 	if len(exact) > q.k {
 		exact = exact[:q.k]
 	}
