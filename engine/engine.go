@@ -100,10 +100,12 @@ type collection struct {
 	byPK  map[uint64]*user
 	// Every face's vector has one row, in soloIdx if the face is its
 	// user's only face, else in faceIdx. A user of one face searches as
-	// that face's row (see userVector), so those rows serve both searches;
-	// a user of several has an averaged row of its own in userIdx. Kept in
-	// one matrix, importing a million users of one face each wrote and
-	// faulted in 2 GB more, and took 10.3/10.1/9.7 s against 20.2/12.5/10.9.
+	// that face's row (see vectorOf), so those rows serve both searches;
+	// a user of several has an averaged row of its own in userIdx. With a
+	// copy of each lone face in userIdx instead, a million users of one
+	// face each (512 dimensions) faulted in 2 GB more: importing them took
+	// 14.4-22.4 s against 9.4-15.2 s, and reopening 2.49-3.10 s against
+	// 1.90-2.31 s (three alternating runs).
 	faceIdx *index.Matrix // rows keyed by face sequence: faces of no user, or of a user of several
 	soloIdx *index.Matrix // rows keyed by face sequence: the faces of users of one face
 	userIdx *index.Matrix // rows keyed by user primary key: users of several faces
@@ -295,12 +297,12 @@ func (e *Engine) writable() error {
 // userVector is the L2-normalized mean of the given faces' vectors, summed
 // in face ID order in float64 so it is the same bits on every rebuild.
 // A single face's vector is normalized already (to float32 precision), so
-// it is its own mean: userVector returns that face's row itself, which is
-// also how a user of one face needs no row of its own (see soloIdx). The
-// result must therefore not be modified, and is valid only until the
-// matrices next change (every caller copies it into the user matrix, or
-// compares it, at once). The caller holds c.mu (either way) or owns c
-// exclusively; concurrent calls are safe while nobody writes c.
+// it is its own mean, and userVector returns that face's row itself: the
+// rule that lets a user of one face search as its face's row, with no row
+// of its own (see soloIdx). The result must therefore not be modified, and
+// is valid only until the matrices next change. The caller holds c.mu
+// (either way) or owns c exclusively; concurrent calls are safe while
+// nobody writes c.
 func (c *collection) userVector(faceIDs []string) []float32 {
 	if len(faceIDs) == 1 {
 		v, _ := c.faceVector(c.faces[faceIDs[0]].seq)
@@ -349,7 +351,7 @@ func (c *collection) vectorOf(u *user) []float32 {
 	case 0:
 		return nil
 	case 1:
-		v, _ := c.soloIdx.Vector(c.faces[u.faces[0]].seq)
+		v, _ := c.faceVector(c.faces[u.faces[0]].seq)
 		return v
 	}
 	v, _ := c.userIdx.Vector(u.pk)

@@ -814,9 +814,9 @@ func (e *Engine) Export(ctx context.Context, collectionID string) iter.Seq2[Impo
 			}
 		}
 		// The records come from the store in face ID order; the vectors from
-		// the face matrix, which holds the stored bits: reading them from the
+		// the face matrices, which hold the stored bits: reading them from the
 		// store, keyed by sequence, would cost a random read per face. A face
-		// deleted since the records were read has left the matrix, and is
+		// deleted since the records were read has left the matrices, and is
 		// left out.
 		for f, err := range e.store.FacesAfter(collectionID, "") {
 			if err != nil {

@@ -245,11 +245,13 @@ func TestImportExpectedSizes(t *testing.T) {
 			if !tc.seeded {
 				// The matrices' key indexes have the room asked for.
 				keyRoom := func(m *index.Matrix) int { return reflect.ValueOf(m).Elem().FieldByName("keys").Cap() }
-				if o := tc.opts; o.ExpectedFaces <= o.ExpectedUsers {
+				switch o := tc.opts; {
+				case o.ExpectedFaces == 0: // users alone: no matrix keys
+				case o.ExpectedFaces <= o.ExpectedUsers:
 					// Taken for users of one face each, whose faces' rows
 					// are in soloIdx.
 					assert.GreaterOrEqual(t, keyRoom(c.soloIdx), o.ExpectedFaces, "solo matrix keys")
-				} else {
+				default:
 					assert.GreaterOrEqual(t, keyRoom(c.faceIdx), o.ExpectedFaces, "face matrix keys")
 					assert.GreaterOrEqual(t, keyRoom(c.userIdx), o.ExpectedUsers, "user matrix keys")
 				}

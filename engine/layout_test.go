@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,12 +17,17 @@ import (
 // userIdx, faces of no user in faceIdx. The deep check (requireConsistent)
 // holds after every step, of the live collection and of one reloaded.
 func TestRowsFollowFaceCount(t *testing.T) {
+	for _, tier := range []string{"float32", "int8", "float16"} {
+		t.Run(tier, func(t *testing.T) { testRowsFollowFaceCount(t, tier) })
+	}
+}
+
+func testRowsFollowFaceCount(t *testing.T, tier string) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	e, err := Open(dir, nil)
+	e, err := Open(t.TempDir(), nil)
 	require.NoError(t, err)
-	defer func() { e.Close() }()
-	_, err = e.CreateCollection(ctx, &CreateCollectionInput{CollectionId: "c"})
+	defer e.Close()
+	_, err = e.CreateCollection(ctx, &CreateCollectionInput{CollectionId: "c", Tier: tier})
 	require.NoError(t, err)
 	out, err := e.IndexFaces(ctx, &IndexFacesInput{CollectionId: "c", Faces: []FaceEmbedding{
 		{Vector: []float32{1, 0, 0}}, {Vector: []float32{0, 1, 0}}, {Vector: []float32{0, 0, 1}}, {Vector: []float32{1, 1, 0}}}})
@@ -107,6 +115,17 @@ func TestRowsFollowFaceCount(t *testing.T) {
 		{"import: one batch of each kind", importing(1,
 			ImportRecord{UserId: "z", Vector: vec(2, 1, 1)}, ImportRecord{UserId: "z", Vector: vec(1, 2, 1)},
 			ImportRecord{UserId: "y", Vector: vec(1, 1, 2)}), 12, 0, 4},
+		{"faces of no user deleted", func() error {
+			_, err := e.DeleteFaces(ctx, &DeleteFacesInput{CollectionId: "c", FaceIds: f[:3]})
+			return err
+		}, 9, 0, 4},
+		{"a face of a user of several deleted: refused", func() error {
+			out, err := e.DeleteFaces(ctx, &DeleteFacesInput{CollectionId: "c", FaceIds: e.colls["c"].users["x"].faces[:1]})
+			if err == nil && len(out.DeletedFaces) > 0 {
+				return fmt.Errorf("deleted %v", out.DeletedFaces)
+			}
+			return err
+		}, 9, 0, 4},
 	}
 	for _, s := range steps {
 		require.NoError(t, s.do(), s.name)
@@ -116,5 +135,67 @@ func TestRowsFollowFaceCount(t *testing.T) {
 		c.mu.RUnlock()
 		require.Equal(t, [3]int{s.faceRows, s.solo, s.users}, got, "%s: rows of faceIdx, soloIdx, userIdx", s.name)
 		requireConsistent(t, e)
+	}
+}
+
+// TestReopenSplitsRoom: Open reserves room for every face in faceIdx and
+// hands soloIdx its share (index.Matrix.GiveRoom), whole blocks of 2,048
+// rows at 512 dimensions here; in every tier the reopened collection is
+// the one imported, row for row, and answers searches as it did.
+func TestReopenSplitsRoom(t *testing.T) {
+	const dim = 512
+	for _, tier := range []string{"float32", "int8", "float16"} {
+		t.Run(tier, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			e, err := Open(dir, nil)
+			require.NoError(t, err)
+			_, err = e.CreateCollection(ctx, &CreateCollectionInput{CollectionId: "c", Dimension: dim, Tier: tier})
+			require.NoError(t, err)
+			r := rand.New(rand.NewPCG(71, 72))
+			im, err := e.NewImporter(ctx, "c", nil)
+			require.NoError(t, err)
+			for i := range 4000 { // users of one face: soloIdx
+				require.NoError(t, im.Add(ImportRecord{UserId: fmt.Sprintf("one-%04d", i), Vector: impVec(r, dim)}))
+			}
+			for i := range 2000 { // users of two faces, and faces of no user: faceIdx
+				require.NoError(t, im.Add(ImportRecord{UserId: fmt.Sprintf("two-%04d", i/2), Vector: impVec(r, dim)}))
+			}
+			for range 500 {
+				require.NoError(t, im.Add(ImportRecord{Vector: impVec(r, dim)}))
+			}
+			require.NoError(t, im.Close())
+
+			queries := make([][]float32, 20)
+			for i := range queries {
+				queries[i] = impVec(r, dim)
+			}
+			search := func(e *Engine) (users []*SearchUsersByImageOutput, faces []*SearchFacesByImageOutput) {
+				for _, q := range queries {
+					u, err := e.SearchUsersByImage(ctx, &SearchUsersByImageInput{CollectionId: "c", Vector: q, MaxUsers: ptrTo[int32](50), UserMatchThreshold: new(float32)})
+					require.NoError(t, err)
+					f, err := e.SearchFacesByImage(ctx, &SearchFacesByImageInput{CollectionId: "c", Vector: q, MaxFaces: ptrTo[int32](50), FaceMatchThreshold: new(float32)})
+					require.NoError(t, err)
+					users, faces = append(users, u), append(faces, f)
+				}
+				return users, faces
+			}
+			users, faces := search(e)
+			require.NoError(t, e.Close())
+
+			e, err = Open(dir, nil)
+			require.NoError(t, err)
+			defer e.Close()
+			c := e.colls["c"]
+			require.Equal(t, [3]int{2500, 4000, 1000}, [3]int{c.faceIdx.Len(), c.soloIdx.Len(), c.userIdx.Len()})
+			// The room past faceIdx's two blocks of rows went to soloIdx; a
+			// Reserve left whole would keep one spare block (Fill.Done).
+			blocks := reflect.ValueOf(c.faceIdx).Elem().FieldByName("blocks").Len()
+			require.Equal(t, 2, blocks, "faceIdx's blocks")
+			requireConsistent(t, e)
+			gotUsers, gotFaces := search(e)
+			require.Equal(t, users, gotUsers)
+			require.Equal(t, faces, gotFaces)
+		})
 	}
 }

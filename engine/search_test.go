@@ -184,12 +184,20 @@ func TestSimilarityNumbers(t *testing.T) {
 
 // TestSearchTiesAcrossLayouts: equal similarities come back in primary-key
 // order for users and in face order (the order they were indexed) for
-// faces, for every MaxUsers and MaxFaces, however the faces divide among
-// users: users of one face, whose face order is here the reverse of their
-// key order, a user of two faces, faces of no user.
+// faces, for every MaxUsers and MaxFaces, in every tier and above a
+// threshold too, however the faces divide among users: users of one face,
+// whose face order is here the reverse of their key order, a user of two
+// faces, faces of no user.
 func TestSearchTiesAcrossLayouts(t *testing.T) {
+	for _, tier := range []string{"float32", "int8"} {
+		t.Run(tier, func(t *testing.T) { testSearchTies(t, tier) })
+	}
+}
+
+func testSearchTies(t *testing.T, tier string) {
 	e := openEngine(t, "")
-	createCollection(t, e, "c", engine.SimilarityCosine)
+	_, err := e.CreateCollection(ctx, &engine.CreateCollectionInput{CollectionId: "c", Tier: tier})
+	require.NoError(t, err)
 	x := []float32{1, 0, 0}
 	const solo = 12
 	faces := indexFaces(t, e, "c", slices.Repeat([][]float32{x}, solo+4)...)
@@ -213,24 +221,30 @@ func TestSearchTiesAcrossLayouts(t *testing.T) {
 		}
 		return out
 	}
-	for k := 1; k <= len(faces)+1; k++ {
-		t.Run(fmt.Sprint(k), func(t *testing.T) {
-			if k <= len(users)+1 {
-				out, err := e.SearchUsersByImage(ctx, &engine.SearchUsersByImageInput{CollectionId: "c", Vector: x, MaxUsers: ptr(int32(k))})
-				require.NoError(t, err)
-				require.Equal(t, users[:min(k, len(users))], matchedUsers(out.UserMatches), "SearchUsersByImage")
-				byUser, err := e.SearchUsers(ctx, &engine.SearchUsersInput{CollectionId: "c", UserId: users[3], MaxUsers: ptr(int32(k))})
-				require.NoError(t, err)
-				others := without(users, users[3])
-				require.Equal(t, others[:min(k, len(others))], matchedUsers(byUser.UserMatches), "SearchUsers by user")
+	for _, threshold := range []*float32{nil, ptr[float32](99.5)} {
+		for k := 1; k <= len(faces)+1; k++ {
+			name := fmt.Sprint(k)
+			if threshold != nil {
+				name += "/above 99.5"
 			}
-			out, err := e.SearchFacesByImage(ctx, &engine.SearchFacesByImageInput{CollectionId: "c", Vector: x, MaxFaces: ptr(int32(k))})
-			require.NoError(t, err)
-			require.Equal(t, faces[:min(k, len(faces))], faceIDs(out.FaceMatches), "SearchFacesByImage")
-			byFace, err := e.SearchFaces(ctx, &engine.SearchFacesInput{CollectionId: "c", FaceId: faces[solo-1], MaxFaces: ptr(int32(k))})
-			require.NoError(t, err)
-			others := without(faces, faces[solo-1])
-			require.Equal(t, others[:min(k, len(others))], faceIDs(byFace.FaceMatches), "SearchFaces by face")
-		})
+			t.Run(name, func(t *testing.T) {
+				if k <= len(users)+1 {
+					out, err := e.SearchUsersByImage(ctx, &engine.SearchUsersByImageInput{CollectionId: "c", Vector: x, MaxUsers: ptr(int32(k)), UserMatchThreshold: threshold})
+					require.NoError(t, err)
+					require.Equal(t, users[:min(k, len(users))], matchedUsers(out.UserMatches), "SearchUsersByImage")
+					byUser, err := e.SearchUsers(ctx, &engine.SearchUsersInput{CollectionId: "c", UserId: users[3], MaxUsers: ptr(int32(k)), UserMatchThreshold: threshold})
+					require.NoError(t, err)
+					others := without(users, users[3])
+					require.Equal(t, others[:min(k, len(others))], matchedUsers(byUser.UserMatches), "SearchUsers by user")
+				}
+				out, err := e.SearchFacesByImage(ctx, &engine.SearchFacesByImageInput{CollectionId: "c", Vector: x, MaxFaces: ptr(int32(k)), FaceMatchThreshold: threshold})
+				require.NoError(t, err)
+				require.Equal(t, faces[:min(k, len(faces))], faceIDs(out.FaceMatches), "SearchFacesByImage")
+				byFace, err := e.SearchFaces(ctx, &engine.SearchFacesInput{CollectionId: "c", FaceId: faces[solo-1], MaxFaces: ptr(int32(k)), FaceMatchThreshold: threshold})
+				require.NoError(t, err)
+				others := without(faces, faces[solo-1])
+				require.Equal(t, others[:min(k, len(others))], faceIDs(byFace.FaceMatches), "SearchFaces by face")
+			})
+		}
 	}
 }

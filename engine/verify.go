@@ -444,7 +444,7 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 		add("%d faces but no dimension", len(c.faces))
 	}
 	if (c.faceIdx == nil || c.soloIdx == nil || c.userIdx == nil) != (c.dim == 0) {
-		add("dimension %d but matrices %t", c.dim, c.faceIdx != nil)
+		add("dimension %d but matrices (faces, solo, users) %t %t %t", c.dim, c.faceIdx != nil, c.soloIdx != nil, c.userIdx != nil)
 		return
 	}
 	if faceRows := matrixLen(c.faceIdx) + matrixLen(c.soloIdx); len(c.bySeq) != len(c.faces) || faceRows != len(c.faces) {

@@ -214,6 +214,18 @@ func TestGiveRoom(t *testing.T) {
 			assert.Equal(t, dstBefore, dst.capacity())
 		})
 	}
+	t.Run("rows past keep stay", func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(314, 315))
+		pool, dst, md := newMatrix(8, 16, 4, TierInt8), newMatrix(8, 16, 4, TierInt8), model{}
+		pool.Reserve(1000)
+		fill(rng, pool, md, 100, gridVec)
+		pool.GiveRoom(dst, 10)
+		assert.Equal(t, 112, pool.capacity(), "the blocks of its 100 rows stay")
+		assert.Equal(t, 1008-112, dst.capacity())
+		fill(rng, dst, model{}, 500, gridVec)
+		checkMatrix(t, pool, md)
+		checkCompressed(t, pool)
+	})
 	t.Run("short first block", func(t *testing.T) {
 		pool, dst := newMatrix(8, 64, 4, TierFloat32), newMatrix(8, 64, 4, TierFloat32)
 		pool.Reserve(20) // one block of 32 rows, short of 64
