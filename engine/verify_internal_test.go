@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/facesearch/facesearch/index"
 )
 
 // TestVerifyInMemory: collection.verify notices each way the in-memory
@@ -31,16 +33,10 @@ func TestVerifyInMemory(t *testing.T) {
 			c.userIdx.Upsert(c.users["solo"].pk, []float32{0, 1, 0})
 		}, `user "solo" has 1 faces but a user vector`},
 		{"only face of its user in the face matrix", func(c *collection, faces []string) {
-			seq := c.faces[faces[3]].seq
-			v, _ := c.soloIdx.Vector(seq)
-			c.faceIdx.Upsert(seq, v)
-			c.soloIdx.Delete(seq)
+			moveRow(c.soloIdx, c.faceIdx, c.faces[faces[3]].seq)
 		}, "its user's only face: true, has its vector in the other matrix"},
 		{"face of a user of several in the solo matrix", func(c *collection, faces []string) {
-			seq := c.faces[faces[0]].seq
-			v, _ := c.faceIdx.Vector(seq)
-			c.soloIdx.Upsert(seq, v)
-			c.faceIdx.Delete(seq)
+			moveRow(c.faceIdx, c.soloIdx, c.faces[faces[0]].seq)
 		}, "its user's only face: false, has its vector in the other matrix"},
 		{"face vector in both matrices", func(c *collection, faces []string) {
 			seq := c.faces[faces[3]].seq
@@ -102,4 +98,11 @@ func TestVerifyInMemory(t *testing.T) {
 			require.NotEmpty(t, inconsistencies(e))
 		})
 	}
+}
+
+// moveRow moves key's row from one matrix to another.
+func moveRow(from, to *index.Matrix, key uint64) {
+	v, _ := from.Vector(key)
+	to.Upsert(key, v)
+	from.Delete(key)
 }
