@@ -663,15 +663,11 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	if c.faceIdx != nil {
 		// At every commit, as the matrices may come with a later one than
 		// the first (which held users only); once they have rows, or the
-		// room, this does nothing. Which matrices the rows go to depends
-		// on how the faces divide among the users (see soloIdx): no more
-		// faces than users is taken for users of one face each.
-		if o := im.opts; o.ExpectedFaces <= o.ExpectedUsers {
-			c.soloIdx.ReserveKeys(o.ExpectedFaces)
-		} else {
-			c.faceIdx.ReserveKeys(o.ExpectedFaces)
-			c.userIdx.ReserveKeys(o.ExpectedUsers)
-		}
+		// room, this does nothing.
+		solo, other, several := hintedRows(im.opts.ExpectedFaces, im.opts.ExpectedUsers)
+		c.soloIdx.ReserveKeys(solo)
+		c.faceIdx.ReserveKeys(other)
+		c.userIdx.ReserveKeys(several)
 	}
 	// The faces go in on one core while the users take the other. A face
 	// that is its user's only one, once the batch is in, goes to soloIdx
@@ -729,6 +725,19 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	for _, cu := range regrouped {
 		c.regroup(cu.u, cu.before)
 	}
+}
+
+// hintedRows divides the rows of an import of faces faces and users new
+// users among the matrices (see soloIdx), taking every user to get a face:
+// then at least 2*users-faces of them have one face only (solo), the
+// other faces are of users of several or of none, and the users of
+// several number at most half those faces. For users of one face each,
+// or of no more than two, the division is exact.
+func hintedRows(faces, users int) (solo, other, several int) {
+	solo = min(faces, max(0, 2*users-faces))
+	other = faces - solo
+	several = max(0, min(users-solo, other/2))
+	return solo, other, several
 }
 
 // presizeMaps sizes those of c's maps that are still empty for faces

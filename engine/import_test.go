@@ -245,20 +245,33 @@ func TestImportExpectedSizes(t *testing.T) {
 			if !tc.seeded {
 				// The matrices' key indexes have the room asked for.
 				keyRoom := func(m *index.Matrix) int { return reflect.ValueOf(m).Elem().FieldByName("keys").Cap() }
-				switch o := tc.opts; {
-				case o.ExpectedFaces == 0: // users alone: no matrix keys
-				case o.ExpectedFaces <= o.ExpectedUsers:
-					// Taken for users of one face each, whose faces' rows
-					// are in soloIdx.
-					assert.GreaterOrEqual(t, keyRoom(c.soloIdx), o.ExpectedFaces, "solo matrix keys")
-				default:
-					assert.GreaterOrEqual(t, keyRoom(c.faceIdx), o.ExpectedFaces, "face matrix keys")
-					assert.GreaterOrEqual(t, keyRoom(c.userIdx), o.ExpectedUsers, "user matrix keys")
-				}
+				solo, other, several := hintedRows(tc.opts.ExpectedFaces, tc.opts.ExpectedUsers)
+				assert.GreaterOrEqual(t, keyRoom(c.soloIdx), solo, "solo matrix keys")
+				assert.GreaterOrEqual(t, keyRoom(c.faceIdx), other, "face matrix keys")
+				assert.GreaterOrEqual(t, keyRoom(c.userIdx), several, "user matrix keys")
 			}
 			c.mu.RUnlock()
 			impCheckRebuild(t, dir, e, "plain", "hinted")
 		})
+	}
+}
+
+// TestHintedRows: the hints' rows divide among the matrices as the import
+// would place them, exactly when users have one or two faces each.
+func TestHintedRows(t *testing.T) {
+	for _, tc := range []struct {
+		faces, users, solo, other, several int
+	}{
+		{1000, 1000, 1000, 0, 0},     // one face each
+		{1000, 2000, 1000, 0, 0},     // more users than faces: those with one
+		{3000, 1000, 0, 3000, 1000},  // three faces each
+		{1500, 1000, 500, 1000, 500}, // half with one face, half with two
+		{1000, 0, 0, 1000, 0},        // faces of no user
+		{0, 1000, 0, 0, 0},           // users alone
+		{0, 0, 0, 0, 0},
+	} {
+		solo, other, several := hintedRows(tc.faces, tc.users)
+		assert.Equal(t, [3]int{tc.solo, tc.other, tc.several}, [3]int{solo, other, several}, "%d faces, %d users", tc.faces, tc.users)
 	}
 }
 
