@@ -205,7 +205,8 @@ type Importer struct {
 	commitUsers   []commitUser
 	commitUserIdx map[string]int32
 
-	presized bool // the first commit has sized the maps for ExpectedFaces and ExpectedUsers
+	presized     bool // the first commit has sized the maps for ExpectedFaces and ExpectedUsers
+	keysReserved bool // a commit has sized the matrices' key indexes for them
 
 	n       int // records passed to Add
 	stats   ImportStats
@@ -660,10 +661,12 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 		im.presized = true
 		c.presizeMaps(im.opts.ExpectedFaces, im.opts.ExpectedUsers)
 	}
-	if c.faceIdx != nil {
-		// At every commit, as the matrices may come with a later one than
-		// the first (which held users only); once they have rows, or the
-		// room, this does nothing.
+	if c.faceIdx != nil && !im.keysReserved {
+		// At the first commit with matrices, which may be a later one than
+		// the first (which held users only); only once, as a matrix that
+		// rows leave gives its room back (rows of users given a second
+		// face leave soloIdx), and would take it again at every commit.
+		im.keysReserved = true
 		solo, other, several := hintedRows(im.opts.ExpectedFaces, im.opts.ExpectedUsers)
 		c.soloIdx.ReserveKeys(solo)
 		c.faceIdx.ReserveKeys(other)

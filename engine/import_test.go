@@ -816,3 +816,26 @@ func BenchmarkImport(b *testing.B) {
 	require.NoError(b, im.Close())
 	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "faces/s")
 }
+
+// TestImportReservesKeysOnce: the matrices' key room is reserved at one
+// commit only. Here the hints say one face a user, but each user gets a
+// second face a batch later, which empties soloIdx and gives its room back;
+// the commits after do not take it again.
+func TestImportReservesKeysOnce(t *testing.T) {
+	e := impOpen(t, t.TempDir())
+	impCreate(t, e, "c", 4)
+	r := rand.New(rand.NewPCG(41, 42))
+	impAll(t, e, "c", &ImportOptions{BatchRecords: 2, ExpectedFaces: 10_000, ExpectedUsers: 10_000}, []ImportRecord{
+		{UserId: "a", Vector: impVec(r, 4)}, {UserId: "b", Vector: impVec(r, 4)}, // soloIdx: 2 rows
+		{UserId: "a", Vector: impVec(r, 4)}, {UserId: "b", Vector: impVec(r, 4)}, // soloIdx: none
+		{UserId: "c", Vector: impVec(r, 4)}, // soloIdx: 1 row
+	})
+	c, release, err := e.acquire("c")
+	require.NoError(t, err)
+	defer release()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	require.Equal(t, 1, c.soloIdx.Len())
+	keyRoom := reflect.ValueOf(c.soloIdx).Elem().FieldByName("keys").Cap()
+	assert.Less(t, keyRoom, 10_000, "soloIdx's keys, reserved again")
+}
