@@ -46,11 +46,12 @@ type ImportOptions struct {
 	// growth (importing 1M faces, each of its own user, took 1.4-5.1 s less
 	// user CPU with the hints in five of six alternating pairs, the same in
 	// the sixth). Each map is sized only if still empty: a collection with
-	// faces keeps its face maps, one with users its user maps. They are
-	// hints, taken at their word: an import may add more or fewer, at the
-	// cost of that growth or of room unused, about 140 bytes a face and as
-	// much a user, allocated at the first commit. The default value, 0,
-	// sizes nothing.
+	// faces keeps its face maps, one with users its user maps. The key
+	// indexes are divided as if every new user got a face, exactly so for
+	// users of one or two faces each. They are hints, taken at their
+	// word: an import may add more or fewer, at the cost of that growth or
+	// of room unused, about 140 bytes a face and as much a user, allocated
+	// at the first commit. The default value, 0, sizes nothing.
 	ExpectedFaces int
 	ExpectedUsers int
 }
