@@ -294,20 +294,12 @@ func (e *Engine) writable() error {
 	return nil
 }
 
-// userVector is the L2-normalized mean of the given faces' vectors, summed
-// in face ID order in float64 so it is the same bits on every rebuild.
-// A single face's vector is normalized already (to float32 precision), so
-// it is its own mean, and userVector returns that face's row itself: the
-// rule that lets a user of one face search as its face's row, with no row
-// of its own (see soloIdx). The result must therefore not be modified, and
-// is valid only until the matrices next change. The caller holds c.mu
-// (either way) or owns c exclusively; concurrent calls are safe while
-// nobody writes c.
+// userVector is the L2-normalized mean of the given faces' vectors, two or
+// more (a user of one face has no vector of its own: see vectorOf), summed
+// in face ID order in float64 so it is the same bits on every rebuild. The
+// caller holds c.mu (either way) or owns c exclusively; concurrent calls
+// are safe while nobody writes c.
 func (c *collection) userVector(faceIDs []string) []float32 {
-	if len(faceIDs) == 1 {
-		v, _ := c.faceVector(c.faces[faceIDs[0]].seq)
-		return v
-	}
 	out := make([]float32, c.dim)
 	sum := make([]float64, c.dim)
 	for _, id := range faceIDs {
@@ -344,8 +336,10 @@ func (c *collection) faceVector(seq uint64) ([]float32, bool) {
 }
 
 // vectorOf is u's vector as searches see it: its face's row for a user of
-// one face, its own row for a user of several, nil for a user of none.
-// The caller holds c.mu.
+// one face, its own row for a user of several, nil for a user of none. A
+// single face's vector is normalized already (to float32 precision), so it
+// is its own mean. The result must not be modified, and is valid only
+// until the matrices next change. The caller holds c.mu.
 func (c *collection) vectorOf(u *user) []float32 {
 	switch len(u.faces) {
 	case 0:

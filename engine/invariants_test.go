@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,6 +14,22 @@ import (
 // (collection.verify: maps, matrices, counters, user vectors recomputed)
 // and with its store: loading the store afresh builds the same faces,
 // users, vectors and counters. Nothing may mutate e meanwhile.
+// indexed indexes vecs into coll and returns the new faces' IDs, in order.
+func indexed(t testing.TB, e *Engine, coll string, vecs ...[]float32) []string {
+	t.Helper()
+	in := &IndexFacesInput{CollectionId: coll}
+	for _, v := range vecs {
+		in.Faces = append(in.Faces, FaceEmbedding{Vector: v})
+	}
+	out, err := e.IndexFaces(context.Background(), in)
+	require.NoError(t, err)
+	ids := make([]string, len(out.FaceRecords))
+	for i, r := range out.FaceRecords {
+		ids[i] = r.Face.FaceId
+	}
+	return ids
+}
+
 func requireConsistent(t testing.TB, e *Engine) {
 	t.Helper()
 	require.Empty(t, inconsistencies(e))

@@ -29,13 +29,7 @@ func testRowsFollowFaceCount(t *testing.T, tier string) {
 	defer e.Close()
 	_, err = e.CreateCollection(ctx, &CreateCollectionInput{CollectionId: "c", Tier: tier})
 	require.NoError(t, err)
-	out, err := e.IndexFaces(ctx, &IndexFacesInput{CollectionId: "c", Faces: []FaceEmbedding{
-		{Vector: []float32{1, 0, 0}}, {Vector: []float32{0, 1, 0}}, {Vector: []float32{0, 0, 1}}, {Vector: []float32{1, 1, 0}}}})
-	require.NoError(t, err)
-	var f []string
-	for _, r := range out.FaceRecords {
-		f = append(f, r.Face.FaceId)
-	}
+	f := indexed(t, e, "c", []float32{1, 0, 0}, []float32{0, 1, 0}, []float32{0, 0, 1}, []float32{1, 1, 0})
 	assoc := func(user string, ids ...string) func() error {
 		return func() error {
 			_, err := e.AssociateFaces(ctx, &AssociateFacesInput{CollectionId: "c", UserId: user, FaceIds: ids, UserMatchThreshold: new(float32)})

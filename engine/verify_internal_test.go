@@ -73,13 +73,7 @@ func TestVerifyInMemory(t *testing.T) {
 			defer e.Close()
 			_, err = e.CreateCollection(ctx, &CreateCollectionInput{CollectionId: "c"})
 			require.NoError(t, err)
-			out, err := e.IndexFaces(ctx, &IndexFacesInput{CollectionId: "c", Faces: []FaceEmbedding{
-				{Vector: []float32{1, 0, 0}}, {Vector: []float32{1, 1, 0}}, {Vector: []float32{0, 0, 1}}, {Vector: []float32{0, 1, 0}}}})
-			require.NoError(t, err)
-			var faces []string
-			for _, r := range out.FaceRecords {
-				faces = append(faces, r.Face.FaceId)
-			}
+			faces := indexed(t, e, "c", []float32{1, 0, 0}, []float32{1, 1, 0}, []float32{0, 0, 1}, []float32{0, 1, 0})
 			for _, u := range []string{"u", "empty", "solo"} {
 				_, err = e.CreateUser(ctx, &CreateUserInput{CollectionId: "c", UserId: u})
 				require.NoError(t, err)
