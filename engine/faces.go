@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -194,8 +196,8 @@ func (f *face) public() Face {
 	return Face{FaceId: f.id, ImageId: f.imageID, ExternalImageId: f.externalImageID, UserId: f.userID, Confidence: 100, IndexFacesModelVersion: FaceModelVersion}
 }
 
-// ListFaces lists a collection's faces in face ID order, optionally only
-// those of UserId and/or those among FaceIds.
+// ListFaces lists a collection's faces in the order they were indexed,
+// optionally only those of UserId and/or those among FaceIds.
 func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesOutput, error) {
 	if in == nil {
 		in = &ListFacesInput{}
@@ -226,21 +228,28 @@ func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesO
 	if err != nil {
 		return nil, err
 	}
-	after := string(pos)
-	if pos != nil && !isFaceID(after) {
-		return nil, errorf(CodeInvalidPaginationToken, "NextToken is not a token this listing issued")
+	var after uint64 // the sequence of the last face listed
+	if pos != nil {
+		if len(pos) != 8 {
+			return nil, errorf(CodeInvalidPaginationToken, "NextToken is not a token this listing issued")
+		}
+		after = binary.BigEndian.Uint64(pos)
 	}
-
 	out := &ListFacesOutput{Faces: []Face{}, FaceModelVersion: FaceModelVersion}
+	next := func(seq uint64) string {
+		return e.signToken(pageToken{kind: tokenListFaces, scope: c.seq, filter: fh, position: binary.BigEndian.AppendUint64(nil, seq)})
+	}
 	if in.UserId == "" && filterIDs == nil {
+		var last uint64
 		for f, err := range e.store.FacesAfter(in.CollectionId, after) {
 			if err != nil {
 				return nil, internal("ListFaces", err)
 			}
 			if len(out.Faces) == limit {
-				out.NextToken = e.signToken(pageToken{kind: tokenListFaces, scope: c.seq, filter: fh, position: []byte(out.Faces[limit-1].FaceId)})
+				out.NextToken = next(last)
 				break
 			}
+			last = f.Seq
 			out.Faces = append(out.Faces, Face{FaceId: f.ID, ImageId: f.ImageID, ExternalImageId: f.ExternalImageID, UserId: f.UserID, Confidence: 100, IndexFacesModelVersion: FaceModelVersion})
 		}
 		return out, nil
@@ -262,17 +271,18 @@ func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesO
 			})
 		}
 	}
-	start, _ := slices.BinarySearch(candidates, after)
-	for _, id := range candidates[start:] {
-		if id <= after {
-			continue
+	// At most a user's faces or maxListFaceIDs: sorted here, into the
+	// order of the unfiltered listing.
+	var found []*face
+	for _, id := range candidates {
+		if f := c.faces[id]; f != nil && f.seq > after {
+			found = append(found, f)
 		}
-		f := c.faces[id]
-		if f == nil {
-			continue
-		}
-		if len(out.Faces) == limit {
-			out.NextToken = e.signToken(pageToken{kind: tokenListFaces, scope: c.seq, filter: fh, position: []byte(out.Faces[limit-1].FaceId)})
+	}
+	slices.SortFunc(found, func(a, b *face) int { return cmp.Compare(a.seq, b.seq) })
+	for i, f := range found {
+		if i == limit {
+			out.NextToken = next(found[i-1].seq)
 			break
 		}
 		out.Faces = append(out.Faces, f.public())
@@ -325,7 +335,7 @@ func (e *Engine) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*Delete
 	b := e.store.NewBatch()
 	defer b.Close()
 	for _, f := range doomed {
-		b.DeleteFace(in.CollectionId, f.id, f.seq)
+		b.DeleteFace(in.CollectionId, f.seq)
 	}
 	if err := b.Commit(true); err != nil {
 		return nil, internal("DeleteFaces", err)

@@ -781,10 +781,10 @@ func (im *Importer) count(usersCreated int) {
 
 // Export yields a collection's contents as the records that re-create it:
 // first every user, in primary-key order, as a record without Vector; then
-// every face in face ID order with its IDs, its stored (normalized) vector
-// and its user. Importing the records in order into an empty collection
-// gives the same face IDs, vector bits and associations, and users in the
-// same primary-key order.
+// every face in the order it was indexed, with its IDs, its stored
+// (normalized) vector and its user. Importing the records in order into an
+// empty collection gives the same face IDs, vector bits and associations,
+// faces listed in the same order, and users in the same primary-key order.
 //
 // Export reads the store as it goes: on a collection that changes meanwhile,
 // it may see some changes and not others (a [Engine.Backup] is a
@@ -826,12 +826,12 @@ func (e *Engine) Export(ctx context.Context, collectionID string) iter.Seq2[Impo
 				return
 			}
 		}
-		// The records come from the store in face ID order; the vectors from
-		// the face matrices, which hold the stored bits: reading them from the
-		// store, keyed by sequence, would cost a random read per face. A face
+		// The records come from the store in sequence order; the vectors from
+		// the face matrices, which hold the stored bits, so that an export
+		// reads no vector from disk. A face
 		// deleted since the records were read has left the matrices, and is
 		// left out.
-		for f, err := range e.store.FacesAfter(collectionID, "") {
+		for f, err := range e.store.FacesAfter(collectionID, 0) {
 			if err != nil {
 				yield(ImportRecord{}, internal("Export", err))
 				return

@@ -96,7 +96,7 @@ type loadedFace struct {
 }
 
 // loadFaces reads a collection's faces into c (after loadUsers): the face
-// records (small, in ID order) into its maps and its users' face lists,
+// records (small, in sequence order) into its maps and its users' face lists,
 // then the vectors (in sequence order, on all cores) into the matrices,
 // refusing records that contradict each other. It leaves the matrices
 // alone until reserved returns. c is not yet shared.
@@ -125,8 +125,8 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 	if err != nil {
 		return err
 	}
-	// The parts are ranges of IDs in order, so this is every face in ID
-	// order, and each user's faces are appended sorted.
+	// The parts are ranges of sequences in order, so this is every face in
+	// sequence order, which loadVectors wants.
 	faces := slices.Concat(read...)
 	read = nil
 	if len(faces) == 0 {
@@ -162,23 +162,42 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 	// The map builders run on through the vector scan, which needs
 	// neither map; they are joined before the averaging, which does.
 	defer builders.Wait()
-	bySeq := slices.Clone(faces)
-	var sorted sync.WaitGroup
-	sorted.Go(func() { slices.SortFunc(bySeq, func(a, b loadedFace) int { return cmp.Compare(a.seq, b.seq) }) })
+	mapsBuilt := func() error {
+		builders.Wait()
+		if len(c.faces) == len(faces) {
+			return nil
+		}
+		// Records are keyed by sequence, so only an ID can repeat.
+		for _, lf := range faces {
+			if f := c.faces[lf.f.id]; f != lf.f {
+				return fmt.Errorf("%w: face %s is recorded twice, under sequences %d and %d", ErrCorrupt, lf.f.id, lf.seq, f.seq)
+			}
+		}
+		return nil
+	}
+	// A user's faces are kept sorted by ID (see user); they come here in
+	// sequence order.
+	var several []*user
 	for _, lf := range faces {
-		if lf.u != nil {
-			lf.u.faces = append(lf.u.faces, lf.f.id)
+		if u := lf.u; u != nil {
+			if u.faces = append(u.faces, lf.f.id); len(u.faces) == 2 {
+				several = append(several, u)
+			}
 		}
 	}
-	sorted.Wait()
+	for _, u := range several {
+		slices.Sort(u.faces)
+		// Caught here, not with the other repeats (mapsBuilt): a user
+		// listing a face twice would be averaged twice.
+		for i := 1; i < len(u.faces); i++ {
+			if u.faces[i] == u.faces[i-1] {
+				return fmt.Errorf("%w: face %s is recorded twice, both of user %q", ErrCorrupt, u.faces[i], u.id)
+			}
+		}
+	}
 	reserved()
-	for i := 1; i < len(bySeq); i++ {
-		if a, b := bySeq[i-1], bySeq[i]; a.seq == b.seq {
-			return fmt.Errorf("%w: faces %s and %s share sequence %d", ErrCorrupt, a.f.id, b.f.id, a.seq)
-		}
-	}
-	c.faceSeq.Store(bySeq[len(bySeq)-1].seq)
-	return c.loadVectors(e.store, bySeq, parts, builders.Wait)
+	c.faceSeq.Store(faces[len(faces)-1].seq)
+	return c.loadVectors(e.store, faces, parts, mapsBuilt)
 }
 
 // loadVectors reads the vectors of faces (sorted by sequence) into the
@@ -186,7 +205,7 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 // user into soloIdx, the others into faceIdx (see soloIdx). Users of
 // several faces are averaged into userIdx once every face is in, and
 // mapsBuilt has returned.
-func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int, mapsBuilt func()) error {
+func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int, mapsBuilt func() error) error {
 	// One pass, as each face's user is a random access.
 	keys := make([]uint64, len(faces))
 	rows := make([]int32, len(faces)) // a row of faceIdx, or -1-r for row r of soloIdx
@@ -269,7 +288,9 @@ func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int,
 
 	faceRows.Done() // userVector looks rows up by key, and faces by ID
 	soloRows.Done()
-	mapsBuilt()
+	if err := mapsBuilt(); err != nil {
+		return err
+	}
 	workers := min(parts, max(1, len(averaged)/1024))
 	var wg sync.WaitGroup
 	for w := range workers {

@@ -252,6 +252,11 @@ func (s *smRun) maxResults(n int) *int32 {
 
 func (m *smModel) faceIDs() []string { return slices.Sorted(maps.Keys(m.faces)) }
 
+// inIndexOrder is ids in the order their faces were indexed: ListFaces's.
+func (m *smModel) inIndexOrder(ids []string) []string {
+	return slices.SortedFunc(slices.Values(ids), func(a, b string) int { return cmp.Compare(m.faces[a].seq, m.faces[b].seq) })
+}
+
 func (m *smModel) similarity(cos float64) float64 {
 	if m.curve == SimilarityCosine {
 		return 100 * max(0, cos)
@@ -779,14 +784,14 @@ func (s *smRun) step(ctx context.Context) {
 		if s.next()%2 == 0 {
 			in.UserId = s.user()
 			if u := m.users[in.UserId]; u != nil {
-				want = u.faces
+				want = m.inIndexOrder(u.faces)
 			} else {
 				_, err := e.ListFaces(ctx, in)
 				s.requireCode(CodeResourceNotFound, err, "ListFaces of missing user")
 				return
 			}
 		} else {
-			want = m.faceIDs()
+			want = m.inIndexOrder(m.faceIDs())
 		}
 		var got []string
 		for {

@@ -204,8 +204,8 @@ type IndexFacesOutput struct {
 	UnindexedFaces   []UnindexedFace `json:"UnindexedFaces"`
 }
 
-// ListFacesInput lists faces in face ID order, optionally only one user's
-// faces or only the given FaceIds.
+// ListFacesInput lists faces in the order they were indexed, optionally
+// only one user's faces or only the given FaceIds.
 type ListFacesInput struct {
 	CollectionId string   `json:"CollectionId"`
 	FaceIds      []string `json:"FaceIds,omitempty"`

@@ -257,9 +257,10 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 
 	faceCount := map[string]int{}
 	seqs := map[uint64]string{}
+	seqOfID := map[string]uint64{}
 	facesComplete := true
 	n := 0
-	for f, err := range st.FacesAfter(m.ID, "") {
+	for f, err := range st.FacesAfter(m.ID, 0) {
 		if err != nil {
 			add("face records: %v", err)
 			usersComplete = false // the counts below would be short
@@ -275,13 +276,14 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 		if !isFaceID(f.ID) {
 			add("face ID %s is not a lowercase UUID", quoted(f.ID))
 		}
-		switch other, dup := seqs[f.Seq]; {
-		case f.Seq == 0:
+		// Records are keyed by sequence, so only an ID can repeat.
+		if f.Seq == 0 {
 			add("face %s has sequence 0", f.ID)
-		case dup:
-			add("faces %s and %s share sequence %d", other, f.ID, f.Seq)
 		}
-		seqs[f.Seq] = f.ID
+		if other, dup := seqOfID[f.ID]; dup {
+			add("face %s is recorded twice, under sequences %d and %d", f.ID, other, f.Seq)
+		}
+		seqs[f.Seq], seqOfID[f.ID] = f.ID, f.Seq
 		if f.ExternalImageID != "" && (len(f.ExternalImageID) > maxExternalImageIDLen || !matchesID(f.ExternalImageID, true)) {
 			add("face %s has ExternalImageId %s, which does not satisfy its pattern", f.ID, quoted(f.ExternalImageID))
 		}

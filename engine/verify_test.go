@@ -97,6 +97,17 @@ func freeFace(t *testing.T, st *store.Store) *store.Face {
 	return nil
 }
 
+func faceOf(t *testing.T, st *store.Store, userID string) *store.Face {
+	t.Helper()
+	for _, f := range faceRecords(t, st, "c") {
+		if f.UserID == userID {
+			return f
+		}
+	}
+	t.Fatalf("%s has no face", userID)
+	return nil
+}
+
 func meta(t *testing.T, st *store.Store, coll string) store.CollectionMeta {
 	t.Helper()
 	m, ok, err := st.Collection(coll)
@@ -107,6 +118,11 @@ func meta(t *testing.T, st *store.Store, coll string) store.CollectionMeta {
 
 func pkKey(coll string, pk uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte("c/"+coll+"/k/"), pk)
+}
+
+// faceRecordKey is the key of the record of a face, under its sequence.
+func faceRecordKey(coll string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte("c/"+coll+"/s/"), seq)
 }
 
 const otherFaceID = "0f0f0f0f-0000-4000-8000-000000000001"
@@ -161,15 +177,33 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 		{"primary-key entry and record disagree", func(t *testing.T, dir string) {
 			withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Set(pkKey("c", 2), []byte("alice"), pebble.Sync)) })
 		}, `whose record has primary key 1`},
-		{"two faces share a sequence", func(t *testing.T, dir string) {
+		{"a face recorded twice", func(t *testing.T, dir string) {
 			withStore(t, dir, func(st *store.Store) {
 				f := freeFace(t, st)
-				f.ID = otherFaceID
+				f.Seq = 600
 				b := st.NewBatch()
 				b.PutFace("c", f)
 				commit(t, b)
 			})
-		}, "share sequence"},
+		}, "is recorded twice"},
+		{"a face of a user recorded twice", func(t *testing.T, dir string) {
+			withStore(t, dir, func(st *store.Store) {
+				f := faceOf(t, st, "alice")
+				f.Seq = 601
+				b := st.NewBatch()
+				b.PutFace("c", f)
+				commit(t, b)
+			})
+		}, "is recorded twice, under sequences"}, // Check's wording, not Open's
+		{"a face recorded twice, for two users", func(t *testing.T, dir string) {
+			withStore(t, dir, func(st *store.Store) {
+				f := faceOf(t, st, "bob")
+				f.Seq, f.UserID = 602, "alice"
+				b := st.NewBatch()
+				b.PutFace("c", f)
+				commit(t, b)
+			})
+		}, "is recorded twice"},
 		{"face of the wrong dimension", func(t *testing.T, dir string) {
 			withStore(t, dir, func(st *store.Store) {
 				f := freeFace(t, st)
@@ -228,39 +262,42 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 			})
 		}, "has no vector"},
 		{"vector without a face", func(t *testing.T, dir string) {
-			withStore(t, dir, func(st *store.Store) {
-				f := freeFace(t, st)
-				b := st.NewBatch()
-				b.DeleteFace("c", f.ID, 0) // the record goes, its vector (under f.Seq) stays
-				commit(t, b)
+			var seq uint64
+			withStore(t, dir, func(st *store.Store) { seq = freeFace(t, st).Seq })
+			withPebble(t, dir, func(db *pebble.DB) {
+				require.NoError(t, db.Delete(faceRecordKey("c", seq), pebble.Sync)) // its vector stays
 			})
 		}, "belongs to no face"},
 		{"vector in a collection without faces or a dimension", func(t *testing.T, dir string) {
 			withStore(t, dir, func(st *store.Store) {
 				b := st.NewBatch()
 				b.PutFace("d", &store.Face{ID: otherFaceID, Seq: 77, ImageID: otherFaceID, Vector: []float32{1, 0, 0, 0}})
-				b.DeleteFace("d", otherFaceID, 0) // the record goes, its vector stays
 				commit(t, b)
+			})
+			withPebble(t, dir, func(db *pebble.DB) {
+				require.NoError(t, db.Delete(faceRecordKey("d", 77), pebble.Sync)) // its vector stays
 			})
 		}, "belongs to no face"},
 		{"vectors left after every face record went", func(t *testing.T, dir string) {
+			var seqs []uint64
 			withStore(t, dir, func(st *store.Store) {
-				b := st.NewBatch()
 				for _, f := range faceRecords(t, st, "c") {
-					b.DeleteFace("c", f.ID, 0) // the records go, their vectors stay
+					seqs = append(seqs, f.Seq)
 				}
-				commit(t, b)
+			})
+			withPebble(t, dir, func(db *pebble.DB) {
+				for _, seq := range seqs {
+					require.NoError(t, db.Delete(faceRecordKey("c", seq), pebble.Sync)) // the vectors stay
+				}
 			})
 		}, "belongs to no face"},
 		{"vector of another face", func(t *testing.T, dir string) {
 			withStore(t, dir, func(st *store.Store) {
 				f := freeFace(t, st)
 				b := st.NewBatch()
-				// A vector under sequence 900 that names otherFaceID, which
-				// has no record; then f's record points at it.
-				b.PutFace("c", &store.Face{ID: otherFaceID, Seq: 900, ImageID: f.ImageID, Vector: f.Vector})
-				b.DeleteFace("c", otherFaceID, 0)
-				f.Seq = 900
+				// f's vector replaced by one that names otherFaceID, which
+				// has no record; f's record rewritten to point at it.
+				b.PutFace("c", &store.Face{ID: otherFaceID, Seq: f.Seq, ImageID: f.ImageID, Vector: f.Vector})
 				b.UpdateFace("c", f)
 				commit(t, b)
 			})
@@ -272,7 +309,7 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 				b := st.NewBatch()
 				// The same UUID, spelt otherwise: not the same face ID.
 				b.PutFace("c", &store.Face{ID: upper, Seq: f.Seq, ImageID: f.ImageID, Vector: f.Vector})
-				b.DeleteFace("c", upper, 0)
+				b.UpdateFace("c", f)
 				commit(t, b)
 			})
 		}, `whose vector is face "`},
@@ -359,6 +396,9 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 		"primary-key entry at key 0":                   `primary-key entry 0 names user "alice", whose record disagrees`,
 		"primary-key entry past the last user":         `primary-key entry 3000 names user "carol", whose record disagrees`,
 		"primary-key entry and record disagree":        `primary-key entry 2 names user "alice", whose record disagrees`,
+		"a face recorded twice":                        "is recorded twice, under sequences",
+		"a face of a user recorded twice":              `is recorded twice, both of user "alice"`,
+		"a face recorded twice, for two users":         "is recorded twice, under sequences",
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

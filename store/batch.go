@@ -71,7 +71,7 @@ func (b *Batch) DeleteCollection(id string) {
 
 // PutFace writes a new face: its record and its vector.
 func (b *Batch) PutFace(coll string, f *Face) {
-	b.set(faceKey(coll, f.ID), encodeFace(f))
+	b.set(faceKey(coll, f.Seq), encodeFace(f))
 	var dst []byte
 	if b.in != nil {
 		dst = b.in.arena.alloc(vectorRecordLen(f.ID, len(f.Vector)))
@@ -81,11 +81,11 @@ func (b *Batch) PutFace(coll string, f *Face) {
 
 // UpdateFace rewrites an existing face's record (its owner changed); a
 // face's vector never changes, so it is left as it is and f.Vector ignored.
-func (b *Batch) UpdateFace(coll string, f *Face) { b.set(faceKey(coll, f.ID), encodeFace(f)) }
+func (b *Batch) UpdateFace(coll string, f *Face) { b.set(faceKey(coll, f.Seq), encodeFace(f)) }
 
-// DeleteFace removes a face: its record and its vector.
-func (b *Batch) DeleteFace(coll, faceID string, seq uint64) {
-	b.del(faceKey(coll, faceID))
+// DeleteFace removes the face of sequence seq: its record and its vector.
+func (b *Batch) DeleteFace(coll string, seq uint64) {
+	b.del(faceKey(coll, seq))
 	b.del(vectorKey(coll, seq))
 }
 

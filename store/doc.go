@@ -9,12 +9,13 @@
 //
 //	sys/secret              32 random bytes: the key that signs page tokens
 //	sys/collseq             uint64: the last collection incarnation number handed out
-//	sys/format              uint64: the key layout, 2 (see below)
+//	sys/format              uint64: the key layout, 3 (see below)
 //	col/<coll>              collection metadata (dimension, similarity, counters)
 //	c/<coll>/u/<userID>     user record: primary key, creation time
 //	c/<coll>/k/<pk>         userID, under the 8-byte big-endian primary key:
 //	                        iterating this prefix walks users in primary-key order
-//	c/<coll>/f/<faceID>     face record: sequence, image ID, external image ID,
+//	c/<coll>/s/<seq>        face record, under the face's 8-byte big-endian
+//	                        sequence: face ID, image ID, external image ID,
 //	                        owning user
 //	c/<coll>/t/<op>/<token> idempotency record: parameter hash, first response, expiry
 //	v/<coll>/<seq>          a face's vector, under the face's 8-byte big-endian
@@ -24,16 +25,18 @@
 // the faces' owner can never disagree; the user vector is derived from the
 // faces when the engine loads a collection.
 //
-// Vectors, nearly all of the bytes, are keyed by sequence rather than by
-// face ID, and outside c/: sequences only grow, so a bulk import's new
-// vectors sort after every stored one of their collection with nothing else
-// among them, and its ingest batches (see [Store.NewIngestBatch]) usually
+// Faces are keyed by sequence rather than by face ID (a random UUID), and
+// vectors, nearly all of the bytes, sit outside c/: sequences only grow, so
+// a bulk import's new records sort after every stored one of their kind and
+// collection, and its ingest batches (see [Store.NewIngestBatch]) usually
 // put them in the bottom level as whole tables that no compaction rewrites.
 // Open reads them back sequentially in parallel ranges, and a change of
-// owner rewrites only the small face record.
+// owner rewrites only the small face record. Nothing is looked up by face
+// ID in the store: the engine holds every face in memory.
 //
 // Values start with a one-byte format version so that later releases can
 // read what earlier ones wrote, and sys/format holds the layout: a store of
-// layout 1 (vectors inside face records) is upgraded the first time it is
-// opened with write access.
+// layout 1 (face records under c/<coll>/f/<faceID>, vectors inside them) or
+// 2 (face records there, vectors apart) is upgraded the first time it is
+// opened with write access; a read-only Open refuses it ([ErrOldLayout]).
 package store

@@ -9,4 +9,7 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrCorrupt means a record could not be decoded or contradicts another.
 	ErrCorrupt = errors.New("store: corrupt record")
+	// ErrOldLayout means a read-only Open found a store written in the
+	// layout of an earlier release, which only a writable Open upgrades.
+	ErrOldLayout = errors.New("store: the store is in the layout of an earlier release")
 )

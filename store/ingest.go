@@ -100,9 +100,9 @@ var errIngestDelete = errors.New("store: an ingest batch takes puts only")
 // them, so their tables go straight to the bottom level, where no
 // compaction rewrites them (unless IndexFaces wrote vectors among them
 // meanwhile, or deletions there are not yet compacted away: then they land
-// higher and are compacted once); so do its primary-key entries, handed
-// out in order too. Face records, keyed by random IDs, are what
-// compactions merge.
+// higher and are compacted once); so do its face records and primary-key
+// entries, keyed by sequences and keys handed out in order too. User
+// records, keyed by the callers' user IDs, are what compactions merge.
 //
 // The commit is durable when it returns, whatever its sync argument: the
 // tables are synced before Pebble links them, and the link is logged with
@@ -132,9 +132,9 @@ func (b *Batch) commitIngest() error {
 	}
 	// Tables of one key range each (see tableGroup): tables given to one
 	// Ingest must not overlap, and what is written in key order (vectors,
-	// primary-key entries) must have tables of its own to land at the
-	// bottom, not with what lands higher (face records, keyed by random
-	// IDs) and is compacted again and again. A large range (the vectors)
+	// face records, primary-key entries) must have tables of its own to
+	// land at the bottom, not with what lands higher (user records, keyed
+	// by the callers' IDs) and is compacted again and again. A large range (the vectors)
 	// is cut into runs of keys written as tables side by side, on all
 	// cores: writing is most of a bulk import's own time.
 	var tables [][]kv
@@ -179,8 +179,8 @@ func (b *Batch) commitIngest() error {
 // laid out in *buf, grown as needed.
 //
 // Each group is sorted on its own, not all the puts together: a bulk
-// import puts its vectors and primary-key entries in key order already,
-// which one pass confirms, so only its face records (random IDs) need
+// import puts its vectors, face records and primary-key entries in key
+// order already, which one pass confirms, so only its user records need
 // sorting. Sorting everything together was 6% of a bulk import's CPU.
 func groupPuts(kvs []kv, buf *[]kv) [][]kv {
 	// The group of each put, as an index into prefixes; few groups, so

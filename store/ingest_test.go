@@ -224,7 +224,7 @@ func TestIngestBatchLaterPutWins(t *testing.T) {
 // delete commits nothing.
 func TestIngestBatchRefusesDeletes(t *testing.T) {
 	for name, del := range map[string]func(b *Batch){
-		"face":       func(b *Batch) { b.DeleteFace("c", "f", 1) },
+		"face":       func(b *Batch) { b.DeleteFace("c", 1) },
 		"user":       func(b *Batch) { b.DeleteUser("c", User{ID: "u", PK: 1}) },
 		"collection": func(b *Batch) { b.DeleteCollection("c") },
 	} {

@@ -26,7 +26,7 @@ func collRootRoom(id string, extra int) []byte {
 	return append(append(append(k, "c/"...), id...), '/')
 }
 
-// collPrefix is the prefix of one record kind ('u', 'k', 'f', 't') of a collection.
+// collPrefix is the prefix of one record kind ('u', 'k', 's', 't') of a collection.
 func collPrefix(id string, kind byte) []byte { return collPrefixRoom(id, kind, 0) }
 
 // collPrefixRoom is collPrefix with room for extra more bytes.
@@ -42,7 +42,15 @@ func pkKey(coll string, pk uint64) []byte {
 	return binary.BigEndian.AppendUint64(collPrefixRoom(coll, 'k', 8), pk)
 }
 
-func faceKey(coll, faceID string) []byte {
+// faceKey is the key of a face's record: under its sequence, like its
+// vector, so that new faces sort after every stored one.
+func faceKey(coll string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(collPrefixRoom(coll, 's', 8), seq)
+}
+
+// legacyFaceKey is the key of a face's record in layouts 1 and 2: under
+// its face ID.
+func legacyFaceKey(coll, faceID string) []byte {
 	return append(collPrefixRoom(coll, 'f', len(faceID)), faceID...)
 }
 

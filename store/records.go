@@ -10,10 +10,15 @@ import (
 
 const formatV1 = 1
 
-// formatV2 is the face record without its vector, which lives in its own
-// record under the face's sequence number (see the key layout). Version 1
-// face records held the vector inline; this release does not read them.
+// formatV2 is the face record of layout 2: keyed by face ID, holding the
+// face's sequence, without its vector (which lives in its own record under
+// that sequence). Version 1 face records held the vector inline. This
+// release reads both only to upgrade them (see upgrade).
 const formatV2 = 2
+
+// formatV3 is the face record of layout 3: keyed by the face's sequence,
+// like its vector, and holding the face's ID.
+const formatV3 = 3
 
 // CollectionMeta describes one collection.
 type CollectionMeta struct {
@@ -187,38 +192,34 @@ func decodeCollection(id string, v []byte) (CollectionMeta, error) {
 	return m, d.done()
 }
 
-// encodeFace encodes a face's record: everything but its vector.
+// encodeFace encodes a face's record: everything but its vector. The
+// record is keyed by the face's sequence, so it holds the face's ID.
 func encodeFace(f *Face) []byte {
-	b := make([]byte, 0, 16+len(f.ImageID)+len(f.UserID)+len(f.ExternalImageID))
-	b = append(b, formatV2)
-	b = binary.AppendUvarint(b, f.Seq)
+	b := make([]byte, 0, 5+len(f.ID)+len(f.ImageID)+len(f.UserID)+len(f.ExternalImageID))
+	b = append(b, formatV3)
+	b = appendStr(b, f.ID)
 	b = appendStr(b, f.ImageID)
 	b = appendStr(b, f.ExternalImageID)
 	return appendStr(b, f.UserID)
 }
 
-func decodeFace(id []byte, v []byte) (*Face, error) {
+func decodeFace(seq uint64, v []byte) (*Face, error) {
 	f := &Face{}
-	if err := decodeFaceInto(f, id, v, false); err != nil {
+	if err := decodeFaceInto(f, seq, v, false); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// decodeFaceInto decodes face record v of the face whose ID is id into f,
+// decodeFaceInto decodes the record v of the face of sequence seq into f,
 // so that a scan can reuse one Face. The record's strings share one
 // allocation (Open decodes a million of them). With aliasUser, f.UserID
 // is not copied but aliases v, valid only while v is: a scan that only
 // looks the user up spares an allocation per face.
-func decodeFaceInto(f *Face, id, v []byte, aliasUser bool) error {
-	// Only errors use name, and they copy it before v or id can change.
-	name := unsafe.String(unsafe.SliceData(id), len(id))
-	if len(v) > 0 && v[0] == formatV1 {
-		return errLayout1(name)
-	}
-	d := decoder{b: v, kind: "face", id: name}
-	d.versionOf(formatV2)
-	seq := d.uvarint("face seq")
+func decodeFaceInto(f *Face, seq uint64, v []byte, aliasUser bool) error {
+	d := decoder{b: v, kind: "face record", seq: seq}
+	d.versionOf(formatV3)
+	id := d.raw("face id")
 	img := d.raw("face image id")
 	ext := d.raw("face external image id")
 	usr := d.raw("face user id")
@@ -244,12 +245,6 @@ func decodeFaceInto(f *Face, id, v []byte, aliasUser bool) error {
 		f.UserID = all[extEnd:]
 	}
 	return nil
-}
-
-// errLayout1 is the error of a face record of layout 1 (vector inline),
-// which a writable Open upgrades and a read-only one cannot.
-func errLayout1(id string) error {
-	return fmt.Errorf("%w: face %s is in the layout of an earlier release (its vector inline); open the store once with write access to upgrade it", ErrCorrupt, id)
 }
 
 // encodeVector encodes a face's vector record: the face's ID (so that a

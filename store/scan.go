@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,40 +13,39 @@ import (
 )
 
 // ScanFaces reads every face record of a collection (without vectors, see
-// ScanVectors), splitting the face IDs into parts contiguous ranges read by
-// as many goroutines (at most 16). Engine-made face IDs are random UUIDs,
-// so ranges of their first hex digit hold even shares; other IDs still
-// land in exactly one range.
+// ScanVectors), splitting the sequences into parts contiguous ranges read
+// by as many goroutines (at most 16), as ScanVectors does.
 //
 // fn gets each record in f, which it may keep only during the call, as
 // also f.UserID (copy it to keep it; the other strings it may keep); calls
-// for one part come from one goroutine, in ID order, and calls for
+// for one part come from one goroutine, in sequence order, and calls for
 // different parts run concurrently. The first error (from fn or the store)
 // stops every part and is returned.
 func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face) error) error {
-	parts = max(1, min(parts, 16))
-	prefix := collPrefix(coll, 'f')
-	bounds := make([][]byte, parts+1)
-	bounds[0], bounds[parts] = prefix, prefixEnd(prefix)
-	for i := 1; i < parts; i++ {
-		bounds[i] = append(bytes.Clone(prefix), "0123456789abcdef"[i*16/parts])
+	prefix := collPrefix(coll, 's')
+	bounds, err := s.seqParts(prefix, parts, func(seq uint64) []byte { return faceKey(coll, seq) })
+	if err == nil {
+		err = s.scanParts(bounds, func(p int, it *pebble.Iterator, halted func(n int) bool) error {
+			var f Face
+			n := 0
+			for valid := it.First(); valid; valid = it.Next() {
+				if n++; halted(n) {
+					return errStopped
+				}
+				seq, err := seqOf(it.Key(), prefix, "face record")
+				if err != nil {
+					return err
+				}
+				if err := decodeFaceInto(&f, seq, it.Value(), true); err != nil {
+					return err
+				}
+				if err := fn(p, &f); err != nil {
+					return err
+				}
+			}
+			return it.Error()
+		})
 	}
-	err := s.scanParts(bounds, func(p int, it *pebble.Iterator, halted func(n int) bool) error {
-		var f Face
-		n := 0
-		for valid := it.First(); valid; valid = it.Next() {
-			if n++; halted(n) {
-				return errStopped
-			}
-			if err := decodeFaceInto(&f, it.Key()[len(prefix):], it.Value(), true); err != nil {
-				return err
-			}
-			if err := fn(p, &f); err != nil {
-				return err
-			}
-		}
-		return it.Error()
-	})
 	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return fmt.Errorf("store: scan faces of %s: %w", coll, err)
 	}
@@ -67,45 +65,54 @@ func (s *Store) ScanFaces(coll string, parts int, fn func(part int, f *Face) err
 // different parts run concurrently. The first error (from fn or the store)
 // stops every part and is returned.
 func (s *Store) ScanVectors(coll string, parts int, fn func(part int, seq uint64, faceID []byte, vec []float32) error) error {
-	parts = max(1, min(parts, 16))
 	prefix := vectorPrefix(coll)
-	end := prefixEnd(prefix)
-	last, err := s.lastVectorSeq(prefix, end)
-	if err != nil {
-		return fmt.Errorf("store: scan vectors of %s: %w", coll, err)
+	bounds, err := s.seqParts(prefix, parts, func(seq uint64) []byte { return vectorKey(coll, seq) })
+	if err == nil {
+		err = s.scanParts(bounds, func(p int, it *pebble.Iterator, halted func(n int) bool) error {
+			var vec []float32
+			n := 0
+			for valid := it.First(); valid; valid = it.Next() {
+				if n++; halted(n) {
+					return errStopped
+				}
+				seq, err := seqOf(it.Key(), prefix, "vector")
+				if err != nil {
+					return err
+				}
+				id, raw, err := decodeVectorRaw(seq, it.Value())
+				if err != nil {
+					return err
+				}
+				vec = decodeVector(vec, raw)
+				if err := fn(p, seq, id, vec); err != nil {
+					return err
+				}
+			}
+			return it.Error()
+		})
 	}
-	bounds := make([][]byte, parts+1)
-	bounds[0], bounds[parts] = prefix, end
-	for i := 1; i < parts; i++ {
-		bounds[i] = vectorKey(coll, 1+last/uint64(parts)*uint64(i))
-	}
-	err = s.scanParts(bounds, func(p int, it *pebble.Iterator, halted func(n int) bool) error {
-		var vec []float32
-		n := 0
-		for valid := it.First(); valid; valid = it.Next() {
-			if n++; halted(n) {
-				return errStopped
-			}
-			k := it.Key()[len(prefix):]
-			if len(k) != 8 {
-				return fmt.Errorf("%w: vector key %q", ErrCorrupt, it.Key())
-			}
-			seq := binary.BigEndian.Uint64(k)
-			id, raw, err := decodeVectorRaw(seq, it.Value())
-			if err != nil {
-				return err
-			}
-			vec = decodeVector(vec, raw)
-			if err := fn(p, seq, id, vec); err != nil {
-				return err
-			}
-		}
-		return it.Error()
-	})
 	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return fmt.Errorf("store: scan vectors of %s: %w", coll, err)
 	}
 	return err
+}
+
+// seqParts cuts the keys under prefix, which end in a sequence (key makes
+// the key of one), into parts (1 to 16) ranges of even shares of the
+// sequences up to the last one stored.
+func (s *Store) seqParts(prefix []byte, parts int, key func(seq uint64) []byte) ([][]byte, error) {
+	parts = max(1, min(parts, 16))
+	end := prefixEnd(prefix)
+	last, err := s.lastSeq(prefix, end)
+	if err != nil {
+		return nil, err
+	}
+	bounds := make([][]byte, parts+1)
+	bounds[0], bounds[parts] = prefix, end
+	for i := 1; i < parts; i++ {
+		bounds[i] = key(1 + last/uint64(parts)*uint64(i))
+	}
+	return bounds, nil
 }
 
 // errStopped ends a part of scanParts because another part failed.
@@ -144,9 +151,9 @@ func (s *Store) scanParts(bounds [][]byte, read func(p int, it *pebble.Iterator,
 	return firstErr
 }
 
-// lastVectorSeq is the highest sequence among the vectors in [prefix, end),
-// 0 when there are none or the last key is malformed (the scan reports it).
-func (s *Store) lastVectorSeq(prefix, end []byte) (uint64, error) {
+// lastSeq is the highest sequence among the keys in [prefix, end), 0 when
+// there are none or the last key is malformed (the scan reports it).
+func (s *Store) lastSeq(prefix, end []byte) (uint64, error) {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: end})
 	if err != nil {
 		return 0, err

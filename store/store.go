@@ -102,10 +102,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 	// does not open. Waiting for the flush instead costs an import one flush
 	// of a memtable that, during an import, holds next to nothing.
 	popts.Experimental.DisableIngestAsFlushable = func() bool { return true }
-	// Face records are keyed by random IDs, so each bulk-import batch's
-	// table of them overlaps all the others in L0, and each L0 compaction
-	// rewrites the face records below it. At Pebble's default (4
-	// sublevels) a 1M-face import compacted 37 times, reading 799 MB to
+	// Records keyed in no order (user records, by the callers' IDs) make
+	// each bulk-import batch's table of them overlap all the others in L0,
+	// and each L0 compaction rewrites those below it. Measured when face
+	// records were keyed by random face IDs (layout 2): at Pebble's default
+	// (4 sublevels) a 1M-face import compacted 37 times, reading 799 MB to
 	// import 95 MB of face records, and left L0 over the threshold, so the
 	// next Open compacted beside its load. At 16: 12 compactions reading
 	// 221 MB, none at Open, which was 0.4 s faster (medians of six
@@ -135,11 +136,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if !o.ReadOnly {
-		if err := s.upgrade(); err != nil {
-			db.Close()
-			return nil, err
-		}
+	check := s.upgrade
+	if o.ReadOnly {
+		check = s.checkLayout
+	}
+	if err := check(); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -267,37 +270,40 @@ func (s *Store) Collection(id string) (CollectionMeta, bool, error) {
 	return m, err == nil, err
 }
 
-// Faces yields every face of a collection in face ID order, vectors
-// included, as of one instant.
+// Faces yields every face of a collection in sequence order (the order
+// they were indexed), vectors included, as of one instant.
 func (s *Store) Faces(coll string) iter.Seq2[*Face, error] {
-	return s.faces(coll, "", true)
+	return s.faces(coll, 0, true)
 }
 
-// FacesAfter yields a collection's faces with IDs greater than after, in ID
-// order, without their vectors (listing does not need them).
-func (s *Store) FacesAfter(coll, after string) iter.Seq2[*Face, error] {
+// FacesAfter yields a collection's faces of sequences greater than after,
+// in sequence order, without their vectors (listing does not need them).
+func (s *Store) FacesAfter(coll string, after uint64) iter.Seq2[*Face, error] {
 	return s.faces(coll, after, false)
 }
 
-func (s *Store) faces(coll, after string, withVector bool) iter.Seq2[*Face, error] {
+func (s *Store) faces(coll string, after uint64, withVector bool) iter.Seq2[*Face, error] {
 	return func(yield func(*Face, error) bool) {
+		if after == ^uint64(0) {
+			return
+		}
 		// The records and the vectors they point to are read from one
 		// snapshot, so a face deleted meanwhile is either whole or absent.
 		snap := s.db.NewSnapshot()
 		defer snap.Close()
-		prefix := collPrefix(coll, 'f')
-		var lower []byte
-		if after != "" {
-			lower = append(append(bytes.Clone(prefix), after...), 0)
-		}
-		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: orPrefix(lower, prefix), UpperBound: prefixEnd(prefix)})
+		prefix := collPrefix(coll, 's')
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: faceKey(coll, after+1), UpperBound: prefixEnd(prefix)})
 		if err != nil {
 			yield(nil, err)
 			return
 		}
 		defer it.Close()
 		for it.First(); it.Valid(); it.Next() {
-			f, err := decodeFace(it.Key()[len(prefix):], it.Value())
+			seq, err := seqOf(it.Key(), prefix, "face record")
+			var f *Face
+			if err == nil {
+				f, err = decodeFace(seq, it.Value())
+			}
 			if err == nil && withVector {
 				f.Vector, err = readVector(snap, coll, f)
 			}
@@ -309,6 +315,15 @@ func (s *Store) faces(coll, after string, withVector bool) iter.Seq2[*Face, erro
 			yield(nil, err)
 		}
 	}
+}
+
+// seqOf is the sequence a face record's or vector's key ends in.
+func seqOf(k, prefix []byte, what string) (uint64, error) {
+	rest := k[len(prefix):]
+	if len(rest) != 8 {
+		return 0, fmt.Errorf("%w: %s key %q", ErrCorrupt, what, k)
+	}
+	return binary.BigEndian.Uint64(rest), nil
 }
 
 // readVector reads face f's vector, checking that it is f's.
@@ -331,18 +346,18 @@ func readVector(r pebble.Reader, coll string, f *Face) ([]float32, error) {
 	return decodeVector(nil, raw), nil
 }
 
-// Face returns one face record, vector included.
-func (s *Store) Face(coll, faceID string) (*Face, bool, error) {
+// Face returns the record of the face of sequence seq, vector included.
+func (s *Store) Face(coll string, seq uint64) (*Face, bool, error) {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	v, closer, err := snap.Get(faceKey(coll, faceID))
+	v, closer, err := snap.Get(faceKey(coll, seq))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("store: get face %s: %w", faceID, err)
+		return nil, false, fmt.Errorf("store: get face %d: %w", seq, err)
 	}
-	f, err := decodeFace([]byte(faceID), v)
+	f, err := decodeFace(seq, v)
 	closer.Close()
 	if err == nil {
 		f.Vector, err = readVector(snap, coll, f)

@@ -29,7 +29,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	require.Equal(t, m, got)
 
 	f := &Face{ID: "f", Seq: 3, ImageID: "i", ExternalImageID: "e:1", UserID: "u"}
-	gf, err := decodeFace([]byte("f"), encodeFace(f))
+	gf, err := decodeFace(3, encodeFace(f))
 	require.NoError(t, err)
 	require.Equal(t, f, gf)
 	vec := []float32{0.6, -0.8, 0, float32(math.Inf(-1))}
@@ -62,7 +62,7 @@ func TestCorruptRecords(t *testing.T) {
 		rec    []byte
 		decode func([]byte) error
 	}{
-		"face": {face, func(b []byte) error { _, err := decodeFace([]byte("f"), b); return err }},
+		"face": {face, func(b []byte) error { _, err := decodeFace(3, b); return err }},
 		"vector": {vector, func(b []byte) error {
 			// Only whole float32s after the face ID decode: a length that is
 			// not a multiple of 4 past it is corrupt, a multiple is another
@@ -163,19 +163,45 @@ func TestUsersInKeyOrder(t *testing.T) {
 	}
 }
 
+// TestFacesAfter: faces come in sequence order, not face ID order, from
+// just after the sequence given, and each record is found by its sequence.
 func TestFacesAfter(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	b := s.NewBatch()
-	for i := range 10 {
-		b.PutFace("c", &Face{ID: fmt.Sprintf("f%d", i), Seq: uint64(i + 1), Vector: []float32{1, 0}})
+	// IDs that sort opposite to the sequences; a sequence of 256 and one
+	// past 2^32 check that keys sort as numbers, not as varints.
+	seqs := []uint64{1, 2, 3, 255, 256, 1<<32 + 1}
+	for i, seq := range seqs {
+		b.PutFace("c", &Face{ID: fmt.Sprintf("f%d", len(seqs)-i), Seq: seq, Vector: []float32{1, 0}})
 	}
+	b.PutFace("d", &Face{ID: "other", Seq: 4, Vector: []float32{1, 0}})
 	require.NoError(t, b.Commit(true))
-	var ids []string
-	for f, err := range s.FacesAfter("c", "f4") {
-		require.NoError(t, err)
-		ids = append(ids, f.ID)
+	for _, tc := range []struct {
+		after uint64
+		want  []string
+	}{
+		{0, []string{"f6", "f5", "f4", "f3", "f2", "f1"}},
+		{3, []string{"f3", "f2", "f1"}},
+		{4, []string{"f3", "f2", "f1"}},
+		{256, []string{"f1"}},
+		{1<<32 + 1, nil},
+		{^uint64(0), nil},
+	} {
+		var ids []string
+		for f, err := range s.FacesAfter("c", tc.after) {
+			require.NoError(t, err)
+			require.Nil(t, f.Vector, "listing reads no vectors")
+			ids = append(ids, f.ID)
+		}
+		require.Equal(t, tc.want, ids, "after %d", tc.after)
 	}
-	require.Equal(t, []string{"f5", "f6", "f7", "f8", "f9"}, ids)
+	f, ok, err := s.Face("c", 255)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, &Face{ID: "f3", Seq: 255, Vector: []float32{1, 0}}, f)
+	_, ok, err = s.Face("c", 4)
+	require.NoError(t, err)
+	require.False(t, ok, "sequence 4 is collection d's")
 }
 
 func TestSecretPersistsAndLock(t *testing.T) {

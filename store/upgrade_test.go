@@ -11,11 +11,8 @@ import (
 
 // encodeFaceV1 is the face record of layout 1, vector inline.
 func encodeFaceV1(f *Face) []byte {
-	b := []byte{formatV1}
-	b = binary.AppendUvarint(b, f.Seq)
-	b = appendStr(b, f.ImageID)
-	b = appendStr(b, f.ExternalImageID)
-	b = appendStr(b, f.UserID)
+	b := encodeFaceV2(f)
+	b[0] = formatV1
 	b = binary.AppendUvarint(b, uint64(len(f.Vector)))
 	for _, x := range f.Vector {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
@@ -23,47 +20,113 @@ func encodeFaceV1(f *Face) []byte {
 	return b
 }
 
-// TestUpgradeLayout1: a store of layout 1 (vectors inside face records, no
-// sys/format) opens with write access as this layout, every face whole; a
-// read-only open refuses it with ErrCorrupt and says how to upgrade.
-func TestUpgradeLayout1(t *testing.T) {
-	dir := t.TempDir()
+// encodeFaceV2 is the face record of layout 2, keyed by face ID.
+func encodeFaceV2(f *Face) []byte {
+	b := []byte{formatV2}
+	b = binary.AppendUvarint(b, f.Seq)
+	b = appendStr(b, f.ImageID)
+	b = appendStr(b, f.ExternalImageID)
+	return appendStr(b, f.UserID)
+}
+
+// TestUpgrade: a store of layout 1 (face records under their IDs, vectors
+// inline, no sys/format) or 2 (vectors apart) opens with write access as
+// layout 3, every face whole, under its sequence, and no record left under
+// a face ID; so does one whose upgrade a crash interrupted, some faces
+// moved and some not. A read-only open refuses an old layout with
+// ErrOldLayout and says how to upgrade.
+func TestUpgrade(t *testing.T) {
 	faces := []*Face{
-		{ID: "aaaaaaaa-0000-4000-8000-000000000001", Seq: 1, ImageID: "i1", UserID: "u", Vector: []float32{0.6, 0.8}},
-		{ID: "bbbbbbbb-0000-4000-8000-000000000002", Seq: 7, ImageID: "i2", ExternalImageID: "e", Vector: []float32{1, 0}},
+		{ID: "bbbbbbbb-0000-4000-8000-000000000002", Seq: 1, ImageID: "i1", UserID: "u", Vector: []float32{0.6, 0.8}},
+		{ID: "aaaaaaaa-0000-4000-8000-000000000001", Seq: 7, ImageID: "i2", ExternalImageID: "e", Vector: []float32{1, 0}},
+		{ID: "cccccccc-0000-4000-8000-000000000003", Seq: 300, ImageID: "i3", Vector: []float32{0, 1}},
 	}
-	s, err := Open(dir, nil)
-	require.NoError(t, err)
-	b := s.NewBatch()
-	b.PutCollection(CollectionMeta{ID: "c", Seq: 1, Dim: 2, Similarity: "cosine", LastUserPK: 1})
-	b.PutUser("c", User{ID: "u", PK: 1})
-	require.NoError(t, b.Commit(true))
-	for _, f := range faces {
-		require.NoError(t, s.db.Set(faceKey("c", f.ID), encodeFaceV1(f), pebble.Sync))
-	}
-	require.NoError(t, s.db.Delete(keyFormat, pebble.Sync))
-	require.NoError(t, s.Close())
+	for _, tc := range []struct {
+		name   string
+		layout uint64 // 1: no sys/format
+		moved  int    // faces already under their sequence
+	}{
+		{"layout 1", 1, 0},
+		{"layout 2", 2, 0},
+		{"layout 2, interrupted", 2, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, nil)
+			require.NoError(t, err)
+			b := s.NewBatch()
+			b.PutCollection(CollectionMeta{ID: "c", Seq: 1, Dim: 2, Similarity: "cosine", LastUserPK: 1})
+			b.PutUser("c", User{ID: "u", PK: 1})
+			for i, f := range faces {
+				switch {
+				case i < tc.moved:
+					b.PutFace("c", f)
+				case tc.layout == 1:
+					b.set(legacyFaceKey("c", f.ID), encodeFaceV1(f))
+				default:
+					b.set(legacyFaceKey("c", f.ID), encodeFaceV2(f))
+					b.set(vectorKey("c", f.Seq), encodeVector(nil, f.ID, f.Vector))
+				}
+			}
+			require.NoError(t, b.Commit(true))
+			if tc.layout == 1 {
+				require.NoError(t, s.db.Delete(keyFormat, pebble.Sync))
+			} else {
+				require.NoError(t, s.db.Set(keyFormat, binary.BigEndian.AppendUint64(nil, tc.layout), pebble.Sync))
+			}
+			require.NoError(t, s.Close())
 
-	ro, err := Open(dir, &Options{ReadOnly: true})
-	require.NoError(t, err)
-	for _, err := range ro.Faces("c") {
-		require.ErrorIs(t, err, ErrCorrupt)
-		require.ErrorContains(t, err, "open the store once with write access")
-		break
-	}
-	require.NoError(t, ro.Close())
+			_, err = Open(dir, &Options{ReadOnly: true})
+			require.ErrorIs(t, err, ErrOldLayout)
+			require.ErrorContains(t, err, "open it once with write access")
 
-	s = openStore(t, dir)
-	got := readFaces(t, s)
-	require.Len(t, got, len(faces))
-	for _, f := range faces {
-		require.Equal(t, f, got[f.ID])
-		v, ok, err := s.get(faceKey("c", f.ID))
-		require.NoError(t, err)
-		require.True(t, ok)
-		require.Equal(t, byte(formatV2), v[0])
+			s = openStore(t, dir)
+			var got []*Face
+			for f, err := range s.Faces("c") {
+				require.NoError(t, err)
+				got = append(got, f)
+			}
+			require.Equal(t, faces, got, "every face, in sequence order")
+			l, err := s.layout()
+			require.NoError(t, err)
+			require.Equal(t, uint64(storeFormat), l)
+			n := 0
+			require.NoError(t, s.scan(collPrefix("c", 'f'), func(_, _ []byte) error { n++; return nil }))
+			require.Zero(t, n, "records left under face IDs")
+			a, err := s.Audit(t.Context())
+			require.NoError(t, err)
+			require.Empty(t, a.Problems)
+			require.NoError(t, s.Close())
+
+			ro, err := Open(dir, &Options{ReadOnly: true})
+			require.NoError(t, err)
+			require.NoError(t, ro.Close())
+		})
 	}
-	a, err := s.Audit(t.Context())
-	require.NoError(t, err)
-	require.Empty(t, a.Problems)
+}
+
+// TestUpgradeRefusesCorruptRecords: a record under a face ID that does not
+// decode stops the upgrade, naming the face, and the store is not marked
+// upgraded.
+func TestUpgradeRefusesCorruptRecords(t *testing.T) {
+	for name, rec := range map[string][]byte{
+		"truncated":  {formatV2, 7},
+		"sequence 0": encodeFaceV2(&Face{ID: "f", ImageID: "i"}),
+		"unknown":    {9, 1, 0, 0, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, nil)
+			require.NoError(t, err)
+			b := s.NewBatch()
+			b.PutCollection(CollectionMeta{ID: "c", Seq: 1, Dim: 2, Similarity: "cosine"})
+			b.set(legacyFaceKey("c", "f"), rec)
+			b.set(keyFormat, binary.BigEndian.AppendUint64(nil, 2))
+			require.NoError(t, b.Commit(true))
+			require.NoError(t, s.Close())
+			_, err = Open(dir, nil)
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.ErrorContains(t, err, "face f")
+		})
+	}
 }

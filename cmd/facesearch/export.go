@@ -20,7 +20,7 @@ primary-key order, those without faces included) and the stored normalized
 vectors bit for bit.
 
 jsonl (the default, on standard output unless --out) writes the users first,
-one {"user_id": ...} line each, then one line per face in face ID order:
+one {"user_id": ...} line each, then one line per face in the order indexed:
   {"face_id":"...","image_id":"...","external_image_id":"...","user_id":"...","embedding":[...]}
 npy writes PATH (an (n, d) float32 array) and its sidecar (PATH with .ids:
 external_image_id, user_id, face_id, image_id per row, tab-separated), for
