@@ -175,6 +175,15 @@ func TestImportExportRoundTrip(t *testing.T) {
 			assert.Equal(t, tc.n+1, st.Records)
 
 			first := impExport(t, e, "a")
+			exts := func(rs []ImportRecord) (out []string) {
+				for _, r := range rs {
+					if r.ExternalImageId != "" {
+						out = append(out, r.ExternalImageId)
+					}
+				}
+				return out
+			}
+			require.Equal(t, exts(recs), exts(first), "faces come out in the order they were imported")
 			impCreate(t, e, "b", 0)
 			impAll(t, e, "b", opts, first)
 			second := impExport(t, e, "b")

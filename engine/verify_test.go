@@ -186,6 +186,15 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 				commit(t, b)
 			})
 		}, "is recorded twice"},
+		{"a face of sequence 0", func(t *testing.T, dir string) {
+			withStore(t, dir, func(st *store.Store) {
+				f := freeFace(t, st)
+				f.Seq = 0 // its vector stays under its sequence
+				b := st.NewBatch()
+				b.UpdateFace("c", f)
+				commit(t, b)
+			})
+		}, "has sequence 0"},
 		{"a face of a user recorded twice", func(t *testing.T, dir string) {
 			withStore(t, dir, func(st *store.Store) {
 				f := faceOf(t, st, "alice")

@@ -283,7 +283,7 @@ func sortPuts(g []kv) []kv {
 
 // tableGroup is the key range of k that an ingest batch writes tables of
 // its own for: its top-level range (col/, v/...), but under c/ one kind of
-// a collection's records (c/<coll>/f/, c/<coll>/u/, c/<coll>/k/...).
+// a collection's records (c/<coll>/s/, c/<coll>/u/, c/<coll>/k/...).
 func tableGroup(k []byte) []byte {
 	top := topLevel(k)
 	if string(top) != "c/" {

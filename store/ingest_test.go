@@ -78,7 +78,7 @@ func testIngestBatch(t *testing.T, split, perBatch int) {
 
 		tables, err := s.db.SSTables()
 		require.NoError(t, err)
-		vectorTables, pkTables := 0, 0
+		vectorTables, pkTables, faceTables := 0, 0, 0
 		for level, ts := range tables {
 			for _, tbl := range ts {
 				switch string(tableGroup(tbl.Smallest.UserKey)) {
@@ -88,11 +88,15 @@ func testIngestBatch(t *testing.T, split, perBatch int) {
 				case "c/c/k/": // primary keys, handed out in order, as sequences are
 					pkTables++
 					require.Equal(t, len(tables)-1, level, "primary-key table %s", tbl.FileNum)
+				case "c/c/s/": // face records, keyed by sequence
+					faceTables++
+					require.Equal(t, len(tables)-1, level, "face record table %s", tbl.FileNum)
 				}
 			}
 		}
 		require.Equal(t, (round+1)*perBatch, vectorTables)
 		require.Equal(t, (round+1)*perBatch, pkTables)
+		require.Equal(t, (round+1)*perBatch, faceTables)
 		left, err := os.ReadDir(filepath.Join(s.dir, ingestDir))
 		require.NoError(t, err)
 		require.Empty(t, left, "every table written was ingested (none empty, none left behind)")

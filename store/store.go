@@ -276,8 +276,9 @@ func (s *Store) Faces(coll string) iter.Seq2[*Face, error] {
 	return s.faces(coll, 0, true)
 }
 
-// FacesAfter yields a collection's faces of sequences greater than after,
-// in sequence order, without their vectors (listing does not need them).
+// FacesAfter yields a collection's faces of sequences greater than after
+// (0 means from the first), in sequence order, without their vectors
+// (listing does not need them).
 func (s *Store) FacesAfter(coll string, after uint64) iter.Seq2[*Face, error] {
 	return s.faces(coll, after, false)
 }
@@ -292,7 +293,11 @@ func (s *Store) faces(coll string, after uint64, withVector bool) iter.Seq2[*Fac
 		snap := s.db.NewSnapshot()
 		defer snap.Close()
 		prefix := collPrefix(coll, 's')
-		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: faceKey(coll, after+1), UpperBound: prefixEnd(prefix)})
+		lower := prefix // from the first, even a corrupt record of sequence 0 (for checks)
+		if after > 0 {
+			lower = faceKey(coll, after+1)
+		}
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
 		if err != nil {
 			yield(nil, err)
 			return

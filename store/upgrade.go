@@ -44,12 +44,34 @@ func (s *Store) upgrade() error {
 	defer func() { b.Close() }()
 	for _, coll := range colls {
 		prefix := collPrefix(coll, 'f')
+		// Two records of one sequence would land on one key, the second
+		// erasing the first: refused, as Open refused them before. A record
+		// already under its sequence was moved by an interrupted upgrade,
+		// which deleted its old key in the same batch, so it cannot clash.
+		moved := map[uint64]string{}
 		err := s.scan(prefix, func(k, v []byte) error {
 			id := string(k[len(prefix):])
 			f, err := decodeLegacyFace(id, v)
 			if err != nil {
 				return err
 			}
+			other, dup := moved[f.Seq]
+			if !dup {
+				v, taken, err := s.get(faceKey(coll, f.Seq))
+				if err != nil {
+					return err
+				}
+				if taken {
+					other, dup = "(unreadable)", true
+					if g, err := decodeFace(f.Seq, v); err == nil {
+						other = g.ID
+					}
+				}
+			}
+			if dup {
+				return fmt.Errorf("%w: faces %s and %s share sequence %d", ErrCorrupt, other, id, f.Seq)
+			}
+			moved[f.Seq] = id
 			if f.Vector != nil {
 				b.PutFace(coll, f)
 			} else {

@@ -106,13 +106,23 @@ func TestUpgrade(t *testing.T) {
 }
 
 // TestUpgradeRefusesCorruptRecords: a record under a face ID that does not
-// decode stops the upgrade, naming the face, and the store is not marked
-// upgraded.
+// decode, or that would take another face's key, stops the upgrade, naming
+// the face, and the store is not marked upgraded.
 func TestUpgradeRefusesCorruptRecords(t *testing.T) {
-	for name, rec := range map[string][]byte{
-		"truncated":  {formatV2, 7},
-		"sequence 0": encodeFaceV2(&Face{ID: "f", ImageID: "i"}),
-		"unknown":    {9, 1, 0, 0, 0},
+	for name, tc := range map[string]struct {
+		rec   []byte
+		moved *Face // a face already under its sequence
+		want  string
+	}{
+		"truncated":  {rec: []byte{formatV2, 7}, want: "face f"},
+		"sequence 0": {rec: encodeFaceV2(&Face{ID: "f", ImageID: "i"}), want: "face f"},
+		"unknown":    {rec: []byte{9, 1, 0, 0, 0}, want: "face f"},
+		// Faces that share a sequence would share a key: one would be lost.
+		"sequence of another": {rec: encodeFaceV2(&Face{ID: "f", Seq: 5}), want: "faces e and f share sequence 5"},
+		"sequence of a moved face": {
+			rec: encodeFaceV2(&Face{ID: "f", Seq: 9}), moved: &Face{ID: "g", Seq: 9, Vector: []float32{1, 0}},
+			want: "faces g and f share sequence 9",
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -120,13 +130,35 @@ func TestUpgradeRefusesCorruptRecords(t *testing.T) {
 			require.NoError(t, err)
 			b := s.NewBatch()
 			b.PutCollection(CollectionMeta{ID: "c", Seq: 1, Dim: 2, Similarity: "cosine"})
-			b.set(legacyFaceKey("c", "f"), rec)
+			b.set(legacyFaceKey("c", "e"), encodeFaceV2(&Face{ID: "e", Seq: 5}))
+			b.set(legacyFaceKey("c", "f"), tc.rec)
+			if tc.moved != nil {
+				b.PutFace("c", tc.moved)
+			}
 			b.set(keyFormat, binary.BigEndian.AppendUint64(nil, 2))
 			require.NoError(t, b.Commit(true))
 			require.NoError(t, s.Close())
+			before := dump(t, dir)
 			_, err = Open(dir, nil)
 			require.ErrorIs(t, err, ErrCorrupt)
-			require.ErrorContains(t, err, "face f")
+			require.ErrorContains(t, err, tc.want)
+			require.Equal(t, before, dump(t, dir), "nothing moved")
 		})
 	}
+}
+
+// dump is every key and value of the store in dir.
+func dump(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer db.Close()
+	it, err := db.NewIter(nil)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for it.First(); it.Valid(); it.Next() {
+		out[string(it.Key())] = string(it.Value())
+	}
+	require.NoError(t, it.Close())
+	return out
 }
