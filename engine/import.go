@@ -32,8 +32,9 @@ type ImportOptions struct {
 	// (kilobytes) spend their time in syncs, and a bad record discards more
 	// records the larger its batch. Beyond the defaults a 1M-face import
 	// gains nothing measurable: 65,536 records a batch did no better. The
-	// Importer keeps about twice the batch's size in memory until Close,
-	// reused batch after batch.
+	// Importer keeps about four times the batch's size in memory until
+	// Close (two batches, the one filling and the one committing, each with
+	// its tables' records), reused batch after batch.
 	BatchBytes int
 	// DryRun checks every record, against the collection and against the
 	// records before it, without writing anything. The default value is
@@ -146,7 +147,9 @@ func (e *ImportError) Error() string {
 // like work.
 func (e *ImportError) Unwrap() error { return e.Err }
 
-// ImportStats counts what an [Importer] has done so far.
+// ImportStats counts what an [Importer] has done so far. Every record
+// passed to [Importer.Add] is counted once, in Records, Committing, Pending
+// or Discarded.
 type ImportStats struct {
 	// Records, Faces and UsersCreated count committed work (in a dry run,
 	// work that passed its checks).
@@ -155,7 +158,10 @@ type ImportStats struct {
 	UsersCreated int
 	// Batches is the number of batches committed.
 	Batches int
-	// Pending is the number of records in the batch not committed yet.
+	// Committing is the number of records of the batch whose commit is
+	// under way, 0 if none is.
+	Committing int
+	// Pending is the number of records in the batch being filled.
 	Pending int
 	// Discarded is the number of records dropped with failed batches.
 	Discarded int
@@ -169,16 +175,23 @@ var ErrImporterClosed = errors.New("engine: importer closed")
 // ImportOptions.BatchRecords records or BatchBytes bytes: written as sorted
 // tables straight into the store (not through its log, see
 // store.NewIngestBatch), atomically and durably, and published to searches
-// at once. [Importer.Close] commits the last batch; a crash loses at most
-// the batch being filled.
+// at once. A commit runs while the next batch fills: [Importer.Add] checks
+// the batch (see below) and hands it to a goroutine that writes, syncs and
+// publishes it, so that checking records and writing tables share the
+// cores; the next commit waits for it. [Importer.Flush] and
+// [Importer.Close] return once every batch before them is durable and
+// published; a crash loses at most the batch being filled and the one
+// being committed.
 //
 // A record that fails fails its batch and only its batch: [Importer.Add]
 // returns an [*ImportError], the record and every record added since the
-// last commit are discarded, the batches committed before stay, and the
-// next record starts a new batch. A caller that must stop at the first bad
+// last commit began are discarded, the batches before stay, and the next
+// record starts a new batch. A caller that must stop at the first bad
 // record stops adding and calls Close: the collection then holds exactly
-// the batches before the bad one. [Importer.Flush] ends a batch early, for
-// callers that want batch boundaries of their own (per file, say).
+// the batches before the bad one. A batch that fails to be written ends
+// the import: the next call returns the store's error. [Importer.Flush]
+// ends a batch early, for callers that want batch boundaries of their own
+// (per file, say).
 //
 // The collection's invariants hold as for the single-item calls: the first
 // face fixes the dimension, a user holds at most 100 faces, a user vector
@@ -192,17 +205,20 @@ type Importer struct {
 	c    *collection
 	opts *ImportOptions
 	rnd  io.Reader // buffered crypto/rand: two UUIDs per face
-	// arena holds the batch's vectors and vector records, and is reset
-	// with it: after a commit has published them, or a discard.
-	arena store.IngestArena
 
-	dim   int         // the committed dimension, 0 until one is fixed
-	batch importBatch // the batch being filled
-	dry   *importDry  // what a dry run has accepted so far
+	dim   int          // the dimension committed or being committed, 0 until one is fixed
+	batch *importBatch // the batch being filled
+	// spare is the other batch: the one being committed while flight is
+	// set, else the next one to fill. Both are reset and reused, maps,
+	// slices and arena, batch after batch.
+	spare  *importBatch
+	flight *importFlight // the commit under way, nil if none
+	dry    *importDry    // what a dry run has accepted so far
 	// commitUsers is the users the batch being committed names, as its
 	// recheck finds them; commitUserIdx finds them by ID. Both are kept
 	// from batch to batch, as the batch's maps are: a bulk import would
-	// otherwise grow them from nothing, batch after batch.
+	// otherwise grow them from nothing, batch after batch. A commit
+	// rechecks only once the one before has ended, so one pair serves.
 	commitUsers   []commitUser
 	commitUserIdx map[string]int32
 
@@ -226,6 +242,9 @@ type importEntry struct {
 }
 
 type importBatch struct {
+	// arena holds the batch's vectors and vector records, and is reset
+	// with it: after a commit has published them, or a discard.
+	arena    store.IngestArena
 	sb       *store.Batch
 	entries  []importEntry
 	dim      int              // fixed by this batch's first face when dim is 0
@@ -233,6 +252,19 @@ type importBatch struct {
 	userIdx  map[string]int32 // users the batch names -> index in users
 	users    []batchUser      // what the batch does to each
 	newUsers []string         // users to create, in first-appearance order
+}
+
+// importFlight is a batch being written, synced and published by a
+// goroutine of its own.
+type importFlight struct {
+	b            *importBatch
+	usersCreated int
+	done         chan struct{} // closed when the commit has ended
+	err          error         // the store's error, if the commit failed; set before done is closed
+	// published is set by publish, under the collection's lock: admit,
+	// which reads the collection under that lock, counts the batch's faces
+	// from the batch until then, and from the collection after.
+	published bool
 }
 
 // batchUser is what admit knows of a user the batch names.
@@ -287,7 +319,7 @@ func (e *Engine) NewImporter(ctx context.Context, collectionID string, opts *Imp
 	dim := c.dim
 	c.mu.RUnlock()
 	im := &Importer{e: e, ctx: ctx, coll: collectionID, c: c, opts: o, dim: dim,
-		rnd: bufio.NewReaderSize(rand.Reader, 4096)}
+		rnd: bufio.NewReaderSize(rand.Reader, 4096), batch: &importBatch{}, spare: &importBatch{}}
 	if o.DryRun {
 		im.dry = &importDry{faceIDs: map[string]bool{}, userFaces: map[string]int{}, users: map[string]bool{}}
 	}
@@ -297,7 +329,7 @@ func (e *Engine) NewImporter(ctx context.Context, collectionID string, opts *Imp
 
 // resetBatch empties the batch, keeping its maps' and slices' room.
 func (im *Importer) resetBatch() {
-	b := &im.batch
+	b := im.batch
 	if b.sb != nil {
 		b.sb.Close()
 		b.sb = nil
@@ -309,9 +341,9 @@ func (im *Importer) resetBatch() {
 	clear(b.userIdx)
 	clear(b.entries) // let go of the faces
 	b.entries, b.users, b.newUsers, b.dim = b.entries[:0], b.users[:0], b.newUsers[:0], 0
-	im.arena.Reset()
+	b.arena.Reset()
 	if !im.opts.DryRun {
-		im.batch.sb = im.e.store.NewIngestBatchIn(&im.arena)
+		b.sb = im.e.store.NewIngestBatchIn(&b.arena)
 	}
 }
 
@@ -319,10 +351,17 @@ func (im *Importer) newID() string {
 	return uuid.Must(uuid.NewRandomFromReader(im.rnd)).String()
 }
 
-// Stats reports what the import has done so far.
+// Stats reports what the import has done so far. It does not wait for a
+// commit under way.
 func (im *Importer) Stats() ImportStats {
+	if f := im.flight; f != nil && f.ended() && f.err == nil {
+		im.join() // counted now; a failure is left for a call that can return it
+	}
 	s := im.stats
 	s.Pending = len(im.batch.entries)
+	if im.flight != nil {
+		s.Committing = len(im.flight.b.entries)
+	}
 	return s
 }
 
@@ -332,7 +371,7 @@ func (im *Importer) Stats() ImportStats {
 // Errors that end the import (the context is done, the engine closed, the
 // store failed) are returned as they are, and from every later call.
 func (im *Importer) Add(rec ImportRecord) error {
-	if im.err != nil {
+	if im.poll(); im.err != nil {
 		return im.err
 	}
 	idx := im.n
@@ -341,21 +380,23 @@ func (im *Importer) Add(rec ImportRecord) error {
 		return im.failBatch(idx, err, false)
 	}
 	if len(im.batch.entries) >= im.opts.BatchRecords || (im.batch.sb != nil && im.batch.sb.Size() >= im.opts.BatchBytes) {
-		return im.commit()
+		return im.commit(false)
 	}
 	return nil
 }
 
-// Flush commits the current batch now.
+// Flush commits the current batch now, and returns once it and every batch
+// before it are durable and published.
 func (im *Importer) Flush() error {
 	if im.err != nil {
 		return im.err
 	}
-	return im.commit()
+	return im.commit(true)
 }
 
-// Discard drops the records added since the last commit and reports how
-// many there were; the import goes on with a new batch.
+// Discard drops the records of the batch being filled and reports how many
+// there were; the import goes on with a new batch. A batch whose commit is
+// under way is not discarded.
 func (im *Importer) Discard() int {
 	n := len(im.batch.entries)
 	im.stats.Discarded += n
@@ -372,7 +413,7 @@ func (im *Importer) Close() error {
 	}
 	var err error
 	if im.err == nil {
-		err = im.commit()
+		err = im.commit(true)
 	}
 	im.Discard()
 	if im.batch.sb != nil {
@@ -380,7 +421,7 @@ func (im *Importer) Close() error {
 		im.batch.sb = nil
 	}
 	// The batches' memory, for the collector (commitUsers point into it).
-	im.arena, im.commitUsers, im.commitUserIdx = store.IngestArena{}, nil, nil
+	im.batch, im.spare, im.commitUsers, im.commitUserIdx = &importBatch{}, &importBatch{}, nil, nil
 	im.closed = true
 	if im.err == nil {
 		im.err = ErrImporterClosed
@@ -445,16 +486,35 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 		}
 	}
 
-	b := &im.batch
+	b := im.batch
 	userExists, userFaces := false, 0
 	if rec.FaceId != "" || rec.UserId != "" {
 		im.c.mu.RLock()
-		if rec.FaceId != "" && im.c.faces[rec.FaceId] != nil {
-			im.c.mu.RUnlock()
-			return errorf(CodeResourceAlreadyExists, "the face id: %s already exists in collection %s", rec.FaceId, im.coll)
+		// The batch being committed, until it is published, holds faces
+		// and users that the collection does not yet.
+		var committing *importBatch
+		if f := im.flight; f != nil && !f.published {
+			committing = f.b
+		}
+		if rec.FaceId != "" {
+			exists := im.c.faces[rec.FaceId] != nil
+			if committing != nil {
+				_, in := committing.faceIDs[rec.FaceId]
+				exists = exists || in
+			}
+			if exists {
+				im.c.mu.RUnlock()
+				return errorf(CodeResourceAlreadyExists, "the face id: %s already exists in collection %s", rec.FaceId, im.coll)
+			}
 		}
 		if u := im.c.users[rec.UserId]; u != nil {
 			userExists, userFaces = true, len(u.faces)
+		}
+		if committing != nil {
+			if i, ok := committing.userIdx[rec.UserId]; ok {
+				userExists = true
+				userFaces += committing.users[i].faces
+			}
 		}
 		im.c.mu.RUnlock()
 	}
@@ -492,7 +552,7 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 	}
 	if rec.Vector != nil {
 		// In the arena, with the batch's records: reused once it is done.
-		vec := im.arena.Floats(len(rec.Vector))
+		vec := b.arena.Floats(len(rec.Vector))
 		normalizeInto(vec, rec.Vector, norm)
 		if b.dim == 0 && im.dim == 0 {
 			b.dim = len(vec)
@@ -520,9 +580,15 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 	return nil
 }
 
-// commit writes the current batch, durably, and publishes it.
-func (im *Importer) commit() error {
-	b := &im.batch
+// commit checks the current batch, under the collection's write lock, and
+// has a goroutine write it, durably, and publish it, while the next batch
+// fills. It first waits for the commit before; with wait, it also waits
+// for its own.
+func (im *Importer) commit(wait bool) error {
+	if err := im.join(); err != nil {
+		return err
+	}
+	b := im.batch
 	if len(b.entries) == 0 {
 		return nil
 	}
@@ -546,7 +612,7 @@ func (im *Importer) commit() error {
 			d.users[u] = true
 		}
 		im.dim = max(im.dim, b.dim)
-		im.count(len(b.newUsers))
+		im.count(b, len(b.newUsers))
 		im.resetBatch()
 		return nil
 	}
@@ -555,7 +621,12 @@ func (im *Importer) commit() error {
 	if err != nil {
 		return im.end(err)
 	}
-	defer done()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			done()
+		}
+	}()
 	if c != im.c {
 		return im.end(notFound("The collection id: %s was deleted during the import", im.coll))
 	}
@@ -590,14 +661,62 @@ func (im *Importer) commit() error {
 	if metaChanged {
 		b.sb.PutCollection(m)
 	}
-	if err := b.sb.Commit(true); err != nil {
-		return im.end(internal("import", err))
-	}
-	im.publish(c, m, users)
-	im.dim = m.Dim
-	im.count(len(users))
+	// The write lock goes with the batch: no other writer may change
+	// what recheck found until the batch is published.
+	f := &importFlight{b: b, usersCreated: len(users), done: make(chan struct{})}
+	handedOff = true
+	go func() {
+		defer close(f.done)
+		defer done()
+		if err := b.sb.Commit(true); err != nil {
+			f.err = err
+			return
+		}
+		im.publish(c, m, users, f)
+	}()
+	im.flight = f
+	im.dim = m.Dim // fixed, unless the commit fails, which ends the import
+	im.batch, im.spare = im.spare, im.batch
 	im.resetBatch()
+	if wait {
+		return im.join()
+	}
 	return nil
+}
+
+// join waits for the commit under way, if any, and counts it, or ends the
+// import with its error.
+func (im *Importer) join() error {
+	f := im.flight
+	if f == nil {
+		return nil
+	}
+	<-f.done
+	im.flight = nil
+	if f.err != nil {
+		im.stats.Discarded += len(f.b.entries)
+		return im.end(internal("import", f.err))
+	}
+	im.count(f.b, f.usersCreated)
+	return nil
+}
+
+// poll joins the commit under way if it has ended, so that Add reports
+// its failure at once rather than at the next commit.
+func (im *Importer) poll() {
+	if f := im.flight; f != nil && f.ended() {
+		im.join() // its error, if any, is now im.err
+	}
+}
+
+// ended reports whether the commit has ended; f.err is then set.
+func (f *importFlight) ended() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // recheck runs the checks that depend on the collection's state over the
@@ -605,7 +724,7 @@ func (im *Importer) commit() error {
 // created have no *user yet), or returns the first failing record and why.
 // The caller holds c.writeMu and c.mu shared.
 func (im *Importer) recheck(c *collection, dim int) (int, error) {
-	b := &im.batch
+	b := im.batch
 	if im.commitUserIdx == nil {
 		im.commitUserIdx = map[string]int32{}
 	}
@@ -650,9 +769,10 @@ func (im *Importer) recheck(c *collection, dim int) (int, error) {
 
 // publish makes a committed batch visible to searches: its faces, and the
 // users it created (users) or gave faces. The caller holds c.writeMu.
-func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user) {
+func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user, f *importFlight) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	f.published = true
 	if c.dim == 0 && m.Dim != 0 {
 		c.dim = m.Dim
 		c.newIndexes(m.Dim)
@@ -676,7 +796,7 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 	// The faces go in on one core while the users take the other. A face
 	// that is its user's only one, once the batch is in, goes to soloIdx
 	// (see soloIdx), the others to faceIdx.
-	entries := im.batch.entries
+	entries := f.b.entries
 	cus := im.commitUsers
 	var faces sync.WaitGroup
 	faces.Go(func() {
@@ -765,10 +885,8 @@ func sizeIfEmpty[K comparable, V any](m *map[K]V, n int) {
 	}
 }
 
-// count adds the current batch, which created usersCreated users, to the
-// stats.
-func (im *Importer) count(usersCreated int) {
-	b := &im.batch
+// count adds batch b, which created usersCreated users, to the stats.
+func (im *Importer) count(b *importBatch, usersCreated int) {
 	im.stats.Batches++
 	im.stats.Records += len(b.entries)
 	im.stats.UsersCreated += usersCreated

@@ -8,9 +8,12 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -414,7 +417,9 @@ func TestImportPublishesEachCommittedBatch(t *testing.T) {
 		vecs[i] = impVec(r, 8)
 		require.NoError(t, im.Add(ImportRecord{Vector: vecs[i], UserId: "u"}))
 	}
-	// Two batches committed, five records pending: searches see 20 faces.
+	// Two batches committed, the second perhaps still being written; once
+	// it is, searches see 20 faces, five records pending.
+	require.Eventually(t, func() bool { return im.Stats().Committing == 0 }, time.Minute, time.Millisecond)
 	st := im.Stats()
 	assert.Equal(t, ImportStats{Records: 20, Faces: 20, UsersCreated: 1, Batches: 2, Pending: 5}, st)
 	d, err := e.DescribeCollection(ctx, &DescribeCollectionInput{CollectionId: "p"})
@@ -847,4 +852,192 @@ func TestImportReservesKeysOnce(t *testing.T) {
 	require.Equal(t, 1, c.soloIdx.Len())
 	keyRoom := reflect.ValueOf(c.soloIdx).Elem().FieldByName("keys").Cap()
 	assert.Less(t, keyRoom, 10_000, "soloIdx's keys, reserved again")
+}
+
+// gatedFS holds the syncs of the tables that imports write (under the
+// store's ingest directory) while its gate is shut, and fails them with
+// fail once the gate opens, if fail is set.
+type gatedFS struct {
+	vfs.FS
+	mu   sync.Mutex
+	gate chan struct{}
+	fail error
+}
+
+func newGatedFS() *gatedFS { return &gatedFS{FS: vfs.NewMem()} }
+
+// shut holds the syncs to come until open; they fail with fail, if not nil.
+func (g *gatedFS) shut(fail error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gate, g.fail = make(chan struct{}), fail
+}
+
+// open lets the syncs held, if any, go on.
+func (g *gatedFS) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.gate != nil {
+		close(g.gate)
+		g.gate = nil
+	}
+}
+
+func (g *gatedFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := g.FS.Create(name, category)
+	if err != nil || !strings.Contains(name, "/ingest/") {
+		return f, err
+	}
+	return &gatedFile{File: f, fs: g}, nil
+}
+
+type gatedFile struct {
+	vfs.File
+	fs *gatedFS
+}
+
+func (f *gatedFile) Sync() error {
+	f.fs.mu.Lock()
+	gate, fail := f.fs.gate, f.fs.fail
+	f.fs.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	if fail != nil {
+		return fail
+	}
+	return f.File.Sync()
+}
+
+// TestImportChecksAgainstTheBatchCommitting: while a batch is being
+// written, the next one fills, and its records are checked against the
+// faces and users of the batch being written as if it were in the
+// collection already: a face ID of that batch, and a user's 101st face
+// counting that batch's faces, fail their record as they do once the batch
+// is published.
+func TestImportChecksAgainstTheBatchCommitting(t *testing.T) {
+	ctx := context.Background()
+	const taken = "00000000-0000-4000-8000-0000000000aa"
+	fs := newGatedFS()
+	e, err := openOnFS(fs, "/db")
+	require.NoError(t, err)
+	defer func() { fs.open(); e.Close() }() // a failing test must not hang in Close
+	impCreate(t, e, "c", 4)
+	r := rand.New(rand.NewPCG(12, 12))
+	before := make([]ImportRecord, maxFacesPerUser-5)
+	for i := range before {
+		before[i] = ImportRecord{Vector: impVec(r, 4), UserId: "full"}
+	}
+	impAll(t, e, "c", nil, before)
+
+	im, err := e.NewImporter(ctx, "c", &ImportOptions{BatchRecords: 10})
+	require.NoError(t, err)
+	fs.shut(nil)
+	for i := range 10 {
+		rec := ImportRecord{Vector: impVec(r, 4), UserId: "full"}
+		if i >= 5 {
+			rec.UserId = fmt.Sprint("u", i)
+		}
+		if i == 9 {
+			rec.FaceId = taken
+		}
+		require.NoError(t, im.Add(rec), "record %d", i)
+	}
+	assert.Equal(t, ImportStats{Batches: 0, Committing: 10}, im.Stats(), "the batch is being written")
+	d, err := e.DescribeCollection(ctx, &DescribeCollectionInput{CollectionId: "c"})
+	require.NoError(t, err)
+	require.EqualValues(t, len(before), d.FaceCount, "and not yet published")
+
+	// The same bad records, while the batch is being written and after.
+	for _, phase := range []string{"committing", "published"} {
+		require.NoError(t, im.Add(ImportRecord{Vector: impVec(r, 4), UserId: "other"}))
+		var ie *ImportError
+		err := im.Add(ImportRecord{Vector: impVec(r, 4), FaceId: taken})
+		require.ErrorAs(t, err, &ie, phase)
+		require.ErrorIs(t, err, ErrResourceAlreadyExists, phase)
+		assert.Equal(t, 2, ie.Discarded, phase)
+		err = im.Add(ImportRecord{Vector: impVec(r, 4), UserId: "full"})
+		require.ErrorAs(t, err, &ie, phase)
+		require.ErrorIs(t, err, ErrServiceQuotaExceeded, phase)
+		assert.Equal(t, 1, ie.Discarded, phase)
+		if phase == "committing" {
+			assert.Equal(t, 10, im.Stats().Committing, "the batch is still being written")
+			fs.open()
+			require.NoError(t, im.Flush())
+			assert.Equal(t, ImportStats{Records: 10, Faces: 10, UsersCreated: 5, Batches: 1, Discarded: 3}, im.Stats())
+		}
+	}
+	require.NoError(t, im.Close())
+	faces, err := e.ListFaces(ctx, &ListFacesInput{CollectionId: "c", UserId: "full", MaxResults: ptrTo[int32](4096)})
+	require.NoError(t, err)
+	assert.Len(t, faces.Faces, maxFacesPerUser)
+	requireConsistent(t, e)
+}
+
+// TestImportBatchFailsWhileNextFills: a batch whose tables cannot be
+// written ends the import, reported at the next call, whether or not
+// the next batch is full: the batches before stay, that batch and the
+// one filling are discarded, and the collection is as it was before that
+// batch.
+func TestImportBatchFailsWhileNextFills(t *testing.T) {
+	ctx := context.Background()
+	diskFull := errors.New("no space left on device")
+	for _, next := range []string{"Add", "Flush", "Close", "Stats, then Close"} {
+		t.Run(next, func(t *testing.T) {
+			fs := newGatedFS()
+			e, err := openOnFS(fs, "/db")
+			require.NoError(t, err)
+			defer func() { fs.open(); e.Close() }() // a failing test must not hang in Close
+			impCreate(t, e, "c", 4)
+			r := rand.New(rand.NewPCG(13, 13))
+			im, err := e.NewImporter(ctx, "c", &ImportOptions{BatchRecords: 10})
+			require.NoError(t, err)
+			for i := range 10 {
+				require.NoError(t, im.Add(ImportRecord{Vector: impVec(r, 4), UserId: fmt.Sprint("a", i)}))
+			}
+			require.NoError(t, im.Flush(), "the first batch is in")
+			fs.shut(diskFull)
+			for i := range 13 {
+				require.NoError(t, im.Add(ImportRecord{Vector: impVec(r, 4), UserId: fmt.Sprint("b", i)}))
+			}
+			fs.open()
+			switch next {
+			case "Add":
+				// The failure is found at the next Add that looks: at once
+				// if the commit has ended, else when this batch is full.
+				var err error
+				for i := 0; err == nil && i < 10; i++ {
+					err = im.Add(ImportRecord{Vector: impVec(r, 4)})
+				}
+				require.ErrorIs(t, err, diskFull)
+				require.ErrorIs(t, err, ErrInternal)
+				require.ErrorIs(t, im.Add(ImportRecord{Vector: impVec(r, 4)}), diskFull, "the end is sticky")
+				require.NoError(t, im.Close())
+			case "Flush":
+				require.ErrorIs(t, im.Flush(), diskFull)
+				require.ErrorIs(t, im.Add(ImportRecord{Vector: impVec(r, 4)}), diskFull, "the end is sticky")
+				require.NoError(t, im.Close())
+			case "Close":
+				require.ErrorIs(t, im.Close(), diskFull)
+			case "Stats, then Close":
+				// Stats sees the commit end but cannot report its failure:
+				// Close must.
+				require.Eventually(t, im.flight.ended, time.Minute, time.Millisecond)
+				assert.Equal(t, 10, im.Stats().Committing)
+				require.ErrorIs(t, im.Close(), diskFull)
+			}
+			st := im.Stats()
+			assert.Equal(t, 10, st.Records)
+			assert.Zero(t, st.Committing+st.Pending)
+			assert.Equal(t, im.n, st.Records+st.Discarded, "every record counted once")
+
+			d, err := e.DescribeCollection(ctx, &DescribeCollectionInput{CollectionId: "c"})
+			require.NoError(t, err)
+			assert.EqualValues(t, 10, d.FaceCount)
+			assert.EqualValues(t, 10, d.UserCount)
+			requireConsistent(t, e)
+			_, err = e.IndexFaces(ctx, &IndexFacesInput{CollectionId: "c", Faces: []FaceEmbedding{{Vector: impVec(r, 4)}}})
+			require.NoError(t, err, "the collection takes writes again")
+		})
+	}
 }
