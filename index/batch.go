@@ -103,6 +103,12 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 	chunk := m.tierChunk(tier)
 	workers = max(1, min(workers, (len(m.keys)+chunk-1)/chunk))
 	sub := min(m.chunkRows, max(1, subFloats/dim))
+	if tier == TierFloat32 && nq < 3 {
+		// No query reads the rows after another from L1: the single-query
+		// kernel takes the chunk whole, as two long streams side by side
+		// (rowDots); in runs of sub rows the streams would be short.
+		sub = chunk
+	}
 
 	// One allocation backs every heap of every query.
 	caps := make([]int, nq)

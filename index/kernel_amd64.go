@@ -13,6 +13,12 @@ const haveAsm = true
 func dotRows1(q *float32, rows *float32, dim int, n int, out *float32)
 
 //go:noescape
+func dotRows2(q *float32, a *float32, b *float32, dim int, n int, outA *float32, outB *float32)
+
+//go:noescape
+func sumFloats2(a *float32, b *float32, n int) float32
+
+//go:noescape
 func dotRows3(q *float32, rows *float32, dim int, n int, out *float32)
 
 //go:noescape

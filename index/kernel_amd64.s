@@ -73,6 +73,114 @@ store1:
 	VZEROUPPER
 	RET
 
+// func dotRows2(q *float32, a *float32, b *float32, dim int, n int, outA *float32, outB *float32)
+// outA[r] = q . a[r*dim : (r+1)*dim] and outB[r] = q . b[r*dim : (r+1)*dim]
+// for r < n: two runs of rows scored side by side, each row with its own
+// four accumulators in Dot's order. Eight FMA chains are in flight and
+// each query load serves two rows, while each run stays one long
+// sequential stream for the hardware prefetcher (two adjacent rows at a
+// time would make streams of one row each, which it follows badly).
+TEXT ·dotRows2(SB), NOSPLIT, $0-56
+	MOVQ q+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ b+16(FP), R10
+	MOVQ dim+24(FP), DX
+	MOVQ n+32(FP), R8
+	MOVQ outA+40(FP), R9
+	MOVQ outB+48(FP), R11
+	MOVQ DX, AX
+	ANDQ $-32, AX          // AX: values covered by the vector loop
+
+row2:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   CX, CX
+
+vec2:
+	VMOVUPS     (SI)(CX*4), Y8
+	VMOVUPS     32(SI)(CX*4), Y9
+	VMOVUPS     64(SI)(CX*4), Y10
+	VMOVUPS     96(SI)(CX*4), Y11
+	VFMADD231PS (DI)(CX*4), Y8, Y0
+	VFMADD231PS 32(DI)(CX*4), Y9, Y1
+	VFMADD231PS 64(DI)(CX*4), Y10, Y2
+	VFMADD231PS 96(DI)(CX*4), Y11, Y3
+	VFMADD231PS (R10)(CX*4), Y8, Y4
+	VFMADD231PS 32(R10)(CX*4), Y9, Y5
+	VFMADD231PS 64(R10)(CX*4), Y10, Y6
+	VFMADD231PS 96(R10)(CX*4), Y11, Y7
+	ADDQ        $32, CX
+	CMPQ        CX, AX
+	JNE         vec2
+	REDUCE(Y0, Y1, Y2, Y3, X0, X8)
+	REDUCE(Y4, Y5, Y6, Y7, X4, X9)
+	CMPQ        CX, DX
+	JE          store2
+
+tail2:
+	VMOVSS      (SI)(CX*4), X10
+	VFMADD231SS (DI)(CX*4), X10, X0
+	VFMADD231SS (R10)(CX*4), X10, X4
+	INCQ        CX
+	CMPQ        CX, DX
+	JNE         tail2
+
+store2:
+	VMOVSS X0, (R9)
+	VMOVSS X4, (R11)
+	ADDQ   $4, R9
+	ADDQ   $4, R11
+	LEAQ   (DI)(DX*4), DI
+	LEAQ   (R10)(DX*4), R10
+	DECQ   R8
+	JNZ    row2
+	VZEROUPPER
+	RET
+
+// func sumFloats2(a *float32, b *float32, n int) float32
+// The sum of a[:n] and b[:n], n a multiple of 32, read side by side as
+// dotRows2 reads its two runs: the plain read the floor is measured with.
+TEXT ·sumFloats2(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), DI
+	MOVQ b+8(FP), R10
+	MOVQ n+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   CX, CX
+
+sum2:
+	VADDPS (DI)(CX*4), Y0, Y0
+	VADDPS 32(DI)(CX*4), Y1, Y1
+	VADDPS 64(DI)(CX*4), Y2, Y2
+	VADDPS 96(DI)(CX*4), Y3, Y3
+	VADDPS (R10)(CX*4), Y4, Y4
+	VADDPS 32(R10)(CX*4), Y5, Y5
+	VADDPS 64(R10)(CX*4), Y6, Y6
+	VADDPS 96(R10)(CX*4), Y7, Y7
+	ADDQ   $32, CX
+	CMPQ   CX, DX
+	JL     sum2
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	REDUCE(Y0, Y1, Y2, Y3, X0, X8)
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
 // func dotRows3(q *float32, rows *float32, dim int, n int, out *float32)
 // q holds three queries back to back; out[3r+j] = q_j . row r for r < n.
 // Each row is loaded once for the three queries: twelve accumulators keep

@@ -11,6 +11,14 @@ func dotRows1(q *float32, rows *float32, dim int, n int, out *float32) {
 	panic("index: no assembly kernels in this build")
 }
 
+func dotRows2(q *float32, a *float32, b *float32, dim int, n int, outA *float32, outB *float32) {
+	panic("index: no assembly kernels in this build")
+}
+
+func sumFloats2(a *float32, b *float32, n int) float32 {
+	panic("index: no assembly kernels in this build")
+}
+
 func dotRows3(q *float32, rows *float32, dim int, n int, out *float32) {
 	panic("index: no assembly kernels in this build")
 }

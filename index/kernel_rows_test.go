@@ -24,7 +24,7 @@ func TestKernelsMatchDot(t *testing.T) {
 		withSIMD(t, simd, func(t *testing.T) {
 			for _, dim := range rowLengths {
 				t.Run(fmt.Sprintf("simd=%v/dim=%d", simd, dim), func(t *testing.T) {
-					for _, n := range []int{1, 2, 3, 7} {
+					for _, n := range []int{1, 2, 3, 7, 16} {
 						rows := randVec(rng, n*dim)
 						qs := randVec(rng, 3*dim)
 						one := make([]float32, n)
@@ -72,6 +72,28 @@ func TestKernelsMatchVek(t *testing.T) {
 				assert.Equal(t, vek32.Dot(q[j*dim:(j+1)*dim], row), three[3*r+j], "dim %d row %d query %d", dim, r, j)
 			}
 		}
+	}
+}
+
+// TestSumChunk: the floor's read, two halves side by side, sums every
+// value once, whatever the length's remainder.
+func TestSumChunk(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, simd := range []bool{true, false} {
+		withSIMD(t, simd, func(t *testing.T) {
+			for _, n := range []int{0, 1, 31, 32, 63, 64, 65, 100, 4096, 4096 + 17, 65536} {
+				x := randVec(rng, n)
+				var want, scale float64
+				for _, v := range x {
+					want += float64(v)
+					scale += math.Abs(float64(v))
+				}
+				assert.InDelta(t, want, float64(sumChunk(x)), 1e-5*scale+1e-6, "simd=%v n=%d", simd, n)
+			}
+			x := make([]float32, 4096+40)
+			x[0], x[2048], x[4095], x[4096+39] = 1, 10, 100, 1000 // one in each half, at the edges, in the rest
+			assert.Equal(t, float32(1111), sumChunk(x), "simd=%v", simd)
+		})
 	}
 }
 
