@@ -139,9 +139,13 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 			packed = append(packed, q.vec...)
 		}
 	}
+	// With AVX-512, several queries score a chunk's two halves side by
+	// side, step rows of each at a time (visitHalves).
+	halves := tier == TierFloat32 && nq >= 3 && have512 && simd(dim) && haveAsm
+	step := max(1, sub/2)
 	scratch := make([][]float32, workers)
 	for w := range scratch {
-		scratch[w] = make([]float32, 3*sub)
+		scratch[w] = make([]float32, max(3*sub, 6*step))
 	}
 	var iscratch [][]int32
 	if tier == TierInt8 {
@@ -180,6 +184,43 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 				qs[j].heaps[w].take(sc, 1, keys)
 			}
 		}
+	}
+	// visitHalves scores [lo, hi) as visit does, but as two runs side by
+	// side, its halves, step rows of each at a time: each half is one long
+	// stream, and the 2*step rows of a step stay in L1 for every query.
+	// Two adjacent rows at a time would make streams of a row each, which
+	// the hardware prefetcher follows badly (see rowDots).
+	plain := visit
+	visitHalves := func(w, lo, hi int) {
+		sc := scratch[w]
+		h := (hi - lo) / 2
+		for off := 0; off < h; off += step {
+			n := min(step, h-off)
+			a, b := lo+off, lo+h+off
+			rowsA, rowsB := m.rows(a, a+n), m.rows(b, b+n)
+			keysA, keysB := m.keys[a:a+n], m.keys[b:b+n]
+			scA, scB := sc[:3*n], sc[3*n:6*n]
+			j := 0
+			for ; j+3 <= nq; j += 3 {
+				rowDots3x2(packed[j*dim:(j+3)*dim], rowsA, rowsB, scA, scB, dim)
+				for t := range 3 {
+					qs[j+t].heaps[w].take(scA[t:], 3, keysA)
+					qs[j+t].heaps[w].take(scB[t:], 3, keysB)
+				}
+			}
+			for ; j < nq; j++ {
+				rowDots(qs[j].vec, rowsA, scA[:n])
+				qs[j].heaps[w].take(scA, 1, keysA)
+				rowDots(qs[j].vec, rowsB, scB[:n])
+				qs[j].heaps[w].take(scB, 1, keysB)
+			}
+		}
+		if (hi-lo)%2 == 1 {
+			plain(w, hi-1, hi) // the row left over
+		}
+	}
+	if halves {
+		visit = visitHalves
 	}
 	finish := func(w int) {
 		for _, q := range qs {

@@ -53,8 +53,10 @@ func TestPassMatchesSearch(t *testing.T) {
 		{dim: 5, rows: 300, blockRows: 16, chunkRows: 4},
 		{dim: 31, rows: 200, blockRows: 32, chunkRows: 8},
 		{dim: 33, rows: 500, blockRows: 64, chunkRows: 16},
+		{dim: 33, rows: 501, blockRows: 64, chunkRows: 16}, // a chunk of odd rows last
 		{dim: 67, rows: 1000},
 		{dim: 512, rows: 700},
+		{dim: 512, rows: 701},
 	} {
 		t.Run(fmt.Sprintf("dim=%d", geo.dim), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(31, uint64(geo.dim)))

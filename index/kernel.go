@@ -125,6 +125,24 @@ func rowDots3(qs, rows, out []float32, dim int) {
 	}
 }
 
+// rowDots3x2 is rowDots3 over two runs of rows, a and b, of len(outA)/3
+// rows each: outA[3r+j] = Dot(query j, a row r), outB likewise for b. With
+// AVX-512 the two runs are scored side by side, each query loaded once for
+// both (dotRows3x2); otherwise it is rowDots3 on each.
+func rowDots3x2(qs, a, b, outA, outB []float32, dim int) {
+	n := len(outA) / 3
+	if n == 0 {
+		return
+	}
+	if simd(dim) && haveAsm && have512 {
+		qs, a, b, outB = qs[:3*dim], a[:n*dim], b[:n*dim], outB[:3*n]
+		dotRows3x2(&qs[0], &a[0], &b[0], dim, n, &outA[0], &outB[0])
+		return
+	}
+	rowDots3(qs, a, outA, dim)
+	rowDots3(qs, b, outB, dim)
+}
+
 // sumChunk returns the sum of x, reading its two halves side by side
 // where the assembly kernels run (see [Matrix.Sum]), else with sumFloats.
 func sumChunk(x []float32) float32 {

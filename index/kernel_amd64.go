@@ -2,6 +2,12 @@
 
 package index
 
+import "golang.org/x/sys/cpu"
+
+// have512 reports whether the CPU (and OS) run AVX-512, which dotRows3x2
+// needs besides AVX2 and FMA.
+var have512 = cpu.X86.HasAVX512F
+
 // haveAsm reports whether this build has the assembly kernels of
 // kernel_amd64.s. They need AVX2 and FMA, which useSIMD checks at run time.
 const haveAsm = true
@@ -20,6 +26,9 @@ func sumFloats2(a *float32, b *float32, n int) float32
 
 //go:noescape
 func dotRows3(q *float32, rows *float32, dim int, n int, out *float32)
+
+//go:noescape
+func dotRows3x2(q *float32, a *float32, b *float32, dim int, n int, outA *float32, outB *float32)
 
 //go:noescape
 func dotRowsI8(q *int16, rows *int8, stride int, n int, out *int32)

@@ -257,6 +257,121 @@ store3:
 	VZEROUPPER
 	RET
 
+// func dotRows3x2(q *float32, a *float32, b *float32, dim int, n int, outA *float32, outB *float32)
+// dotRows3 over two runs of rows side by side, with AVX-512: outA[3r+j] =
+// q_j . a row r, outB[3r+j] = q_j . b row r. A 16-lane accumulator holds two
+// of Dot's 8-lane ones (lanes 0-7 and 8-15 of values 32i..32i+15), so two
+// per product keep Dot's order, and the three queries are loaded once for
+// six products.
+TEXT ·dotRows3x2(SB), NOSPLIT, $0-56
+	MOVQ q+0(FP), SI
+	MOVQ a+8(FP), DI
+	MOVQ b+16(FP), R10
+	MOVQ dim+24(FP), DX
+	MOVQ n+32(FP), R8
+	MOVQ outA+40(FP), R9
+	MOVQ outB+48(FP), R11
+	LEAQ (SI)(DX*4), R12   // query 1
+	LEAQ (R12)(DX*4), R13  // query 2
+	MOVQ DX, AX
+	ANDQ $-32, AX
+
+row3x2:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	XORQ   CX, CX
+
+vec3x2:
+	VMOVUPS     (DI)(CX*4), Z12
+	VMOVUPS     64(DI)(CX*4), Z13
+	VMOVUPS     (R10)(CX*4), Z14
+	VMOVUPS     64(R10)(CX*4), Z15
+	VMOVUPS     (SI)(CX*4), Z16
+	VMOVUPS     64(SI)(CX*4), Z17
+	VMOVUPS     (R12)(CX*4), Z18
+	VMOVUPS     64(R12)(CX*4), Z19
+	VMOVUPS     (R13)(CX*4), Z20
+	VMOVUPS     64(R13)(CX*4), Z21
+	VFMADD231PS Z12, Z16, Z0
+	VFMADD231PS Z13, Z17, Z1
+	VFMADD231PS Z12, Z18, Z2
+	VFMADD231PS Z13, Z19, Z3
+	VFMADD231PS Z12, Z20, Z4
+	VFMADD231PS Z13, Z21, Z5
+	VFMADD231PS Z14, Z16, Z6
+	VFMADD231PS Z15, Z17, Z7
+	VFMADD231PS Z14, Z18, Z8
+	VFMADD231PS Z15, Z19, Z9
+	VFMADD231PS Z14, Z20, Z10
+	VFMADD231PS Z15, Z21, Z11
+	ADDQ        $32, CX
+	CMPQ        CX, AX
+	JNE         vec3x2
+	// Each product's four 8-lane sums: the low and high halves of its two
+	// accumulators, in Dot's order.
+	VEXTRACTF64X4 $1, Z0, Y12
+	VEXTRACTF64X4 $1, Z1, Y13
+	REDUCE(Y0, Y12, Y1, Y13, X0, X14)
+	VEXTRACTF64X4 $1, Z2, Y12
+	VEXTRACTF64X4 $1, Z3, Y13
+	REDUCE(Y2, Y12, Y3, Y13, X2, X14)
+	VEXTRACTF64X4 $1, Z4, Y12
+	VEXTRACTF64X4 $1, Z5, Y13
+	REDUCE(Y4, Y12, Y5, Y13, X4, X14)
+	VEXTRACTF64X4 $1, Z6, Y12
+	VEXTRACTF64X4 $1, Z7, Y13
+	REDUCE(Y6, Y12, Y7, Y13, X6, X14)
+	VEXTRACTF64X4 $1, Z8, Y12
+	VEXTRACTF64X4 $1, Z9, Y13
+	REDUCE(Y8, Y12, Y9, Y13, X8, X14)
+	VEXTRACTF64X4 $1, Z10, Y12
+	VEXTRACTF64X4 $1, Z11, Y13
+	REDUCE(Y10, Y12, Y11, Y13, X10, X14)
+	CMPQ        CX, DX
+	JE          store3x2
+
+tail3x2:
+	VMOVSS      (DI)(CX*4), X12
+	VMOVSS      (R10)(CX*4), X13
+	VMOVSS      (SI)(CX*4), X14
+	VFMADD231SS X14, X12, X0
+	VFMADD231SS X14, X13, X6
+	VMOVSS      (R12)(CX*4), X14
+	VFMADD231SS X14, X12, X2
+	VFMADD231SS X14, X13, X8
+	VMOVSS      (R13)(CX*4), X14
+	VFMADD231SS X14, X12, X4
+	VFMADD231SS X14, X13, X10
+	INCQ        CX
+	CMPQ        CX, DX
+	JNE         tail3x2
+
+store3x2:
+	VMOVSS X0, (R9)
+	VMOVSS X2, 4(R9)
+	VMOVSS X4, 8(R9)
+	VMOVSS X6, (R11)
+	VMOVSS X8, 4(R11)
+	VMOVSS X10, 8(R11)
+	ADDQ   $12, R9
+	ADDQ   $12, R11
+	LEAQ   (DI)(DX*4), DI
+	LEAQ   (R10)(DX*4), R10
+	DECQ   R8
+	JNZ    row3x2
+	VZEROUPPER
+	RET
+
 // func dotRowsI8(q *int16, rows *int8, stride int, n int, out *int32)
 // out[r] = q . rows[r*stride : (r+1)*stride] in int32 for r < n; stride is
 // a positive multiple of 32. Integer sums are exact, so the order is free.

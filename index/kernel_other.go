@@ -23,6 +23,10 @@ func dotRows3(q *float32, rows *float32, dim int, n int, out *float32) {
 	panic("index: no assembly kernels in this build")
 }
 
+func dotRows3x2(q *float32, a *float32, b *float32, dim int, n int, outA *float32, outB *float32) {
+	panic("index: no assembly kernels in this build")
+}
+
 func dotRowsI8(q *int16, rows *int8, stride int, n int, out *int32) {
 	panic("index: no assembly kernels in this build")
 }
@@ -32,3 +36,5 @@ func dotRowsF16(q *float32, rows *uint16, stride int, n int, out *float32) {
 }
 
 const haveF16C = false
+
+const have512 = false

@@ -31,6 +31,9 @@ func TestKernelsMatchDot(t *testing.T) {
 						three := make([]float32, 3*n)
 						rowDots(qs[:dim], rows, one)
 						rowDots3(qs, rows, three, dim)
+						other := randVec(rng, n*dim)
+						threeA, threeB := make([]float32, 3*n), make([]float32, 3*n)
+						rowDots3x2(qs, rows, other, threeA, threeB, dim)
 						for r := range n {
 							row := rows[r*dim : (r+1)*dim]
 							want := Dot(qs[:dim], row)
@@ -38,6 +41,9 @@ func TestKernelsMatchDot(t *testing.T) {
 							for j := range 3 {
 								want := Dot(qs[j*dim:(j+1)*dim], row)
 								require.Equal(t, math.Float32bits(want), math.Float32bits(three[3*r+j]), "rowDots3 row %d query %d", r, j)
+								require.Equal(t, math.Float32bits(want), math.Float32bits(threeA[3*r+j]), "rowDots3x2 a row %d query %d", r, j)
+								want = Dot(qs[j*dim:(j+1)*dim], other[r*dim:(r+1)*dim])
+								require.Equal(t, math.Float32bits(want), math.Float32bits(threeB[3*r+j]), "rowDots3x2 b row %d query %d", r, j)
 							}
 						}
 					}
