@@ -19,18 +19,19 @@
 //
 //   - [Matrix.SearchShared] coalesces concurrent searches: those that arrive
 //     while a pass runs share the next one (a group commit), and a
-//     register-blocked kernel scores three queries per row loaded, so a
-//     pass for dozens of queries costs one read of the matrix plus about a
-//     third of their compute alone.
+//     register-blocked kernel scores three queries per row loaded (with
+//     AVX-512, two rows at once, one from each half of a chunk), so a pass
+//     for dozens of queries costs one read of the matrix plus a fraction
+//     of their compute alone.
 //   - A compressed [Tier] (int8 or float16) scans a smaller copy of the rows
 //     for rigorous upper bounds of the scores, re-scores the best candidates
 //     with the float32 rows, and proves the answer complete, falling back to
 //     a float32 scan when it cannot.
 //
 // Either way the answer is exactly that of a lone float32 scan: the same
-// keys, the same order, and scores with the same bits, because every float32
-// kernel (one query or three, assembly or pure Go) sums each dot
-// product in the same order as [Dot]. The pure-Go kernels are the reference
+// keys, the same order, and scores with the same bits, because every
+// float32 kernel (one query or three, one row or two, assembly or pure Go)
+// sums each dot product in the same order as [Dot]. The pure-Go kernels are the reference
 // the assembly is tested against, and the build needs no assembly (tag
 // purego, or any architecture but amd64).
 //
