@@ -103,7 +103,8 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 	chunk := m.tierChunk(tier)
 	workers = max(1, min(workers, (len(m.keys)+chunk-1)/chunk))
 	sub := min(m.chunkRows, max(1, subFloats/dim))
-	if tier == TierFloat32 && nq < 3 {
+	single := tier == TierFloat32 && nq < 3 // only rowDots, which needs sub floats
+	if single && simd(dim) && haveAsm {
 		// No query reads the rows after another from L1: the single-query
 		// kernel takes the chunk whole, as two long streams side by side
 		// (rowDots); in runs of sub rows the streams would be short.
@@ -145,7 +146,11 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 	step := max(1, sub/2)
 	scratch := make([][]float32, workers)
 	for w := range scratch {
-		scratch[w] = make([]float32, max(3*sub, 6*step))
+		if single {
+			scratch[w] = make([]float32, sub)
+		} else {
+			scratch[w] = make([]float32, max(3*sub, 6*step))
+		}
 	}
 	var iscratch [][]int32
 	if tier == TierInt8 {

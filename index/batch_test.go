@@ -48,7 +48,8 @@ func newRandQuery(rng *rand.Rand, m *Matrix, md model, vec func(*rand.Rand, int)
 // remainder) gives every query exactly what it gets alone, hit for hit, at
 // every fan-out, with and without SIMD.
 func TestPassMatchesSearch(t *testing.T) {
-	t.Cleanup(func() { useSIMD = vekAcceleration })
+	saved512 := have512
+	t.Cleanup(func() { useSIMD, have512 = vekAcceleration, saved512 })
 	for _, geo := range []struct{ dim, rows, blockRows, chunkRows int }{
 		{dim: 5, rows: 300, blockRows: 16, chunkRows: 4},
 		{dim: 31, rows: 200, blockRows: 32, chunkRows: 8},
@@ -70,8 +71,9 @@ func TestPassMatchesSearch(t *testing.T) {
 				vec = gridVec // exact scores, many ties
 			}
 			fill(rng, m, md, geo.rows, vec)
-			for _, simd := range []bool{true, false} {
-				useSIMD = simd
+			for _, c := range []struct{ simd, avx512 bool }{{true, have512}, {true, false}, {false, false}} {
+				useSIMD, have512 = c.simd, c.avx512
+				simd := c.simd
 				for _, nq := range []int{1, 2, 3, 4, 5, 7, 11} {
 					queries := make([]randQuery, nq)
 					for i := range queries {
@@ -87,7 +89,7 @@ func TestPassMatchesSearch(t *testing.T) {
 							want, err := m.search(context.Background(), rq.vec, rq.k, rq.minScore, 1)
 							require.NoError(t, err)
 							require.NoError(t, qs[i].err)
-							require.Equal(t, want, qs[i].hits, "simd=%v nq=%d workers=%d query %d", simd, nq, workers, i)
+							require.Equal(t, want, qs[i].hits, "simd=%v avx512=%v nq=%d workers=%d query %d", simd, c.avx512, nq, workers, i)
 							if exact {
 								require.Equal(t, md.oracle(rq.vec, rq.k, rq.minScore), qs[i].hits)
 							}

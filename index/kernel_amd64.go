@@ -5,7 +5,7 @@ package index
 import "golang.org/x/sys/cpu"
 
 // have512 reports whether the CPU (and OS) run AVX-512, which dotRows3x2
-// needs besides AVX2 and FMA.
+// needs besides AVX2 and FMA. Tests turn it off to cover both passes.
 var have512 = cpu.X86.HasAVX512F
 
 // haveAsm reports whether this build has the assembly kernels of
@@ -13,7 +13,8 @@ var have512 = cpu.X86.HasAVX512F
 const haveAsm = true
 
 // The kernels take pointers and counts rather than slices: the Go wrappers
-// (rowDots, rowDots3, rowDotsI8) check the lengths once per call.
+// (rowDots, rowDots3, rowDots3x2, sumChunk, rowDotsI8, rowDotsF16) check
+// the lengths once per call.
 
 //go:noescape
 func dotRows1(q *float32, rows *float32, dim int, n int, out *float32)
