@@ -70,9 +70,10 @@ func dotGeneric(a, b []float32) float32 {
 // rowDots sets out[r] = Dot(q, row r) for the len(out) rows of len(q)
 // values packed in rows. It is the single-query scan kernel: one call per
 // run of rows, so there is no call per row. The assembly scores the
-// run's two halves side by side (dotRows2): at 1M x 512 that brought a
-// search from 1.12-1.15x the one-stream read to 1.03-1.05x where memory
-// was fast (floors of 45-48 ms); where it was slow both were at the floor.
+// run's two halves side by side (dotRows2): at 1M x 512, where memory was
+// fast, a search read 1.03-1.05x the one-stream floor (floors of 46-47
+// ms), against 1.12-1.15x with one stream (floors of 44-48 ms); where
+// memory was slow both were at the floor.
 func rowDots(q, rows, out []float32) {
 	dim, n := len(q), len(out)
 	if n == 0 {
