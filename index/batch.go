@@ -147,7 +147,7 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 	scratch := make([][]float32, workers)
 	for w := range scratch {
 		if single {
-			scratch[w] = make([]float32, sub)
+			scratch[w] = make([]float32, min(sub, len(m.keys))) // a chunk may hold more rows than the matrix
 		} else {
 			scratch[w] = make([]float32, max(3*sub, 6*step))
 		}
