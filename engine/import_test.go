@@ -866,6 +866,18 @@ type gatedFS struct {
 
 func newGatedFS() *gatedFS { return &gatedFS{FS: vfs.NewMem()} }
 
+// openGated opens an engine on a gatedFS with collection "c" of dimension
+// 4. The test's cleanup opens the gate before closing the engine, so that a
+// failing test does not hang in Close.
+func openGated(t *testing.T) (*Engine, *gatedFS) {
+	fs := newGatedFS()
+	e, err := openOnFS(fs, "/db")
+	require.NoError(t, err)
+	t.Cleanup(func() { fs.open(); e.Close() })
+	impCreate(t, e, "c", 4)
+	return e, fs
+}
+
 // shut holds the syncs to come until open; they fail with fail, if not nil.
 func (g *gatedFS) shut(fail error) {
 	g.mu.Lock()
@@ -918,11 +930,7 @@ func (f *gatedFile) Sync() error {
 func TestImportChecksAgainstTheBatchCommitting(t *testing.T) {
 	ctx := context.Background()
 	const taken = "00000000-0000-4000-8000-0000000000aa"
-	fs := newGatedFS()
-	e, err := openOnFS(fs, "/db")
-	require.NoError(t, err)
-	defer func() { fs.open(); e.Close() }() // a failing test must not hang in Close
-	impCreate(t, e, "c", 4)
+	e, fs := openGated(t)
 	r := rand.New(rand.NewPCG(12, 12))
 	before := make([]ImportRecord, maxFacesPerUser-5)
 	for i := range before {
@@ -984,11 +992,7 @@ func TestImportBatchFailsWhileNextFills(t *testing.T) {
 	diskFull := errors.New("no space left on device")
 	for _, next := range []string{"Add", "Flush", "Close", "Stats, then Close"} {
 		t.Run(next, func(t *testing.T) {
-			fs := newGatedFS()
-			e, err := openOnFS(fs, "/db")
-			require.NoError(t, err)
-			defer func() { fs.open(); e.Close() }() // a failing test must not hang in Close
-			impCreate(t, e, "c", 4)
+			e, fs := openGated(t)
 			r := rand.New(rand.NewPCG(13, 13))
 			im, err := e.NewImporter(ctx, "c", &ImportOptions{BatchRecords: 10})
 			require.NoError(t, err)
