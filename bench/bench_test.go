@@ -57,6 +57,11 @@ func TestRun(t *testing.T) {
 		"ingest_faces_per_s", "api_index_faces_per_s", "open_s", "bytes_per_user", "compressed", "ratios", "targets", "machine"} {
 		assert.Contains(t, fields, name)
 	}
+	if _, err := os.Stat("/proc/self/io"); err == nil {
+		require.NotNil(t, rep.OpenReadBytes, "the system reports reads from storage")
+		assert.GreaterOrEqual(t, *rep.OpenReadBytes, int64(0))
+		assert.Contains(t, fields, "open_read_bytes")
+	}
 	compressed := fields["compressed"].(map[string]any)
 	for _, name := range []string{"tier", "search_p50_ms", "top10_agreement", "fallback_rate"} {
 		assert.Contains(t, compressed, name)
@@ -342,4 +347,29 @@ func BenchmarkIndexFaces(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "faces/s")
+}
+
+func TestParseReadBytes(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		io   string
+		want int64
+		ok   bool
+	}{
+		{"linux", "rchar: 15310983\nwchar: 2258961835\nsyscr: 2819\nsyscw: 143581\nread_bytes: 1052672\nwrite_bytes: 2261098496\ncancelled_write_bytes: 0\n", 1052672, true},
+		{"zero", "read_bytes: 0\n", 0, true},
+		{"last line without newline", "rchar: 1\nread_bytes: 4096", 4096, true},
+		{"missing", "rchar: 1\nwchar: 2\n", 0, false},
+		{"not a number", "read_bytes: lots\n", 0, false},
+		{"negative", "read_bytes: -1\n", 0, false},
+		{"empty", "", 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n, ok := parseReadBytes(tt.io)
+			assert.Equal(t, tt.ok, ok)
+			if tt.ok {
+				assert.Equal(t, tt.want, n)
+			}
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,6 +154,12 @@ type Report struct {
 	APIIndexFacesPerS float64 `json:"api_index_faces_per_s"`
 	// OpenS is Engine.Open of the store until the first search is served.
 	OpenS float64 `json:"open_s"`
+	// OpenReadBytes is what the process had read from storage during that
+	// reopen (/proc/self/io's read_bytes): near 0 when the import's tables
+	// were still in the page cache, up to their size when the kernel had
+	// dropped them, which makes the reopen several times slower. Absent
+	// where the system does not report it.
+	OpenReadBytes *int64 `json:"open_read_bytes,omitempty"`
 	// BytesPerUser is the resident memory of the user index per user:
 	// runtime.MemStats.HeapAlloc after GC, before and after building an
 	// index.Matrix of the users' vectors as the engine builds its own.
@@ -328,6 +335,7 @@ func (h *harness) run(ctx context.Context, rep *Report) (err error) {
 	h.e = nil
 	runtime.GC()
 	h.logf("reopening the store")
+	read0, readOK := storageReadBytes()
 	t0 := time.Now()
 	if h.e, err = engine.Open(h.dir, nil); err != nil {
 		return err
@@ -336,7 +344,13 @@ func (h *harness) run(ctx context.Context, rep *Report) (err error) {
 		return err
 	}
 	rep.OpenS = time.Since(t0).Seconds()
-	h.logf("open %.2f s", rep.OpenS)
+	if read1, ok := storageReadBytes(); ok && readOK {
+		n := read1 - read0
+		rep.OpenReadBytes = &n
+		h.logf("open %.2f s, %.0f MB read from storage", rep.OpenS, float64(n)/1e6)
+	} else {
+		h.logf("open %.2f s", rep.OpenS)
+	}
 
 	// The floor and the naive scan read a copy of the user matrix, built
 	// from the same vectors the way the engine builds its own; building it
@@ -804,6 +818,28 @@ func loadAvg() float64 {
 	var l float64
 	fmt.Sscan(string(b), &l)
 	return l
+}
+
+// storageReadBytes is /proc/self/io's read_bytes: what this process has
+// had read from storage, page-cache hits excluded. ok is false where the
+// system does not report it.
+func storageReadBytes() (n int64, ok bool) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, false
+	}
+	return parseReadBytes(string(b))
+}
+
+// parseReadBytes finds the read_bytes line of a /proc/<pid>/io file.
+func parseReadBytes(io string) (int64, bool) {
+	for line := range strings.Lines(io) {
+		if v, found := strings.CutPrefix(line, "read_bytes:"); found {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n, err == nil && n >= 0
+		}
+	}
+	return 0, false
 }
 
 // ticker prints a phase's progress every couple of seconds.

@@ -105,7 +105,11 @@ func printBenchReport(w io.Writer, r *bench.Report) error {
 	row("qps_concurrent", r.QPSConcurrent, 1, fmt.Sprintf("%.2f per floor_ms", r.Ratios.QPSConcurrent))
 	row("ingest_faces_per_s", r.IngestFacesPerS, 0, "")
 	row("api_index_faces_per_s", r.APIIndexFacesPerS, 0, "")
-	row("open_s", r.OpenS, 2, "")
+	openRead := ""
+	if r.OpenReadBytes != nil {
+		openRead = fmt.Sprintf("%.0f MB read from storage", float64(*r.OpenReadBytes)/1e6)
+	}
+	row("open_s", r.OpenS, 2, openRead)
 	row("bytes_per_user", r.BytesPerUser, 0, fmt.Sprintf("%.3f x 4*dim", r.Ratios.BytesPerUser))
 	if c := r.Compressed; c != nil {
 		t := c.Tier + " "

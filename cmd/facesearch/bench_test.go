@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -42,6 +43,9 @@ func TestBenchTable(t *testing.T) {
 	require.Equal(t, exitOK, code, errOut)
 	for _, want := range []string{"floor_ms", "search_p50_ms", "x floor", "int8 top10_agreement", "targets", "machine: "} {
 		assert.Contains(t, out, want)
+	}
+	if _, err := os.Stat("/proc/self/io"); err == nil {
+		assert.Regexp(t, `open_s +[0-9.]+ +[0-9]+ MB read from storage`, out)
 	}
 }
 
