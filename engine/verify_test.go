@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/facesearch/facesearch/engine"
+	"github.com/facesearch/facesearch/internal/storetest"
 	"github.com/facesearch/facesearch/store"
 )
 
@@ -58,22 +59,6 @@ func withPebble(t *testing.T, dir string, fn func(db *pebble.DB)) {
 	require.NoError(t, err)
 	fn(db)
 	require.NoError(t, db.Close())
-}
-
-// rawDump is every key and value of the store in dir.
-func rawDump(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true})
-	require.NoError(t, err)
-	defer db.Close()
-	it, err := db.NewIter(nil)
-	require.NoError(t, err)
-	out := map[string]string{}
-	for it.First(); it.Valid(); it.Next() {
-		out[string(it.Key())] = string(it.Value())
-	}
-	require.NoError(t, it.Close())
-	return out
 }
 
 func faceRecords(t *testing.T, st *store.Store, coll string) []*store.Face {
@@ -413,7 +398,7 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := healthyStore(t)
 			tc.corrupt(t, dir)
-			before := rawDump(t, dir)
+			before := storetest.Dump(t, dir)
 
 			e, err := engine.Open(dir, nil)
 			if err == nil {
@@ -425,7 +410,7 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 				require.ErrorContains(t, err, want)
 			}
 			require.Contains(t, err.Error(), dir, "the error names the store")
-			require.Equal(t, before, rawDump(t, dir), "a refused store is left as it was")
+			require.Equal(t, before, storetest.Dump(t, dir), "a refused store is left as it was")
 
 			rep, err := engine.Check(ctx, dir)
 			require.NoError(t, err)
@@ -436,7 +421,7 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 				all = append(all, p.String())
 			}
 			require.Contains(t, strings.Join(all, "\n"), tc.want)
-			require.Equal(t, before, rawDump(t, dir), "check changes nothing")
+			require.Equal(t, before, storetest.Dump(t, dir), "check changes nothing")
 		})
 	}
 }
@@ -446,12 +431,12 @@ func TestVerifyRefusesCorruptStores(t *testing.T) {
 func TestVerifyRefusesBadSecret(t *testing.T) {
 	dir := healthyStore(t)
 	withPebble(t, dir, func(db *pebble.DB) { require.NoError(t, db.Set([]byte("sys/secret"), []byte("short"), pebble.Sync)) })
-	before := rawDump(t, dir)
+	before := storetest.Dump(t, dir)
 	_, err := engine.Open(dir, nil)
 	require.ErrorIs(t, err, engine.ErrCorrupt)
 	_, err = engine.Check(ctx, dir)
 	require.ErrorIs(t, err, engine.ErrCorrupt)
-	require.Equal(t, before, rawDump(t, dir))
+	require.Equal(t, before, storetest.Dump(t, dir))
 }
 
 // TestCheckHealthyStore: a store built through the API passes, with its

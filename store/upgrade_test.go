@@ -7,6 +7,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/facesearch/facesearch/internal/storetest"
 )
 
 // encodeFaceV1 is the face record of layout 1, vector inline.
@@ -138,27 +140,11 @@ func TestUpgradeRefusesCorruptRecords(t *testing.T) {
 			b.set(keyFormat, binary.BigEndian.AppendUint64(nil, 2))
 			require.NoError(t, b.Commit(true))
 			require.NoError(t, s.Close())
-			before := dump(t, dir)
+			before := storetest.Dump(t, dir)
 			_, err = Open(dir, nil)
 			require.ErrorIs(t, err, ErrCorrupt)
 			require.ErrorContains(t, err, tc.want)
-			require.Equal(t, before, dump(t, dir), "nothing moved")
+			require.Equal(t, before, storetest.Dump(t, dir), "nothing moved")
 		})
 	}
-}
-
-// dump is every key and value of the store in dir.
-func dump(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true})
-	require.NoError(t, err)
-	defer db.Close()
-	it, err := db.NewIter(nil)
-	require.NoError(t, err)
-	out := map[string]string{}
-	for it.First(); it.Valid(); it.Next() {
-		out[string(it.Key())] = string(it.Value())
-	}
-	require.NoError(t, it.Close())
-	return out
 }

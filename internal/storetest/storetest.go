@@ -1,0 +1,28 @@
+// Package storetest holds test helpers that read a store's Pebble database
+// directly, beneath the store package, for the tests of the store and of
+// the engine above it.
+package storetest
+
+import (
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/stretchr/testify/require"
+)
+
+// Dump returns every key and value of the closed store in dir, opened
+// read-only, so that a test can tell whether anything changed.
+func Dump(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer db.Close()
+	it, err := db.NewIter(nil)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for it.First(); it.Valid(); it.Next() {
+		out[string(it.Key())] = string(it.Value())
+	}
+	require.NoError(t, it.Close())
+	return out
+}
