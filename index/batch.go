@@ -43,6 +43,7 @@ type counters struct {
 	passes    atomic.Uint64
 	shared    atomic.Uint64
 	fallbacks atomic.Uint64
+	rescored  atomic.Uint64
 }
 
 // Stats counts the searches a [Matrix] has answered.
@@ -61,6 +62,9 @@ type Stats struct {
 	// could not be proven to hold the exact answer, and which therefore
 	// scanned the float32 rows as well.
 	Fallbacks uint64
+	// Rescored is the number of candidate rows compressed-tier searches
+	// scored exactly with the float32 rows (fallback scans not included).
+	Rescored uint64
 }
 
 // Stats returns the matrix's search statistics so far.
@@ -70,6 +74,7 @@ func (m *Matrix) Stats() Stats {
 		Passes:    m.stats.passes.Load(),
 		Shared:    m.stats.shared.Load(),
 		Fallbacks: m.stats.fallbacks.Load(),
+		Rescored:  m.stats.rescored.Load(),
 	}
 }
 
