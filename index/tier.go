@@ -328,8 +328,8 @@ func (c *compressed) bounds(m *Matrix, p *compQuery, lo, hi int, out []float32, 
 // rerank scores q's candidates exactly and sets q.hits. It reports whether
 // the answer is proven equal to the float32 scan's.
 //
-// The candidates are taken best bound first (each worker's heap is sorted
-// so by the pass). A bound is at least its row's exact score, so once a
+// The candidates are taken best bound first (merged from the workers'
+// heaps, which the pass sorts). A bound is at least its row's exact score, so once a
 // bound falls below the k-th exact score found so far (or below minScore)
 // neither its row nor any row after it can be in the answer, and scoring
 // stops: on embedding-like data after a few dozen rows of the 2k+slack a
@@ -337,20 +337,8 @@ func (c *compressed) bounds(m *Matrix, p *compQuery, lo, hi int, out []float32, 
 func (c *compressed) rerank(m *Matrix, q *query) bool {
 	dot := kernel(m.dim)
 	best := topK{items: make([]Hit, 0, q.k), floor: q.minScore}
-	next := make([]int, len(q.heaps)) // each heap's first candidate not yet taken
 	scored := 0
-	for {
-		w := -1
-		for i, h := range q.heaps {
-			if next[i] < len(h.items) && (w < 0 || h.items[next[i]].Score > q.heaps[w].items[next[w]].Score) {
-				w = i
-			}
-		}
-		if w < 0 {
-			break
-		}
-		cand := q.heaps[w].items[next[w]]
-		next[w]++
+	for _, cand := range merge(q.heaps, math.MaxInt) {
 		if !(cand.Score >= best.floor) {
 			break
 		}
