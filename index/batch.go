@@ -176,8 +176,11 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 			keys := m.keys[lo : lo+n]
 			if tier != TierFloat32 {
 				for _, q := range qs {
-					m.comp.bounds(m, q.prep, lo, lo+n, sc, is)
-					q.heaps[w].take(sc, 1, keys)
+					// Once a heap is full, most runs of rows hold no bound
+					// that reaches its floor: nothing for take to offer.
+					if top := m.comp.bounds(m, q.prep, lo, lo+n, sc, is); top >= q.heaps[w].floor {
+						q.heaps[w].take(sc, 1, keys)
+					}
 				}
 				continue
 			}

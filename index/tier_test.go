@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -68,7 +69,8 @@ func TestTierBoundsHold(t *testing.T) {
 							slack := 0.0
 							for lo := 0; lo < m.Len(); lo += m.chunkRows {
 								hi := min(lo+m.chunkRows, m.Len())
-								m.comp.bounds(m, p, lo, hi, out, is)
+								top := m.comp.bounds(m, p, lo, hi, out, is)
+								assert.Equal(t, slices.Max(out[:hi-lo]), top, "the highest bound of rows %d-%d", lo, hi)
 								for i := range hi - lo {
 									s := dot(q, m.row(lo+i))
 									require.GreaterOrEqual(t, out[i], s, "row %d simd=%v", lo+i, simd)
