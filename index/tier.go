@@ -338,11 +338,11 @@ func (c *compressed) bounds(m *Matrix, p *compQuery, lo, hi int, out []float32, 
 // the answer is proven equal to the float32 scan's.
 //
 // The candidates are taken best bound first (merged from the workers'
-// heaps, which the pass sorts). A bound is at least its row's exact score, so once a
-// bound falls below the k-th exact score found so far (or below minScore)
-// neither its row nor any row after it can be in the answer, and scoring
-// stops: on embedding-like data after a few dozen rows of the 2k+slack a
-// worker holds.
+// heaps, which the pass sorts). A bound is at least its row's exact score,
+// so once a bound falls below the k-th exact score found so far (or below
+// minScore) neither its row nor any row after it can be in the answer, and
+// scoring stops: on embedding-like data after a few dozen rows of the
+// 2k+slack a worker holds.
 func (c *compressed) rerank(m *Matrix, q *query) bool {
 	dot := kernel(m.dim)
 	best := topK{items: make([]Hit, 0, q.k), floor: q.minScore}
