@@ -157,20 +157,9 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 			scratch[w] = make([]float32, max(3*sub, 6*step))
 		}
 	}
-	var iscratch [][]int32
-	if tier == TierInt8 {
-		iscratch = make([][]int32, workers)
-		for w := range iscratch {
-			iscratch[w] = make([]int32, sub)
-		}
-	}
 
 	visit := func(w, lo, hi int) {
 		sc := scratch[w]
-		var is []int32
-		if iscratch != nil {
-			is = iscratch[w]
-		}
 		for ; lo < hi; lo += sub {
 			n := min(sub, hi-lo)
 			keys := m.keys[lo : lo+n]
@@ -178,7 +167,7 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 				for _, q := range qs {
 					// Once a heap is full, most runs of rows hold no bound
 					// that reaches its floor: nothing for take to offer.
-					if top := m.comp.bounds(m, q.prep, lo, lo+n, sc, is); top >= q.heaps[w].floor {
+					if top := m.comp.bounds(m, q.prep, lo, lo+n, sc); top >= q.heaps[w].floor {
 						q.heaps[w].take(sc, 1, keys)
 					}
 				}

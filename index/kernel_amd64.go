@@ -13,7 +13,7 @@ var have512 = cpu.X86.HasAVX512F
 const haveAsm = true
 
 // The kernels take pointers and counts rather than slices: the Go wrappers
-// (rowDots, rowDots3, rowDots3x2, sumChunk, rowDotsI8, rowDotsF16) check
+// (rowDots, rowDots3, rowDots3x2, sumChunk, boundsI8, boundsF16) check
 // the lengths once per call.
 
 //go:noescape
@@ -32,13 +32,13 @@ func dotRows3(q *float32, rows *float32, dim int, n int, out *float32)
 func dotRows3x2(q *float32, a *float32, b *float32, dim int, n int, outA *float32, outB *float32)
 
 //go:noescape
-func dotRowsI8(q *int16, rows *int8, stride int, n int, out *int32)
+func boundsRowsI8(q *int16, rows *int8, stride int, n int, scale *float32, resid *float32, sq float32, qnorm float32, slack float32, out *float32) (top float32)
 
 //go:noescape
-func dotRowsF16(q *float32, rows *uint16, stride int, n int, out *float32)
+func boundsRowsF16(q *float32, rows *uint16, stride int, n int, resid *float32, qnorm float32, slack float32, out *float32) (top float32)
 
 func cpuidECX1() uint32
 
 // haveF16C reports whether the CPU converts half floats (VCVTPH2PS), which
-// dotRowsF16 needs besides AVX2 and FMA.
+// boundsRowsF16 needs besides AVX2 and FMA.
 var haveF16C = cpuidECX1()&(1<<29) != 0

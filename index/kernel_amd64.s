@@ -372,16 +372,26 @@ store3x2:
 	VZEROUPPER
 	RET
 
-// func dotRowsI8(q *int16, rows *int8, stride int, n int, out *int32)
-// out[r] = q . rows[r*stride : (r+1)*stride] in int32 for r < n; stride is
-// a positive multiple of 32. Integer sums are exact, so the order is free.
-// The caller scales q so that no partial sum can overflow.
-TEXT ·dotRowsI8(SB), NOSPLIT, $0-40
-	MOVQ q+0(FP), SI
-	MOVQ rows+8(FP), DI
-	MOVQ stride+16(FP), DX
-	MOVQ n+24(FP), R8
-	MOVQ out+32(FP), R9
+// func boundsRowsI8(q *int16, rows *int8, stride int, n int, scale *float32, resid *float32, sq float32, qnorm float32, slack float32, out *float32) (top float32)
+// out[r] = float32(q . rows[r*stride : (r+1)*stride])*(scale[r]*sq) +
+// resid[r]*qnorm + slack for r < n, each operation rounded in turn as Go
+// rounds it, and top = the highest out[r] (NaNs aside). stride is a
+// positive multiple of 32. The dot products are summed in int32, exactly,
+// so the order is free; the caller scales q so that no partial sum can
+// overflow.
+TEXT ·boundsRowsI8(SB), NOSPLIT, $0-76
+	MOVQ   q+0(FP), SI
+	MOVQ   rows+8(FP), DI
+	MOVQ   stride+16(FP), DX
+	MOVQ   n+24(FP), R8
+	MOVQ   scale+32(FP), R11
+	MOVQ   resid+40(FP), R12
+	VMOVSS sq+48(FP), X12
+	VMOVSS qnorm+52(FP), X13
+	VMOVSS slack+56(FP), X14
+	MOVQ   out+64(FP), R9
+	MOVL   $0xff800000, AX // -Inf
+	VMOVD  AX, X15
 
 rowi8:
 	VPXOR Y0, Y0, Y0
@@ -405,23 +415,41 @@ veci8:
 	VPADDD       X1, X0, X0
 	VPSHUFD      $0xb1, X0, X1
 	VPADDD       X1, X0, X0
-	VMOVD        X0, (R9)
+	VCVTDQ2PS    X0, X0
+	VMOVSS       (R11), X1
+	VMULSS       X12, X1, X1
+	VMULSS       X1, X0, X0
+	VMOVSS       (R12), X2
+	VMULSS       X13, X2, X2
+	VADDSS       X2, X0, X0
+	VADDSS       X14, X0, X0
+	VMOVSS       X0, (R9)
+	VMAXSS       X15, X0, X15 // out[r] > top ? out[r] : top, as Go's comparison
 	ADDQ         $4, R9
+	ADDQ         $4, R11
+	ADDQ         $4, R12
 	ADDQ         DX, DI
 	DECQ         R8
 	JNZ          rowi8
 	VZEROUPPER
+	VMOVSS       X15, top+72(FP)
 	RET
 
-// func dotRowsF16(q *float32, rows *uint16, stride int, n int, out *float32)
-// out[r] = q . float32(rows[r*stride : (r+1)*stride]) for r < n; stride is a
+// func boundsRowsF16(q *float32, rows *uint16, stride int, n int, resid *float32, qnorm float32, slack float32, out *float32) (top float32)
+// out[r] = q . float32(rows[r*stride : (r+1)*stride]) + (resid[r]*qnorm +
+// slack) for r < n, and top = the highest out[r] (NaNs aside); stride is a
 // positive multiple of 32 and q is zero-padded to it. Needs F16C.
-TEXT ·dotRowsF16(SB), NOSPLIT, $0-40
-	MOVQ q+0(FP), SI
-	MOVQ rows+8(FP), DI
-	MOVQ stride+16(FP), DX
-	MOVQ n+24(FP), R8
-	MOVQ out+32(FP), R9
+TEXT ·boundsRowsF16(SB), NOSPLIT, $0-60
+	MOVQ   q+0(FP), SI
+	MOVQ   rows+8(FP), DI
+	MOVQ   stride+16(FP), DX
+	MOVQ   n+24(FP), R8
+	MOVQ   resid+32(FP), R12
+	VMOVSS qnorm+40(FP), X13
+	VMOVSS slack+44(FP), X14
+	MOVQ   out+48(FP), R9
+	MOVL   $0xff800000, AX // -Inf
+	VMOVD  AX, X15
 
 rowf16:
 	VXORPS Y0, Y0, Y0
@@ -443,12 +471,19 @@ vecf16:
 	CMPQ        CX, DX
 	JNE         vecf16
 	REDUCE(Y0, Y1, Y2, Y3, X0, X4)
+	VMOVSS      (R12), X2
+	VMULSS      X13, X2, X2
+	VADDSS      X14, X2, X2
+	VADDSS      X2, X0, X0
 	VMOVSS      X0, (R9)
+	VMAXSS      X15, X0, X15 // out[r] > top ? out[r] : top, as Go's comparison
 	ADDQ        $4, R9
+	ADDQ        $4, R12
 	LEAQ        (DI)(DX*2), DI
 	DECQ        R8
 	JNZ         rowf16
 	VZEROUPPER
+	VMOVSS      X15, top+56(FP)
 	RET
 
 // func cpuidECX1() uint32

@@ -27,11 +27,11 @@ func dotRows3x2(q *float32, a *float32, b *float32, dim int, n int, outA *float3
 	panic("index: no assembly kernels in this build")
 }
 
-func dotRowsI8(q *int16, rows *int8, stride int, n int, out *int32) {
+func boundsRowsI8(q *int16, rows *int8, stride int, n int, scale *float32, resid *float32, sq float32, qnorm float32, slack float32, out *float32) (top float32) {
 	panic("index: no assembly kernels in this build")
 }
 
-func dotRowsF16(q *float32, rows *uint16, stride int, n int, out *float32) {
+func boundsRowsF16(q *float32, rows *uint16, stride int, n int, resid *float32, qnorm float32, slack float32, out *float32) (top float32) {
 	panic("index: no assembly kernels in this build")
 }
 

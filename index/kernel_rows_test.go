@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -103,64 +104,96 @@ func TestSumChunk(t *testing.T) {
 	}
 }
 
-func TestRowDotsI8(t *testing.T) {
+// TestBoundsI8 checks the int8 bounds against int64 dot products and the
+// bound's float32 steps rounded one by one, as Go and the assembly both
+// round them: the same bits, on both paths.
+func TestBoundsI8(t *testing.T) {
 	rng := rand.New(rand.NewPCG(25, 26))
 	for _, stride := range []int{32, 64, 512, 4096} {
 		const n = 5
-		q := make([]int16, stride)
 		rows := make([]int8, n*stride)
 		qmax := min(32767, math.MaxInt32/(127*stride))
-		for i := range q {
-			q[i] = int16(rng.IntN(2*qmax+1) - qmax)
+		p := &compQuery{q16: make([]int16, stride), sq: 1.5e-5, qnorm: 1.0000001, slack: 3e-4}
+		for i := range p.q16 {
+			p.q16[i] = int16(rng.IntN(2*qmax+1) - qmax)
 		}
 		for i := range rows {
 			rows[i] = int8(rng.IntN(255) - 127)
 		}
 		// The extremes: every product at its largest, all one sign.
 		for i := range stride {
-			q[i], rows[i] = int16(qmax), 127
+			p.q16[i], rows[i], rows[stride+i] = int16(qmax), 127, -127
 		}
-		want := make([]int64, n)
+		scale, resid := make([]float32, n), make([]float32, n)
 		for r := range n {
+			scale[r], resid[r] = rng.Float32()/127, rng.Float32()/10
+		}
+		want := make([]float32, n)
+		for r := range n {
+			var dot int64
 			for i := range stride {
-				want[r] += int64(q[i]) * int64(rows[r*stride+i])
+				dot += int64(p.q16[i]) * int64(rows[r*stride+i])
 			}
+			require.Equal(t, dot, int64(int32(dot)), "the test's own dot product fits int32")
+			prod := float32(float32(dot) * float32(scale[r]*p.sq))
+			want[r] = float32(prod+float32(resid[r]*p.qnorm)) + p.slack
 		}
 		for _, simd := range []bool{true, false} {
 			withSIMD(t, simd, func(t *testing.T) {
-				got := make([]int32, n)
-				rowDotsI8(q, rows, got)
+				got := make([]float32, n)
+				top := boundsI8(p, rows, scale, resid, got)
 				for r := range n {
-					assert.Equal(t, want[r], int64(got[r]), "stride %d row %d simd=%v", stride, r, simd)
+					assert.Equal(t, math.Float32bits(want[r]), math.Float32bits(got[r]), "stride %d row %d simd=%v: %v against %v", stride, r, simd, got[r], want[r])
 				}
+				assert.Equal(t, slices.Max(want), top, "stride %d simd=%v", stride, simd)
+				assert.True(t, math.IsInf(float64(boundsI8(p, rows, scale, resid, nil)), -1), "no rows, no bound")
 			})
 		}
 	}
 }
 
-func TestRowDotsF16(t *testing.T) {
+// TestBoundsF16 checks the float16 bounds' dot products against float64
+// ones, and that the rest of each bound is added in the order the
+// assembly and Go both add it.
+func TestBoundsF16(t *testing.T) {
 	rng := rand.New(rand.NewPCG(27, 28))
 	for _, stride := range []int{32, 64, 512, 1536} {
 		const n = 4
-		q := randVec(rng, stride)
+		p := &compQuery{qf: randVec(rng, stride)}
 		src := randVec(rng, n*stride)
 		rows := make([]uint16, len(src))
 		for i, x := range src {
 			rows[i] = toFloat16(x)
 		}
+		resid := make([]float32, n)
 		for _, simd := range []bool{true, false} {
 			withSIMD(t, simd, func(t *testing.T) {
-				got := make([]float32, n)
-				rowDotsF16(q, rows, got)
+				clear(resid)
+				p.qnorm, p.slack = 0, 0
+				dots := make([]float32, n)
+				boundsF16(p, rows, resid, dots)
 				for r := range n {
 					var want, mag float64
 					for i := range stride {
-						p := float64(q[i]) * float64(fromFloat16(rows[r*stride+i]))
-						want += p
-						mag += math.Abs(p)
+						prod := float64(p.qf[i]) * float64(fromFloat16(rows[r*stride+i]))
+						want += prod
+						mag += math.Abs(prod)
 					}
-					assert.InDelta(t, want, got[r], 1e-5*mag, "stride %d row %d simd=%v", stride, r, simd)
+					assert.InDelta(t, want, dots[r], 1e-5*mag, "stride %d row %d simd=%v", stride, r, simd)
 				}
+				p.qnorm, p.slack = 1.0000001, 3e-4
+				wantBounds := make([]float32, n)
+				for r := range n {
+					resid[r] = rng.Float32() / 10
+					wantBounds[r] = dots[r] + (float32(resid[r]*p.qnorm) + p.slack)
+				}
+				got := make([]float32, n)
+				top := boundsF16(p, rows, resid, got)
+				for r := range n {
+					assert.Equal(t, math.Float32bits(wantBounds[r]), math.Float32bits(got[r]), "stride %d row %d simd=%v: %v against %v", stride, r, simd, got[r], wantBounds[r])
+				}
+				assert.Equal(t, slices.Max(wantBounds), top, "stride %d simd=%v", stride, simd)
+				assert.True(t, math.IsInf(float64(boundsF16(p, rows, resid, nil)), -1), "no rows, no bound")
 			})
 		}
 	}
@@ -242,20 +275,21 @@ func BenchmarkRowDots(b *testing.B) {
 				}
 			}
 		})
-		q16 := make([]int16, dim)
+		p := &compQuery{q16: make([]int16, dim)}
 		i8 := make([]int8, rows*dim)
-		iout := make([]int32, rows)
+		scale, resid := make([]float32, rows), make([]float32, rows)
 		b.Run(fmt.Sprintf("dim=%d/int8", dim), func(b *testing.B) {
 			b.SetBytes(int64(rows * dim))
 			for b.Loop() {
-				rowDotsI8(q16, i8, iout)
+				boundsI8(p, i8, scale, resid, out[:rows])
 			}
 		})
 		h := make([]uint16, rows*dim)
+		pf := &compQuery{qf: qs[:dim]}
 		b.Run(fmt.Sprintf("dim=%d/float16", dim), func(b *testing.B) {
 			b.SetBytes(int64(2 * rows * dim))
 			for b.Loop() {
-				rowDotsF16(qs[:dim], h, out[:rows])
+				boundsF16(pf, h, resid, out[:rows])
 			}
 		})
 	}

@@ -303,35 +303,15 @@ func (c *compressed) prepare(q []float32) *compQuery {
 
 // bounds sets out[i] to an upper bound of the float32 kernel's score of row
 // lo+i, for the rows [lo, hi) of one chunk, and returns the highest (NaNs
-// aside). iscratch (TierInt8) holds hi-lo integer dot products.
-func (c *compressed) bounds(m *Matrix, p *compQuery, lo, hi int, out []float32, iscratch []int32) (top float32) {
-	top = float32(math.Inf(-1))
+// aside).
+func (c *compressed) bounds(m *Matrix, p *compQuery, lo, hi int, out []float32) float32 {
 	n := hi - lo
 	off := (lo & (m.blockRows - 1)) * c.stride
-	out = out[:n]
 	scale, resid := c.scale[lo:hi], c.resid[lo:hi]
-	switch c.tier {
-	case TierInt8:
-		rows := c.i8[lo>>m.blockShift][off : off+n*c.stride]
-		iscratch = iscratch[:n]
-		rowDotsI8(p.q16, rows, iscratch)
-		for i, v := range iscratch {
-			b := float32(v)*(scale[i]*p.sq) + resid[i]*p.qnorm + p.slack
-			out[i] = b
-			if b > top {
-				top = b
-			}
-		}
-	case TierFloat16:
-		rowDotsF16(p.qf, c.f16[lo>>m.blockShift][off:off+n*c.stride], out)
-		for i := range out {
-			out[i] += resid[i]*p.qnorm + p.slack
-			if out[i] > top {
-				top = out[i]
-			}
-		}
+	if c.tier == TierInt8 {
+		return boundsI8(p, c.i8[lo>>m.blockShift][off:off+n*c.stride], scale, resid, out[:n])
 	}
-	return top
+	return boundsF16(p, c.f16[lo>>m.blockShift][off:off+n*c.stride], resid, out[:n])
 }
 
 // rerank scores q's candidates exactly and sets q.hits. It reports whether

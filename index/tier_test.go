@@ -64,12 +64,11 @@ func TestTierBoundsHold(t *testing.T) {
 							q := kind.vec(rng, dim)
 							p := m.comp.prepare(q)
 							out := make([]float32, m.chunkRows)
-							is := make([]int32, m.chunkRows)
 							dot := kernel(dim)
 							slack := 0.0
 							for lo := 0; lo < m.Len(); lo += m.chunkRows {
 								hi := min(lo+m.chunkRows, m.Len())
-								top := m.comp.bounds(m, p, lo, hi, out, is)
+								top := m.comp.bounds(m, p, lo, hi, out)
 								assert.Equal(t, slices.Max(out[:hi-lo]), top, "the highest bound of rows %d-%d", lo, hi)
 								for i := range hi - lo {
 									s := dot(q, m.row(lo+i))
