@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/facesearch/facesearch/internal/records"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -32,7 +33,7 @@ type identity struct {
 // every embedding.
 func readLabels(name string, r io.Reader) ([]identity, int, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 256<<10), maxLine)
+	sc.Buffer(make([]byte, 0, 256<<10), records.MaxLine)
 	var ids []identity
 	at := map[string]int{}
 	dim := 0
@@ -46,7 +47,7 @@ func readLabels(name string, r io.Reader) ([]identity, int, error) {
 			Embedding []float64       `json:"embedding"`
 		}
 		if err := json.Unmarshal(b, &rec); err != nil {
-			return nil, 0, fmt.Errorf("%s:%d: %v", name, line, jsonProblem(err))
+			return nil, 0, fmt.Errorf("%s:%d: %v", name, line, records.Explain(err))
 		}
 		label, err := identityLabel(rec.Identity)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/facesearch/facesearch/internal/records"
 	"io"
 	"io/fs"
 	"iter"
@@ -272,7 +273,7 @@ func expandInputs(paths []string, format string) ([]importInput, error) {
 		}
 		in := importInput{path: p, format: f, size: size}
 		if f == "npy" && p != "-" {
-			in.sidecar = sidecarPath(p)
+			in.sidecar = records.SidecarPath(p)
 		}
 		out = append(out, in)
 		return nil
@@ -325,11 +326,11 @@ type importRun struct {
 	user        string
 	userFromDir bool
 
-	done    int64      // bytes of finished inputs
-	n       int        // records passed to Add
-	pending []position // positions of the records of the batch being filled
-	first   int        // record index of pending[0]
-	bad     int        // bad records seen by a dry run
+	done    int64         // bytes of finished inputs
+	n       int           // records passed to Add
+	pending []records.Pos // positions of the records of the batch being filled
+	first   int           // record index of pending[0]
+	bad     int           // bad records seen by a dry run
 }
 
 // maxDryRunErrors is how many bad records a dry run lists before it stops.
@@ -361,11 +362,11 @@ func (r *importRun) one(in importInput) error {
 		src = f
 	}
 	cr := &countingReader{r: src}
-	var recs iter.Seq2[sourced, error]
+	var recs iter.Seq2[records.Sourced, error]
 	if in.format == "npy" {
-		recs = readNPY(name, cr, in.sidecar)
+		recs = records.ReadNPY(name, cr, in.sidecar)
 	} else {
-		recs = readJSONL(name, cr)
+		recs = records.ReadJSONL(name, cr)
 	}
 	defaultUser := r.user
 	if r.userFromDir {
@@ -373,18 +374,18 @@ func (r *importRun) one(in importInput) error {
 	}
 	for s, err := range recs {
 		if err != nil {
-			var re *recordError
+			var re *records.Error
 			if !errors.As(err, &re) {
 				return err
 			}
 			discarded := r.im.Discard() + 1
-			if stop := r.fail(re.pos, re.err, discarded); stop != nil {
+			if stop := r.fail(re.Pos, re.Err, discarded); stop != nil {
 				return stop
 			}
 			continue // a dry run goes on
 		}
-		if s.rec.UserId == "" && s.rec.Vector != nil {
-			s.rec.UserId = defaultUser
+		if s.Rec.UserId == "" && s.Rec.Vector != nil {
+			s.Rec.UserId = defaultUser
 		}
 		if err := r.add(s); err != nil {
 			return err
@@ -397,33 +398,33 @@ func (r *importRun) one(in importInput) error {
 
 // add adds one record, mapping a failure back to the file position of the
 // record that failed.
-func (r *importRun) add(s sourced) error {
+func (r *importRun) add(s records.Sourced) error {
 	idx := r.n
 	r.n++
-	err := r.im.Add(s.rec)
+	err := r.im.Add(s.Rec)
 	var ie *engine.ImportError
 	switch {
 	case err == nil:
 		if r.im.Stats().Pending == 0 { // the batch was committed
 			r.pending, r.first = r.pending[:0], r.n
 		} else {
-			r.pending = append(r.pending, s.pos)
+			r.pending = append(r.pending, s.Pos)
 		}
 		return nil
 	case errors.As(err, &ie):
-		pos := s.pos
+		pos := s.Pos
 		if ie.Record != idx && ie.Record-r.first >= 0 && ie.Record-r.first < len(r.pending) {
 			pos = r.pending[ie.Record-r.first]
 		}
 		return r.fail(pos, ie.Err, ie.Discarded)
 	default:
-		return fmt.Errorf("%s: %v", s.pos, describeErr(err))
+		return fmt.Errorf("%s: %v", s.Pos, describeErr(err))
 	}
 }
 
 // fail reports a bad record whose batch (discarded records) was dropped.
 // It returns the error that ends the import, or nil when a dry run goes on.
-func (r *importRun) fail(pos position, err error, discarded int) error {
+func (r *importRun) fail(pos records.Pos, err error, discarded int) error {
 	from := pos
 	if len(r.pending) > 0 {
 		from = r.pending[0]
