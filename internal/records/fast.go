@@ -9,8 +9,13 @@ import (
 // each once, with strings free of escapes and an array of JSON numbers. It
 // reports false, leaving the rest to encoding/json, for anything else
 // (escapes, nulls, unknown or repeated keys, invalid JSON, numbers out of
-// float32 range), so where it answers it answers as encoding/json would,
-// several times faster: parsing JSON Lines is most of an import's work.
+// float32 range), so where it answers it answers as encoding/json would.
+//
+// It exists for speed alone: parsing JSON Lines is most of an import's
+// work, and on export's 512-d lines it takes about 0.4x encoding/json's
+// time (go test -run '^$' -bench Decode ./internal/records/). A
+// json.Decoder over the whole input would not do instead either: a bad
+// line must be reported by its number and skipped by a dry run.
 func decodeFast(b []byte, j *JSON) bool {
 	p := fastParser{b: b}
 	if !p.skip('{') {
