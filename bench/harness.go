@@ -172,7 +172,7 @@ type Report struct {
 	// floor_ms, qps as queries served per floor_ms, bytes per user as a
 	// multiple of the raw 4·dim.
 	Ratios Ratios `json:"ratios"`
-	// Targets are the issue's goals (stated for 1M users x 512 dims),
+	// Targets are the performance goals (stated for 1M users x 512 dims),
 	// checked against this run.
 	Targets []Target `json:"targets"`
 	// ElapsedS is the whole run.
