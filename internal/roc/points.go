@@ -36,7 +36,8 @@ type OperatingPoint struct {
 // impostor tail and the TAR off the genuine scores. strangerTop is each
 // stranger search's best cosine. The tail must hold at least
 // [TailLength] of the loosest FAR scores, or the thresholds of the
-// loosest FARs are too strict.
+// loosest FARs are too strict; with no impostor scores at all, every
+// threshold is -1.
 func OperatingPoints(s Scores, fars []float64, strangerTop []float32) []OperatingPoint {
 	out := make([]OperatingPoint, len(fars))
 	for i, far := range fars {

@@ -102,6 +102,14 @@ func TestOperatingPoints(t *testing.T) {
 			},
 		},
 		{
+			name: "an empty tail accepts everything rather than fail", tailLen: 0, impostors: impostors,
+			want: []OperatingPoint{
+				{FAR: 0.5, Cosine: -1, TAR: 1, ImpostorPairsAbove: 2},
+				{FAR: 0.25, Cosine: -1, TAR: 1, ImpostorPairsAbove: 1},
+				{FAR: 0.01, Cosine: -1, TAR: 1},
+			},
+		},
+		{
 			name: "no impostors accepts everything", tailLen: 1,
 			want: []OperatingPoint{
 				{FAR: 0.5, Cosine: -1, TAR: 1},
