@@ -26,7 +26,7 @@ func tinyConfig(tier string) Config {
 }
 
 // TestRun runs the whole harness small and checks the report: every
-// figure measured, the JSON names the issue asks for, the targets checked.
+// figure measured, the JSON names bench/README.md documents, the targets checked.
 func TestRun(t *testing.T) {
 	var progress bytes.Buffer
 	rep, err := Run(context.Background(), tinyConfig("int8"), &progress)
@@ -115,11 +115,10 @@ func TestConfigValidate(t *testing.T) {
 	assert.ErrorContains(t, err, "Dim", "every problem at once")
 }
 
-// TestCompressedAgreement is the issue's question on synthetic data: how
-// often the compressed tiers' top-MaxUsers differs from exact search. The
-// answer must be never: their candidates are re-scored with the float32
-// vectors, and a search that cannot prove its candidates complete scans
-// the float32 rows.
+// TestCompressedAgreement asks on synthetic data how often the compressed
+// tiers' top-MaxUsers differs from exact search. The answer must be
+// never: their candidates are re-scored with the float32 vectors, and a
+// search that cannot prove its candidates complete scans the float32 rows.
 func TestCompressedAgreement(t *testing.T) {
 	e, err := engine.Open(t.TempDir(), nil)
 	require.NoError(t, err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 
@@ -125,11 +124,6 @@ func writeJSON(w io.Writer, v any) error {
 func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 }
-
-// idPattern is the pattern of UserId and ExternalImageId.
-var idPattern = regexp.MustCompile(`^[a-zA-Z0-9_.\-:]+$`)
-
-func validID(s string, maxLen int) bool { return len(s) <= maxLen && idPattern.MatchString(s) }
 
 // examples formats a usage section: each line indented.
 func examples(lines ...string) string {

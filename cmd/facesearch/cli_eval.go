@@ -3,35 +3,24 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/facesearch/facesearch/internal/records"
 	"io"
 	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/facesearch/facesearch/index"
+	"github.com/facesearch/facesearch/internal/roc"
 )
 
-// The arithmetic of eval: reading a labeled set, splitting it, scoring
-// pairs and reading operating points off the score distributions.
-
-// evalFARs are the false-accept rates eval reports, strictest last.
-var evalFARs = []float64{1e-2, 1e-3, 1e-4}
-
-// evalPercents are the similarities the suggested curve puts at the
-// thresholds of evalFARs: 80, the default SearchUsers and SearchFaces
-// threshold, lands on FAR 1e-4, as the arcface curve intends for
-// ArcFace-family models; AssociateFaces' default 75 falls between 1e-3 and
-// 1e-4.
-var evalPercents = []float64{60, 70, 80}
+// The data of eval: reading a labeled set, splitting it and scoring
+// pairs; internal/roc reads the operating points off the scores.
 
 // identity is one labeled person and its normalized embeddings in file order.
 type identity struct {
@@ -44,7 +33,7 @@ type identity struct {
 // every embedding.
 func readLabels(name string, r io.Reader) ([]identity, int, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 256<<10), maxLine)
+	sc.Buffer(make([]byte, 0, 256<<10), records.MaxLine)
 	var ids []identity
 	at := map[string]int{}
 	dim := 0
@@ -58,7 +47,7 @@ func readLabels(name string, r io.Reader) ([]identity, int, error) {
 			Embedding []float64       `json:"embedding"`
 		}
 		if err := json.Unmarshal(b, &rec); err != nil {
-			return nil, 0, fmt.Errorf("%s:%d: %v", name, line, jsonProblem(err))
+			return nil, 0, fmt.Errorf("%s:%d: %v", name, line, records.Explain(err))
 		}
 		label, err := identityLabel(rec.Identity)
 		if err != nil {
@@ -185,42 +174,17 @@ func meanUnit(vecs [][]float32) []float32 {
 	return out
 }
 
-// histBins is the resolution of the score histograms, over cosine [-1, 1]:
-// fine enough that the ROC drawn from them is smooth.
-const histBins = 4000
-
-func histBin(s float32) int {
-	return min(max(int((float64(s)+1)/2*histBins), 0), histBins-1)
-}
-
-// pairScores is every (probe, user) cosine, summarized: genuine scores
-// kept whole, impostor scores as a histogram plus their highest ones, which
-// is all the FARs of interest need.
-type pairScores struct {
-	genuine   []float32 // one per genuine probe, in probe order
-	impostors int64
-	tail      []float32 // the highest impostor scores, descending
-	genHist   []int64
-	impHist   []int64
-}
-
 // scorePairs scores every probe against every user vector. tailLen is how
 // many of the highest impostor scores to keep.
-func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) pairScores {
+func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) roc.Scores {
 	workers := max(1, min(runtime.GOMAXPROCS(0), len(probes)))
-	type part struct {
-		tail             floatMinHeap
-		genHist, impHist []int64
-		impostors        int64
-	}
-	parts := make([]part, workers)
-	ps := pairScores{genuine: make([]float32, genuine)}
+	parts := make([]*roc.Counter, workers)
+	scores := make([]float32, genuine)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range parts {
-		p := &parts[w]
-		p.tail.limit = tailLen
-		p.genHist, p.impHist = make([]int64, histBins), make([]int64, histBins)
+		p := roc.NewCounter(tailLen)
+		parts[w] = p
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
@@ -231,178 +195,15 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) pai
 				for u, uv := range users {
 					s := index.Dot(pr.vec, uv)
 					if u == pr.mate {
-						ps.genuine[i] = s
-						p.genHist[histBin(s)]++
+						scores[i] = s
+						p.Genuine(s)
 						continue
 					}
-					p.impostors++
-					p.impHist[histBin(s)]++
-					p.tail.offer(s)
+					p.Impostor(s)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	ps.genHist, ps.impHist = make([]int64, histBins), make([]int64, histBins)
-	for _, p := range parts {
-		ps.impostors += p.impostors
-		ps.tail = append(ps.tail, p.tail.items...)
-		for b := range histBins {
-			ps.genHist[b] += p.genHist[b]
-			ps.impHist[b] += p.impHist[b]
-		}
-	}
-	slices.SortFunc(ps.tail, func(a, b float32) int { return cmp.Compare(b, a) })
-	if len(ps.tail) > tailLen {
-		ps.tail = ps.tail[:tailLen]
-	}
-	return ps
-}
-
-// floatMinHeap keeps the limit largest values offered.
-type floatMinHeap struct {
-	items []float32
-	limit int
-}
-
-func (h *floatMinHeap) offer(x float32) {
-	if len(h.items) < h.limit {
-		h.items = append(h.items, x)
-		for i := len(h.items) - 1; i > 0; {
-			p := (i - 1) / 2
-			if h.items[p] <= h.items[i] {
-				break
-			}
-			h.items[p], h.items[i] = h.items[i], h.items[p]
-			i = p
-		}
-		return
-	}
-	if h.limit == 0 || x <= h.items[0] {
-		return
-	}
-	h.items[0] = x
-	for i, n := 0, len(h.items); ; {
-		c := 2*i + 1
-		if c >= n {
-			return
-		}
-		if c+1 < n && h.items[c+1] < h.items[c] {
-			c++
-		}
-		if h.items[i] <= h.items[c] {
-			return
-		}
-		h.items[i], h.items[c] = h.items[c], h.items[i]
-		i = c
-	}
-}
-
-// tailLength is how many of the highest impostor scores the loosest FAR
-// needs: its threshold is the score just past floor(FAR * n) of them.
-func tailLength(impostors int64) int {
-	return int(math.Floor(evalFARs[0]*float64(impostors))) + 1
-}
-
-// operatingPoint is one row of eval's table.
-type operatingPoint struct {
-	FAR float64 `json:"FAR"`
-	// Cosine is the least cosine accepted at this FAR: accepting cosines
-	// >= Cosine accepts at most FAR of the impostor pairs.
-	Cosine float64 `json:"Cosine"`
-	// TAR is the share of genuine pairs accepted.
-	TAR float64 `json:"TAR"`
-	// AchievedFAR is the share of impostor pairs accepted, at most FAR.
-	AchievedFAR float64 `json:"AchievedFAR"`
-	// ImpostorPairsAbove is how many impostor pairs the FAR allows:
-	// below 10 the threshold is rough.
-	ImpostorPairsAbove int64 `json:"ImpostorPairsAbove"`
-	// StrangersMatched is the share of strangers' searches whose best
-	// user reaches Cosine (the false-positive identification rate); null
-	// without strangers.
-	StrangersMatched *float64 `json:"StrangersMatched"`
-}
-
-// operatingPoints reads the threshold of every FAR off the impostor tail
-// and the TAR off the genuine scores. strangerTop is each stranger
-// search's best cosine.
-func operatingPoints(ps pairScores, strangerTop []float32) []operatingPoint {
-	out := make([]operatingPoint, len(evalFARs))
-	for i, far := range evalFARs {
-		k := int64(math.Floor(far * float64(ps.impostors)))
-		var t float32
-		switch {
-		case ps.impostors == 0:
-			t = -1
-		case int(k) < len(ps.tail):
-			// Just above the (k+1)-th highest impostor score, so at most
-			// k impostor pairs reach it.
-			t = math.Nextafter32(ps.tail[k], 2)
-		default:
-			t = math.Nextafter32(ps.tail[len(ps.tail)-1], 2)
-		}
-		p := operatingPoint{FAR: far, Cosine: float64(t), ImpostorPairsAbove: k}
-		var acc int64
-		for _, s := range ps.tail {
-			if s >= t {
-				acc++
-			}
-		}
-		if ps.impostors > 0 {
-			p.AchievedFAR = float64(acc) / float64(ps.impostors)
-		}
-		n := 0
-		for _, s := range ps.genuine {
-			if s >= t {
-				n++
-			}
-		}
-		if len(ps.genuine) > 0 {
-			p.TAR = float64(n) / float64(len(ps.genuine))
-		}
-		if len(strangerTop) > 0 {
-			m := 0
-			for _, s := range strangerTop {
-				if s >= t {
-					m++
-				}
-			}
-			f := float64(m) / float64(len(strangerTop))
-			p.StrangersMatched = &f
-		}
-		out[i] = p
-	}
-	return out
-}
-
-// suggestCurve builds a similarity curve spec ("c:p,...") putting
-// evalPercents at the thresholds of evalFARs, zero at and below cosine 0
-// (unrelated faces), 100 at cosine 1. Thresholds are rounded up to 4
-// decimals, so each FAR holds; one that does not rise above the point
-// before it is left out (the stricter FAR keeps the spot).
-func suggestCurve(points []operatingPoint) string {
-	type pt struct{ c, p float64 }
-	pts := []pt{{-1, 0}}
-	for i, op := range points {
-		c := math.Ceil(op.Cosine*1e4) / 1e4
-		if c <= -1 || c >= 1 {
-			continue
-		}
-		if c == 0 { // (0, 0) would clash with the zero knee below
-			c = 0.0001
-		}
-		for len(pts) > 1 && pts[len(pts)-1].c >= c {
-			pts = pts[:len(pts)-1]
-		}
-		if len(pts) == 1 && c > 0 {
-			pts = append(pts, pt{0, 0})
-		}
-		pts = append(pts, pt{c, evalPercents[i]})
-	}
-	pts = append(pts, pt{1, 100})
-	parts := make([]string, len(pts))
-	for i, p := range pts {
-		parts[i] = strconv.FormatFloat(p.c, 'f', -1, 64) + ":" + strconv.FormatFloat(p.p, 'f', -1, 64)
-	}
-	return strings.Join(parts, ",")
+	return roc.Merge(scores, tailLen, parts...)
 }

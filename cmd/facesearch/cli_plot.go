@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 
+	"github.com/facesearch/facesearch/internal/roc"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -22,8 +23,8 @@ var (
 // writeEvalPlot draws eval's PNG: the ROC curve (TAR against FAR, FAR on a
 // log scale) with the reported operating points, and the genuine and
 // impostor score histograms with the thresholds.
-func writeEvalPlot(path string, ps pairScores, points []operatingPoint) error {
-	roc, err := rocPlot(ps, points)
+func writeEvalPlot(path string, ps roc.Scores, points []roc.OperatingPoint) error {
+	rocChart, err := rocPlot(ps, points)
 	if err != nil {
 		return err
 	}
@@ -35,9 +36,9 @@ func writeEvalPlot(path string, ps pairScores, points []operatingPoint) error {
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Centimeter, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3,
 		PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
-	plots := [][]*plot.Plot{{roc, hist}}
+	plots := [][]*plot.Plot{{rocChart, hist}}
 	canvases := plot.Align(plots, tiles, dc)
-	roc.Draw(canvases[0][0])
+	rocChart.Draw(canvases[0][0])
 	hist.Draw(canvases[0][1])
 	f, err := os.Create(path)
 	if err != nil {
@@ -50,27 +51,27 @@ func writeEvalPlot(path string, ps pairScores, points []operatingPoint) error {
 	return f.Close()
 }
 
-func rocPlot(ps pairScores, points []operatingPoint) (*plot.Plot, error) {
+func rocPlot(ps roc.Scores, points []roc.OperatingPoint) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "ROC"
 	p.X.Label.Text = "false accept rate (impostor pairs)"
 	p.Y.Label.Text = "true accept rate (genuine pairs)"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	minFAR := 1 / math.Max(float64(ps.impostors), 1)
+	minFAR := 1 / math.Max(float64(ps.Impostors), 1)
 	p.X.Min, p.X.Max = math.Max(minFAR, 1e-7), 1
 	p.Y.Min, p.Y.Max = 0, 1
 	// Sweep the threshold down the histogram bins: each bin edge gives the
 	// share of each kind of pair at or above it.
 	var xys plotter.XYs
 	var gen, imp int64
-	for b := histBins - 1; b >= 0; b-- {
-		gen += ps.genHist[b]
-		imp += ps.impHist[b]
-		if imp == 0 || len(ps.genuine) == 0 {
+	for b := roc.Bins - 1; b >= 0; b-- {
+		gen += ps.GenuineHist[b]
+		imp += ps.ImpostorHist[b]
+		if imp == 0 || len(ps.Genuine) == 0 {
 			continue
 		}
-		xys = append(xys, plotter.XY{X: float64(imp) / float64(ps.impostors), Y: float64(gen) / float64(len(ps.genuine))})
+		xys = append(xys, plotter.XY{X: float64(imp) / float64(ps.Impostors), Y: float64(gen) / float64(len(ps.Genuine))})
 	}
 	if len(xys) > 0 {
 		line, err := plotter.NewLine(xys)
@@ -98,15 +99,15 @@ func rocPlot(ps pairScores, points []operatingPoint) (*plot.Plot, error) {
 	return p, nil
 }
 
-func histPlot(ps pairScores, points []operatingPoint) (*plot.Plot, error) {
+func histPlot(ps roc.Scores, points []roc.OperatingPoint) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "scores"
 	p.X.Label.Text = "cosine"
 	p.Y.Label.Text = "share of pairs per bin"
 	// Coarsen the fine bins over the range the scores occupy.
-	lo, hi := histBins, -1
-	for b := range histBins {
-		if ps.genHist[b] > 0 || ps.impHist[b] > 0 {
+	lo, hi := roc.Bins, -1
+	for b := range roc.Bins {
+		if ps.GenuineHist[b] > 0 || ps.ImpostorHist[b] > 0 {
 			lo, hi = min(lo, b), max(hi, b)
 		}
 	}
@@ -119,10 +120,10 @@ func histPlot(ps pairScores, points []operatingPoint) (*plot.Plot, error) {
 		var xys plotter.XYs
 		for b := lo; b <= hi; b += width {
 			var n int64
-			for i := b; i < min(b+width, histBins); i++ {
+			for i := b; i < min(b+width, roc.Bins); i++ {
 				n += h[i]
 			}
-			x := float64(b)/histBins*2 - 1
+			x := float64(b)/roc.Bins*2 - 1
 			xys = append(xys, plotter.XY{X: x, Y: float64(n) / math.Max(float64(total), 1)})
 		}
 		return xys
@@ -134,8 +135,8 @@ func histPlot(ps pairScores, points []operatingPoint) (*plot.Plot, error) {
 		total int64
 		c     color.Color
 	}{
-		{"impostor pairs", ps.impHist, ps.impostors, impostorColor},
-		{"genuine pairs", ps.genHist, int64(len(ps.genuine)), genuineColor},
+		{"impostor pairs", ps.ImpostorHist, ps.Impostors, impostorColor},
+		{"genuine pairs", ps.GenuineHist, int64(len(ps.Genuine)), genuineColor},
 	} {
 		xys := toXY(kind.h, kind.total)
 		for _, xy := range xys {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/facesearch/facesearch/engine"
+	"github.com/facesearch/facesearch/internal/roc"
 )
 
 const evalSynopsis = `--labels FILE [--enroll K] [--impostors F] [--seed S] [--plot PATH] [--output table|json]
@@ -42,24 +43,34 @@ and keeps the rest as genuine probes. It then
 FAR 1e-4 needs well over 10,000 impostor pairs to mean much; the table
 says how many pairs each threshold rests on.`
 
+// evalFARs are the false-accept rates eval reports, strictest last.
+var evalFARs = []float64{1e-2, 1e-3, 1e-4}
+
+// evalPercents are the similarities the suggested curve puts at the
+// thresholds of evalFARs: 80, the default SearchUsers and SearchFaces
+// threshold, lands on FAR 1e-4, as the arcface curve intends for
+// ArcFace-family models; AssociateFaces' default 75 falls between 1e-3 and
+// 1e-4.
+var evalPercents = []float64{60, 70, 80}
+
 // evalReport is eval's result, printed as a table or JSON.
 type evalReport struct {
-	Identities          int              `json:"Identities"`
-	Embeddings          int              `json:"Embeddings"`
-	Dimension           int              `json:"Dimension"`
-	Seed                uint64           `json:"Seed"`
-	Enroll              int              `json:"EnrollPerUser"`
-	Users               int              `json:"Users"`
-	GenuineProbes       int              `json:"GenuineProbes"`
-	StrangerIdentities  int              `json:"StrangerIdentities"`
-	StrangerProbes      int              `json:"StrangerProbes"`
-	GenuinePairs        int              `json:"GenuinePairs"`
-	ImpostorPairs       int64            `json:"ImpostorPairs"`
-	IdentificationRate  float64          `json:"IdentificationRate"`
-	Identified          int              `json:"Identified"`
-	OperatingPoints     []operatingPoint `json:"OperatingPoints"`
-	SuggestedSimilarity string           `json:"SuggestedSimilarity"`
-	Plot                string           `json:"Plot,omitempty"`
+	Identities          int                  `json:"Identities"`
+	Embeddings          int                  `json:"Embeddings"`
+	Dimension           int                  `json:"Dimension"`
+	Seed                uint64               `json:"Seed"`
+	Enroll              int                  `json:"EnrollPerUser"`
+	Users               int                  `json:"Users"`
+	GenuineProbes       int                  `json:"GenuineProbes"`
+	StrangerIdentities  int                  `json:"StrangerIdentities"`
+	StrangerProbes      int                  `json:"StrangerProbes"`
+	GenuinePairs        int                  `json:"GenuinePairs"`
+	ImpostorPairs       int64                `json:"ImpostorPairs"`
+	IdentificationRate  float64              `json:"IdentificationRate"`
+	Identified          int                  `json:"Identified"`
+	OperatingPoints     []roc.OperatingPoint `json:"OperatingPoints"`
+	SuggestedSimilarity string               `json:"SuggestedSimilarity"`
+	Plot                string               `json:"Plot,omitempty"`
 }
 
 // evalCurve maps cosine c to similarity 50(c+1), so a search's similarity
@@ -171,10 +182,10 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 	}
 
 	impostorPairs := int64(split.genuine)*int64(len(users)-1) + int64(len(split.probes)-split.genuine)*int64(len(users))
-	ps := scorePairs(users, split.probes, split.genuine, tailLength(impostorPairs))
-	rep.ImpostorPairs = ps.impostors
-	rep.OperatingPoints = operatingPoints(ps, strangerTop)
-	rep.SuggestedSimilarity = suggestCurve(rep.OperatingPoints)
+	ps := scorePairs(users, split.probes, split.genuine, roc.TailLength(evalFARs[0], impostorPairs))
+	rep.ImpostorPairs = ps.Impostors
+	rep.OperatingPoints = roc.OperatingPoints(ps, evalFARs, strangerTop)
+	rep.SuggestedSimilarity = roc.SuggestCurve(rep.OperatingPoints, evalPercents)
 	// The engine is the judge of a curve spec.
 	if _, err := e.CreateCollection(ctx, &engine.CreateCollectionInput{CollectionId: "check", Similarity: rep.SuggestedSimilarity}); err != nil {
 		return fmt.Errorf("the suggested curve %s is not one the engine accepts: %v", rep.SuggestedSimilarity, err)

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/facesearch/facesearch/internal/npy"
+	"github.com/facesearch/facesearch/internal/records"
 	"io"
 	"os"
 	"path/filepath"
@@ -69,12 +71,12 @@ func (m *Main) export(ctx context.Context, args []string) error {
 		w = f
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	enc := newRecordEncoder(bw)
+	enc := records.NewEncoder(bw)
 	for rec, err := range e.Export(ctx, *coll) {
 		if err != nil {
 			return err
 		}
-		if err := enc.Encode(toJSONRecord(rec)); err != nil {
+		if err := enc.Encode(records.FromImport(rec)); err != nil {
 			return err
 		}
 	}
@@ -106,11 +108,11 @@ func (m *Main) exportNPY(ctx context.Context, e *engine.Engine, coll string, d *
 	}
 	defer idf.Close()
 	vw, iw := bufio.NewWriterSize(vf, 1<<20), bufio.NewWriterSize(idf, 256<<10)
-	if _, err := vw.Write(npyHeader(int(d.FaceCount), d.Dimension)); err != nil {
+	nw, err := npy.NewWriter(vw, int(d.FaceCount), d.Dimension)
+	if err != nil {
 		return err
 	}
 	var rows int64
-	var row []byte
 	users, faceless := map[string]bool{}, 0
 	for rec, err := range e.Export(ctx, coll) {
 		if err != nil {
@@ -126,11 +128,10 @@ func (m *Main) exportNPY(ctx context.Context, e *engine.Engine, coll string, d *
 		if rows++; rows > d.FaceCount {
 			break
 		}
-		row = appendRow(row[:0], rec.Vector)
-		if _, err := vw.Write(row); err != nil {
+		if err := nw.Write(rec.Vector); err != nil {
 			return err
 		}
-		if _, err := io.WriteString(iw, sidecarLine(rec)+"\n"); err != nil {
+		if _, err := io.WriteString(iw, records.SidecarLine(rec)+"\n"); err != nil {
 			return err
 		}
 	}

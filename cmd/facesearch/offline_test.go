@@ -22,6 +22,7 @@ import (
 	"github.com/facesearch/facesearch/bench"
 	"github.com/facesearch/facesearch/engine"
 	"github.com/facesearch/facesearch/internal/npy"
+	"github.com/facesearch/facesearch/internal/records"
 )
 
 // cli runs the command as a user would and returns its exit code and
@@ -45,7 +46,7 @@ func cliOK(t testing.TB, args ...string) string {
 	return out
 }
 
-func writeLines(t testing.TB, path string, recs []jsonRecord) {
+func writeLines(t testing.TB, path string, recs []records.JSON) {
 	t.Helper()
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -58,15 +59,15 @@ func writeLines(t testing.TB, path string, recs []jsonRecord) {
 // people makes faces of n identities from the bench generator: identity i
 // is user "person-i" with external IDs "person-i-j.jpg"; every third
 // identity's last face has no user, and a user without faces comes first.
-func people(n, faces, dim int, seed int64) []jsonRecord {
+func people(n, faces, dim int, seed int64) []records.JSON {
 	g := bench.NewGenerator(bench.GenConfig{Identities: n, FacesPerIdentity: faces, Dim: dim, IntraCosine: 0.7, Seed: seed})
-	recs := []jsonRecord{{UserID: "nobody-yet"}}
+	recs := []records.JSON{{UserID: "nobody-yet"}}
 	// Users are created in an order that is not their IDs' order, so that
 	// primary-key order is seen to be kept.
 	for k := range n {
 		i := (k * 7) % n
 		for j, v := range g.Faces(i) {
-			r := jsonRecord{Embedding: v, ExternalImageID: fmt.Sprintf("person-%d-%d.jpg", i, j), UserID: fmt.Sprintf("person-%d", i)}
+			r := records.JSON{Embedding: v, ExternalImageID: fmt.Sprintf("person-%d-%d.jpg", i, j), UserID: fmt.Sprintf("person-%d", i)}
 			if i%3 == 0 && j == faces-1 {
 				r.UserID = ""
 			}
@@ -142,13 +143,13 @@ func TestImportExportRoundTrip(t *testing.T) {
 	assert.Contains(t, errOut, "first.jsonl:42: the face id:")
 }
 
-func parseExport(t testing.TB, s string) []jsonRecord {
+func parseExport(t testing.TB, s string) []records.JSON {
 	t.Helper()
-	var recs []jsonRecord
+	var recs []records.JSON
 	sc := bufio.NewScanner(strings.NewReader(s))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var r jsonRecord
+		var r records.JSON
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &r))
 		recs = append(recs, r)
 	}
@@ -283,12 +284,12 @@ func TestUsersListPaging(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	const n = 23
 	// Users created in an order unlike their names' order; some with faces.
-	var recs []jsonRecord
+	var recs []records.JSON
 	var want []string
 	for k := range n {
 		id := fmt.Sprintf("user-%02d", (k*5)%n)
 		want = append(want, id)
-		r := jsonRecord{UserID: id}
+		r := records.JSON{UserID: id}
 		if k%2 == 0 {
 			r.Embedding = []float32{float32(k + 1), 1}
 		}
@@ -408,7 +409,7 @@ func TestSearchAndDescribe(t *testing.T) {
 
 	// From a face: faces of the same person come first.
 	recs := parseExport(t, cliOK(t, "export", "--data", data, "--collection", "staff"))
-	var face jsonRecord
+	var face records.JSON
 	for _, r := range recs {
 		if r.UserID == "person-4" && r.Embedding != nil {
 			face = r

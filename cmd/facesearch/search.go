@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/facesearch/facesearch/internal/npy"
+	"io"
+	"os"
 
 	"github.com/facesearch/facesearch/engine"
 )
@@ -149,4 +152,28 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// readVector reads the first row of a .npy file ("-" is standard input)
+// and how many rows it has.
+func readVector(path string, stdin io.Reader) ([]float32, int, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer f.Close()
+		r = f
+	}
+	nr, err := npy.NewReader(r)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	n, dim := nr.Shape()
+	v := make([]float32, dim)
+	if err := nr.Next(v); err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, n, nil
 }

@@ -1,0 +1,163 @@
+package roc
+
+import (
+	"cmp"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestBin(t *testing.T) {
+	tests := []struct {
+		s    float32
+		want int
+	}{
+		{-1, 0},
+		{-2, 0},
+		{0, Bins / 2},
+		{0.5, 3 * Bins / 4},
+		{1, Bins - 1},
+		{2, Bins - 1},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, Bin(tt.s), "Bin(%g)", tt.s)
+	}
+}
+
+// TestMerge checks the counters of several workers against one list of
+// every score: the same counts, histograms and highest impostor scores.
+func TestMerge(t *testing.T) {
+	for _, tt := range []struct {
+		name              string
+		workers, impostor int
+		tailLen           int
+	}{
+		{"one worker", 1, 500, 10},
+		{"three workers", 3, 1000, 37},
+		{"tail longer than the scores", 2, 20, 100},
+		{"no impostors", 2, 0, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, uint64(tt.impostor)))
+			counters := make([]*Counter, tt.workers)
+			for w := range counters {
+				counters[w] = NewCounter(tt.tailLen)
+			}
+			var all []float32
+			wantImp := make([]int64, Bins)
+			for i := range tt.impostor {
+				s := float32(r.Float64()*2 - 1)
+				all = append(all, s)
+				wantImp[Bin(s)]++
+				counters[i%tt.workers].Impostor(s)
+			}
+			genuine := []float32{0.9, 0.7, -0.1}
+			wantGen := make([]int64, Bins)
+			for i, s := range genuine {
+				wantGen[Bin(s)]++
+				counters[i%tt.workers].Genuine(s)
+			}
+			got := Merge(genuine, tt.tailLen, counters...)
+			slices.SortFunc(all, func(a, b float32) int { return cmp.Compare(b, a) })
+			assert.Equal(t, all[:min(tt.tailLen, len(all))], got.Tail)
+			assert.EqualValues(t, tt.impostor, got.Impostors)
+			assert.Equal(t, wantImp, got.ImpostorHist)
+			assert.Equal(t, wantGen, got.GenuineHist)
+			assert.Equal(t, genuine, got.Genuine)
+		})
+	}
+}
+
+func TestOperatingPoints(t *testing.T) {
+	impostors := []float32{0.9, 0.5, 0.1, -0.2}
+	fars := []float64{0.5, 0.25, 0.01}
+	above := func(x float32) float64 { return float64(math.Nextafter32(x, 2)) }
+	f := func(x float64) *float64 { return &x }
+	tests := []struct {
+		name        string
+		tailLen     int
+		impostors   []float32
+		strangerTop []float32
+		want        []OperatingPoint
+	}{
+		{
+			name: "thresholds just above the k-th highest impostor score", tailLen: TailLength(fars[0], 4),
+			impostors: impostors, strangerTop: []float32{0.55, 0.2},
+			want: []OperatingPoint{
+				{FAR: 0.5, Cosine: above(0.1), TAR: 0.75, AchievedFAR: 0.5, ImpostorPairsAbove: 2, StrangersMatched: f(1)},
+				{FAR: 0.25, Cosine: above(0.5), TAR: 0.5, AchievedFAR: 0.25, ImpostorPairsAbove: 1, StrangersMatched: f(0.5)},
+				{FAR: 0.01, Cosine: above(0.9), TAR: 0.25, AchievedFAR: 0, ImpostorPairsAbove: 0, StrangersMatched: f(0)},
+			},
+		},
+		{
+			name: "a tail too short gives stricter thresholds", tailLen: 1, impostors: impostors,
+			want: []OperatingPoint{
+				{FAR: 0.5, Cosine: above(0.9), TAR: 0.25, AchievedFAR: 0, ImpostorPairsAbove: 2},
+				{FAR: 0.25, Cosine: above(0.9), TAR: 0.25, AchievedFAR: 0, ImpostorPairsAbove: 1},
+				{FAR: 0.01, Cosine: above(0.9), TAR: 0.25, AchievedFAR: 0, ImpostorPairsAbove: 0},
+			},
+		},
+		{
+			name: "an empty tail accepts everything rather than fail", tailLen: 0, impostors: impostors,
+			want: []OperatingPoint{
+				{FAR: 0.5, Cosine: -1, TAR: 1, ImpostorPairsAbove: 2},
+				{FAR: 0.25, Cosine: -1, TAR: 1, ImpostorPairsAbove: 1},
+				{FAR: 0.01, Cosine: -1, TAR: 1},
+			},
+		},
+		{
+			name: "no impostors accepts everything", tailLen: 1,
+			want: []OperatingPoint{
+				{FAR: 0.5, Cosine: -1, TAR: 1},
+				{FAR: 0.25, Cosine: -1, TAR: 1},
+				{FAR: 0.01, Cosine: -1, TAR: 1},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewCounter(tt.tailLen)
+			for _, s := range tt.impostors {
+				c.Impostor(s)
+			}
+			s := Merge([]float32{0.95, 0.6, 0.3, 0.05}, tt.tailLen, c)
+			assert.Equal(t, tt.want, OperatingPoints(s, fars, tt.strangerTop))
+		})
+	}
+}
+
+func TestTailLength(t *testing.T) {
+	assert.Equal(t, 1, TailLength(1e-2, 0))
+	assert.Equal(t, 1, TailLength(1e-2, 99))
+	assert.Equal(t, 2, TailLength(1e-2, 100))
+	assert.Equal(t, 10_001, TailLength(1e-2, 1_000_000))
+}
+
+func TestSuggestCurve(t *testing.T) {
+	percents := []float64{60, 70, 80}
+	tests := []struct {
+		name    string
+		cosines []float64
+		want    string
+	}{
+		{"rounded up to 4 decimals", []float64{0.28881, 0.37849, 0.44705}, "-1:0,0:0,0.2889:60,0.3785:70,0.4471:80,1:100"},
+		{"a threshold that does not rise gives way", []float64{0.3, 0.3, 0.5}, "-1:0,0:0,0.3:70,0.5:80,1:100"},
+		{"zero moves off the knee", []float64{0, 0.2, 0.4}, "-1:0,0:0,0.0001:60,0.2:70,0.4:80,1:100"},
+		{"a negative first threshold: no zero knee", []float64{-0.2, -0.1, 0.3}, "-1:0,-0.2:60,-0.1:70,0.3:80,1:100"},
+		{"thresholds at the ends are left out", []float64{-1, 0.5, 1}, "-1:0,0:0,0.5:70,1:100"},
+		{"no points", nil, "-1:0,1:100"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			points := make([]OperatingPoint, len(tt.cosines))
+			for i, c := range tt.cosines {
+				points[i].Cosine = c
+			}
+			require.Equal(t, tt.want, SuggestCurve(points, percents))
+		})
+	}
+}
