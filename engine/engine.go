@@ -117,6 +117,7 @@ type face struct {
 	id, imageID, externalImageID string
 	seq                          uint64
 	userID                       string
+	box                          *store.Box // nil: the whole image
 }
 
 type user struct {

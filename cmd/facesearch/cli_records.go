@@ -28,10 +28,13 @@ import (
 //
 // where only "embedding" is needed for a face; a line with "user_id" and no
 // "embedding" is a user with no faces yet. face_id and image_id keep IDs
-// from an export. Blank lines are skipped.
+// from an export; "bounding_box" ({"Width": w, "Height": h, "Left": x,
+// "Top": y}) is the face's box in its image, the whole image if absent.
+// Blank lines are skipped.
 //
-// .npy: an (n, d) or (d,) float32/float64 array, one face per row, with an
-// optional sidecar text file of one line per row, tab-separated:
+// .npy: an (n, d) or (d,) float32/float64 array, one face per row (its
+// header may give the rows' boxes under 'facesearch:bounding_boxes'), with
+// an optional sidecar text file of one line per row, tab-separated:
 //
 //	external_image_id [TAB user_id [TAB face_id [TAB image_id]]]
 //
@@ -45,12 +48,16 @@ type jsonRecord struct {
 	ExternalImageID string    `json:"external_image_id,omitempty"`
 	UserID          string    `json:"user_id,omitempty"`
 	Embedding       []float32 `json:"embedding,omitempty"`
+	// BoundingBox is the face's box in its image, Rekognition's shape
+	// ({"Width": ..., "Height": ..., "Left": ..., "Top": ...}); absent
+	// means the whole image.
+	BoundingBox *engine.BoundingBox `json:"bounding_box,omitempty"`
 }
 
-const jsonFields = "embedding, external_image_id, user_id, face_id, image_id"
+const jsonFields = "embedding, external_image_id, user_id, face_id, image_id, bounding_box"
 
 func (j *jsonRecord) record() engine.ImportRecord {
-	return engine.ImportRecord{Vector: j.Embedding, FaceId: j.FaceID, ImageId: j.ImageID, ExternalImageId: j.ExternalImageID, UserId: j.UserID}
+	return engine.ImportRecord{Vector: j.Embedding, FaceId: j.FaceID, ImageId: j.ImageID, ExternalImageId: j.ExternalImageID, UserId: j.UserID, BoundingBox: j.BoundingBox}
 }
 
 // newRecordEncoder writes records one per line, as export writes them.
@@ -61,7 +68,7 @@ func newRecordEncoder(w io.Writer) *json.Encoder {
 }
 
 func toJSONRecord(r engine.ImportRecord) jsonRecord {
-	return jsonRecord{FaceID: r.FaceId, ImageID: r.ImageId, ExternalImageID: r.ExternalImageId, UserID: r.UserId, Embedding: r.Vector}
+	return jsonRecord{FaceID: r.FaceId, ImageID: r.ImageId, ExternalImageID: r.ExternalImageId, UserID: r.UserId, Embedding: r.Vector, BoundingBox: r.BoundingBox}
 }
 
 // position names a record's place in its file: a line, or a row of a .npy.
@@ -299,6 +306,10 @@ func readNPY(name string, r io.Reader, sidecar string) iter.Seq2[sourced, error]
 				return
 			}
 			rec := engine.ImportRecord{Vector: vec, ExternalImageId: defaultExt}
+			if boxes := nr.Boxes(); boxes != nil {
+				b := boxes[row-1]
+				rec.BoundingBox = &engine.BoundingBox{Width: float32(b.Width), Height: float32(b.Height), Left: float32(b.Left), Top: float32(b.Top)}
+			}
 			if ids != nil {
 				if !ids.Scan() {
 					err := ids.Err()
