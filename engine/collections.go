@@ -24,10 +24,6 @@ const (
 	maxTags = 200
 )
 
-func collectionARN(id string) string {
-	return "arn:aws:rekognition:local:000000000000:collection/" + id
-}
-
 // CreateCollection creates an empty collection.
 func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput) (*CreateCollectionOutput, error) {
 	if in == nil {
@@ -108,7 +104,7 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 	}
 	e.collSeq = m.Seq
 	e.colls[m.ID] = newCollection(m, cv, tier)
-	return &CreateCollectionOutput{CollectionArn: collectionARN(m.ID), FaceModelVersion: FaceModelVersion, StatusCode: statusCodeOK}, nil
+	return &CreateCollectionOutput{CollectionArn: e.collectionARN(ctx, m.ID), FaceModelVersion: FaceModelVersion, StatusCode: statusCodeOK}, nil
 }
 
 // DeleteCollection deletes a collection with all its faces and users. It
@@ -175,7 +171,7 @@ func (e *Engine) DescribeCollection(ctx context.Context, in *DescribeCollectionI
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return &DescribeCollectionOutput{
-		CollectionARN:     collectionARN(in.CollectionId),
+		CollectionARN:     e.collectionARN(ctx, in.CollectionId),
 		CreationTimestamp: Timestamp{c.created},
 		FaceCount:         int64(len(c.faces)),
 		UserCount:         int64(len(c.users)),
