@@ -33,6 +33,9 @@ func decodeImage(img *Image) ([][]float32, []*store.Box, error) {
 	}
 	rows, boxes, err := npy.DecodeBoxed(img.Bytes)
 	if err != nil {
+		if hint := doubleEncodedHint(img.Bytes); hint != "" {
+			return nil, nil, &Error{Code: CodeInvalidImageFormat, Message: hint, Err: err}
+		}
 		return nil, nil, &Error{Code: CodeInvalidImageFormat, Message: fmt.Sprintf("%v. %s", err, acceptedImage), Err: err}
 	}
 	sb, err := imageBoxes(boxes)
