@@ -125,8 +125,10 @@ func TestAWSCLIWalk(t *testing.T) {
 		// The v2 CLI decodes the base64 itself (cli_binary_format
 		// base64), so the file arrives once encoded and is searched.
 		require.Contains(t, bad, "UserMatches")
+		t.Log("this AWS CLI sent --image Bytes once encoded")
 		return
 	}
+	t.Log("this AWS CLI encoded --image Bytes a second time")
 	require.Contains(t, bad, "InvalidImageFormatException")
 	require.Contains(t, bad, "fileb://")
 }
