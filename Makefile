@@ -9,7 +9,7 @@ LISTEN ?= 127.0.0.1:8080
 all: build
 
 build:
-	$(GO) build -o bin/facesearch ./cmd/facesearch
+	$(GO) build -buildvcs=auto -o bin/facesearch ./cmd/facesearch
 
 # Serve on loopback with the embedded store in ./data.
 run:

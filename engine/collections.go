@@ -4,10 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"maps"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/facesearch/facesearch/index"
 	"github.com/facesearch/facesearch/store"
@@ -24,10 +21,6 @@ const (
 	maxTags = 200
 )
 
-func collectionARN(id string) string {
-	return "arn:aws:rekognition:local:000000000000:collection/" + id
-}
-
 // CreateCollection creates an empty collection.
 func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput) (*CreateCollectionOutput, error) {
 	if in == nil {
@@ -35,53 +28,7 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 	}
 	var v validator
 	v.collectionID(in.CollectionId)
-	dim, similarity, tierName := in.Dimension, in.Similarity, in.Tier
-	if len(in.Tags) > maxTags {
-		v.addf("Value at 'Tags' failed to satisfy constraint: Member must have length less than or equal to %d", maxTags)
-	}
-	for _, k := range slices.Sorted(maps.Keys(in.Tags)) {
-		val := in.Tags[k]
-		switch {
-		case len(k) < 1 || len(k) > 128:
-			v.addf("Value %s at 'Tags' failed to satisfy constraint: Map keys must have length between 1 and 128", quoted(k))
-		case len(val) > 256:
-			v.addf("Value at 'Tags.%s' failed to satisfy constraint: Member must have length less than or equal to 256", k)
-		case strings.HasPrefix(k, "aws:"):
-			v.addf("Value %s at 'Tags' failed to satisfy constraint: keys must not start with 'aws:'", quoted(k))
-		case k == TagDimension:
-			n, err := strconv.Atoi(val)
-			if err != nil || (dim != 0 && dim != n) {
-				v.addf("Value %s at 'Tags.%s' failed to satisfy constraint: must be an integer from 1 to %d agreeing with Dimension", quoted(val), k, maxDimension)
-			}
-			dim = n
-		case k == TagSimilarity:
-			if similarity != "" && similarity != val {
-				v.addf("Value %s at 'Tags.%s' disagrees with Similarity %s", quoted(val), k, quoted(similarity))
-			}
-			similarity = val
-		case k == TagTier:
-			if tierName != "" && tierName != val {
-				v.addf("Value %s at 'Tags.%s' disagrees with Tier %s", quoted(val), k, quoted(tierName))
-			}
-			tierName = val
-		case strings.HasPrefix(k, TagPrefix):
-			v.addf("Tag %s is not a facesearch setting: the reserved keys are %s, %s and %s", quoted(k), TagDimension, TagSimilarity, TagTier)
-		}
-	}
-	if dim < 0 || dim > maxDimension || in.Tags[TagDimension] != "" && dim == 0 {
-		v.addf("Value '%d' at 'Dimension' failed to satisfy constraint: Member must have value between 1 and %d", dim, maxDimension)
-	}
-	if similarity == "" {
-		similarity = SimilarityArcFace
-	}
-	cv, err := parseCurve(similarity)
-	if err != nil {
-		v.addf("Value at 'Similarity' failed to satisfy constraint: %v", err)
-	}
-	tier, err := index.ParseTier(tierName)
-	if err != nil {
-		v.addf("Value %s at 'Tier' failed to satisfy constraint: Member must be one of float32, int8, float16", quoted(tierName))
-	}
+	dim, cv, tier := v.collectionSettings(in)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -96,7 +43,7 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 	if e.colls[in.CollectionId] != nil {
 		return nil, errorf(CodeResourceAlreadyExists, "The collection id: %s already exists", in.CollectionId)
 	}
-	m := store.CollectionMeta{ID: in.CollectionId, Seq: e.collSeq + 1, Dim: dim, Similarity: similarity, Created: e.now().UTC()}
+	m := store.CollectionMeta{ID: in.CollectionId, Seq: e.collSeq + 1, Dim: dim, Similarity: cv.name, Created: e.now().UTC()}
 	if tier != index.TierFloat32 {
 		m.Tier = tier.String() // float32 stays unwritten: the record format before tiers
 	}
@@ -108,7 +55,7 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 	}
 	e.collSeq = m.Seq
 	e.colls[m.ID] = newCollection(m, cv, tier)
-	return &CreateCollectionOutput{CollectionArn: collectionARN(m.ID), FaceModelVersion: FaceModelVersion, StatusCode: statusCodeOK}, nil
+	return &CreateCollectionOutput{CollectionArn: e.collectionARN(ctx, m.ID), FaceModelVersion: FaceModelVersion, StatusCode: statusCodeOK}, nil
 }
 
 // DeleteCollection deletes a collection with all its faces and users. It
@@ -175,7 +122,7 @@ func (e *Engine) DescribeCollection(ctx context.Context, in *DescribeCollectionI
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return &DescribeCollectionOutput{
-		CollectionARN:     collectionARN(in.CollectionId),
+		CollectionARN:     e.collectionARN(ctx, in.CollectionId),
 		CreationTimestamp: Timestamp{c.created},
 		FaceCount:         int64(len(c.faces)),
 		UserCount:         int64(len(c.users)),

@@ -23,6 +23,12 @@ type Options struct {
 	// IdempotencyTTL is how long a ClientRequestToken is remembered.
 	// The default value is 24 hours.
 	IdempotencyTTL time.Duration
+	// AccountID is the AWS account ID (12 digits) in collection ARNs.
+	// The default value is "000000000000".
+	AccountID string
+	// Region is the region in collection ARNs of calls whose context names
+	// none (see [WithRegion]). The default value is "local".
+	Region string
 }
 
 // Validate reports every problem of o at once.
@@ -34,6 +40,7 @@ func (o *Options) Validate() error {
 	if o.IdempotencyTTL < 0 {
 		errs = append(errs, fmt.Errorf("engine: Options.IdempotencyTTL %v is negative", o.IdempotencyTTL))
 	}
+	errs = append(errs, o.arnProblems()...)
 	return errors.Join(errs...)
 }
 
@@ -52,6 +59,7 @@ func (o *Options) ensureDefaults() {
 	if o.IdempotencyTTL == 0 {
 		o.IdempotencyTTL = 24 * time.Hour
 	}
+	o.arnDefaults()
 }
 
 // Engine is a facesearch database: collections of faces and users, kept in a
@@ -117,6 +125,7 @@ type face struct {
 	id, imageID, externalImageID string
 	seq                          uint64
 	userID                       string
+	box                          *store.Box // nil: the whole image
 }
 
 type user struct {

@@ -19,42 +19,62 @@ const maxImageBytes = 5 << 20
 
 const acceptedImage = "Image.Bytes must be a NumPy .npy array of little-endian float32 or float64 in C order, shape (d,) for one face or (n, d) for n faces"
 
-// decodeImage turns a wire image into embeddings, refusing what the contract
-// does not accept with the error a Rekognition client expects.
-func decodeImage(img *Image) ([][]float32, error) {
+// decodeImage turns a wire image into embeddings and their bounding boxes
+// (nil when the image gave none), refusing what the contract does not
+// accept with the error a Rekognition client expects.
+func decodeImage(img *Image) ([][]float32, []*store.Box, error) {
 	switch {
 	case img.S3Object != nil:
-		return nil, invalid("S3 is not available on-prem; send Image.Bytes")
+		return nil, nil, invalid("S3 is not available on-prem; send Image.Bytes")
 	case len(img.Bytes) == 0:
-		return nil, invalid("1 validation error detected: Value null at 'Image.Bytes' failed to satisfy constraint: Member must not be null")
+		return nil, nil, invalid("1 validation error detected: Value null at 'Image.Bytes' failed to satisfy constraint: Member must not be null")
 	case len(img.Bytes) > maxImageBytes:
-		return nil, errorf(CodeImageTooLarge, "Image.Bytes has %d bytes; the limit is %d", len(img.Bytes), maxImageBytes)
+		return nil, nil, errorf(CodeImageTooLarge, "Image.Bytes has %d bytes; the limit is %d", len(img.Bytes), maxImageBytes)
 	}
-	rows, _, err := npy.Decode(img.Bytes)
+	rows, boxes, err := npy.DecodeBoxed(img.Bytes)
 	if err != nil {
-		return nil, &Error{Code: CodeInvalidImageFormat, Message: fmt.Sprintf("%v. %s", err, acceptedImage), Err: err}
+		if hint := doubleEncodedHint(img.Bytes); hint != "" {
+			return nil, nil, &Error{Code: CodeInvalidImageFormat, Message: hint, Err: err}
+		}
+		return nil, nil, &Error{Code: CodeInvalidImageFormat, Message: fmt.Sprintf("%v. %s", err, acceptedImage), Err: err}
 	}
-	return rows, nil
+	sb, err := imageBoxes(boxes)
+	return rows, sb, err
 }
 
-// queryVector returns the one embedding a search-by-image call searches
-// with, and how many further rows the image had.
-func queryVector(img *Image, vec []float32) ([]float32, int, error) {
+// query is the embedding a search-by-image call searches with, and the
+// bounding boxes of the image's rows (nil when it gave none): the first
+// is the searched face's, the others the unsearched faces'.
+type query struct {
+	vec   []float32
+	rows  int
+	boxes []*store.Box
+}
+
+// box is the bounding box of row i of the query's image.
+func (q *query) box(i int) *store.Box {
+	if q.boxes == nil {
+		return nil
+	}
+	return q.boxes[i]
+}
+
+func queryVector(img *Image, vec []float32) (*query, error) {
 	switch {
 	case img != nil && vec != nil:
-		return nil, 0, invalid("give either Image or Vector, not both")
+		return nil, invalid("give either Image or Vector, not both")
 	case img != nil:
-		rows, err := decodeImage(img)
+		rows, boxes, err := decodeImage(img)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		q, err := normalize(rows[0], "Image row 0")
-		return q, len(rows) - 1, err
+		return &query{vec: q, rows: len(rows), boxes: boxes}, err
 	case vec != nil:
 		q, err := normalize(vec, "Vector")
-		return q, 0, err
+		return &query{vec: q, rows: 1}, err
 	}
-	return nil, 0, invalid("1 validation error detected: Value null at 'Image' failed to satisfy constraint: Member must not be null")
+	return nil, invalid("1 validation error detected: Value null at 'Image' failed to satisfy constraint: Member must not be null")
 }
 
 func newUUID() string { return uuid.Must(uuid.NewRandom()).String() }
@@ -73,23 +93,23 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 	v.qualityFilter(in.QualityFilter)
 	v.detectionAttributes(in.DetectionAttributes)
 	for i, f := range in.Faces {
-		if f.ExternalImageId != "" {
-			var fv validator
-			fv.externalImageID(f.ExternalImageId)
-			if fv.err() != nil {
-				v.addf("Faces[%d]: %s", i, strings.Join(fv.problems, "; "))
-			}
+		var fv validator
+		fv.externalImageID(f.ExternalImageId)
+		fv.boundingBox("BoundingBox", f.BoundingBox)
+		if fv.err() != nil {
+			v.addf("Faces[%d]: %s", i, strings.Join(fv.problems, "; "))
 		}
 	}
 	if err := v.err(); err != nil {
 		return nil, err
 	}
 	var faces []FaceEmbedding
+	var boxes []*store.Box // one per face, nil entries for the whole image
 	switch {
 	case in.Image != nil && in.Faces != nil:
 		return nil, invalid("give either Image or Faces, not both")
 	case in.Image != nil:
-		rows, err := decodeImage(in.Image)
+		rows, imgBoxes, err := decodeImage(in.Image)
 		if err != nil {
 			return nil, err
 		}
@@ -97,16 +117,24 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 		for i, r := range rows {
 			faces[i] = FaceEmbedding{Vector: r}
 		}
+		boxes = imgBoxes
+		if boxes == nil {
+			boxes = make([]*store.Box, len(rows))
+		}
 	case len(in.Faces) > 0:
 		faces = in.Faces
+		boxes = make([]*store.Box, len(faces))
+		for i, f := range faces {
+			boxes[i] = storeBox(f.BoundingBox)
+		}
 	default:
 		return nil, invalid("1 validation error detected: Value null at 'Image' failed to satisfy constraint: Member must not be null")
 	}
 	maxFaces = min(maxFaces, maxFacesPerIndexCall)
 	out := &IndexFacesOutput{FaceModelVersion: FaceModelVersion, FaceRecords: []FaceRecord{}, UnindexedFaces: []UnindexedFace{}}
 	if len(faces) > maxFaces {
-		for range faces[maxFaces:] {
-			out.UnindexedFaces = append(out.UnindexedFaces, UnindexedFace{FaceDetail: &FaceDetail{Confidence: 100}, Reasons: []string{ReasonExceedsMaxFaces}})
+		for _, b := range boxes[maxFaces:] {
+			out.UnindexedFaces = append(out.UnindexedFaces, UnindexedFace{FaceDetail: faceDetail(b), Reasons: []string{ReasonExceedsMaxFaces}})
 		}
 		faces = faces[:maxFaces]
 	}
@@ -163,7 +191,7 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 		if ext == "" {
 			ext = in.ExternalImageId
 		}
-		recs[i] = &store.Face{ID: newUUID(), Seq: c.faceSeq.Add(1), ImageID: imageID, ExternalImageID: ext, Vector: vec}
+		recs[i] = &store.Face{ID: newUUID(), Seq: c.faceSeq.Add(1), ImageID: imageID, ExternalImageID: ext, Box: boxes[i], Vector: vec}
 		b.PutFace(in.CollectionId, recs[i])
 	}
 	if err := b.Commit(true); err != nil {
@@ -177,7 +205,7 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 		c.newIndexes(dim)
 	}
 	for _, r := range recs {
-		f := &face{id: r.ID, imageID: r.ImageID, externalImageID: r.ExternalImageID, seq: r.Seq}
+		f := &face{id: r.ID, imageID: r.ImageID, externalImageID: r.ExternalImageID, seq: r.Seq, box: r.Box}
 		c.faces[r.ID], c.bySeq[r.Seq] = f, f
 		c.faceIdx.Upsert(r.Seq, r.Vector)
 	}
@@ -185,15 +213,15 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 
 	for _, r := range recs {
 		out.FaceRecords = append(out.FaceRecords, FaceRecord{
-			Face:       &Face{FaceId: r.ID, ImageId: r.ImageID, ExternalImageId: r.ExternalImageID, Confidence: 100},
-			FaceDetail: &FaceDetail{Confidence: 100},
+			Face:       &Face{FaceId: r.ID, ImageId: r.ImageID, ExternalImageId: r.ExternalImageID, Confidence: 100, BoundingBox: boxOrWhole(r.Box)},
+			FaceDetail: faceDetail(r.Box),
 		})
 	}
 	return out, nil
 }
 
 func (f *face) public() Face {
-	return Face{FaceId: f.id, ImageId: f.imageID, ExternalImageId: f.externalImageID, UserId: f.userID, Confidence: 100, IndexFacesModelVersion: FaceModelVersion}
+	return Face{FaceId: f.id, ImageId: f.imageID, ExternalImageId: f.externalImageID, UserId: f.userID, Confidence: 100, IndexFacesModelVersion: FaceModelVersion, BoundingBox: boxOrWhole(f.box)}
 }
 
 // ListFaces lists a collection's faces in the order they were indexed,
@@ -250,7 +278,7 @@ func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesO
 				break
 			}
 			last = f.Seq
-			out.Faces = append(out.Faces, Face{FaceId: f.ID, ImageId: f.ImageID, ExternalImageId: f.ExternalImageID, UserId: f.UserID, Confidence: 100, IndexFacesModelVersion: FaceModelVersion})
+			out.Faces = append(out.Faces, Face{FaceId: f.ID, ImageId: f.ImageID, ExternalImageId: f.ExternalImageID, UserId: f.UserID, Confidence: 100, IndexFacesModelVersion: FaceModelVersion, BoundingBox: boxOrWhole(f.Box)})
 		}
 		return out, nil
 	}

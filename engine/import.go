@@ -123,6 +123,9 @@ type ImportRecord struct {
 	// AssociateFaces' UserMatchThreshold check does not apply, the limit of
 	// 100 faces per user does.
 	UserId string
+	// BoundingBox is where the face lies in its image. The default value
+	// is nil: the whole image.
+	BoundingBox *BoundingBox
 }
 
 // ImportError is a record that failed its batch: the record and every
@@ -455,12 +458,13 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 	v.faceID("ImageId", rec.ImageId, false)
 	v.externalImageID(rec.ExternalImageId)
 	v.userID("UserId", rec.UserId, false)
+	v.boundingBox("BoundingBox", rec.BoundingBox)
 	if rec.Vector == nil {
 		switch {
 		case rec.UserId == "":
 			v.addf("a record needs an embedding, a UserId, or both")
-		case rec.FaceId != "" || rec.ImageId != "" || rec.ExternalImageId != "":
-			v.addf("a record without an embedding is a user alone: it cannot have FaceId, ImageId or ExternalImageId")
+		case rec.FaceId != "" || rec.ImageId != "" || rec.ExternalImageId != "" || rec.BoundingBox != nil:
+			v.addf("a record without an embedding is a user alone: it cannot have FaceId, ImageId, ExternalImageId or BoundingBox")
 		}
 	}
 	if err := v.err(); err != nil {
@@ -557,7 +561,7 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 		if b.dim == 0 && im.dim == 0 {
 			b.dim = len(vec)
 		}
-		f := &store.Face{ID: rec.FaceId, ImageID: rec.ImageId, ExternalImageID: rec.ExternalImageId, UserID: rec.UserId, Vector: vec}
+		f := &store.Face{ID: rec.FaceId, ImageID: rec.ImageId, ExternalImageID: rec.ExternalImageId, UserID: rec.UserId, Box: storeBox(rec.BoundingBox), Vector: vec}
 		if f.ID == "" {
 			f.ID = im.newID()
 		} else {
@@ -964,6 +968,9 @@ func (e *Engine) Export(ctx context.Context, collectionID string) iter.Seq2[Impo
 				continue
 			}
 			rec := ImportRecord{Vector: vec, FaceId: f.ID, ImageId: f.ImageID, ExternalImageId: f.ExternalImageID, UserId: f.UserID}
+			if f.Box != nil {
+				rec.BoundingBox = boxOrWhole(f.Box)
+			}
 			if cancelled() || !yield(rec, nil) {
 				return
 			}

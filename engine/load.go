@@ -112,7 +112,7 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 		if f.Seq == 0 {
 			return fmt.Errorf("%w: face %s has sequence 0", ErrCorrupt, f.ID)
 		}
-		lf := loadedFace{seq: f.Seq, id: id, f: &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq}}
+		lf := loadedFace{seq: f.Seq, id: id, f: &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, box: f.Box}}
 		if f.UserID != "" {
 			if lf.u = c.users[f.UserID]; lf.u == nil {
 				return fmt.Errorf("%w: face %s belongs to missing user %q", ErrCorrupt, f.ID, f.UserID)

@@ -240,10 +240,11 @@ func (e *Engine) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageI
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	q, extra, err := queryVector(in.Image, in.Vector)
+	qry, err := queryVector(in.Image, in.Vector)
 	if err != nil {
 		return nil, err
 	}
+	q := qry.vec
 	c, release, err := e.acquire(in.CollectionId)
 	if err != nil {
 		return nil, err
@@ -261,11 +262,11 @@ func (e *Engine) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageI
 	out := &SearchUsersByImageOutput{
 		UserMatches:      c.userMatches(matches),
 		FaceModelVersion: FaceModelVersion,
-		SearchedFace:     &SearchedFaceDetails{FaceDetail: &FaceDetail{Confidence: 100}},
+		SearchedFace:     &SearchedFaceDetails{FaceDetail: faceDetail(qry.box(0))},
 		UnsearchedFaces:  []UnsearchedFace{},
 	}
-	for range extra {
-		out.UnsearchedFaces = append(out.UnsearchedFaces, UnsearchedFace{FaceDetails: &FaceDetail{Confidence: 100}, Reasons: []string{ReasonFaceNotLargest}})
+	for i := 1; i < qry.rows; i++ {
+		out.UnsearchedFaces = append(out.UnsearchedFaces, UnsearchedFace{FaceDetails: faceDetail(qry.box(i)), Reasons: []string{ReasonFaceNotLargest}})
 	}
 	return out, nil
 }
@@ -316,10 +317,11 @@ func (e *Engine) SearchFacesByImage(ctx context.Context, in *SearchFacesByImageI
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	q, _, err := queryVector(in.Image, in.Vector)
+	qry, err := queryVector(in.Image, in.Vector)
 	if err != nil {
 		return nil, err
 	}
+	q := qry.vec
 	c, release, err := e.acquire(in.CollectionId)
 	if err != nil {
 		return nil, err
@@ -334,5 +336,5 @@ func (e *Engine) SearchFacesByImage(ctx context.Context, in *SearchFacesByImageI
 	if err != nil {
 		return nil, err
 	}
-	return &SearchFacesByImageOutput{SearchedFaceConfidence: 100, FaceMatches: c.faceMatches(matches), FaceModelVersion: FaceModelVersion}, nil
+	return &SearchFacesByImageOutput{SearchedFaceBoundingBox: boxOrWhole(qry.box(0)), SearchedFaceConfidence: 100, FaceMatches: c.faceMatches(matches), FaceModelVersion: FaceModelVersion}, nil
 }

@@ -65,8 +65,9 @@ type S3Object struct {
 	Version string `json:"Version,omitempty"`
 }
 
-// BoundingBox is part of Rekognition's face shape; embeddings carry no box,
-// so facesearch leaves it out.
+// BoundingBox is where a face lies in its image, as ratios of the image's
+// width and height. A face indexed without one has the whole image
+// (Width 1, Height 1, Left 0, Top 0): its embedding stands for its image.
 type BoundingBox struct {
 	Height float32 `json:"Height"`
 	Left   float32 `json:"Left"`
@@ -85,8 +86,10 @@ type Face struct {
 	BoundingBox            *BoundingBox `json:"BoundingBox,omitempty"`
 }
 
-// FaceDetail is the detection detail Rekognition returns; with embeddings
-// there is nothing to detect, so only Confidence (always 100) is set.
+// FaceDetail is the detection detail Rekognition returns. With embeddings
+// there is nothing to detect: facesearch sets the face's BoundingBox and
+// Confidence (always 100) and none of the members that need the image
+// (landmarks, pose, quality, attributes).
 type FaceDetail struct {
 	Confidence  float32      `json:"Confidence"`
 	BoundingBox *BoundingBox `json:"BoundingBox,omitempty"`
@@ -98,6 +101,10 @@ type FaceEmbedding struct {
 	Vector []float32
 	// ExternalImageId overrides IndexFacesInput.ExternalImageId for this face.
 	ExternalImageId string
+	// BoundingBox is where the face lies in its image, kept with the face
+	// and returned wherever it appears. The default value is nil: the
+	// whole image.
+	BoundingBox *BoundingBox
 }
 
 // CreateCollectionInput creates a collection.

@@ -192,7 +192,7 @@ func (c *collection) faceRecords(ids []string, userID string) []*store.Face {
 	recs := make([]*store.Face, len(ids))
 	for i, id := range ids {
 		f := c.faces[id]
-		recs[i] = &store.Face{ID: f.id, Seq: f.seq, ImageID: f.imageID, ExternalImageID: f.externalImageID, UserID: userID}
+		recs[i] = &store.Face{ID: f.id, Seq: f.seq, ImageID: f.imageID, ExternalImageID: f.externalImageID, UserID: userID, Box: f.box}
 	}
 	return recs
 }

@@ -41,7 +41,7 @@ func TestConformanceWalk(t *testing.T) {
 		Tags:         map[string]string{"facesearch:dimension": fmt.Sprint(dim), "facesearch:similarity": "cosine"},
 	})
 	require.NoError(t, err)
-	assert.Equal(t, "arn:aws:rekognition:local:000000000000:collection/staff", aws.ToString(cc.CollectionArn))
+	assert.Equal(t, "arn:aws:rekognition:us-east-1:000000000000:collection/staff", aws.ToString(cc.CollectionArn))
 	assert.Equal(t, int32(200), aws.ToInt32(cc.StatusCode))
 	assert.NotEmpty(t, aws.ToString(cc.FaceModelVersion))
 
@@ -62,6 +62,7 @@ func TestConformanceWalk(t *testing.T) {
 	require.Len(t, ix.FaceRecords, 5)
 	require.Len(t, ix.UnindexedFaces, 1)
 	assert.Equal(t, []types.Reason{types.ReasonExceedsMaxFaces}, ix.UnindexedFaces[0].Reasons)
+	requireWholeImage(t, ix.UnindexedFaces[0].FaceDetail.BoundingBox)
 	var aliceFaces []string
 	for _, r := range ix.FaceRecords {
 		f := r.Face
@@ -69,6 +70,8 @@ func TestConformanceWalk(t *testing.T) {
 		assert.Equal(t, aws.ToString(ix.FaceRecords[0].Face.ImageId), aws.ToString(f.ImageId), "one image, one ImageId")
 		assert.Equal(t, "alice.jpg", aws.ToString(f.ExternalImageId))
 		assert.Equal(t, float32(100), aws.ToFloat32(f.Confidence))
+		requireWholeImage(t, f.BoundingBox)
+		requireWholeImage(t, r.FaceDetail.BoundingBox)
 		aliceFaces = append(aliceFaces, aws.ToString(f.FaceId))
 	}
 	// A (d,) array is one face; float64 arrays are accepted too.
@@ -81,6 +84,7 @@ func TestConformanceWalk(t *testing.T) {
 		ix, err := c.IndexFaces(ctx, &rekognition.IndexFacesInput{CollectionId: aws.String("staff"), Image: &types.Image{Bytes: img}})
 		require.NoError(t, err)
 		require.Len(t, ix.FaceRecords, 1)
+		requireWholeImage(t, ix.FaceRecords[0].Face.BoundingBox)
 		assert.Empty(t, ix.UnindexedFaces)
 		bobFaces = append(bobFaces, aws.ToString(ix.FaceRecords[0].Face.FaceId))
 	}
@@ -92,6 +96,9 @@ func TestConformanceWalk(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, lf.Faces, 9)
 	assert.Nil(t, lf.NextToken)
+	for _, f := range lf.Faces {
+		requireWholeImage(t, f.BoundingBox)
+	}
 	var pagedFaces []string
 	for p := rekognition.NewListFacesPaginator(c, &rekognition.ListFacesInput{CollectionId: aws.String("staff"), MaxResults: aws.Int32(4)}); p.HasMorePages(); {
 		page, err := p.NextPage(ctx)
@@ -134,7 +141,7 @@ func TestConformanceWalk(t *testing.T) {
 	assert.Equal(t, int64(9), aws.ToInt64(dc.FaceCount))
 	assert.Equal(t, int64(2), aws.ToInt64(dc.UserCount))
 	assert.WithinDuration(t, time.Now(), aws.ToTime(dc.CreationTimestamp), time.Minute)
-	assert.Equal(t, "arn:aws:rekognition:local:000000000000:collection/staff", aws.ToString(dc.CollectionARN))
+	assert.Equal(t, "arn:aws:rekognition:us-east-1:000000000000:collection/staff", aws.ToString(dc.CollectionARN))
 
 	// Search.
 	su, err := c.SearchUsers(ctx, &rekognition.SearchUsersInput{CollectionId: aws.String("staff"), FaceId: aws.String(aliceFaces[1])})
@@ -158,6 +165,7 @@ func TestConformanceWalk(t *testing.T) {
 	require.Len(t, sui.UserMatches, 1)
 	assert.Equal(t, "bob", aws.ToString(sui.UserMatches[0].User.UserId))
 	assert.Equal(t, types.UserStatusActive, sui.UserMatches[0].User.UserStatus)
+	requireWholeImage(t, sui.SearchedFace.FaceDetail.BoundingBox)
 
 	sf, err := c.SearchFaces(ctx, &rekognition.SearchFacesInput{CollectionId: aws.String("staff"), FaceId: aws.String(aliceFaces[0])})
 	require.NoError(t, err)
@@ -166,6 +174,7 @@ func TestConformanceWalk(t *testing.T) {
 	for _, m := range sf.FaceMatches {
 		got = append(got, aws.ToString(m.Face.FaceId))
 		assert.Equal(t, "alice", aws.ToString(m.Face.UserId))
+		requireWholeImage(t, m.Face.BoundingBox)
 	}
 	sort.Strings(got)
 	want := append([]string(nil), aliceFaces[1:]...)
@@ -180,6 +189,10 @@ func TestConformanceWalk(t *testing.T) {
 	assert.Contains(t, bobFaces, aws.ToString(sfi.FaceMatches[0].Face.FaceId))
 	assert.GreaterOrEqual(t, aws.ToFloat32(sfi.FaceMatches[0].Similarity), aws.ToFloat32(sfi.FaceMatches[1].Similarity))
 	assert.Equal(t, float32(100), aws.ToFloat32(sfi.SearchedFaceConfidence))
+	requireWholeImage(t, sfi.SearchedFaceBoundingBox)
+	for _, m := range sfi.FaceMatches {
+		requireWholeImage(t, m.Face.BoundingBox)
+	}
 
 	// Undo.
 	ds, err := c.DisassociateFaces(ctx, &rekognition.DisassociateFacesInput{

@@ -297,7 +297,7 @@ func (s *Server) runAPI(w http.ResponseWriter, r *http.Request, op operation) (c
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
+	ctx, cancel := context.WithTimeout(engine.WithRegion(r.Context(), scopeRegion(r, sig)), s.opts.RequestTimeout)
 	defer cancel()
 	out, err := op(ctx, s.engine, body)
 	if err != nil {

@@ -48,9 +48,22 @@ type Face struct {
 	ImageID         string
 	ExternalImageID string
 	UserID          string
+	// Box is the face's bounding box in its image, nil for the whole image
+	// (the default). It is encoded as an optional trailing field, written
+	// only when set, so records written before it existed decode as whole
+	// image faces and such records read the same to older code.
+	Box *Box
 	// Vector is L2-normalized; nil when read without vectors.
 	Vector []float32
 }
+
+// Box is a face's bounding box as ratios of its image's width and height.
+type Box struct {
+	Width, Height, Left, Top float32
+}
+
+// boxLen is the encoded length of a Box: four little-endian float32s.
+const boxLen = 16
 
 // User is one user.
 type User struct {
@@ -195,12 +208,18 @@ func decodeCollection(id string, v []byte) (CollectionMeta, error) {
 // encodeFace encodes a face's record: everything but its vector. The
 // record is keyed by the face's sequence, so it holds the face's ID.
 func encodeFace(f *Face) []byte {
-	b := make([]byte, 0, 5+len(f.ID)+len(f.ImageID)+len(f.UserID)+len(f.ExternalImageID))
+	b := make([]byte, 0, 5+len(f.ID)+len(f.ImageID)+len(f.UserID)+len(f.ExternalImageID)+boxLen)
 	b = append(b, formatV3)
 	b = appendStr(b, f.ID)
 	b = appendStr(b, f.ImageID)
 	b = appendStr(b, f.ExternalImageID)
-	return appendStr(b, f.UserID)
+	b = appendStr(b, f.UserID)
+	if f.Box != nil {
+		for _, x := range [4]float32{f.Box.Width, f.Box.Height, f.Box.Left, f.Box.Top} {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+		}
+	}
+	return b
 }
 
 func decodeFace(seq uint64, v []byte) (*Face, error) {
@@ -223,6 +242,13 @@ func decodeFaceInto(f *Face, seq uint64, v []byte, aliasUser bool) error {
 	img := d.raw("face image id")
 	ext := d.raw("face external image id")
 	usr := d.raw("face user id")
+	var box *Box
+	if d.err == nil && len(d.b) > 0 {
+		v := d.bytes(boxLen, "face bounding box")
+		if d.err == nil {
+			box = &Box{Width: le32(v), Height: le32(v[4:]), Left: le32(v[8:]), Top: le32(v[12:])}
+		}
+	}
 	if err := d.done(); err != nil {
 		return err
 	}
@@ -238,7 +264,7 @@ func decodeFaceInto(f *Face, seq uint64, v []byte, aliasUser bool) error {
 	all := unsafe.String(unsafe.SliceData(buf), len(buf))
 	idEnd, imgEnd := len(id), len(id)+len(img)
 	extEnd := imgEnd + len(ext)
-	*f = Face{ID: all[:idEnd], Seq: seq, ImageID: all[idEnd:imgEnd], ExternalImageID: all[imgEnd:extEnd]}
+	*f = Face{ID: all[:idEnd], Seq: seq, ImageID: all[idEnd:imgEnd], ExternalImageID: all[imgEnd:extEnd], Box: box}
 	if aliasUser {
 		f.UserID = unsafe.String(unsafe.SliceData(usr), len(usr))
 	} else {
@@ -246,6 +272,8 @@ func decodeFaceInto(f *Face, seq uint64, v []byte, aliasUser bool) error {
 	}
 	return nil
 }
+
+func le32(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) }
 
 // encodeVector encodes a face's vector record: the face's ID (so that a
 // vector and its face can be checked against each other from either side)

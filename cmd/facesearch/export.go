@@ -24,9 +24,12 @@ vectors bit for bit.
 jsonl (the default, on standard output unless --out) writes the users first,
 one {"user_id": ...} line each, then one line per face in the order indexed:
   {"face_id":"...","image_id":"...","external_image_id":"...","user_id":"...","embedding":[...]}
+with "bounding_box":{"Width":...,"Height":...,"Left":...,"Top":...} for a
+face indexed with its box (without one, a face's box is the whole image).
 npy writes PATH (an (n, d) float32 array) and its sidecar (PATH with .ids:
 external_image_id, user_id, face_id, image_id per row, tab-separated), for
-numpy; users without faces have no place there and are left out.`
+numpy; users without faces have no place there and are left out, and
+neither have bounding boxes (use jsonl to keep them).`
 
 func (m *Main) export(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("export", exportSynopsis, examples(

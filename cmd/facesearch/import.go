@@ -24,7 +24,12 @@ where a user_id creates the user if needed and associates the face, and
 
 A .npy file may have a sidecar FILE.ids (or --ids) with one line per row,
 tab-separated: external_image_id, then optionally user_id, face_id, image_id.
-A (d,) file without one takes its file name as external_image_id.
+Without a sidecar, a file of one row, shape (d,) or (1, d), takes as
+external_image_id its file name less the folder and the last extension
+(embeddings/alice/2023-06-01.npy gives 2023-06-01, a.b.npy gives a.b) when
+that is 1-255 of the characters a-z A-Z 0-9 _ . - : (an ExternalImageId's);
+otherwise, as for every row of a file of several rows, the face has none.
+A .npy header may give the rows' bounding boxes ('facesearch:bounding_boxes').
 
 Records are committed in batches. On a bad record the import stops and says
 FILE:LINE (or FILE:row N) and why; nothing of that record's batch is

@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -56,6 +58,7 @@ var commands = map[string]command{
 	"backup":   {"copy a consistent checkpoint of the store", (*Main).backup},
 	"describe": {"show collections and their counts", (*Main).describe},
 	"check":    {"verify a store's invariants offline", (*Main).check},
+	"version":  {"print the version, the Go version and the VCS revision (also --version)", (*Main).versionCmd},
 }
 
 // Run runs one subcommand and returns the process exit code: 0 ok, 1
@@ -67,6 +70,9 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 			return exitUsage
 		}
 		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
@@ -107,13 +113,28 @@ func (m *Main) newFlagSet(name, synopsis, examples string) *flag.FlagSet {
 	fs.SetOutput(m.Stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(m.Stderr, "Usage: facesearch %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
+		printDefaults(m.Stderr, fs)
 		if examples != "" {
 			fmt.Fprintf(m.Stderr, "\nExamples:\n%s\n", examples)
 		}
 	}
 	return fs
 }
+
+// printDefaults is [flag.FlagSet.PrintDefaults] with flags written as the
+// usage lines and README write them, --name (the flag package accepts both
+// forms and prints -name).
+func printDefaults(w io.Writer, fs *flag.FlagSet) {
+	var b strings.Builder
+	out := fs.Output()
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
+	io.WriteString(w, flagLine.ReplaceAllString(b.String(), "$1--"))
+}
+
+// flagLine matches the start of each flag's line in PrintDefaults' output.
+var flagLine = regexp.MustCompile(`(?m)^(  )-`)
 
 // parseFlags parses args, mapping flag mistakes to errUsage.
 func parseFlags(fs *flag.FlagSet, args []string) error {

@@ -28,6 +28,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	timeout := fs.Duration("request-timeout", 30*time.Second, "longest one request may run")
 	maxInFlight := fs.Int("max-concurrent-requests", 256, "requests served at once; more are refused with ThrottlingException")
 	logFormat := fs.String("log-format", "text", "request log format: text or json")
+	accountID := fs.String("account-id", "000000000000", "12-digit AWS account `ID` in collection ARNs (their region is each request's SigV4 scope region)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -59,7 +60,11 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			"listen on 127.0.0.1 or pass --credentials FILE", *listen)
 	}
 
-	e, err := engine.Open(*dir, nil)
+	eopts := &engine.Options{AccountID: *accountID}
+	if err := eopts.Validate(); err != nil {
+		return usageErrorf(fs, "--account-id %q is not 12 digits", *accountID)
+	}
+	e, err := engine.Open(*dir, eopts)
 	if errors.Is(err, engine.ErrLocked) {
 		return fmt.Errorf("the store in %s is in use by another facesearch process; stop it or choose another --data directory", *dir)
 	}

@@ -168,6 +168,7 @@ func TestServeRefusals(t *testing.T) {
 		{"not host:port", []string{"--listen", "8080"}, exitUsage, "not host:port"},
 		{"stray argument", []string{"now"}, exitUsage, "unexpected argument"},
 		{"bad log format", []string{"--log-format", "xml"}, exitUsage, "--log-format"},
+		{"bad account ID", []string{"--account-id", "12345"}, exitUsage, "--account-id \"12345\" is not 12 digits"},
 		{"bad credentials file", []string{"--credentials", credFile}, exitFailure, "no aws_secret_access_key"},
 		{"missing credentials file", []string{"--credentials", credFile + ".nope"}, exitFailure, "no such file"},
 	}

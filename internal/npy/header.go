@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -35,6 +36,7 @@ type header struct {
 	itemSize int    // 4 or 8
 	n, dim   int    // n is 1 for shape (d,)
 	shape    string // as written, for messages
+	boxes    []Box  // from BoxesKey; nil when the header has none
 }
 
 // readHeader reads and validates the preamble and header dict from r,
@@ -110,9 +112,9 @@ func parseHeader(text []byte) (header, error) {
 	if len(dict) != 3 {
 		for k := range dict {
 			switch k {
-			case "descr", "fortran_order", "shape":
+			case "descr", "fortran_order", "shape", BoxesKey:
 			default:
-				return header{}, formatErr("header has unknown key %s: want exactly 'descr', 'fortran_order' and 'shape'", clip(pyQuote(k)))
+				return header{}, formatErr("header has unknown key %s: want exactly 'descr', 'fortran_order' and 'shape', and optionally '%s'", clip(pyQuote(k)), BoxesKey)
 			}
 		}
 	}
@@ -171,6 +173,11 @@ func parseHeader(text []byte) (header, error) {
 	if h.dim > MaxDim {
 		return header{}, formatErr("dimension %d in shape %s exceeds the limit of %d", h.dim, h.shape, MaxDim)
 	}
+	if v, ok := dict[BoxesKey]; ok {
+		if h.boxes, err = parseBoxes(v, h.n); err != nil {
+			return header{}, err
+		}
+	}
 	return h, nil
 }
 
@@ -188,6 +195,8 @@ const (
 	pyNone
 	pyTuple
 	pyList
+	pyFloat
+	pyDict
 )
 
 type pyValue struct {
@@ -198,6 +207,8 @@ type pyValue struct {
 	big   bool   // pyInt does not fit in an int
 	truth bool   // pyBool
 	items []pyValue
+	f     float64            // pyFloat (and pyInt, for numbers)
+	dict  map[string]pyValue // pyDict
 }
 
 // repr renders v as Python would, for error messages.
@@ -217,6 +228,10 @@ func (v pyValue) repr() string {
 		return "False"
 	case pyNone:
 		return "None"
+	case pyFloat:
+		return strconv.FormatFloat(v.f, 'g', -1, 64)
+	case pyDict:
+		return "{...}"
 	}
 	var b strings.Builder
 	open, close := "(", ")"
@@ -287,10 +302,28 @@ func (p *pyParser) eat(c byte) bool {
 func parseDict(s []byte) (map[string]pyValue, error) {
 	p := &pyParser{s: s}
 	p.skipSpace()
-	if !p.eat('{') {
+	if p.pos >= len(p.s) || p.s[p.pos] != '{' {
 		return nil, p.fail("want '{'")
 	}
-	m := make(map[string]pyValue, 3)
+	d, err := p.dict()
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.pos != len(p.s) {
+		return nil, p.fail("unexpected %q after the closing '}'", p.s[p.pos])
+	}
+	return d.dict, nil
+}
+
+// dict parses a dict with string keys, the header itself or a value in it.
+func (p *pyParser) dict() (pyValue, error) {
+	if p.depth++; p.depth > maxDepth {
+		return pyValue{}, p.fail("nested too deeply")
+	}
+	defer func() { p.depth-- }()
+	p.pos++ // '{'
+	m := make(map[string]pyValue, 4)
 	for {
 		p.skipSpace()
 		if p.eat('}') {
@@ -298,23 +331,23 @@ func parseDict(s []byte) (map[string]pyValue, error) {
 		}
 		key, err := p.value()
 		if err != nil {
-			return nil, err
+			return pyValue{}, err
 		}
 		if key.kind != pyStr {
-			return nil, p.fail("key %s is not a string", clip(key.repr()))
+			return pyValue{}, p.fail("key %s is not a string", clip(key.repr()))
 		}
 		p.skipSpace()
 		if !p.eat(':') {
-			return nil, p.fail("want ':' after key %s", clip(key.repr()))
+			return pyValue{}, p.fail("want ':' after key %s", clip(key.repr()))
 		}
 		val, err := p.value()
 		if err != nil {
-			return nil, err
+			return pyValue{}, err
 		}
 		if _, dup := m[key.text]; dup {
 			// Python would keep the last one; an ambiguous header is more
 			// likely corruption than intent.
-			return nil, p.fail("duplicate key %s", clip(key.repr()))
+			return pyValue{}, p.fail("duplicate key %s", clip(key.repr()))
 		}
 		m[key.text] = val
 		p.skipSpace()
@@ -324,13 +357,9 @@ func parseDict(s []byte) (map[string]pyValue, error) {
 		if p.eat('}') {
 			break
 		}
-		return nil, p.fail("want ',' or '}'")
+		return pyValue{}, p.fail("want ',' or '}'")
 	}
-	p.skipSpace()
-	if p.pos != len(p.s) {
-		return nil, p.fail("unexpected %q after the closing '}'", p.s[p.pos])
-	}
-	return m, nil
+	return pyValue{kind: pyDict, dict: m}, nil
 }
 
 func (p *pyParser) value() (pyValue, error) {
@@ -345,7 +374,9 @@ func (p *pyParser) value() (pyValue, error) {
 		return p.seq('(', ')')
 	case c == '[':
 		return p.seq('[', ']')
-	case c == '-' || c == '+' || isDigit(c):
+	case c == '{':
+		return p.dict()
+	case c == '-' || c == '+' || isDigit(c) || c == '.':
 		return p.int()
 	case isNameByte(c):
 		start := p.pos
@@ -392,7 +423,8 @@ func (p *pyParser) str() (pyValue, error) {
 }
 
 // int parses [+-] digits [L], as literal_eval does (the L suffix is Python 2's
-// long, found in old files; NumPy strips it too).
+// long, found in old files; NumPy strips it too), or a float as Python's
+// repr writes it (digits with a fraction or an exponent).
 func (p *pyParser) int() (pyValue, error) {
 	v := pyValue{kind: pyInt}
 	if c := p.s[p.pos]; c == '-' || c == '+' {
@@ -413,6 +445,9 @@ func (p *pyParser) int() (pyValue, error) {
 			continue
 		}
 		break
+	}
+	if p.pos < len(p.s) && (p.s[p.pos] == '.' || p.s[p.pos] == 'e' || p.s[p.pos] == 'E') {
+		return p.float(start, v.neg)
 	}
 	digits := strings.ReplaceAll(string(p.s[start:p.pos]), "_", "")
 	if digits == "" {
@@ -436,7 +471,39 @@ func (p *pyParser) int() (pyValue, error) {
 		}
 		v.num = v.num*10 + d
 	}
+	v.f, _ = strconv.ParseFloat(digits, 64)
+	if v.neg {
+		v.f = -v.f
+	}
 	return v, nil
+}
+
+// float parses the rest of a float whose digits before the point start at
+// start: [.digits][e[+-]digits].
+func (p *pyParser) float(start int, neg bool) (pyValue, error) {
+	digits := func() {
+		for p.pos < len(p.s) && isDigit(p.s[p.pos]) {
+			p.pos++
+		}
+	}
+	if p.eat('.') {
+		digits()
+	}
+	if p.eat('e') || p.eat('E') {
+		if !p.eat('-') {
+			p.eat('+')
+		}
+		digits()
+	}
+	text := string(p.s[start:p.pos])
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsInf(f, 0) || p.pos < len(p.s) && (isNameByte(p.s[p.pos]) || p.s[p.pos] == '.') {
+		return pyValue{}, p.fail("malformed number %s", clip(text))
+	}
+	if neg {
+		f = -f
+	}
+	return pyValue{kind: pyFloat, f: f, neg: neg, text: clip(text)}, nil
 }
 
 // seq parses a tuple or list. As in Python, "(x)" is just x and "(x,)" is a

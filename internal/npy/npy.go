@@ -26,29 +26,34 @@ import (
 // fails with an error wrapping [ErrFormat]. Decode never allocates more than
 // a small multiple of len(b), whatever the header claims.
 func Decode(b []byte) (rows [][]float32, dim int, err error) {
+	rows, h, err := decode(b)
+	return rows, h.dim, err
+}
+
+func decode(b []byte) ([][]float32, header, error) {
 	br := bytes.NewReader(b)
 	h, err := readHeader(br)
 	if err != nil {
-		return nil, 0, err
+		return nil, header{}, err
 	}
 	data := b[len(b)-br.Len():]
 	rowBytes := h.dim * h.itemSize
 	// Compare by division so a hostile n cannot overflow n*rowBytes.
 	if h.n > len(data)/rowBytes {
-		return nil, 0, formatErr("data is truncated: shape %s of '%s' needs %d rows of %d bytes, only %d bytes present",
+		return nil, header{}, formatErr("data is truncated: shape %s of '%s' needs %d rows of %d bytes, only %d bytes present",
 			h.shape, h.descr, h.n, rowBytes, len(data))
 	}
 	if extra := len(data) - h.n*rowBytes; extra != 0 {
-		return nil, 0, formatErr("%d unexpected bytes after the data of shape %s", extra, h.shape)
+		return nil, header{}, formatErr("%d unexpected bytes after the data of shape %s", extra, h.shape)
 	}
 	flat := make([]float32, h.n*h.dim)
 	convert(flat, data, h.itemSize)
-	rows = make([][]float32, h.n)
+	rows := make([][]float32, h.n)
 	for i := range rows {
 		// Full slice expressions: appending to one row must not overwrite the next.
 		rows[i] = flat[i*h.dim : (i+1)*h.dim : (i+1)*h.dim]
 	}
-	return rows, h.dim, nil
+	return rows, h, nil
 }
 
 // convert decodes little-endian floats of itemSize bytes from src into dst.
@@ -72,6 +77,11 @@ func convert(dst []float32, src []byte, itemSize int) {
 // Encode refuses (with [ErrFormat]) what Decode would refuse, so whatever it
 // writes can be read back.
 func Encode(w io.Writer, rows [][]float32, oneD bool) error {
+	return encode(w, rows, oneD, "")
+}
+
+// encode is Encode with extra, rendered entries of the header dict.
+func encode(w io.Writer, rows [][]float32, oneD bool, extra string) error {
 	if len(rows) == 0 {
 		return formatErr("cannot encode zero rows: want at least one")
 	}
@@ -88,7 +98,7 @@ func Encode(w io.Writer, rows [][]float32, oneD bool) error {
 	if oneD && len(rows) == 1 {
 		shape = fmt.Sprintf("(%d,)", d)
 	}
-	return write(w, shape, rows)
+	return write(w, shape, extra, rows)
 }
 
 // EncodeVector returns v as a float32 .npy array of shape (d,), the form a
@@ -97,15 +107,19 @@ func Encode(w io.Writer, rows [][]float32, oneD bool) error {
 func EncodeVector(v []float32) []byte {
 	var buf bytes.Buffer
 	buf.Grow(128 + 4*len(v))
-	_ = write(&buf, fmt.Sprintf("(%d,)", len(v)), [][]float32{v}) // a bytes.Buffer never fails
+	_ = write(&buf, fmt.Sprintf("(%d,)", len(v)), "", [][]float32{v}) // a bytes.Buffer never fails
 	return buf.Bytes()
 }
 
 // writeChunk is how many bytes of data Encode buffers per Write.
 const writeChunk = 64 << 10
 
-func write(w io.Writer, shape string, rows [][]float32) error {
-	if _, err := w.Write(encodeHeader(shape)); err != nil {
+func write(w io.Writer, shape, extra string, rows [][]float32) error {
+	h, err := encodeHeader(shape, extra)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(h); err != nil {
 		return err
 	}
 	var buf []byte
@@ -133,16 +147,19 @@ func write(w io.Writer, shape string, rows [][]float32) error {
 
 // encodeHeader builds a version 1.0 preamble and header for a '<f4' array,
 // laid out as numpy.save does: dict, spaces, newline, total a multiple of 64.
-func encodeHeader(shape string) []byte {
-	dict := "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }"
+func encodeHeader(shape, extra string) ([]byte, error) {
+	dict := "{'descr': '<f4', " + extra + "'fortran_order': False, 'shape': " + shape + ", }"
 	const preamble = 10 // magic, version, uint16 length
 	pad := (64 - (preamble+len(dict)+1)%64) % 64
-	hlen := len(dict) + pad + 1 // shapes are short: always fits in uint16
+	hlen := len(dict) + pad + 1
+	if hlen > math.MaxUint16 {
+		return nil, formatErr("cannot encode a header of %d bytes: version 1.0 holds at most %d", hlen, math.MaxUint16)
+	}
 	out := make([]byte, 0, preamble+hlen)
 	out = append(out, magic...)
 	out = append(out, 1, 0)
 	out = binary.LittleEndian.AppendUint16(out, uint16(hlen))
 	out = append(out, dict...)
 	out = append(out, bytes.Repeat([]byte{' '}, pad)...)
-	return append(out, '\n')
+	return append(out, '\n'), nil
 }

@@ -154,7 +154,7 @@ var rejections = []struct {
 	{"3-d", npyFile(1, dictFor("<f4", "(1, 2, 2)"), f4(1, 2, 3, 4)), "3 dimensions"},
 	{"shape not a tuple", npyFile(1, dictFor("<f4", "(3)"), f4(1, 2, 3)), "not a tuple"},
 	{"shape a list", npyFile(1, dictFor("<f4", "[3]"), f4(1, 2, 3)), "not a tuple"},
-	{"shape float", npyFile(1, dictFor("<f4", "(3.0,)"), f4(1, 2, 3)), "malformed integer"},
+	{"shape float", npyFile(1, dictFor("<f4", "(3.0,)"), f4(1, 2, 3)), "non-integer dimension"},
 	{"shape string", npyFile(1, dictFor("<f4", "('3',)"), f4(1, 2, 3)), "non-integer"},
 	{"shape leading zero", npyFile(1, dictFor("<f4", "(03,)"), f4(1, 2, 3)), "leading zero"},
 	{"negative", npyFile(1, dictFor("<f4", "(-1, 3)"), f4(1, 2, 3)), "negative"},

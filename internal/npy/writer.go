@@ -24,7 +24,11 @@ func NewWriter(w io.Writer, n, d int) (*Writer, error) {
 	if n < 1 || d < 1 || d > MaxDim {
 		return nil, formatErr("cannot write shape (%d, %d): want at least one row of 1 to %d values", n, d, MaxDim)
 	}
-	if _, err := w.Write(encodeHeader(fmt.Sprintf("(%d, %d)", n, d))); err != nil {
+	h, err := encodeHeader(fmt.Sprintf("(%d, %d)", n, d), "")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(h); err != nil {
 		return nil, err
 	}
 	return &Writer{w: w, n: n, dim: d}, nil

@@ -91,7 +91,7 @@ func TestDecode(t *testing.T) {
 	}{
 		{line: `{"user_id":"a","embedding":[1,2]}`, want: JSON{UserID: "a", Embedding: []float32{1, 2}}},
 		{line: `{"user_id":"a\u0062"}`, want: JSON{UserID: "ab"}}, // the slow path
-		{line: `{"embeding":[1]}`, err: `unknown field "embeding" (the fields are embedding, external_image_id, user_id, face_id, image_id)`},
+		{line: `{"embeding":[1]}`, err: `unknown field "embeding" (the fields are embedding, external_image_id, user_id, face_id, image_id, bounding_box)`},
 		{line: `{"embedding":[1,"x"]}`, err: `field "embedding": string is not a float32`},
 		{line: `{"embedding":[1e39]}`, err: `field "embedding": number 1e39 is not a float32`},
 		{line: `[1]`, err: `want a JSON object, got array`},

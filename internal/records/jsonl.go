@@ -20,14 +20,18 @@ type JSON struct {
 	ExternalImageID string    `json:"external_image_id,omitempty"`
 	UserID          string    `json:"user_id,omitempty"`
 	Embedding       []float32 `json:"embedding,omitempty"`
+	// BoundingBox is the face's box in its image, Rekognition's shape
+	// ({"Width": ..., "Height": ..., "Left": ..., "Top": ...}); absent
+	// means the whole image.
+	BoundingBox *engine.BoundingBox `json:"bounding_box,omitempty"`
 }
 
 // fields lists JSON's fields for a person who misspelt one.
-const fields = "embedding, external_image_id, user_id, face_id, image_id"
+const fields = "embedding, external_image_id, user_id, face_id, image_id, bounding_box"
 
 // Import is the record j stands for.
 func (j *JSON) Import() engine.ImportRecord {
-	return engine.ImportRecord{Vector: j.Embedding, FaceId: j.FaceID, ImageId: j.ImageID, ExternalImageId: j.ExternalImageID, UserId: j.UserID}
+	return engine.ImportRecord{Vector: j.Embedding, FaceId: j.FaceID, ImageId: j.ImageID, ExternalImageId: j.ExternalImageID, UserId: j.UserID, BoundingBox: j.BoundingBox}
 }
 
 // NewEncoder writes records one per line, as export writes them.
@@ -39,7 +43,7 @@ func NewEncoder(w io.Writer) *json.Encoder {
 
 // FromImport is r as a line of JSON Lines.
 func FromImport(r engine.ImportRecord) JSON {
-	return JSON{FaceID: r.FaceId, ImageID: r.ImageId, ExternalImageID: r.ExternalImageId, UserID: r.UserId, Embedding: r.Vector}
+	return JSON{FaceID: r.FaceId, ImageID: r.ImageId, ExternalImageID: r.ExternalImageId, UserID: r.UserId, Embedding: r.Vector, BoundingBox: r.BoundingBox}
 }
 
 // MaxLine bounds one line of JSON Lines: a 4096-d embedding in decimal

@@ -56,6 +56,10 @@ func ReadNPY(name string, r io.Reader, sidecar string) iter.Seq2[Sourced, error]
 				return
 			}
 			rec := engine.ImportRecord{Vector: vec, ExternalImageId: defaultExt}
+			if boxes := nr.Boxes(); boxes != nil {
+				b := boxes[row-1]
+				rec.BoundingBox = &engine.BoundingBox{Width: float32(b.Width), Height: float32(b.Height), Left: float32(b.Left), Top: float32(b.Top)}
+			}
 			if ids != nil {
 				if !ids.Scan() {
 					err := ids.Err()

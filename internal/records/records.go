@@ -9,10 +9,13 @@
 //
 // where only "embedding" is needed for a face; a line with "user_id" and no
 // "embedding" is a user with no faces yet. face_id and image_id keep IDs
-// from an export. Blank lines are skipped; unknown fields are errors.
+// from an export; "bounding_box" ({"Width": w, "Height": h, "Left": x,
+// "Top": y}) is the face's box in its image, the whole image if absent.
+// Blank lines are skipped; unknown fields are errors.
 //
-// .npy: an (n, d) or (d,) float32/float64 array, one face per row, with an
-// optional sidecar text file of one line per row, tab-separated:
+// .npy: an (n, d) or (d,) float32/float64 array, one face per row (its
+// header may give the rows' boxes under 'facesearch:bounding_boxes'), with
+// an optional sidecar text file of one line per row, tab-separated:
 //
 //	external_image_id [TAB user_id [TAB face_id [TAB image_id]]]
 //
