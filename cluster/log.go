@@ -257,7 +257,8 @@ func (l *Log) Publish(ctx context.Context, cmd *Command) (Ack, error) {
 
 // transient reports errors after which the command may or may not be in the
 // log and a retry may succeed: no answer (a leader election, a lost
-// connection) or JetStream saying it is temporarily unavailable.
+// connection, no quorum), JetStream saying it is temporarily unavailable, or
+// an earlier attempt still in flight.
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
@@ -269,10 +270,15 @@ func transient(err error) bool {
 		errors.Is(err, nats.ErrDisconnected):
 		return true
 	case errors.As(err, &apiErr):
-		return apiErr.Code == 503
+		return apiErr.Code == 503 || apiErr.ErrorCode == errCodeDuplicateInProcess
 	}
 	return false
 }
+
+// errCodeDuplicateInProcess is JetStream's answer to a retry while the first
+// attempt with the same message ID is still being replicated (its
+// JSStreamDuplicateMessageConflict, not named by the client library).
+const errCodeDuplicateInProcess jetstream.ErrorCode = 10158
 
 // Trim removes the commands below seq from the log. Nodes that have not
 // applied them meet an [ErrGap] and must re-bootstrap from a checkpoint.
