@@ -112,6 +112,9 @@ func isJSONObject(b json.RawMessage) bool {
 
 // MarshalBinary validates c and encodes it for the log.
 func (c *Command) MarshalBinary() ([]byte, error) {
+	if len(c.Payload) > MaxCommandSize {
+		return nil, fmt.Errorf("%w: command %s has a %d-byte payload, over the %d limit", ErrInvalidCommand, c.ID, len(c.Payload), MaxCommandSize)
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -100,15 +99,16 @@ func connectRetry(t *testing.T, urls []string) *nats.Conn {
 // processes (Debian's 2.9.10 is the oldest supported), and SIGKILLs the
 // stream leader.
 func TestExternalCluster(t *testing.T) {
+	// Mostly waiting on elections: run beside the other tests.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts three nats-server processes")
 	}
 	bin := externalServer(t)
 	urls, procs := startExternalCluster(t, bin, 3)
 	conns := make([]*nats.Conn, len(urls))
-	for i, u := range urls {
-		// Each node prefers its own server and fails over to the others.
-		conns[i] = connectRetry(t, append([]string{u}, slices.Delete(slices.Clone(urls), i, i+1)...))
+	for i := range urls {
+		conns[i] = connectRetry(t, failover(urls, i))
 	}
 	opts := &LogOptions{PublishTimeout: 20 * time.Second}
 	logs := openLogs(t, &testCluster{conns: conns}, opts)

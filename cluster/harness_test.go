@@ -122,6 +122,9 @@ func sharedCluster(t testing.TB) *testCluster {
 }
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(nodeEnv); spec != "" {
+		runChildNode(spec)
+	}
 	code := m.Run()
 	if shared.c != nil {
 		shared.c.shutdown()
@@ -241,4 +244,10 @@ func publishN(ctx context.Context, t testing.TB, l *Log, n int) {
 		_, err := l.Publish(ctx, cmdN("n1", i))
 		require.NoError(t, err)
 	}
+}
+
+// failover lists urls with the i-th first: a node's client prefers its own
+// server and fails over to the others.
+func failover(urls []string, i int) []string {
+	return append([]string{urls[i]}, slices.Delete(slices.Clone(urls), i, i+1)...)
 }

@@ -226,6 +226,8 @@ func TestFollowStopsOnInvalidCommand(t *testing.T) {
 }
 
 func TestLeaderShutdownThenPublishSucceeds(t *testing.T) {
+	// Mostly waiting on elections: run beside the other tests.
+	t.Parallel()
 	c := startCluster(t, 3)
 	opts := testLogOptions(t)
 	opts.PublishTimeout = 20 * time.Second
