@@ -175,6 +175,9 @@ func OpenLog(ctx context.Context, nc *nats.Conn, opts *LogOptions) (*Log, error)
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if nc == nil {
+		return nil, fmt.Errorf("%w: command log: no NATS connection", ErrInvalidOptions)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)

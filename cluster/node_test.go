@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 func TestNodeOptionsValidate(t *testing.T) {
@@ -60,6 +61,7 @@ func TestNodeOptionsSyncEveryWriteByDefault(t *testing.T) {
 }
 
 func TestStartNodeSingleServesLogAndShutsDown(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir := t.TempDir()
 	n, err := StartNode(&NodeOptions{Name: "solo", ClientListen: "127.0.0.1:0", DataDir: dir})
 	require.NoError(t, err)
@@ -77,6 +79,16 @@ func TestStartNodeSingleServesLogAndShutsDown(t *testing.T) {
 	ack, err := l.Publish(ctx, cmdN("solo", 1))
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, ack.Seq)
+	// The reader applies it, and returns, leaving nothing running, once its
+	// context is cancelled.
+	r := &recorder{}
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Follow(fctx, 0, r) }()
+	waitApplied(t, r, 1)
+	stop()
+	require.ErrorIs(t, <-done, context.Canceled)
+
 	entries, err := os.ReadDir(filepath.Join(dir, "nats"))
 	require.NoError(t, err)
 	assert.NotEmpty(t, entries, "JetStream keeps its files under the data dir")
@@ -144,6 +156,8 @@ func TestLogOptionsValidate(t *testing.T) {
 		{"negative window", LogOptions{Duplicates: -time.Second}},
 		{"negative timeout", LogOptions{PublishTimeout: -time.Second}},
 	}
+	_, err := OpenLog(context.Background(), nil, nil)
+	require.ErrorIs(t, err, ErrInvalidOptions, "no connection")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := tt.opts
