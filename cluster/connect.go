@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ type ConnectOptions struct {
 	// the cluster. The default value is 250ms.
 	ReconnectWait time.Duration
 }
+
+// clientSchemes are the URL schemes the NATS client dials.
+var clientSchemes = []string{"nats", "tls", "ws", "wss"}
 
 // Connect connects to the first reachable NATS server among urls: an
 // external cluster's client URLs, or an embedded [Node]'s [Node.ClientURL].
@@ -48,8 +52,8 @@ func Connect(urls []string, opts *ConnectOptions) (*nats.Conn, error) {
 	var list []string
 	for _, u := range urls {
 		p, err := url.Parse(u)
-		if err != nil || p.Host == "" || !strings.HasPrefix(p.Scheme, "nats") && p.Scheme != "tls" {
-			list = append(list, fmt.Sprintf("%q is not a NATS URL (nats://host:port)", u))
+		if err != nil || p.Host == "" || !slices.Contains(clientSchemes, p.Scheme) {
+			list = append(list, fmt.Sprintf("%q is not a NATS client URL (nats://host:port)", u))
 		}
 	}
 	if err := problems(ErrInvalidOptions, "NATS URLs", list); err != nil {

@@ -133,6 +133,7 @@ func TestConnectRejectsMalformedURLs(t *testing.T) {
 	}{
 		{"none", nil},
 		{"http", []string{"http://127.0.0.1:4222"}},
+		{"a route URL", []string{"nats-route://127.0.0.1:6222"}},
 		{"no host", []string{"nats://"}},
 		{"not a URL", []string{"::"}},
 	}
