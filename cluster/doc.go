@@ -8,6 +8,8 @@
 // checks ([OpenLog]), publishing with deduplication and acknowledgement
 // ([Log.Publish]), an in-order reader that reports gaps ([Log.Follow] and
 // the [Applier] the engine implements), trimming ([Log.Trim]), the command
-// envelope ([Command], [DecodeCommand]) and the clock that stamps it
-// ([Clock]). docs/cluster.md gives the design and what is still to come.
+// envelope ([Command], [DecodeCommand]), the clock that stamps it
+// ([Clock]), and the shared read barrier ([Barrier]) with the applied
+// sequence it waits on ([Progress]). docs/cluster.md gives the design and
+// what is still to come.
 package cluster
