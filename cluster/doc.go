@@ -1,0 +1,15 @@
+// Package cluster runs facesearch nodes as one engine over NATS JetStream:
+// a replicated, ordered log of commands that every node applies, in order,
+// to its own store. Consensus and replication are JetStream's; this package
+// holds the log's client side.
+//
+// What is here: an embedded NATS JetStream node ([StartNode]), connecting to
+// an external NATS cluster ([Connect]), the command log's stream with its
+// checks ([OpenLog]), publishing with deduplication and acknowledgement
+// ([Log.Publish]), an in-order reader that reports gaps ([Log.Follow] and
+// the [Applier] the engine implements), trimming ([Log.Trim]), the command
+// envelope ([Command], [DecodeCommand]), the clock that stamps it
+// ([Clock]), and the shared read barrier ([Barrier]) with the applied
+// sequence it waits on ([Progress]). docs/cluster.md gives the design and
+// what is still to come.
+package cluster
