@@ -56,6 +56,14 @@ type Options struct {
 	// ImageTooLargeException before more than this many bytes are read.
 	// The default value is 8 MiB.
 	MaxBodyBytes int64
+	// BodyTimeout and MinBodyRate pace a request body, which is read in
+	// full before the request takes one of [Options.MaxConcurrentRequests]:
+	// it must arrive within BodyTimeout plus one second for every
+	// MinBodyRate bytes, or it gets RequestTimeoutException. A slow body
+	// costs its own connection, never another caller's turn.
+	// The default values are 10 seconds and 64 KiB per second.
+	BodyTimeout time.Duration
+	MinBodyRate int64
 	// MaxConcurrentRequests bounds the operations in flight; one more is
 	// answered at once with ThrottlingException instead of queueing, so load
 	// cannot grow memory without bound. The default value is 256.
@@ -84,6 +92,12 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("server: Options.MaxBodyBytes %d is negative", o.MaxBodyBytes))
+	}
+	if o.BodyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("server: Options.BodyTimeout %v is negative", o.BodyTimeout))
+	}
+	if o.MinBodyRate < 0 {
+		errs = append(errs, fmt.Errorf("server: Options.MinBodyRate %d is negative", o.MinBodyRate))
 	}
 	if o.MaxConcurrentRequests < 0 {
 		errs = append(errs, fmt.Errorf("server: Options.MaxConcurrentRequests %d is negative", o.MaxConcurrentRequests))
@@ -114,6 +128,12 @@ func (o *Options) clone() *Options {
 func (o *Options) ensureDefaults() {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 8 << 20
+	}
+	if o.BodyTimeout == 0 {
+		o.BodyTimeout = 10 * time.Second
+	}
+	if o.MinBodyRate == 0 {
+		o.MinBodyRate = 64 << 10
 	}
 	if o.MaxConcurrentRequests == 0 {
 		o.MaxConcurrentRequests = 256
@@ -169,20 +189,25 @@ func New(e *engine.Engine, opts *Options) (*Server, error) {
 
 // HTTPServer returns an [http.Server] for s on addr with the timeouts and
 // header limit facesearch is meant to run with: headers within 10 s and
-// 64 KiB, the body within a minute, and the response written within the
-// request timeout plus a margin.
+// 64 KiB, a request to anything but the API within a minute (an API body is
+// paced by [Options.BodyTimeout] and [Options.MinBodyRate]), and the
+// response written within the request timeout plus a margin.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      s.opts.RequestTimeout + 60*time.Second,
+		WriteTimeout:      s.opts.RequestTimeout + writeMargin,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
+
+// writeMargin is how long past [Options.RequestTimeout] an answer may take
+// to write.
+const writeMargin = 60 * time.Second
 
 // ServeHTTP routes a request: POST / to the API, GET /healthz, GET /metrics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -280,13 +305,8 @@ func (s *Server) runAPI(w http.ResponseWriter, r *http.Request, op operation) (c
 	if err := s.checkRequest(r, op); err != nil {
 		return writeError(w, err), nil
 	}
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	default:
-		return writeError(w, &apiError{Status: http.StatusBadRequest, Code: engine.CodeThrottling,
-			Message: fmt.Sprintf("Rate exceeded: %d requests are in flight; retry with backoff", cap(s.slots))}), nil
-	}
+	// The body is read and its signature checked before the request takes
+	// a slot, so slots go only to requests ready to run.
 	body, rerr := s.readBody(w, r)
 	if rerr != nil {
 		return writeError(w, rerr), nil
@@ -295,6 +315,13 @@ func (s *Server) runAPI(w http.ResponseWriter, r *http.Request, op operation) (c
 		if err := sig.verify(r, body); err != nil {
 			return writeError(w, err), nil
 		}
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		return writeError(w, &apiError{Status: http.StatusBadRequest, Code: engine.CodeThrottling,
+			Message: fmt.Sprintf("Rate exceeded: %d requests are in flight; retry with backoff", cap(s.slots))}), nil
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
@@ -343,31 +370,6 @@ func (s *Server) checkRequest(r *http.Request, op operation) *apiError {
 			Message: fmt.Sprintf("unknown operation %s; facesearch serves %s", clip(t), strings.Join(operationNames(), ", "))}
 	}
 	return nil
-}
-
-// readBody reads the whole body, refusing one over the limit before
-// reading past it.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
-	limit := s.opts.MaxBodyBytes
-	tooLarge := &apiError{Status: http.StatusBadRequest, Code: engine.CodeImageTooLarge,
-		Message: fmt.Sprintf("the request body is larger than %d bytes", limit)}
-	if r.ContentLength > limit {
-		// Tell net/http not to drain the rest: the connection is closed.
-		w.Header().Set("Connection", "close")
-		return nil, tooLarge
-	}
-	// MaxBytesReader, unlike LimitReader, also makes net/http close the
-	// connection instead of reading the excess.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge
-		}
-		return nil, &apiError{Status: http.StatusBadRequest, Code: CodeSerialization,
-			Message: "could not read the request body: " + err.Error()}
-	}
-	return body, nil
 }
 
 // toAPIError maps an engine error to the wire. Engine errors keep their
