@@ -44,10 +44,16 @@ type Options struct {
 	// Credentials maps AWS access key IDs to their secret access keys (see
 	// [LoadCredentials]). When it is not empty, every request except
 	// GET /healthz must carry a valid AWS Signature Version 4 made with one
-	// of these keys for the service "rekognition" (any region).
+	// of these keys for the service "rekognition", covering host,
+	// X-Amz-Date, Content-Type and every X-Amz-* header it has.
 	// The default value is nil: requests are not authenticated, so serve only
 	// on a loopback address.
 	Credentials map[string]string
+	// Region, when set, is the only region a signature's credential scope
+	// may name; a request signed for another gets InvalidSignatureException.
+	// [SigningRegion] gives operations the region of the request.
+	// The default value is "": any region.
+	Region string
 	// UnsignedMetrics serves GET /metrics without a signature even when
 	// Credentials is set, for scrapers that cannot sign requests.
 	// The default value is false.
@@ -326,6 +332,9 @@ func (s *Server) runAPI(w http.ResponseWriter, r *http.Request, op operation) (c
 
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
 	defer cancel()
+	if sig != nil {
+		ctx = context.WithValue(ctx, regionKey{}, sig.auth.region)
+	}
 	out, err := op(ctx, s.engine, body)
 	if err != nil {
 		ae := s.toAPIError(ctx, err)
