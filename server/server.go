@@ -12,6 +12,8 @@
 //     InternalServerError, 503 while the engine closes, 408 past
 //     [Options.RequestTimeout]).
 //   - GET /healthz answers "ok"; GET /metrics serves Prometheus metrics.
+//     [Server.MetricsHandler] serves both without a signature, for a
+//     listener of their own.
 //
 // Every response carries an x-amzn-RequestId. With [Options.Credentials]
 // set, every request but /healthz (and /metrics with
@@ -227,8 +229,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed(w, r, "GET, HEAD")
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
+		healthz(w, r)
 	case "/metrics":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			methodNotAllowed(w, r, "GET, HEAD")
@@ -249,6 +250,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: CodeUnknownOperation,
 			Message: fmt.Sprintf("no resource at %s; the API is POST /, health is GET /healthz, metrics GET /metrics", r.URL.Path)})
 	}
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {

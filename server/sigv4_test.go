@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -247,7 +249,7 @@ func TestSigV4Raw(t *testing.T) {
 }
 
 // TestSigV4Endpoints: /healthz never needs a signature; /metrics does unless
-// UnsignedMetrics is set.
+// UnsignedMetrics is set or it is served by MetricsHandler.
 func TestSigV4Endpoints(t *testing.T) {
 	get := func(t *testing.T, url string, sign bool) rawResponse {
 		req, err := http.NewRequest(http.MethodGet, url, nil)
@@ -268,6 +270,19 @@ func TestSigV4Endpoints(t *testing.T) {
 
 	_, open := newServer(t, &server.Options{Credentials: testCreds, UnsignedMetrics: true})
 	assert.Equal(t, http.StatusOK, get(t, open.URL+"/metrics", false).Status)
+
+	// The metrics handler, for a listener of its own, needs no signature
+	// and serves nothing of the API.
+	s, err := server.New(newEngine(t), &server.Options{Credentials: testCreds, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	ms := httptest.NewServer(s.MetricsHandler())
+	t.Cleanup(ms.Close)
+	m = get(t, ms.URL+"/metrics", false)
+	assert.Equal(t, http.StatusOK, m.Status)
+	assert.Contains(t, string(m.Body), "go_goroutines")
+	assert.Equal(t, http.StatusOK, get(t, ms.URL+"/healthz", false).Status)
+	api := signedRequest(t, ms.URL, testKeyID, testSecret, "rekognition", time.Now(), `{}`, nil)
+	assert.Equal(t, http.StatusNotFound, do(t, api).Status)
 }
 
 // TestSigV4OperationSwap: a signature that covers only host and X-Amz-Date
