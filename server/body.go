@@ -29,6 +29,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 	tooLarge := &apiError{Status: http.StatusBadRequest, Code: engine.CodeImageTooLarge,
 		Message: fmt.Sprintf("the request body is larger than %d bytes", limit)}
 	rc := http.NewResponseController(w)
+	// The answer's deadline runs from the body's end, however long the
+	// body took.
+	defer func() { rc.SetWriteDeadline(time.Now().Add(s.opts.RequestTimeout + writeMargin)) }()
 	body := &pacedReader{r: r.Body, rc: rc, start: time.Now(), grace: s.opts.BodyTimeout, rate: s.opts.MinBodyRate}
 	if r.ContentLength > limit {
 		if strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
@@ -46,10 +49,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 	if int64(len(b)) > limit {
 		return nil, s.drain(w, body, tooLarge)
 	}
-	// The body is in: nothing more to pace, and the answer's deadline runs
-	// from now, however long the body took.
-	rc.SetReadDeadline(time.Time{})
-	rc.SetWriteDeadline(time.Now().Add(s.opts.RequestTimeout + writeMargin))
+	rc.SetReadDeadline(time.Time{}) // the body is in: nothing more to pace
 	return b, nil
 }
 
