@@ -10,15 +10,21 @@
 //     engine, encode its output. Errors are {"__type": code, "message": ...}
 //     with the X-Amzn-ErrorType header and status 400 (500 for
 //     InternalServerError, 503 while the engine closes, 408 past
-//     [Options.RequestTimeout]).
+//     [Options.RequestTimeout] or for a body slower than
+//     [Options.BodyTimeout] and [Options.MinBodyRate] allow). The body is
+//     read whole, at most [Options.MaxBodyBytes] and nested at most
+//     [MaxJSONDepth] deep, before the request takes a slot.
 //   - GET /healthz answers "ok"; GET /metrics serves Prometheus metrics.
 //     [Server.MetricsHandler] serves both without a signature, for a
 //     listener of their own.
 //
 // Every response carries an x-amzn-RequestId. With [Options.Credentials]
 // set, every request but /healthz (and /metrics with
-// [Options.UnsignedMetrics]) must carry a valid AWS Signature Version 4. The server holds no business rule: validation and every
-// Rekognition error code but the protocol's own come from the engine.
+// [Options.UnsignedMetrics]) must carry a valid AWS Signature Version 4
+// covering host, X-Amz-Date, Content-Type and every X-Amz-* header, for
+// [Options.Region] when that is set. The server holds no business rule:
+// validation and every Rekognition error code but the protocol's own come
+// from the engine.
 package server
 
 import (
