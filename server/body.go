@@ -24,7 +24,19 @@ const maxDrainBytes = 32 << 20
 // connection and nothing else. A body over [Options.MaxBodyBytes] is
 // refused with ImageTooLargeException once up to maxDrainBytes of it are
 // read and discarded.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+//
+// The bytes of every body being read or served count against
+// [Options.MaxBufferedBodyBytes]; release returns a body's share once the
+// request is done with it. A body that would go over is refused with
+// ThrottlingException.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), aerr *apiError) {
+	var charged int64
+	release = func() { s.buffered.Add(-charged) }
+	body, aerr = s.readBodyCharged(w, r, &charged)
+	return body, release, aerr
+}
+
+func (s *Server) readBodyCharged(w http.ResponseWriter, r *http.Request, charged *int64) ([]byte, *apiError) {
 	limit := s.opts.MaxBodyBytes
 	tooLarge := &apiError{Status: http.StatusBadRequest, Code: engine.CodeImageTooLarge,
 		Message: fmt.Sprintf("the request body is larger than %d bytes", limit)}
@@ -42,7 +54,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 		}
 		return nil, s.drain(w, body, tooLarge)
 	}
-	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	b, err := s.readAllCharged(io.LimitReader(body, limit+1), charged)
+	if errors.Is(err, errBodyBudget) {
+		return nil, s.drain(w, body, &apiError{Status: http.StatusBadRequest, Code: engine.CodeThrottling,
+			Message: fmt.Sprintf("Rate exceeded: the request bodies in the server hold %d bytes; retry with backoff", s.opts.MaxBufferedBodyBytes)})
+	}
 	if err != nil {
 		return nil, s.bodyError(w, err)
 	}
@@ -51,6 +67,37 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 	}
 	rc.SetReadDeadline(time.Time{}) // the body is in: nothing more to pace
 	return b, nil
+}
+
+// errBodyBudget means a body would take the bodies in the server past
+// Options.MaxBufferedBodyBytes.
+var errBodyBudget = errors.New("server: the body budget is spent")
+
+// readAllCharged reads r to its end like io.ReadAll, adding every byte of
+// buffer it allocates to s.buffered and *charged; it fails with
+// errBodyBudget rather than go over the budget.
+func (s *Server) readAllCharged(r io.Reader, charged *int64) ([]byte, error) {
+	var b []byte
+	for {
+		if len(b) == cap(b) {
+			grown := append(b, 0)[:len(b)] // the growth io.ReadAll uses
+			n := int64(cap(grown) - cap(b))
+			if s.buffered.Add(n) > s.opts.MaxBufferedBodyBytes {
+				s.buffered.Add(-n)
+				return nil, errBodyBudget
+			}
+			*charged += n
+			b = grown
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // drain discards the rest of an oversized body, up to maxDrainBytes, and

@@ -38,6 +38,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,6 +79,11 @@ type Options struct {
 	// The default values are 10 seconds and 64 KiB per second.
 	BodyTimeout time.Duration
 	MinBodyRate int64
+	// MaxBufferedBodyBytes bounds the memory held by the bodies of all
+	// requests being read or served at once; a body that would go over it
+	// gets ThrottlingException. Bodies arriving slowly hold only what has
+	// arrived. The default value is 1 GiB.
+	MaxBufferedBodyBytes int64
 	// MaxConcurrentRequests bounds the operations in flight; one more is
 	// answered at once with ThrottlingException instead of queueing, so load
 	// cannot grow memory without bound. The default value is 256.
@@ -109,6 +115,9 @@ func (o *Options) Validate() error {
 	}
 	if o.BodyTimeout < 0 {
 		errs = append(errs, fmt.Errorf("server: Options.BodyTimeout %v is negative", o.BodyTimeout))
+	}
+	if o.MaxBufferedBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("server: Options.MaxBufferedBodyBytes %d is negative", o.MaxBufferedBodyBytes))
 	}
 	if o.MinBodyRate < 0 {
 		errs = append(errs, fmt.Errorf("server: Options.MinBodyRate %d is negative", o.MinBodyRate))
@@ -146,6 +155,9 @@ func (o *Options) ensureDefaults() {
 	if o.BodyTimeout == 0 {
 		o.BodyTimeout = 10 * time.Second
 	}
+	if o.MaxBufferedBodyBytes == 0 {
+		o.MaxBufferedBodyBytes = 1 << 30
+	}
 	if o.MinBodyRate == 0 {
 		o.MinBodyRate = 64 << 10
 	}
@@ -166,13 +178,16 @@ func (o *Options) ensureDefaults() {
 // Server serves the Rekognition API of one engine. It is an [http.Handler]
 // and safe for concurrent use.
 type Server struct {
-	engine  *engine.Engine
-	opts    *Options
-	log     *slog.Logger
-	slots   chan struct{} // one token per operation in flight
-	metrics *metrics
-	promh   http.Handler
-	now     func() time.Time
+	engine *engine.Engine
+	opts   *Options
+	log    *slog.Logger
+	slots  chan struct{} // one token per operation in flight
+	// buffered is the bytes held by request bodies, bounded by
+	// Options.MaxBufferedBodyBytes.
+	buffered atomic.Int64
+	metrics  *metrics
+	promh    http.Handler
+	now      func() time.Time
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -325,7 +340,8 @@ func (s *Server) runAPI(w http.ResponseWriter, r *http.Request, op operation) (c
 	}
 	// The body is read and its signature checked before the request takes
 	// a slot, so slots go only to requests ready to run.
-	body, rerr := s.readBody(w, r)
+	body, release, rerr := s.readBody(w, r)
+	defer release()
 	if rerr != nil {
 		return writeError(w, rerr), nil
 	}
