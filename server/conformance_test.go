@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -374,53 +372,6 @@ func TestTypedErrors(t *testing.T) {
 			assert.Equal(t, http.StatusBadRequest, re.HTTPStatusCode())
 		})
 	}
-}
-
-// TestThrottling: past MaxConcurrentRequests a request is refused at once
-// with the SDK's ThrottlingException, and served again when a slot frees.
-func TestThrottling(t *testing.T) {
-	_, ts := newServer(t, &server.Options{MaxConcurrentRequests: 1})
-	c := newClient(ts.URL, testKeyID, testSecret)
-	ctx := context.Background()
-
-	// Hold the only slot with a request whose body never finishes. If one
-	// of the polling calls below took the slot first, that request was the
-	// one refused, and it comes back answered: then send it again.
-	var conn net.Conn
-	hold := func() error {
-		if conn != nil {
-			conn.Close()
-		}
-		var err error
-		if conn, err = net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://")); err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: RekognitionService.ListCollections\r\nContent-Length: 100\r\n\r\n{")
-		return err
-	}
-	answered := func() bool {
-		conn.SetReadDeadline(time.Now().Add(time.Millisecond))
-		n, _ := conn.Read(make([]byte, 1))
-		return n > 0
-	}
-	require.NoError(t, hold())
-	t.Cleanup(func() { conn.Close() }) // a failure must not leave the server waiting for the body
-	// Eventually polls from one goroutine at a time, so conn is never used
-	// concurrently.
-	require.Eventually(t, func() bool {
-		if answered() && hold() != nil {
-			return false
-		}
-		_, err := c.ListCollections(ctx, &rekognition.ListCollectionsInput{})
-		var te *types.ThrottlingException
-		return errors.As(err, &te)
-	}, 5*time.Second, 10*time.Millisecond)
-
-	conn.Close() // frees the slot
-	require.Eventually(t, func() bool {
-		_, err := c.ListCollections(ctx, &rekognition.ListCollectionsInput{})
-		return err == nil
-	}, 5*time.Second, 10*time.Millisecond)
 }
 
 // TestClosedEngine: calls after the engine closed get 503, which SDKs retry.

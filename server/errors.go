@@ -24,7 +24,8 @@ const (
 	// signature, date or payload hash does not verify.
 	CodeInvalidSignature = "InvalidSignatureException"
 	// CodeRequestTimeout means the operation did not finish within
-	// [Options.RequestTimeout].
+	// [Options.RequestTimeout], or its body arrived slower than
+	// [Options.BodyTimeout] and [Options.MinBodyRate] allow.
 	CodeRequestTimeout = "RequestTimeoutException"
 	// CodeServiceUnavailable means the engine is closed: the server is
 	// shutting down.

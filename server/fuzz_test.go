@@ -6,14 +6,22 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/facesearch/facesearch/server"
 )
 
+// fuzzMaxBody is the fuzzed server's body limit: above the deepest seeds
+// (testdata/fuzz/FuzzRequest holds bodies a million levels deep), below
+// the oversized ones.
+const fuzzMaxBody = 2 << 20
+
 // FuzzRequest sends random bodies to random operations. Whatever arrives,
 // the server must answer with a well-formed response and never with a 500:
 // bad input is the client's error, and nothing a client sends may crash it.
+// The seeds include bodies nested far past MaxJSONDepth, truncated ones
+// and ones over the body limit.
 func FuzzRequest(f *testing.F) {
 	fx := newBadInputFixture(f)
 	for _, in := range badInputs(fx) {
@@ -37,9 +45,17 @@ func FuzzRequest(f *testing.F) {
 		{"DeleteCollection", `{"CollectionId":"d"}`},
 	} {
 		f.Add(seed.target, []byte(seed.body))
+		for _, cut := range []int{1, len(seed.body) / 2, len(seed.body) - 1} {
+			f.Add(seed.target, []byte(seed.body[:cut])) // truncated
+		}
 	}
+	deep := server.MaxJSONDepth + 1
+	f.Add("DeleteFaces", []byte(`{"CollectionId":"c","FaceIds":`+strings.Repeat("[", deep)+strings.Repeat("]", deep)+`}`))
+	f.Add("CreateCollection", []byte(`{"CollectionId":"n","Tags":{"k":`+strings.Repeat(`{"k":`, deep)))
+	f.Add("IndexFaces", []byte(`{"CollectionId":"c","Image":{"Bytes":"`+strings.Repeat("A", fuzzMaxBody)+`"}}`)) // oversized
+	f.Add("ListCollections", bytes.Repeat([]byte("{"), fuzzMaxBody+1))
 	// Drive the handler directly: no sockets, so each input costs little.
-	s, err := server.New(fx.e, &server.Options{Logger: slog.New(slog.DiscardHandler)})
+	s, err := server.New(fx.e, &server.Options{Logger: slog.New(slog.DiscardHandler), MaxBodyBytes: fuzzMaxBody})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,19 @@ func newMetrics(reg *prometheus.Registry, e *engine.Engine) *metrics {
 	reg.MustRegister(m.requests, m.duration, &collectionCollector{engine: e},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// MetricsHandler serves GET /metrics and GET /healthz and nothing else,
+// never asking for a signature: Prometheus cannot sign requests. It is
+// meant for a listener of its own (facesearch serve --listen-metrics), on
+// an address only the scrapers reach, as the metrics name every
+// collection. An [http.Server] from [Server.HTTPServer] with this as its
+// Handler serves it with the same limits.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.promh) // GET patterns match HEAD too
+	mux.HandleFunc("GET /healthz", healthz)
+	return mux
 }
 
 func (m *metrics) observe(op, code string, d time.Duration) {

@@ -10,13 +10,21 @@
 //     engine, encode its output. Errors are {"__type": code, "message": ...}
 //     with the X-Amzn-ErrorType header and status 400 (500 for
 //     InternalServerError, 503 while the engine closes, 408 past
-//     [Options.RequestTimeout]).
+//     [Options.RequestTimeout] or for a body slower than
+//     [Options.BodyTimeout] and [Options.MinBodyRate] allow). The body is
+//     read whole, at most [Options.MaxBodyBytes] and nested at most
+//     [MaxJSONDepth] deep, before the request takes a slot.
 //   - GET /healthz answers "ok"; GET /metrics serves Prometheus metrics.
+//     [Server.MetricsHandler] serves both without a signature, for a
+//     listener of their own.
 //
 // Every response carries an x-amzn-RequestId. With [Options.Credentials]
 // set, every request but /healthz (and /metrics with
-// [Options.UnsignedMetrics]) must carry a valid AWS Signature Version 4. The server holds no business rule: validation and every
-// Rekognition error code but the protocol's own come from the engine.
+// [Options.UnsignedMetrics]) must carry a valid AWS Signature Version 4
+// covering host, X-Amz-Date, Content-Type and every X-Amz-* header, for
+// [Options.Region] when that is set. The server holds no business rule:
+// validation and every Rekognition error code but the protocol's own come
+// from the engine.
 package server
 
 import (
@@ -30,6 +38,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,10 +53,16 @@ type Options struct {
 	// Credentials maps AWS access key IDs to their secret access keys (see
 	// [LoadCredentials]). When it is not empty, every request except
 	// GET /healthz must carry a valid AWS Signature Version 4 made with one
-	// of these keys for the service "rekognition" (any region).
+	// of these keys for the service "rekognition", covering host,
+	// X-Amz-Date, Content-Type and every X-Amz-* header it has.
 	// The default value is nil: requests are not authenticated, so serve only
 	// on a loopback address.
 	Credentials map[string]string
+	// Region, when set, is the only region a signature's credential scope
+	// may name; a request signed for another gets InvalidSignatureException.
+	// Collection ARNs name the region a request was signed for.
+	// The default value is "": any region.
+	Region string
 	// UnsignedMetrics serves GET /metrics without a signature even when
 	// Credentials is set, for scrapers that cannot sign requests.
 	// The default value is false.
@@ -56,6 +71,19 @@ type Options struct {
 	// ImageTooLargeException before more than this many bytes are read.
 	// The default value is 8 MiB.
 	MaxBodyBytes int64
+	// BodyTimeout and MinBodyRate pace a request body, which is read in
+	// full before the request takes one of [Options.MaxConcurrentRequests]:
+	// it must arrive within BodyTimeout plus one second for every
+	// MinBodyRate bytes, or it gets RequestTimeoutException. A slow body
+	// costs its own connection, never another caller's turn.
+	// The default values are 10 seconds and 64 KiB per second.
+	BodyTimeout time.Duration
+	MinBodyRate int64
+	// MaxBufferedBodyBytes bounds the memory held by the bodies of all
+	// requests being read or served at once; a body that would go over it
+	// gets ThrottlingException. Bodies arriving slowly hold only what has
+	// arrived. The default value is 1 GiB.
+	MaxBufferedBodyBytes int64
 	// MaxConcurrentRequests bounds the operations in flight; one more is
 	// answered at once with ThrottlingException instead of queueing, so load
 	// cannot grow memory without bound. The default value is 256.
@@ -84,6 +112,15 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("server: Options.MaxBodyBytes %d is negative", o.MaxBodyBytes))
+	}
+	if o.BodyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("server: Options.BodyTimeout %v is negative", o.BodyTimeout))
+	}
+	if o.MaxBufferedBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("server: Options.MaxBufferedBodyBytes %d is negative", o.MaxBufferedBodyBytes))
+	}
+	if o.MinBodyRate < 0 {
+		errs = append(errs, fmt.Errorf("server: Options.MinBodyRate %d is negative", o.MinBodyRate))
 	}
 	if o.MaxConcurrentRequests < 0 {
 		errs = append(errs, fmt.Errorf("server: Options.MaxConcurrentRequests %d is negative", o.MaxConcurrentRequests))
@@ -115,6 +152,15 @@ func (o *Options) ensureDefaults() {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 8 << 20
 	}
+	if o.BodyTimeout == 0 {
+		o.BodyTimeout = 10 * time.Second
+	}
+	if o.MaxBufferedBodyBytes == 0 {
+		o.MaxBufferedBodyBytes = 1 << 30
+	}
+	if o.MinBodyRate == 0 {
+		o.MinBodyRate = 64 << 10
+	}
 	if o.MaxConcurrentRequests == 0 {
 		o.MaxConcurrentRequests = 256
 	}
@@ -132,13 +178,16 @@ func (o *Options) ensureDefaults() {
 // Server serves the Rekognition API of one engine. It is an [http.Handler]
 // and safe for concurrent use.
 type Server struct {
-	engine  *engine.Engine
-	opts    *Options
-	log     *slog.Logger
-	slots   chan struct{} // one token per operation in flight
-	metrics *metrics
-	promh   http.Handler
-	now     func() time.Time
+	engine *engine.Engine
+	opts   *Options
+	log    *slog.Logger
+	slots  chan struct{} // one token per operation in flight
+	// buffered is the bytes held by request bodies, bounded by
+	// Options.MaxBufferedBodyBytes.
+	buffered atomic.Int64
+	metrics  *metrics
+	promh    http.Handler
+	now      func() time.Time
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -169,20 +218,25 @@ func New(e *engine.Engine, opts *Options) (*Server, error) {
 
 // HTTPServer returns an [http.Server] for s on addr with the timeouts and
 // header limit facesearch is meant to run with: headers within 10 s and
-// 64 KiB, the body within a minute, and the response written within the
-// request timeout plus a margin.
+// 64 KiB, a request to anything but the API within a minute (an API body is
+// paced by [Options.BodyTimeout] and [Options.MinBodyRate]), and the
+// response written within the request timeout plus a margin.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      s.opts.RequestTimeout + 60*time.Second,
+		WriteTimeout:      s.opts.RequestTimeout + writeMargin,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
+
+// writeMargin is how long past [Options.RequestTimeout] an answer may take
+// to write.
+const writeMargin = 60 * time.Second
 
 // ServeHTTP routes a request: POST / to the API, GET /healthz, GET /metrics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -196,8 +250,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed(w, r, "GET, HEAD")
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
+		healthz(w, r)
 	case "/metrics":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			methodNotAllowed(w, r, "GET, HEAD")
@@ -218,6 +271,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: CodeUnknownOperation,
 			Message: fmt.Sprintf("no resource at %s; the API is POST /, health is GET /healthz, metrics GET /metrics", r.URL.Path)})
 	}
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
@@ -280,14 +338,10 @@ func (s *Server) runAPI(w http.ResponseWriter, r *http.Request, op operation) (c
 	if err := s.checkRequest(r, op); err != nil {
 		return writeError(w, err), nil
 	}
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	default:
-		return writeError(w, &apiError{Status: http.StatusBadRequest, Code: engine.CodeThrottling,
-			Message: fmt.Sprintf("Rate exceeded: %d requests are in flight; retry with backoff", cap(s.slots))}), nil
-	}
-	body, rerr := s.readBody(w, r)
+	// The body is read and its signature checked before the request takes
+	// a slot, so slots go only to requests ready to run.
+	body, release, rerr := s.readBody(w, r)
+	defer release()
 	if rerr != nil {
 		return writeError(w, rerr), nil
 	}
@@ -295,6 +349,13 @@ func (s *Server) runAPI(w http.ResponseWriter, r *http.Request, op operation) (c
 		if err := sig.verify(r, body); err != nil {
 			return writeError(w, err), nil
 		}
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		return writeError(w, &apiError{Status: http.StatusBadRequest, Code: engine.CodeThrottling,
+			Message: fmt.Sprintf("Rate exceeded: %d requests are in flight; retry with backoff", cap(s.slots))}), nil
 	}
 
 	ctx, cancel := context.WithTimeout(engine.WithRegion(r.Context(), scopeRegion(r, sig)), s.opts.RequestTimeout)
@@ -343,31 +404,6 @@ func (s *Server) checkRequest(r *http.Request, op operation) *apiError {
 			Message: fmt.Sprintf("unknown operation %s; facesearch serves %s", clip(t), strings.Join(operationNames(), ", "))}
 	}
 	return nil
-}
-
-// readBody reads the whole body, refusing one over the limit before
-// reading past it.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
-	limit := s.opts.MaxBodyBytes
-	tooLarge := &apiError{Status: http.StatusBadRequest, Code: engine.CodeImageTooLarge,
-		Message: fmt.Sprintf("the request body is larger than %d bytes", limit)}
-	if r.ContentLength > limit {
-		// Tell net/http not to drain the rest: the connection is closed.
-		w.Header().Set("Connection", "close")
-		return nil, tooLarge
-	}
-	// MaxBytesReader, unlike LimitReader, also makes net/http close the
-	// connection instead of reading the excess.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge
-		}
-		return nil, &apiError{Status: http.StatusBadRequest, Code: CodeSerialization,
-			Message: "could not read the request body: " + err.Error()}
-	}
-	return body, nil
 }
 
 // toAPIError maps an engine error to the wire. Engine errors keep their

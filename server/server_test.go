@@ -29,9 +29,13 @@ func TestOptionsValidate(t *testing.T) {
 		MaxConcurrentRequests: -1,
 		RequestTimeout:        -time.Second,
 		MaxClockSkew:          -time.Second,
+		BodyTimeout:           -time.Second,
+		MinBodyRate:           -1,
+		MaxBufferedBodyBytes:  -1,
 	}).Validate()
 	require.Error(t, err)
-	for _, want := range []string{"empty access key ID", `"AKID"`, "MaxBodyBytes", "MaxConcurrentRequests", "RequestTimeout", "MaxClockSkew"} {
+	for _, want := range []string{"empty access key ID", `"AKID"`, "MaxBodyBytes", "MaxConcurrentRequests", "RequestTimeout", "MaxClockSkew",
+		"BodyTimeout", "MinBodyRate", "MaxBufferedBodyBytes"} {
 		assert.Contains(t, err.Error(), want, "Validate reports every problem at once")
 	}
 	assert.NoError(t, (&server.Options{}).Validate())

@@ -48,11 +48,14 @@ type sigCheck struct {
 // without the body, so a request that fails anyway is refused before its
 // body is read. [sigCheck.verify] then checks the signature itself.
 func (s *Server) authenticate(r *http.Request) (*sigCheck, *apiError) {
-	authz := r.Header.Get("Authorization")
-	if authz == "" {
+	authz := r.Header.Values("Authorization")
+	switch {
+	case len(authz) == 0 || authz[0] == "":
 		return nil, sigError("the request is not signed: this server requires AWS Signature Version 4 (give your SDK a key pair from the server's credentials file)")
+	case len(authz) > 1:
+		return nil, sigError("the request has %d Authorization headers; send one", len(authz))
 	}
-	a, err := parseAuthorization(authz)
+	a, err := parseAuthorization(authz[0])
 	if err != nil {
 		return nil, err
 	}
@@ -64,10 +67,11 @@ func (s *Server) authenticate(r *http.Request) (*sigCheck, *apiError) {
 	if a.service != sigService {
 		return nil, sigError("Credential should be scoped to correct service: '%s', not %s", sigService, clip(a.service))
 	}
-	for _, h := range []string{"host", "x-amz-date"} {
-		if !slices.Contains(a.signedHeaders, h) {
-			return nil, sigError("SignedHeaders must include %s", h)
-		}
+	if s.opts.Region != "" && a.region != s.opts.Region {
+		return nil, sigError("Credential should be scoped to a valid region: this server's region is '%s', not %s", s.opts.Region, clip(a.region))
+	}
+	if err := checkSignedHeaders(r, a.signedHeaders); err != nil {
+		return nil, err
 	}
 	rawDate := r.Header.Get("X-Amz-Date")
 	t, perr := time.Parse(amzDateFmt, rawDate)
@@ -116,21 +120,23 @@ func parseAuthorization(h string) (*sigAuth, *apiError) {
 		return nil, sigError("Authorization must use %s, not %s", sigAlgorithm, clip(alg))
 	}
 	a := &sigAuth{}
-	var cred, signed string
+	parts := map[string]string{}
 	for part := range strings.SplitSeq(rest, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			return nil, sigError("Authorization has a component without '=': %s", clip(part))
 		}
-		switch k {
-		case "Credential":
-			cred = v
-		case "SignedHeaders":
-			signed = v
-		case "Signature":
-			a.signature = v
+		if k != "Credential" && k != "SignedHeaders" && k != "Signature" {
+			return nil, sigError("Authorization has an unknown component %s", clip(k))
 		}
+		if _, dup := parts[k]; dup {
+			// Which copy counts would be a guess, and a guess is a way in.
+			return nil, sigError("Authorization has %s more than once", k)
+		}
+		parts[k] = v
 	}
+	cred, signed := parts["Credential"], parts["SignedHeaders"]
+	a.signature = parts["Signature"]
 	if cred == "" || signed == "" || a.signature == "" {
 		return nil, sigError("Authorization must have Credential, SignedHeaders and Signature")
 	}
@@ -140,10 +146,32 @@ func parseAuthorization(h string) (*sigAuth, *apiError) {
 	}
 	a.keyID, a.date, a.region, a.service = scope[0], scope[1], scope[2], scope[3]
 	a.signedHeaders = strings.Split(signed, ";")
-	if !slices.IsSorted(a.signedHeaders) {
-		return nil, sigError("SignedHeaders must be sorted lowercase header names")
+	for i, h := range a.signedHeaders {
+		if h == "" || h != strings.ToLower(h) || i > 0 && a.signedHeaders[i-1] >= h {
+			return nil, sigError("SignedHeaders must be distinct lowercase header names in sorted order")
+		}
 	}
 	return a, nil
+}
+
+// checkSignedHeaders enforces what a signature must cover for the request
+// to be the one its signer sent: host and the date, the content type, and
+// every x-amz-* header, X-Amz-Target (the operation) above all. Otherwise a
+// captured request could be replayed as another operation.
+func checkSignedHeaders(r *http.Request, signed []string) *apiError {
+	required := []string{"host", "x-amz-date"}
+	for name := range r.Header {
+		if h := strings.ToLower(name); h == "content-type" || strings.HasPrefix(h, "x-amz-") {
+			required = append(required, h)
+		}
+	}
+	slices.Sort(required)
+	for _, h := range required {
+		if _, found := slices.BinarySearch(signed, h); !found {
+			return sigError("SignedHeaders must include %s (host, x-amz-date, content-type and every x-amz-* header sent)", h)
+		}
+	}
+	return nil
 }
 
 // recomputeSignature signs a copy of r holding only the headers the client

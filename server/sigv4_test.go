@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/facesearch/facesearch/engine"
 	"github.com/facesearch/facesearch/server"
 )
 
@@ -90,8 +93,8 @@ func TestSigV4SDK(t *testing.T) {
 	}
 }
 
-// signedRequest builds a request to the API signed with v4.Signer at time t,
-// after edit (if any) changed the request.
+// signedRequest builds a request to the API signed with v4.Signer at time t
+// for region eu-west-3, after edit (if any) changed the request.
 func signedRequest(t *testing.T, url, keyID, secret, service string, at time.Time, body string, edit func(*http.Request)) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(body))
@@ -191,6 +194,44 @@ func TestSigV4Raw(t *testing.T) {
 		{"unsorted SignedHeaders", withAuth("AWS4-HMAC-SHA256 Credential=" + testKeyID + "/20260101/us-east-1/rekognition/aws4_request, SignedHeaders=x-amz-date;host, Signature=00"), server.CodeInvalidSignature},
 		{"component without =", withAuth("AWS4-HMAC-SHA256 Credential"), server.CodeInvalidSignature},
 		{"unknown key", signedRequest(t, ts.URL, "AKIDNOPE", testSecret, "rekognition", now, body, nil), server.CodeUnrecognizedClient},
+		{"x-amz header added after signing", func() *http.Request {
+			r := sign(nil)
+			r.Header.Set("X-Amz-Anything", "v")
+			return r
+		}(), server.CodeInvalidSignature},
+		{"content type not signed", func() *http.Request {
+			r := sign(func(r *http.Request) { r.Header.Del("Content-Type") })
+			r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			return r
+		}(), server.CodeInvalidSignature},
+		{"Signature twice", func() *http.Request {
+			r := sign(nil)
+			a := r.Header.Get("Authorization")
+			r.Header.Set("Authorization", a+", Signature="+a[strings.Index(a, "Signature=")+len("Signature="):])
+			return r
+		}(), server.CodeInvalidSignature},
+		{"SignedHeaders twice", func() *http.Request {
+			r := sign(nil)
+			a := r.Header.Get("Authorization")
+			sh := a[strings.Index(a, "SignedHeaders="):]
+			r.Header.Set("Authorization", a+", "+sh[:strings.Index(sh, ",")])
+			return r
+		}(), server.CodeInvalidSignature},
+		{"unknown Authorization component", func() *http.Request {
+			r := sign(nil)
+			r.Header.Set("Authorization", r.Header.Get("Authorization")+", Extra=1")
+			return r
+		}(), server.CodeInvalidSignature},
+		{"two Authorization headers", func() *http.Request {
+			r := sign(nil)
+			r.Header.Add("Authorization", r.Header.Get("Authorization"))
+			return r
+		}(), server.CodeInvalidSignature},
+		{"a signed header listed twice", func() *http.Request {
+			r := sign(nil)
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "SignedHeaders=", "SignedHeaders=content-length;", 1))
+			return r
+		}(), server.CodeInvalidSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,7 +249,7 @@ func TestSigV4Raw(t *testing.T) {
 }
 
 // TestSigV4Endpoints: /healthz never needs a signature; /metrics does unless
-// UnsignedMetrics is set.
+// UnsignedMetrics is set or it is served by MetricsHandler.
 func TestSigV4Endpoints(t *testing.T) {
 	get := func(t *testing.T, url string, sign bool) rawResponse {
 		req, err := http.NewRequest(http.MethodGet, url, nil)
@@ -229,4 +270,68 @@ func TestSigV4Endpoints(t *testing.T) {
 
 	_, open := newServer(t, &server.Options{Credentials: testCreds, UnsignedMetrics: true})
 	assert.Equal(t, http.StatusOK, get(t, open.URL+"/metrics", false).Status)
+
+	// The metrics handler, for a listener of its own, needs no signature
+	// and serves nothing of the API.
+	s, err := server.New(newEngine(t), &server.Options{Credentials: testCreds, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	ms := httptest.NewServer(s.MetricsHandler())
+	t.Cleanup(ms.Close)
+	m = get(t, ms.URL+"/metrics", false)
+	assert.Equal(t, http.StatusOK, m.Status)
+	assert.Contains(t, string(m.Body), "go_goroutines")
+	assert.Equal(t, http.StatusOK, get(t, ms.URL+"/healthz", false).Status)
+	api := signedRequest(t, ms.URL, testKeyID, testSecret, "rekognition", time.Now(), `{}`, nil)
+	assert.Equal(t, http.StatusNotFound, do(t, api).Status)
+}
+
+// TestSigV4OperationSwap: a signature that covers only host and X-Amz-Date
+// cannot be reused for another operation by setting X-Amz-Target and the
+// content type after signing: the request is refused and nothing changes.
+func TestSigV4OperationSwap(t *testing.T) {
+	e, ts := newServer(t, &server.Options{Credentials: testCreds})
+	_, err := e.CreateCollection(context.Background(), &engine.CreateCollectionInput{CollectionId: "kept"})
+	require.NoError(t, err)
+	const body = `{"CollectionId":"kept"}`
+	for _, target := range []string{"DescribeCollection", "DeleteCollection"} {
+		t.Run(target, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, ts.URL+"/", strings.NewReader(body))
+			require.NoError(t, err)
+			sum := sha256.Sum256([]byte(body))
+			require.NoError(t, v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret},
+				req, hex.EncodeToString(sum[:]), "rekognition", "us-east-1", time.Now()))
+			require.NotContains(t, req.Header.Get("Authorization"), "x-amz-target")
+			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			req.Header.Set("X-Amz-Target", "RekognitionService."+target)
+			r := do(t, req)
+			assert.Equal(t, server.CodeInvalidSignature, r.Code, "%s", r.Body)
+		})
+	}
+	_, err = e.DescribeCollection(context.Background(), &engine.DescribeCollectionInput{CollectionId: "kept"})
+	require.NoError(t, err, "the collection is still there")
+}
+
+// TestSigV4Region: with Options.Region set, only signatures scoped to that
+// region verify; without it, any region does.
+func TestSigV4Region(t *testing.T) {
+	const body = `{}`
+	tests := []struct {
+		name, serverRegion string
+		wantCode           string // "" for success
+	}{
+		{"any region", "", ""},
+		{"pinned, same region", "eu-west-3", ""},
+		{"pinned, other region", "us-east-1", server.CodeInvalidSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ts := newServer(t, &server.Options{Credentials: testCreds, Region: tt.serverRegion})
+			r := do(t, signedRequest(t, ts.URL, testKeyID, testSecret, "rekognition", time.Now(), body, nil))
+			if tt.wantCode == "" {
+				assert.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+				return
+			}
+			assert.Equal(t, tt.wantCode, r.Code, "%s", r.Body)
+		})
+	}
 }

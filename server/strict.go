@@ -3,36 +3,57 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
 )
 
-// checkMembers enforces two rules of AWS JSON that encoding/json relaxes:
-// member names match exactly (encoding/json also accepts "collectionid" for
-// CollectionId), and a member appears once (encoding/json keeps the last).
-// It walks body against the input type t; syntax and type errors are left
-// to the decoder, whose messages say more.
+// MaxJSONDepth is how deeply a request body's arrays and objects may nest;
+// the top-level object is depth 1. The deepest Rekognition input facesearch
+// serves nests 3 deep (IndexFaces' Image.S3Object), so 32 leaves room for
+// any later input and still refuses a body that would make a decoder recurse
+// without bound. A deeper body is a SerializationException.
+const MaxJSONDepth = 32
+
+// checkMembers enforces three rules of AWS JSON that encoding/json relaxes:
+// the body nests at most [MaxJSONDepth] deep, member names match exactly
+// (encoding/json also accepts "collectionid" for CollectionId), and a member
+// appears once (encoding/json keeps the last). It walks body against the
+// input type t; syntax and type errors are left to the decoder, whose
+// messages say more.
 func checkMembers(body []byte, t reflect.Type) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	return walkMembers(dec, t, "")
+	if err := walkMembers(dec, t, "", 1); err != nil && !errors.Is(err, errMalformed) {
+		return err
+	}
+	return nil
 }
 
-// walkMembers consumes one JSON value. t is the Go type it decodes into, or
-// nil where the type does not say (map values, mismatched kinds).
-func walkMembers(dec *json.Decoder, t reflect.Type, path string) error {
+// errMalformed ends a walk at the first syntax error. The walk must stop
+// there: a decoder that failed on a token fails on it again without
+// consuming input while More still reports values ahead.
+var errMalformed = errors.New("malformed JSON")
+
+// walkMembers consumes one JSON value at nesting depth depth. t is the Go
+// type it decodes into, or nil where the type does not say (map values,
+// mismatched kinds). Its recursion ends at MaxJSONDepth.
+func walkMembers(dec *json.Decoder, t reflect.Type, path string, depth int) error {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	tok, err := dec.Token()
 	if err != nil {
-		return nil
+		return errMalformed
 	}
 	delim, ok := tok.(json.Delim)
 	if !ok {
 		return nil
+	}
+	if depth > MaxJSONDepth {
+		return memberError("the body nests arrays and objects more than %d deep (at byte %d)", MaxJSONDepth, dec.InputOffset())
 	}
 	switch delim {
 	case '[':
@@ -41,7 +62,7 @@ func walkMembers(dec *json.Decoder, t reflect.Type, path string) error {
 			elem = t.Elem()
 		}
 		for dec.More() {
-			if err := walkMembers(dec, elem, path); err != nil {
+			if err := walkMembers(dec, elem, path, depth+1); err != nil {
 				return err
 			}
 		}
@@ -58,11 +79,11 @@ func walkMembers(dec *json.Decoder, t reflect.Type, path string) error {
 		for dec.More() {
 			tok, err := dec.Token()
 			if err != nil {
-				return nil
+				return errMalformed
 			}
 			key, _ := tok.(string)
 			if fields == nil {
-				if err := walkMembers(dec, mapElem, path); err != nil {
+				if err := walkMembers(dec, mapElem, path, depth+1); err != nil {
 					return err
 				}
 				continue
@@ -79,13 +100,14 @@ func walkMembers(dec *json.Decoder, t reflect.Type, path string) error {
 					}
 				}
 			}
-			if err := walkMembers(dec, ft, path+key+"."); err != nil {
+			if err := walkMembers(dec, ft, path+key+".", depth+1); err != nil {
 				return err
 			}
 		}
 	}
-	_, err = dec.Token() // the closing delimiter
-	_ = err
+	if _, err := dec.Token(); err != nil { // the closing delimiter
+		return errMalformed
+	}
 	return nil
 }
 

@@ -17,8 +17,9 @@ not at all. Restore by using the copy: facesearch serve --data DIR2 (or move
 it into place while nothing has the store open).
 
 It works on a store in use: when a running facesearch serve holds the
-store, the server writes the checkpoint (asked over the admin socket in the
-store directory) while it goes on serving.`
+store, the server writes the checkpoint (asked over its admin socket, in
+$XDG_RUNTIME_DIR/facesearch-UID or the temporary directory's) while it
+goes on serving.`
 
 func (m *Main) backup(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("backup", backupSynopsis, examples(

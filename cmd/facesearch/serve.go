@@ -15,16 +15,19 @@ import (
 
 const serveExamples = `  facesearch serve                                   # 127.0.0.1:8080, store in ./data
   facesearch serve --listen 127.0.0.1:9000 --data /var/lib/facesearch
-  facesearch serve --listen 0.0.0.0:8080 --credentials /etc/facesearch/credentials`
+  facesearch serve --listen 0.0.0.0:8080 --credentials /etc/facesearch/credentials --region eu-west-1
+  facesearch serve --listen 0.0.0.0:8080 --credentials creds --listen-metrics 127.0.0.1:9464   # Prometheus scrapes here, unsigned`
 
 // serve runs the Rekognition-compatible HTTP server until ctx is cancelled
 // (SIGINT or SIGTERM), then lets requests in flight finish and closes the
 // store.
 func (m *Main) serve(ctx context.Context, args []string) error {
-	fs := m.newFlagSet("serve", "[--listen ADDR] [--data DIR] [--credentials FILE]", serveExamples)
+	fs := m.newFlagSet("serve", "[--listen ADDR] [--data DIR] [--credentials FILE [--region REGION]] [--listen-metrics ADDR]", serveExamples)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on; without --credentials it must be a loopback address")
 	dir := fs.String("data", "./data", "store `directory`, created if missing")
 	credsPath := fs.String("credentials", "", "AWS shared-credentials `file`; when set, every request must be SigV4-signed by one of its key pairs")
+	region := fs.String("region", "", "the only `region` a signature's credential scope may name (default: any)")
+	listenMetrics := fs.String("listen-metrics", "", "also serve GET /metrics and /healthz, unsigned, on this `address` (a loopback or private one: the metrics name every collection)")
 	timeout := fs.Duration("request-timeout", 30*time.Second, "longest one request may run")
 	maxInFlight := fs.Int("max-concurrent-requests", 256, "requests served at once; more are refused with ThrottlingException")
 	logFormat := fs.String("log-format", "text", "request log format: text or json")
@@ -50,6 +53,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	log := slog.New(handler)
 
+	if *region != "" && *credsPath == "" {
+		return usageErrorf(fs, "--region pins the region of signatures; it needs --credentials")
+	}
 	var creds map[string]string
 	if *credsPath != "" {
 		if creds, err = server.LoadCredentials(*credsPath); err != nil {
@@ -64,6 +70,26 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err := eopts.Validate(); err != nil {
 		return usageErrorf(fs, "--account-id %q is not 12 digits", *accountID)
 	}
+
+	// Listen before the store is touched, so a busy port leaves --data as
+	// it was (not even created).
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && creds == nil && !tcp.IP.IsLoopback() {
+		// A name like "localhost" may resolve to something else.
+		return fmt.Errorf("refusing to serve on %s without --credentials: it is not a loopback address", ln.Addr())
+	}
+	var metricsLn net.Listener
+	if *listenMetrics != "" {
+		if metricsLn, err = net.Listen("tcp", *listenMetrics); err != nil {
+			return fmt.Errorf("--listen-metrics: %w", err)
+		}
+		defer metricsLn.Close()
+	}
+
 	e, err := engine.Open(*dir, eopts)
 	if errors.Is(err, engine.ErrLocked) {
 		return fmt.Errorf("the store in %s is in use by another facesearch process; stop it or choose another --data directory", *dir)
@@ -80,6 +106,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 
 	srv, err := server.New(e, &server.Options{
 		Credentials:           creds,
+		Region:                *region,
 		RequestTimeout:        *timeout,
 		MaxConcurrentRequests: *maxInFlight,
 		Logger:                log,
@@ -87,21 +114,19 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErrorf(fs, "%v", err)
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
-	}
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && creds == nil && !tcp.IP.IsLoopback() {
-		// A name like "localhost" may resolve to something else.
-		ln.Close()
-		return fmt.Errorf("refusing to serve on %s without --credentials: it is not a loopback address", ln.Addr())
-	}
 	// Lets `facesearch backup` checkpoint the store while it is in use.
 	stopAdmin, err := serveAdmin(ctx, e, *dir, log)
 	if err != nil {
 		log.Warn("live backups are unavailable", "err", err)
 	} else {
 		defer stopAdmin()
+	}
+	if metricsLn != nil {
+		ms := srv.HTTPServer(*listenMetrics)
+		ms.Handler = srv.MetricsHandler()
+		go ms.Serve(metricsLn)
+		defer ms.Close() // scrapes need no draining
+		log.Info("facesearch metrics listening", "addr", metricsLn.Addr().String())
 	}
 	hs := srv.HTTPServer(*listen)
 	log.Info("facesearch listening", "addr", ln.Addr().String(), "data", *dir, "sigv4", creds != nil)

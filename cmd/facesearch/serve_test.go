@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -171,6 +172,7 @@ func TestServeRefusals(t *testing.T) {
 		{"bad account ID", []string{"--account-id", "12345"}, exitUsage, "--account-id \"12345\" is not 12 digits"},
 		{"bad credentials file", []string{"--credentials", credFile}, exitFailure, "no aws_secret_access_key"},
 		{"missing credentials file", []string{"--credentials", credFile + ".nope"}, exitFailure, "no such file"},
+		{"region without credentials", []string{"--region", "eu-west-1"}, exitUsage, "--region"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,5 +219,86 @@ func TestServeWithCredentials(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Equal(t, "InvalidSignatureException", resp.Header.Get("X-Amzn-ErrorType"))
+	assert.Equal(t, exitOK, stop())
+}
+
+// TestServeBusyPort: a listen address in use fails the start before the
+// store is touched: --data is not even created.
+func TestServeBusyPort(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	for _, args := range [][]string{
+		{"--listen", busy.Addr().String()},
+		{"--listen", "127.0.0.1:0", "--listen-metrics", busy.Addr().String()},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			var stderr bytes.Buffer
+			m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &stderr}
+			code := m.Run(context.Background(), append([]string{"serve", "--data", dir}, args...))
+			assert.Equal(t, exitFailure, code, "%s", stderr.String())
+			assert.Contains(t, stderr.String(), "address already in use")
+			_, err := os.Stat(dir)
+			assert.ErrorIs(t, err, os.ErrNotExist, "the store directory was created")
+		})
+	}
+}
+
+// TestServeKeepsRuntimeFilesOutOfTheStore: while serving, the store
+// directory holds only regular files and directories (a copy of it never
+// meets a socket), and a socket an older server left there is removed.
+func TestServeKeepsRuntimeFilesOutOfTheStore(t *testing.T) {
+	dir := t.TempDir()
+	e, err := engine.Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, e.Close())
+	stale, err := net.Listen("unix", filepath.Join(dir, "admin.sock"))
+	require.NoError(t, err)
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close() // as if killed: the socket file stays
+	_, _, stop := startServe(t, "--listen", "127.0.0.1:0", "--data", dir)
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() && !d.IsDir() {
+			return fmt.Errorf("%s is a %v, not a file or a directory", path, d.Type())
+		}
+		return nil
+	})
+	assert.NoError(t, err)
+	assert.Equal(t, exitOK, stop())
+}
+
+var metricsListeningRE = regexp.MustCompile(`msg="facesearch metrics listening" addr=(\S+)`)
+
+// TestServeMetricsListener: with --credentials, /metrics on the API's
+// listener needs a signature; --listen-metrics serves it unsigned on an
+// address of its own, with /healthz and nothing of the API.
+func TestServeMetricsListener(t *testing.T) {
+	credFile := filepath.Join(t.TempDir(), "credentials")
+	require.NoError(t, os.WriteFile(credFile, []byte("[default]\naws_access_key_id = AKIDSERVE\naws_secret_access_key = s3cret\n"), 0o600))
+	url, stderr, stop := startServe(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--credentials", credFile,
+		"--region", "eu-west-1", "--listen-metrics", "127.0.0.1:0")
+	mm := metricsListeningRE.FindStringSubmatch(stderr.String())
+	require.NotNil(t, mm, "%s", stderr)
+	metricsURL := "http://" + mm[1]
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get(metricsURL + "/metrics")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "go_goroutines")
+	code, _ = get(metricsURL + "/healthz")
+	assert.Equal(t, http.StatusOK, code)
+	code, _ = get(metricsURL + "/")
+	assert.Equal(t, http.StatusNotFound, code)
+	code, _ = get(url + "/metrics")
+	assert.Equal(t, http.StatusBadRequest, code, "unsigned /metrics on the API listener")
 	assert.Equal(t, exitOK, stop())
 }
