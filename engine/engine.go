@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/facesearch/facesearch/index"
+	"github.com/facesearch/facesearch/internal/vector"
 	"github.com/facesearch/facesearch/store"
 )
 
@@ -294,32 +295,16 @@ func (e *Engine) writable() error {
 	return nil
 }
 
-// userVector is the L2-normalized mean of the given faces' vectors, two or
+// userVector is the user vector ([vector.Mean]) of the given faces, two or
 // more (a user of one face has no vector of its own: see vectorOf), summed
-// in face ID order in float64 so it is the same bits on every rebuild. The
-// caller holds c.mu (either way) or owns c exclusively; concurrent calls
+// in face ID order. The caller holds c.mu (either way) or owns c exclusively; concurrent calls
 // are safe while nobody writes c.
 func (c *collection) userVector(faceIDs []string) []float32 {
 	out := make([]float32, c.dim)
-	sum := make([]float64, c.dim)
-	for _, id := range faceIDs {
-		v, _ := c.faceVector(c.faces[id].seq)
-		v = v[:len(sum)]
-		for i, x := range v {
-			sum[i] += float64(x)
-		}
-	}
-	n := math.Sqrt(sumSquares(sum))
-	if n == 0 {
-		// Faces that cancel out exactly: keep the first face's direction so
-		// the user still has a well-defined vector.
-		v, _ := c.faceVector(c.faces[faceIDs[0]].seq)
-		copy(out, v)
-		return out
-	}
-	for i, x := range sum {
-		out[i] = float32(x / n)
-	}
+	vector.Mean(out, nil, len(faceIDs), func(i int) []float32 {
+		v, _ := c.faceVector(c.faces[faceIDs[i]].seq)
+		return v
+	})
 	return out
 }
 
@@ -383,25 +368,6 @@ func (c *collection) regroup(u *user, before []string) {
 	}
 }
 
-// sumSquares is the sum of v's squares, in float64 (the check for unit
-// length is finer than float32 sums are). Four partial sums break the add
-// chain; their order is fixed, so the bits are too.
-func sumSquares[T float32 | float64](v []T) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		x0, x1, x2, x3 := float64(v[i]), float64(v[i+1]), float64(v[i+2]), float64(v[i+3])
-		s0 += x0 * x0
-		s1 += x1 * x1
-		s2 += x2 * x2
-		s3 += x3 * x3
-	}
-	for ; i < len(v); i++ {
-		s0 += float64(v[i]) * float64(v[i])
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
 // normalize validates an embedding and returns its L2-normalized copy.
 func normalize(v []float32, what string) ([]float32, error) {
 	n, err := checkEmbedding(v, what)
@@ -418,7 +384,7 @@ func checkEmbedding(v []float32, what string) (float64, error) {
 	if len(v) == 0 || len(v) > maxDimension {
 		return 0, invalid("%s has %d dimensions; a vector must have 1 to %d", what, len(v), maxDimension)
 	}
-	s := sumSquares(v)
+	s := vector.SumSquares(v)
 	// Squares of finite float32s are far from overflowing a float64, so
 	// only a NaN or an infinity in v makes s other than finite.
 	if math.IsNaN(s) || math.IsInf(s, 0) {
