@@ -192,7 +192,7 @@ func (e *Engine) ListCollections(ctx context.Context, in *ListCollectionsInput) 
 		in = &ListCollectionsInput{}
 	}
 	var v validator
-	limit := v.intRange("MaxResults", in.MaxResults, 0, 4096, DefaultListCollectionsPageSize)
+	limit := v.intRange("MaxResults", in.MaxResults, 0, maxListPage, DefaultListCollectionsPageSize)
 	if limit == 0 {
 		limit = DefaultListCollectionsPageSize
 	}

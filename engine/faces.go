@@ -145,8 +145,8 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 		defer c.writeMu.Unlock()
 		cdim = c.meta.Dim
 	}
-	if cdim != 0 && cdim != dim {
-		return nil, invalid("the embeddings have %d dimensions; collection %s holds %d-dimensional embeddings", dim, in.CollectionId, cdim)
+	if err := checkDim("each embedding", dim, in.CollectionId, cdim); err != nil {
+		return nil, err
 	}
 
 	imageID := newUUID()
@@ -206,7 +206,7 @@ func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesO
 	v.collectionID(in.CollectionId)
 	v.userID("UserId", in.UserId, false)
 	v.faceIDList("FaceIds", in.FaceIds, false, maxListFaceIDs)
-	limit := v.intRange("MaxResults", in.MaxResults, 0, 4096, DefaultListFacesPageSize)
+	limit := v.intRange("MaxResults", in.MaxResults, 0, maxListPage, DefaultListFacesPageSize)
 	if limit == 0 {
 		limit = DefaultListFacesPageSize
 	}

@@ -481,8 +481,8 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 			dim = im.c.dim // another writer may have fixed it since
 			im.c.mu.RUnlock()
 		}
-		if dim != 0 && len(rec.Vector) != dim {
-			return invalid("the embedding has %d dimensions; collection %s holds %d-dimensional embeddings", len(rec.Vector), im.coll, dim)
+		if err := checkDim("the embedding", len(rec.Vector), im.coll, dim); err != nil {
+			return err
 		}
 	}
 
@@ -534,8 +534,10 @@ func (im *Importer) admit(rec ImportRecord, idx int) error {
 			userExists = userExists || b.users[i].isNew
 			userFaces += b.users[i].faces
 		}
-		if rec.Vector != nil && userFaces+1 > maxFacesPerUser {
-			return errorf(CodeServiceQuotaExceeded, "user %s would have more than %d faces, the limit per user", rec.UserId, maxFacesPerUser)
+		if rec.Vector != nil {
+			if err := userFacesQuota(rec.UserId, userFaces, 1); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -734,8 +736,8 @@ func (im *Importer) recheck(c *collection, dim int) (int, error) {
 	for i := range b.entries {
 		ent := &b.entries[i]
 		if f := ent.face; f != nil {
-			if dim != 0 && len(f.Vector) != dim {
-				return ent.idx, invalid("the embedding has %d dimensions; collection %s holds %d-dimensional embeddings", len(f.Vector), im.coll, dim)
+			if err := checkDim("the embedding", len(f.Vector), im.coll, dim); err != nil {
+				return ent.idx, err
 			}
 			if ent.preserved && c.faces[f.ID] != nil {
 				return ent.idx, errorf(CodeResourceAlreadyExists, "the face id: %s already exists in collection %s", f.ID, im.coll)
@@ -758,10 +760,10 @@ func (im *Importer) recheck(c *collection, dim int) (int, error) {
 		ent.user = j
 		if ent.face != nil {
 			cu := &im.commitUsers[j]
-			cu.faces++
-			if cu.faces > maxFacesPerUser {
-				return ent.idx, errorf(CodeServiceQuotaExceeded, "user %s would have more than %d faces, the limit per user", ent.userID, maxFacesPerUser)
+			if err := userFacesQuota(ent.userID, cu.faces, 1); err != nil {
+				return ent.idx, err
 			}
+			cu.faces++
 		}
 	}
 	return 0, nil

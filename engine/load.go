@@ -222,8 +222,8 @@ func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int,
 		rows[i] = int32(len(faceKeys))
 		faceKeys = append(faceKeys, lf.seq)
 		if u != nil && u.faces[0] == lf.f.id {
-			if len(u.faces) > maxFacesPerUser {
-				return fmt.Errorf("%w: user %q has %d faces, the limit is %d", ErrCorrupt, u.id, len(u.faces), maxFacesPerUser)
+			if msg := userFacesProblem(u.id, len(u.faces)); msg != "" {
+				return fmt.Errorf("%w: %s", ErrCorrupt, msg)
 			}
 			averaged = append(averaged, u)
 			averagedKeys = append(averagedKeys, u.pk)

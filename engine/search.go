@@ -221,10 +221,7 @@ func (c *collection) faceMatches(matches []scored) []FaceMatch {
 // checkQueryDim refuses a query whose length differs from the collection's.
 // A collection without a dimension has no faces, so any query finds nothing.
 func (c *collection) checkQueryDim(q []float32, id string) error {
-	if c.dim != 0 && len(q) != c.dim {
-		return invalid("the query has %d dimensions; collection %s holds %d-dimensional embeddings", len(q), id, c.dim)
-	}
-	return nil
+	return checkDim("the query", len(q), id, c.dim)
 }
 
 // SearchUsersByImage finds the users most similar to an embedding.
@@ -280,7 +277,7 @@ func (e *Engine) SearchFaces(ctx context.Context, in *SearchFacesInput) (*Search
 	v.collectionID(in.CollectionId)
 	v.faceID("FaceId", in.FaceId, true)
 	threshold := v.percent("FaceMatchThreshold", in.FaceMatchThreshold, DefaultSearchFacesThreshold)
-	k := v.intRange("MaxFaces", in.MaxFaces, 1, 4096, DefaultMaxFaces)
+	k := v.intRange("MaxFaces", in.MaxFaces, 1, maxSearchFaces, DefaultMaxFaces)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -311,7 +308,7 @@ func (e *Engine) SearchFacesByImage(ctx context.Context, in *SearchFacesByImageI
 	var v validator
 	v.collectionID(in.CollectionId)
 	threshold := v.percent("FaceMatchThreshold", in.FaceMatchThreshold, DefaultSearchFacesThreshold)
-	k := v.intRange("MaxFaces", in.MaxFaces, 1, 4096, DefaultMaxFaces)
+	k := v.intRange("MaxFaces", in.MaxFaces, 1, maxSearchFaces, DefaultMaxFaces)
 	v.qualityFilter(in.QualityFilter)
 	if err := v.err(); err != nil {
 		return nil, err

@@ -312,9 +312,9 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 		}
 		added = append(added, id)
 	}
-	if len(u.faces)+len(added) > maxFacesPerUser {
+	if err := userFacesQuota(in.UserId, len(u.faces), len(added)); err != nil {
 		c.mu.RUnlock()
-		return nil, errorf(CodeServiceQuotaExceeded, "user %s has %d faces; associating %d more would pass the limit of %d faces per user", in.UserId, len(u.faces), len(added), maxFacesPerUser)
+		return nil, err
 	}
 	newFaces := sortedUnique(append(slices.Clone(u.faces), added...))
 	recs := c.faceRecords(added, in.UserId)

@@ -1,6 +1,10 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/facesearch/facesearch/internal/vector"
+)
 
 // Constraints from Rekognition's service model.
 const (
@@ -14,7 +18,9 @@ const (
 	maxUserFaceIDs        = 100
 	maxDeleteFaceIDs      = 4096
 	maxListFaceIDs        = 4096
-	maxDimension          = 4096
+	maxSearchFaces        = 4096 // SearchFaces' and SearchFacesByImage's MaxFaces
+	maxListPage           = 4096 // ListFaces' and ListCollections' MaxResults
+	maxDimension          = vector.MaxDim
 
 	patternCollectionID = `[a-zA-Z0-9_.\-]+`
 	patternUserID       = `[a-zA-Z0-9_.\-:]+`

@@ -302,8 +302,8 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(faceCount)) {
-		if n := faceCount[id]; n > maxFacesPerUser {
-			add("user %q has %d faces; the limit is %d", id, n, maxFacesPerUser)
+		if msg := userFacesProblem(id, faceCount[id]); msg != "" {
+			add("%s", msg)
 		}
 	}
 	return nil
@@ -517,8 +517,8 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 		if u.id != id || c.byPK[u.pk] != u || u.pk == 0 || u.pk > c.meta.LastUserPK {
 			add("user %q is filed inconsistently (primary key %d, last handed out %d)", id, u.pk, c.meta.LastUserPK)
 		}
-		if len(u.faces) > maxFacesPerUser {
-			add("user %q has %d faces; the limit is %d", id, len(u.faces), maxFacesPerUser)
+		if msg := userFacesProblem(id, len(u.faces)); msg != "" {
+			add("%s", msg)
 		}
 		if !slices.IsSorted(u.faces) || len(slices.Compact(slices.Clone(u.faces))) != len(u.faces) {
 			add("user %q's face list is not sorted and unique", id)
