@@ -127,8 +127,11 @@ type user struct {
 	faces   []string // face IDs, sorted
 }
 
-func (u *user) status() string {
-	if len(u.faces) > 0 {
+func (u *user) status() string { return userStatus(len(u.faces)) }
+
+// userStatus is the status of a user of n faces.
+func userStatus(n int) string {
+	if n > 0 {
 		return UserStatusActive
 	}
 	return UserStatusCreated
@@ -265,36 +268,6 @@ func (e *Engine) Close() error {
 	return e.store.Close()
 }
 
-// acquire finds a collection and holds it shared for the duration of a call.
-func (e *Engine) acquire(id string) (*collection, func(), error) {
-	e.mu.RLock()
-	if e.closed {
-		e.mu.RUnlock()
-		return nil, nil, ErrClosed
-	}
-	c := e.colls[id]
-	if c != nil {
-		// Taken before releasing e.mu, so Close cannot slip in between.
-		c.life.RLock()
-	}
-	e.mu.RUnlock()
-	if c == nil {
-		return nil, nil, notFound("The collection id: %s does not exist", id)
-	}
-	if c.deleted {
-		c.life.RUnlock()
-		return nil, nil, notFound("The collection id: %s does not exist", id)
-	}
-	return c, c.life.RUnlock, nil
-}
-
-func (e *Engine) writable() error {
-	if e.opts.ReadOnly {
-		return errorf(CodeInvalidParameter, "the engine is open read-only")
-	}
-	return nil
-}
-
 // userVector is the user vector ([vector.Mean]) of the given faces, two or
 // more (a user of one face has no vector of its own: see vectorOf), summed
 // in face ID order. The caller holds c.mu (either way) or owns c exclusively; concurrent calls
@@ -414,6 +387,16 @@ func normalizeInto(out, v []float32, n float64) {
 // count as normalized already: normalize's own output is within 2^-24 of
 // unit length, so re-normalizing such a vector could only move its last bits.
 const unitTolerance = 0x1p-23
+
+// distinct is ids without repeats, in the order each first appears.
+func distinct(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool {
+		dup := seen[id]
+		seen[id] = true
+		return dup
+	})
+}
 
 func sortedUnique(ids []string) []string {
 	out := slices.Clone(ids)

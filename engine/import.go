@@ -619,7 +619,7 @@ func (im *Importer) commit(wait bool) error {
 		return nil
 	}
 
-	c, done, err := im.e.beginWrite(im.coll)
+	c, done, err := im.e.beginWrite(&validator{}, im.coll)
 	if err != nil {
 		return im.end(err)
 	}

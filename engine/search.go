@@ -144,9 +144,7 @@ type scored struct {
 // SearchUsers finds the users most similar to a face (FaceId) or to a user
 // (UserId, which is left out of its own results).
 func (e *Engine) SearchUsers(ctx context.Context, in *SearchUsersInput) (*SearchUsersOutput, error) {
-	if in == nil {
-		in = &SearchUsersInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	v.faceID("FaceId", in.FaceId, false)
@@ -156,16 +154,11 @@ func (e *Engine) SearchUsers(ctx context.Context, in *SearchUsersInput) (*Search
 	if (in.FaceId == "") == (in.UserId == "") {
 		v.addf("exactly one of FaceId or UserId must be given")
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	c, done, err := e.beginSearch(&v, in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	defer done()
 
 	out := &SearchUsersOutput{UserMatches: []UserMatch{}, FaceModelVersion: FaceModelVersion}
 	var (
@@ -174,16 +167,16 @@ func (e *Engine) SearchUsers(ctx context.Context, in *SearchUsersInput) (*Search
 		hasSkip bool
 	)
 	if in.FaceId != "" {
-		f := c.faces[in.FaceId]
-		if f == nil {
-			return nil, notFound("The face id: %s does not exist in collection %s", in.FaceId, in.CollectionId)
+		f, err := c.faceByID(in.FaceId, in.CollectionId)
+		if err != nil {
+			return nil, err
 		}
 		q, _ = c.faceVector(f.seq)
 		out.SearchedFace = &SearchedFace{FaceId: in.FaceId}
 	} else {
-		u := c.users[in.UserId]
-		if u == nil {
-			return nil, notFound("The user id: %s does not exist in collection %s", in.UserId, in.CollectionId)
+		u, err := c.userByID(in.UserId, in.CollectionId)
+		if err != nil {
+			return nil, err
 		}
 		out.SearchedUser = &SearchedUser{UserId: in.UserId}
 		if len(u.faces) == 0 {
@@ -226,32 +219,18 @@ func (c *collection) checkQueryDim(q []float32, id string) error {
 
 // SearchUsersByImage finds the users most similar to an embedding.
 func (e *Engine) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageInput) (*SearchUsersByImageOutput, error) {
-	if in == nil {
-		in = &SearchUsersByImageInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	threshold := v.percent("UserMatchThreshold", in.UserMatchThreshold, DefaultSearchUsersThreshold)
 	k := v.intRange("MaxUsers", in.MaxUsers, 1, 500, DefaultMaxUsers)
 	v.qualityFilter(in.QualityFilter)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	q, extra, err := queryVector(in.Image, in.Vector)
+	c, q, done, err := e.beginImageSearch(&v, in.CollectionId, in.Image, in.Vector)
 	if err != nil {
 		return nil, err
 	}
-	c, release, err := e.acquire(in.CollectionId)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if err := c.checkQueryDim(q, in.CollectionId); err != nil {
-		return nil, err
-	}
-	matches, err := c.searchUsers(ctx, q, k, threshold, 0, false)
+	defer done()
+	matches, err := c.searchUsers(ctx, q.vec, k, threshold, 0, false)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +240,7 @@ func (e *Engine) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageI
 		SearchedFace:     &SearchedFaceDetails{FaceDetail: &FaceDetail{Confidence: 100}},
 		UnsearchedFaces:  []UnsearchedFace{},
 	}
-	for range extra {
+	for range q.extra {
 		out.UnsearchedFaces = append(out.UnsearchedFaces, UnsearchedFace{FaceDetails: &FaceDetail{Confidence: 100}, Reasons: []string{ReasonFaceNotLargest}})
 	}
 	return out, nil
@@ -270,27 +249,20 @@ func (e *Engine) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageI
 // SearchFaces finds the faces most similar to an indexed face, leaving the
 // face itself out.
 func (e *Engine) SearchFaces(ctx context.Context, in *SearchFacesInput) (*SearchFacesOutput, error) {
-	if in == nil {
-		in = &SearchFacesInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	v.faceID("FaceId", in.FaceId, true)
 	threshold := v.percent("FaceMatchThreshold", in.FaceMatchThreshold, DefaultSearchFacesThreshold)
 	k := v.intRange("MaxFaces", in.MaxFaces, 1, maxSearchFaces, DefaultMaxFaces)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	c, done, err := e.beginSearch(&v, in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	f := c.faces[in.FaceId]
-	if f == nil {
-		return nil, notFound("The face id: %s does not exist in collection %s", in.FaceId, in.CollectionId)
+	defer done()
+	f, err := c.faceByID(in.FaceId, in.CollectionId)
+	if err != nil {
+		return nil, err
 	}
 	q, _ := c.faceVector(f.seq)
 	matches, err := c.searchFaces(ctx, q, k, threshold, f.seq, true)
@@ -302,32 +274,18 @@ func (e *Engine) SearchFaces(ctx context.Context, in *SearchFacesInput) (*Search
 
 // SearchFacesByImage finds the faces most similar to an embedding.
 func (e *Engine) SearchFacesByImage(ctx context.Context, in *SearchFacesByImageInput) (*SearchFacesByImageOutput, error) {
-	if in == nil {
-		in = &SearchFacesByImageInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	threshold := v.percent("FaceMatchThreshold", in.FaceMatchThreshold, DefaultSearchFacesThreshold)
 	k := v.intRange("MaxFaces", in.MaxFaces, 1, maxSearchFaces, DefaultMaxFaces)
 	v.qualityFilter(in.QualityFilter)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	q, _, err := queryVector(in.Image, in.Vector)
+	c, q, done, err := e.beginImageSearch(&v, in.CollectionId, in.Image, in.Vector)
 	if err != nil {
 		return nil, err
 	}
-	c, release, err := e.acquire(in.CollectionId)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if err := c.checkQueryDim(q, in.CollectionId); err != nil {
-		return nil, err
-	}
-	matches, err := c.searchFaces(ctx, q, k, threshold, 0, false)
+	defer done()
+	matches, err := c.searchFaces(ctx, q.vec, k, threshold, 0, false)
 	if err != nil {
 		return nil, err
 	}
