@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/facesearch/facesearch/store"
 )
 
 // Rekognition error codes. [Error.Code] holds one of them; the server sends it
@@ -107,3 +109,34 @@ func (v *validator) err() error {
 		return invalid("%d validation errors detected: %s", len(v.problems), strings.Join(v.problems, "; "))
 	}
 }
+
+// ErrCorrupt is returned by [Open] for a store it cannot trust.
+var ErrCorrupt = store.ErrCorrupt
+
+// ErrLocked is returned by [Open] when another process has the directory open.
+var ErrLocked = store.ErrLocked
+
+// ImportError is a record that failed its batch: the record and every
+// record added since the last commit were discarded.
+type ImportError struct {
+	// Record is the failed record's position among all records passed to
+	// [Importer.Add], from 0.
+	Record int
+	// Discarded is how many records were dropped with the batch, the failed
+	// one included.
+	Discarded int
+	// Err is why, an [*Error] with the Rekognition code.
+	Err error
+}
+
+// Error says which record failed, why, and how much of its batch went.
+func (e *ImportError) Error() string {
+	return fmt.Sprintf("import record %d: %v (%d records of its batch discarded)", e.Record, e.Err, e.Discarded)
+}
+
+// Unwrap returns the reason, so errors.Is(err, ErrInvalidParameter) and the
+// like work.
+func (e *ImportError) Unwrap() error { return e.Err }
+
+// ErrImporterClosed is returned by calls on an [Importer] after Close.
+var ErrImporterClosed = errors.New("engine: importer closed")

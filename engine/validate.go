@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/facesearch/facesearch/internal/vector"
 )
@@ -217,4 +218,20 @@ func (v *validator) detectionAttributes(list []string) {
 			return
 		}
 	}
+}
+
+// distinct is ids without repeats, in the order each first appears.
+func distinct(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool {
+		dup := seen[id]
+		seen[id] = true
+		return dup
+	})
+}
+
+func sortedUnique(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
