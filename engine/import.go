@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/facesearch/facesearch/internal/arena"
 	"github.com/facesearch/facesearch/store"
 )
 
@@ -83,10 +84,12 @@ type importEntry struct {
 }
 
 type importBatch struct {
-	// arena holds the batch's vectors and vector records, and is reset
-	// with it: after a commit has published them, or a discard.
-	arena    store.IngestArena
-	sb       *store.Batch
+	// vectors holds the batch's vectors and records its store records;
+	// both are reset with it: after a commit has published them, or a
+	// discard.
+	vectors  arena.Arena[float32]
+	records  store.IngestArena
+	sb       *store.IngestBatch
 	entries  []importEntry
 	dim      int              // fixed by this batch's first face when dim is 0
 	faceIDs  map[string]int   // preserved face IDs -> record index
@@ -182,9 +185,10 @@ func (im *Importer) resetBatch() {
 	clear(b.userIdx)
 	clear(b.entries) // let go of the faces
 	b.entries, b.users, b.newUsers, b.dim = b.entries[:0], b.users[:0], b.newUsers[:0], 0
-	b.arena.Reset()
+	b.vectors.Reset()
+	b.records.Reset()
 	if !im.opts.DryRun {
-		b.sb = im.e.store.NewIngestBatchIn(&b.arena)
+		b.sb = im.e.store.NewIngestBatchIn(&b.records)
 	}
 }
 

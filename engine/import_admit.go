@@ -153,7 +153,7 @@ func (im *Importer) addRecord(rec ImportRecord, idx int, norm float64, st record
 	}
 	if rec.Vector != nil {
 		// In the batch's own memory: reused once it is done.
-		vec := b.arena.Floats(len(rec.Vector))
+		vec := b.vectors.Alloc(len(rec.Vector))
 		normalizeInto(vec, rec.Vector, norm)
 		if b.dim == 0 && im.dim == 0 {
 			b.dim = len(vec)
