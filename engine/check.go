@@ -9,23 +9,6 @@ import (
 	"github.com/facesearch/facesearch/store"
 )
 
-// Verification: what Open and `facesearch check` hold a store to.
-//
-// Store-wide: every key fits the key layout (store.Audit): no records of a
-// collection without metadata, no record kinds this release cannot read,
-// decodable idempotency records, a 32-byte secret; collection incarnations
-// are unique and none passes sys/collseq.
-//
-// Per collection: the metadata decodes, names a known similarity curve and a
-// dimension of 0-4096; every face decodes, has a face ID, a unique non-zero
-// sequence, the collection's dimension, finite values and unit length, and
-// belongs to no user or to one that exists; every user has a record and a
-// primary-key entry that agree, a primary key no greater than the last one
-// handed out and no more than 100 faces. Once loaded, the in-memory maps and
-// matrices agree with each other in size, and (on a live engine, see
-// collection.verify) record by record, each user vector the normalized mean
-// of its faces recomputed.
-
 // Check verifies the invariants of the store in dir, offline and without
 // changing it, and reports every contradiction it finds; it is what
 // `facesearch check` runs. The error is for a check that could not run (no
@@ -102,12 +85,8 @@ func checkStore(ctx context.Context, st *store.Store, r *CheckReport) error {
 // checkCollection checks one collection's records against each other.
 func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMeta, r *CheckReport) error {
 	add := func(format string, args ...any) { r.add(m.ID, format, args...) }
-	if _, err := parseCurve(m.Similarity); err != nil {
-		add("similarity: %v", err)
-	}
-	if m.Dim < 0 || m.Dim > maxDimension {
-		add("dimension %d is outside 0-%d", m.Dim, maxDimension)
-	}
+	rep := collect(add)
+	checkMeta(m, rep)
 
 	users, err := st.UserRecords(m.ID)
 	usersComplete := err == nil
@@ -123,13 +102,10 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 		if len(u.ID) > maxUserIDLen || !matchesID(u.ID, true) {
 			add("user ID %s does not satisfy the UserId pattern", quoted(u.ID))
 		}
-		switch other, dup := byPK[u.PK]; {
-		case u.PK == 0:
-			add("user %q has primary key 0", u.ID)
-		case dup:
-			add("users %q and %q share primary key %d", other, u.ID, u.PK)
-		case u.PK > m.LastUserPK:
-			add("user %q has primary key %d, past the last one handed out (%d)", u.ID, u.PK, m.LastUserPK)
+		if other, dup := byPK[u.PK]; dup && u.PK != 0 {
+			sharedPK(other, u.ID, u.PK, rep)
+		} else {
+			checkUserPK(u.ID, u.PK, m.LastUserPK, rep)
 		}
 		byPK[u.PK] = u.ID
 	}
@@ -177,15 +153,9 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 			}
 		}
 		r.Faces++
-		if !isFaceID(f.ID) {
-			add("face ID %s is not a lowercase UUID", quoted(f.ID))
-		}
-		// Records are keyed by sequence, so only an ID can repeat.
-		if f.Seq == 0 {
-			add("face %s has sequence 0", f.ID)
-		}
+		checkFaceRecord(f, rep)
 		if other, dup := seqOfID[f.ID]; dup {
-			add("face %s is recorded twice, under sequences %d and %d", f.ID, other, f.Seq)
+			faceRecordedTwice(f.ID, other, f.Seq, rep)
 		}
 		seqs[f.Seq], seqOfID[f.ID] = f.ID, f.Seq
 		if f.ExternalImageID != "" && (len(f.ExternalImageID) > maxExternalImageIDLen || !matchesID(f.ExternalImageID, true)) {
@@ -193,7 +163,7 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 		}
 		if f.UserID != "" {
 			if _, ok := byID[f.UserID]; !ok {
-				add("face %s belongs to user %q, which has no record", f.ID, f.UserID)
+				faceOfMissingUser(f, rep)
 			}
 			faceCount[f.UserID]++
 		}
@@ -206,9 +176,7 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(faceCount)) {
-		if msg := userFacesProblem(id, faceCount[id]); msg != "" {
-			add("%s", msg)
-		}
+		checkUserFaces(id, faceCount[id], rep)
 	}
 	return nil
 }
@@ -217,6 +185,7 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 // (seqs: sequence -> face ID): each vector belongs to the face whose
 // sequence it has and is a finite unit vector, and each face has one.
 func checkVectors(ctx context.Context, st *store.Store, m store.CollectionMeta, seqs map[uint64]string, add func(format string, args ...any)) error {
+	rep := collect(add)
 	withVector := make(map[uint64]bool, len(seqs))
 	n := 0
 	err := st.ScanVectors(m.ID, 1, func(_ int, seq uint64, rawID []byte, vec []float32) error {
@@ -228,15 +197,13 @@ func checkVectors(ctx context.Context, st *store.Store, m store.CollectionMeta, 
 		}
 		switch id, ok := seqs[seq]; {
 		case !ok:
-			add("vector %d (of face %s) belongs to no face", seq, quoted(faceID))
+			vectorWithoutFace(seq, rawID, rep)
 		case id != faceID:
 			withVector[seq] = true // it has one, only the wrong one
-			add("face %s has sequence %d, whose vector is face %s's", id, seq, quoted(faceID))
+			vectorOfOtherFace(id, seq, rawID, rep)
 		default:
 			withVector[seq] = true
-			if msg := checkUnit(vec, m.Dim); msg != "" {
-				add("face %s %s", id, msg)
-			}
+			checkFaceVector(id, vec, m.Dim, rep)
 		}
 		return nil
 	})

@@ -66,29 +66,22 @@ func (e *Engine) load() error {
 }
 
 func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
-	cv, err := parseCurve(m.Similarity)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	if err := checkMeta(m, stop); err != nil {
+		return nil, err
 	}
-	if m.Dim < 0 || m.Dim > maxDimension {
-		return nil, fmt.Errorf("%w: dimension %d", ErrCorrupt, m.Dim)
-	}
-	tier, err := index.ParseTier(m.Tier)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
+	cv, _ := parseCurve(m.Similarity)
+	tier, _ := index.ParseTier(m.Tier)
 	c := newCollection(m, cv, tier)
 	// The face matrix's blocks, room for every face, are allocated first
 	// (see index.Matrix.Reserve), alongside the users' load, which does
-	// not touch them: allocated after it, they competed with the face scan
-	// for the cores (a 1M x 512 reopen took 0.2-0.5 s longer, median of 6
-	// in two alternating rounds). The faces that turn out to be their
-	// user's only face take their share of that room to soloIdx (see
-	// loadVectors); the users of several faces, at most half as many as
-	// the faces, get theirs as their rows are added. The estimate may be
-	// off either way, high when many faces were deleted; Fill.Done and
-	// Trim free the blocks left unused, and the key maps are sized by the
-	// keys.
+	// not touch them: allocated after it, they compete with the face scan
+	// for the cores (facesearch bench's open_s shows the reopen). The faces
+	// that turn out to be their user's only face take their share of that
+	// room to soloIdx (see loadVectors); the users of several faces, at
+	// most half as many as the faces, get theirs as their rows are added.
+	// The estimate may be off either way, high when many faces were
+	// deleted; Fill.Done and Trim free the blocks left unused, and the key
+	// maps are sized by the keys.
 	var reserving sync.WaitGroup
 	defer reserving.Wait()
 	if m.Dim > 0 {

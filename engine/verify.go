@@ -121,9 +121,7 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 			v = sv
 		}
 		if v != nil {
-			if msg := checkUnit(v, c.dim); msg != "" {
-				add("face %s %s", id, msg)
-			}
+			checkFaceVector(id, v, c.dim, collect(add))
 		}
 	}
 	for _, m := range []*index.Matrix{c.faceIdx, c.soloIdx} {
@@ -145,9 +143,7 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 		if u.id != id || c.byPK[u.pk] != u || u.pk == 0 || u.pk > c.meta.LastUserPK {
 			add("user %q is filed inconsistently (primary key %d, last handed out %d)", id, u.pk, c.meta.LastUserPK)
 		}
-		if msg := userFacesProblem(id, len(u.faces)); msg != "" {
-			add("%s", msg)
-		}
+		checkUserFaces(id, len(u.faces), collect(add))
 		if !slices.IsSorted(u.faces) || len(slices.Compact(slices.Clone(u.faces))) != len(u.faces) {
 			add("user %q's face list is not sorted and unique", id)
 		}
