@@ -43,11 +43,10 @@ type collection struct {
 	// Every face's vector has one row, in soloIdx if the face is its
 	// user's only face, else in faceIdx. A user of one face searches as
 	// that face's row (see vectorOf), so those rows serve both searches;
-	// a user of several has an averaged row of its own in userIdx. With a
-	// copy of each lone face in userIdx instead, a million users of one
-	// face each (512 dimensions) faulted in 2 GB more: importing them took
-	// 14.4-22.4 s against 9.4-15.2 s, and reopening 2.49-3.10 s against
-	// 1.90-2.31 s (three alternating runs).
+	// a user of several has an averaged row of its own in userIdx. A copy
+	// of each lone face in userIdx instead would double the memory of users
+	// of one face (2 GB more for a million of 512 dimensions: facesearch
+	// bench --users 1000000 --faces-per-user 1 shows import and reopen).
 	faceIdx *index.Matrix // rows keyed by face sequence: faces of no user, or of a user of several
 	soloIdx *index.Matrix // rows keyed by face sequence: the faces of users of one face
 	userIdx *index.Matrix // rows keyed by user primary key: users of several faces

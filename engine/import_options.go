@@ -19,8 +19,8 @@ type ImportOptions struct {
 	//
 	// Each commit writes its batch as tables and syncs them: small batches
 	// (kilobytes) spend their time in syncs, and a bad record discards more
-	// records the larger its batch. Beyond the defaults a 1M-face import
-	// gains nothing measurable: 65,536 records a batch did no better. The
+	// records the larger its batch; larger batches than the defaults gain
+	// a 1M-face import nothing measurable (facesearch bench). The
 	// Importer keeps about four times the batch's size in memory until
 	// Close (two batches, the one filling and the one committing, each with
 	// its tables' records), reused batch after batch.
@@ -33,9 +33,8 @@ type ImportOptions struct {
 	// import expects to add, if the caller knows. The first commit then
 	// sizes the collection's maps and key indexes for them at once; grown
 	// batch by batch instead, a map hashes again every key it moves at each
-	// growth (importing 1M faces, each of its own user, took 1.4-5.1 s less
-	// user CPU with the hints in five of six alternating pairs, the same in
-	// the sixth). Each map is sized only if still empty: a collection with
+	// growth (seconds of CPU over a 1M-face import: ingest_faces_per_s of
+	// facesearch bench --faces-per-user 1 --users 1000000). Each map is sized only if still empty: a collection with
 	// faces keeps its face maps, one with users its user maps. The key
 	// indexes are divided as if every new user got a face, exactly so for
 	// users of one or two faces each. They are hints, taken at their
