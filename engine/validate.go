@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/facesearch/facesearch/internal/vector"
 )
@@ -234,4 +235,23 @@ func sortedUnique(ids []string) []string {
 	out := slices.Clone(ids)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// validator gathers every constraint violation of one request, so a caller
+// learns of all of them at once, in Rekognition's wording.
+type validator struct{ problems []string }
+
+func (v *validator) addf(format string, args ...any) {
+	v.problems = append(v.problems, fmt.Sprintf(format, args...))
+}
+
+func (v *validator) err() error {
+	switch len(v.problems) {
+	case 0:
+		return nil
+	case 1:
+		return invalid("1 validation error detected: %s", v.problems[0])
+	default:
+		return invalid("%d validation errors detected: %s", len(v.problems), strings.Join(v.problems, "; "))
+	}
 }
