@@ -112,7 +112,7 @@ func sharedPK(a, b string, pk uint64, r report) error {
 
 // checkUserFaces: a user has at most maxFacesPerUser faces.
 func checkUserFaces(id string, n int, r report) error {
-	if n <= maxFacesPerUser {
+	if !tooManyFaces(n) {
 		return nil
 	}
 	return r("user %q has %d faces; the limit is %d", id, n, maxFacesPerUser)

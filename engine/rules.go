@@ -7,11 +7,15 @@ package engine
 // userFacesQuota is the limit of faces per user for a user of have faces
 // given adding more: nil within it, else ServiceQuotaExceeded.
 func userFacesQuota(userID string, have, adding int) error {
-	if have+adding <= maxFacesPerUser {
+	if !tooManyFaces(have + adding) {
 		return nil
 	}
 	return errorf(CodeServiceQuotaExceeded, "user %s has %d faces; adding %d more would pass the limit of %d faces per user", userID, have, adding, maxFacesPerUser)
 }
+
+// tooManyFaces is the limit of faces per user: whether a user of n faces
+// is past it.
+func tooManyFaces(n int) bool { return n > maxFacesPerUser }
 
 // checkDim refuses embeddings (what: "the query", "the embedding", ...) of
 // got dimensions for collection coll of dimension dim; a collection of

@@ -67,6 +67,16 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 	defer c.writeMu.Unlock()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	if !c.verifySizes(add) || !deep {
+		return
+	}
+	c.verifyFaces(add)
+	c.verifyUsers(add)
+}
+
+// verifySizes checks that the maps and matrices agree in size, and reports
+// whether the matrices are there to look into.
+func (c *collection) verifySizes(add func(format string, args ...any)) bool {
 	if c.dim != c.meta.Dim {
 		add("dimension is %d in memory and %d in the metadata", c.dim, c.meta.Dim)
 	}
@@ -75,7 +85,7 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 	}
 	if (c.faceIdx == nil || c.soloIdx == nil || c.userIdx == nil) != (c.dim == 0) {
 		add("dimension %d but matrices (faces, solo, users) %t %t %t", c.dim, c.faceIdx != nil, c.soloIdx != nil, c.userIdx != nil)
-		return
+		return false
 	}
 	if faceRows := matrixLen(c.faceIdx) + matrixLen(c.soloIdx); len(c.bySeq) != len(c.faces) || faceRows != len(c.faces) {
 		add("%d faces, %d by sequence, %d face vectors", len(c.faces), len(c.bySeq), faceRows)
@@ -83,9 +93,12 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 	if len(c.byPK) != len(c.users) {
 		add("%d users but %d primary keys", len(c.users), len(c.byPK))
 	}
-	if !deep {
-		return
-	}
+	return true
+}
+
+// verifyFaces checks every face against its user and its row, and every
+// face row against its face.
+func (c *collection) verifyFaces(add func(format string, args ...any)) {
 	var maxSeq uint64
 	// Map order: sorting a million IDs would cost Open more than the
 	// checks; the caller sorts what it reports.
@@ -137,7 +150,11 @@ func (c *collection) verify(add func(format string, args ...any), deep bool) {
 	if last := c.faceSeq.Load(); last < maxSeq {
 		add("face sequence counter %d is below sequence %d in use", last, maxSeq)
 	}
+}
 
+// verifyUsers checks every user against its faces and its row (the mean
+// of its faces, recomputed), and every user row against its user.
+func (c *collection) verifyUsers(add func(format string, args ...any)) {
 	averaged := 0
 	for id, u := range c.users {
 		if u.id != id || c.byPK[u.pk] != u || u.pk == 0 || u.pk > c.meta.LastUserPK {
