@@ -32,7 +32,12 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(dir, &store.Options{ReadOnly: o.ReadOnly, CacheSize: o.CacheSize})
+	return openStore(dir, o, &store.Options{ReadOnly: o.ReadOnly, CacheSize: o.CacheSize})
+}
+
+// openStore is Open once o is complete, with the store's options so.
+func openStore(dir string, o *Options, so *store.Options) (*Engine, error) {
+	st, err := store.Open(dir, so)
 	if err != nil {
 		return nil, err
 	}
