@@ -18,6 +18,24 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 		c.newIndexes(m.Dim)
 	}
 	c.meta.Dim, c.meta.LastUserPK = m.Dim, m.LastUserPK
+	im.sizeForHints(c)
+	// The faces go in on one core while the users take the other.
+	entries := f.b.entries
+	var faces sync.WaitGroup
+	faces.Go(func() { im.publishFaces(c, entries) })
+	for _, u := range users {
+		c.users[u.id], c.byPK[u.pk] = u, u
+	}
+	regrouped := im.giveFaces(entries)
+	faces.Wait()
+	for _, cu := range regrouped {
+		c.regroup(cu.u, cu.before)
+	}
+}
+
+// sizeForHints sizes c's maps and key indexes for ImportOptions'
+// ExpectedFaces and ExpectedUsers, once each. c.mu is held for writing.
+func (im *Importer) sizeForHints(c *collection) {
 	if !im.presized {
 		im.presized = true
 		c.presizeMaps(im.opts.ExpectedFaces, im.opts.ExpectedUsers)
@@ -33,29 +51,32 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 		c.faceIdx.ReserveKeys(other)
 		c.userIdx.ReserveKeys(several)
 	}
-	// The faces go in on one core while the users take the other. A face
-	// that is its user's only one, once the batch is in, goes to soloIdx
-	// (see soloIdx), the others to faceIdx.
-	entries := f.b.entries
+}
+
+// publishFaces adds the batch's faces to c's maps and matrices: a face
+// that is its user's only one, once the batch is in, to soloIdx (see
+// soloIdx), the others to faceIdx. c.mu is held for writing.
+func (im *Importer) publishFaces(c *collection, entries []importEntry) {
 	cus := im.commitUsers
-	var faces sync.WaitGroup
-	faces.Go(func() {
-		for _, ent := range entries {
-			if f := ent.face; f != nil {
-				fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, userID: f.UserID}
-				c.faces[f.ID], c.bySeq[f.Seq] = fc, fc
-				if ent.user >= 0 && cus[ent.user].faces == 1 {
-					c.soloIdx.Upsert(f.Seq, f.Vector)
-				} else {
-					c.faceIdx.Upsert(f.Seq, f.Vector)
-				}
+	for _, ent := range entries {
+		if f := ent.face; f != nil {
+			fc := &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, userID: f.UserID}
+			c.faces[f.ID], c.bySeq[f.Seq] = fc, fc
+			if ent.user >= 0 && cus[ent.user].faces == 1 {
+				c.soloIdx.Upsert(f.Seq, f.Vector)
+			} else {
+				c.faceIdx.Upsert(f.Seq, f.Vector)
 			}
 		}
-	})
-	for _, u := range users {
-		c.users[u.id], c.byPK[u.pk] = u, u
 	}
-	// Each user given faces gets a new list (readers may hold the old).
+}
+
+// giveFaces gives each user the batch's faces of it, in a new list
+// (readers may hold the old), and returns the users to regroup once the
+// faces are in: a user whose one face is new needs nothing more. It
+// touches no map of c, so it runs beside publishFaces.
+func (im *Importer) giveFaces(entries []importEntry) []*commitUser {
+	cus := im.commitUsers
 	for _, ent := range entries {
 		if ent.face == nil || ent.user < 0 {
 			continue
@@ -69,26 +90,17 @@ func (im *Importer) publish(c *collection, m store.CollectionMeta, users []*user
 		cu.u.faces = append(cu.u.faces, ent.face.ID)
 		cu.added++
 	}
-	// A user whose one face is new needs nothing more; the others are
-	// regrouped once the faces are in.
 	var regrouped []*commitUser
 	for i := range cus {
 		cu := &cus[i]
-		if cu.added == 0 {
+		if cu.added == 0 || len(cu.u.faces) == 1 {
 			continue
 		}
-		u := cu.u
-		if len(u.faces) == 1 {
-			continue
-		}
-		slices.Sort(u.faces) // a list of publish's own
-		u.faces = slices.Compact(u.faces)
+		slices.Sort(cu.u.faces) // a list of publish's own
+		cu.u.faces = slices.Compact(cu.u.faces)
 		regrouped = append(regrouped, cu)
 	}
-	faces.Wait()
-	for _, cu := range regrouped {
-		c.regroup(cu.u, cu.before)
-	}
+	return regrouped
 }
 
 // hintedRows divides the rows of an import of faces faces and users new
