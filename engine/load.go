@@ -102,43 +102,12 @@ type loadedFace struct {
 // alone until reserved returns. c is not yet shared.
 func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func()) error {
 	parts := runtime.GOMAXPROCS(0)
-	read := make([][]loadedFace, parts)
-	// The user map is only read here, so the parts share it without a lock.
-	err := e.store.ScanFaces(m.ID, parts, func(p int, f *store.Face) error {
-		id, err := checkFaceRecord(f, stop)
-		if err != nil {
-			return err
-		}
-		lf := loadedFace{seq: f.Seq, id: id, f: &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq}}
-		if f.UserID != "" {
-			if lf.u = c.users[f.UserID]; lf.u == nil {
-				return faceOfMissingUser(f, stop)
-			}
-			lf.f.userID = lf.u.id // one copy of the string, not one per face
-		}
-		read[p] = append(read[p], lf)
-		return nil
-	})
+	faces, err := e.readFaces(c, m, parts)
 	if err != nil {
 		return err
 	}
-	// The parts are ranges of sequences in order, so this is every face in
-	// sequence order, which loadVectors wants.
-	faces := slices.Concat(read...)
-	read = nil
 	if len(faces) == 0 {
-		// Then no vector may be left either, whatever the dimension.
-		err := e.store.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID []byte, _ []float32) error {
-			return vectorWithoutFace(seq, faceID, stop)
-		})
-		if err != nil {
-			return err
-		}
-		if m.Dim > 0 { // the blocks Reserve allocated for vectors since deleted
-			reserved()
-			c.faceIdx.Trim()
-		}
-		return nil
+		return e.loadNoFaces(c, m, reserved)
 	}
 	if m.Dim == 0 {
 		return fmt.Errorf("%w: %d faces but no dimension", ErrCorrupt, len(faces))
@@ -172,8 +141,17 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 		}
 		return nil
 	}
-	// A user's faces are kept sorted by ID (see user); they come here in
-	// sequence order.
+	if err := listUserFaces(faces); err != nil {
+		return err
+	}
+	reserved()
+	c.faceSeq.Store(faces[len(faces)-1].seq)
+	return c.loadVectors(e.store, faces, parts, mapsBuilt)
+}
+
+// listUserFaces gives each user its faces' IDs, kept sorted (see user);
+// they come here in sequence order.
+func listUserFaces(faces []loadedFace) error {
 	var several []*user
 	for _, lf := range faces {
 		if u := lf.u; u != nil {
@@ -192,9 +170,51 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 			}
 		}
 	}
-	reserved()
-	c.faceSeq.Store(faces[len(faces)-1].seq)
-	return c.loadVectors(e.store, faces, parts, mapsBuilt)
+	return nil
+}
+
+// readFaces reads a collection's face records, on parts goroutines, in
+// sequence order, each with its user (c's users are loaded).
+func (e *Engine) readFaces(c *collection, m store.CollectionMeta, parts int) ([]loadedFace, error) {
+	read := make([][]loadedFace, parts)
+	// The user map is only read here, so the parts share it without a lock.
+	err := e.store.ScanFaces(m.ID, parts, func(p int, f *store.Face) error {
+		id, err := checkFaceRecord(f, stop)
+		if err != nil {
+			return err
+		}
+		lf := loadedFace{seq: f.Seq, id: id, f: &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq}}
+		if f.UserID != "" {
+			if lf.u = c.users[f.UserID]; lf.u == nil {
+				return faceOfMissingUser(f, stop)
+			}
+			lf.f.userID = lf.u.id // one copy of the string, not one per face
+		}
+		read[p] = append(read[p], lf)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The parts are ranges of sequences in order, so this is every face in
+	// sequence order, which loadVectors wants.
+	return slices.Concat(read...), nil
+}
+
+// loadNoFaces ends the load of a collection without faces: then no vector
+// may be left either, whatever the dimension.
+func (e *Engine) loadNoFaces(c *collection, m store.CollectionMeta, reserved func()) error {
+	err := e.store.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID []byte, _ []float32) error {
+		return vectorWithoutFace(seq, faceID, stop)
+	})
+	if err != nil {
+		return err
+	}
+	if m.Dim > 0 { // the blocks Reserve allocated for vectors since deleted
+		reserved()
+		c.faceIdx.Trim()
+	}
+	return nil
 }
 
 // loadVectors reads the vectors of faces (sorted by sequence) into the
