@@ -15,6 +15,7 @@ import (
 
 	"github.com/facesearch/facesearch/engine"
 	"github.com/facesearch/facesearch/index"
+	"github.com/facesearch/facesearch/internal/vector"
 )
 
 // searchK is MaxUsers for every timed search, and the top-k compared.
@@ -291,20 +292,7 @@ func (h *harness) userMatrix(ctx context.Context, tier index.Tier) (*index.Matri
 		if i%65536 == 0 && ctx.Err() != nil {
 			return nil, 0, ctx.Err()
 		}
-		clear(sum)
-		for j := range cfg.FacesPerUser {
-			for d, x := range h.face(i, j) {
-				sum[d] += float64(x)
-			}
-		}
-		var n float64
-		for _, x := range sum {
-			n += x * x
-		}
-		n = math.Sqrt(n)
-		for d, x := range sum {
-			vec[d] = float32(x / n)
-		}
+		vector.Mean(vec, sum, cfg.FacesPerUser, func(j int) []float32 { return h.face(i, j) })
 		m.Upsert(uint64(i+1), vec)
 	}
 	runtime.GC()

@@ -8,7 +8,8 @@ import (
 )
 
 // Backup writes a consistent copy of the database into dir, which must not
-// exist yet, while the engine stays in use. The copy is the state as of one
+// exist yet (an error wrapping [fs.ErrExist] says it does), while the
+// engine stays in use. The copy is the state as of one
 // instant: every call holds one atomic batch, so each call is in it whole or
 // not at all, and every call that returned before Backup began is in it
 // (bulk-import batches included: a batch ingested while the copy is made
@@ -28,7 +29,7 @@ func (e *Engine) Backup(dir string) error {
 	}
 	switch _, err := os.Stat(dir); {
 	case err == nil:
-		return fmt.Errorf("engine: backup: %s already exists; give a new directory", dir)
+		return fmt.Errorf("engine: backup: %s: %w; give a new directory", dir, fs.ErrExist)
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("engine: backup: %w", err)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
@@ -139,7 +140,7 @@ func TestBackupRefusals(t *testing.T) {
 	e := impOpen(t, dir)
 	impCreate(t, e, "c", 2)
 	existing := t.TempDir()
-	require.ErrorContains(t, e.Backup(existing), "already exists")
+	require.ErrorIs(t, e.Backup(existing), fs.ErrExist)
 	b := filepath.Join(t.TempDir(), "nested", "copy")
 	require.NoError(t, e.Backup(b), "parents are created")
 	require.NoError(t, e.Close())

@@ -160,3 +160,25 @@ func TestBoundingBoxRejected(t *testing.T) {
 		})
 	}
 }
+
+// TestImportedBoxSurvivesAssociation: a face imported with a box keeps it
+// when AssociateFaces rewrites its record in the same process.
+func TestImportedBoxSurvivesAssociation(t *testing.T) {
+	e := openEngine(t, t.TempDir())
+	createCollection(t, e, "c", engine.SimilarityCosine)
+	box := &engine.BoundingBox{Width: 0.25, Height: 0.5, Left: 0.125, Top: 0.25}
+	im, err := e.NewImporter(ctx, "c", nil)
+	require.NoError(t, err)
+	require.NoError(t, im.Add(engine.ImportRecord{Vector: []float32{1, 0, 0}, BoundingBox: box}))
+	require.NoError(t, im.Close())
+	listed, err := e.ListFaces(ctx, &engine.ListFacesInput{CollectionId: "c"})
+	require.NoError(t, err)
+	require.Len(t, listed.Faces, 1)
+	_, err = e.CreateUser(ctx, &engine.CreateUserInput{CollectionId: "c", UserId: "u"})
+	require.NoError(t, err)
+	_, err = e.AssociateFaces(ctx, &engine.AssociateFacesInput{CollectionId: "c", UserId: "u", FaceIds: []string{listed.Faces[0].FaceId}})
+	require.NoError(t, err)
+	after, err := e.ListFaces(ctx, &engine.ListFacesInput{CollectionId: "c"})
+	require.NoError(t, err)
+	require.Equal(t, box, after.Faces[0].BoundingBox)
+}

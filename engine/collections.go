@@ -23,9 +23,7 @@ const (
 
 // CreateCollection creates an empty collection.
 func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput) (*CreateCollectionOutput, error) {
-	if in == nil {
-		in = &CreateCollectionInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	dim, cv, tier := v.collectionSettings(in)
@@ -61,9 +59,7 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 // DeleteCollection deletes a collection with all its faces and users. It
 // waits for calls in flight on the collection.
 func (e *Engine) DeleteCollection(ctx context.Context, in *DeleteCollectionInput) (*DeleteCollectionOutput, error) {
-	if in == nil {
-		in = &DeleteCollectionInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	if err := v.err(); err != nil {
@@ -106,21 +102,14 @@ func (e *Engine) DeleteCollection(ctx context.Context, in *DeleteCollectionInput
 
 // DescribeCollection reports a collection's counts and settings.
 func (e *Engine) DescribeCollection(ctx context.Context, in *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
-	if in == nil {
-		in = &DescribeCollectionInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	c, done, err := e.beginSearch(&v, in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	defer done()
 	return &DescribeCollectionOutput{
 		CollectionARN:     e.collectionARN(ctx, in.CollectionId),
 		CreationTimestamp: Timestamp{c.created},
@@ -135,11 +124,9 @@ func (e *Engine) DescribeCollection(ctx context.Context, in *DescribeCollectionI
 
 // ListCollections lists collections in creation order.
 func (e *Engine) ListCollections(ctx context.Context, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
-	if in == nil {
-		in = &ListCollectionsInput{}
-	}
+	in = orEmpty(in)
 	var v validator
-	limit := v.intRange("MaxResults", in.MaxResults, 0, 4096, DefaultListCollectionsPageSize)
+	limit := v.intRange("MaxResults", in.MaxResults, 0, maxListPage, DefaultListCollectionsPageSize)
 	if limit == 0 {
 		limit = DefaultListCollectionsPageSize
 	}
@@ -147,16 +134,9 @@ func (e *Engine) ListCollections(ctx context.Context, in *ListCollectionsInput) 
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	pos, err := e.openToken(in.NextToken, tokenListCollections, 0, 0)
+	after, err := e.openPosition(in.NextToken, tokenListCollections, 0, 0)
 	if err != nil {
 		return nil, err
-	}
-	var after uint64
-	if pos != nil {
-		if len(pos) != 8 {
-			return nil, errorf(CodeInvalidPaginationToken, "NextToken is not a token this listing issued")
-		}
-		after = binary.BigEndian.Uint64(pos)
 	}
 	type entry struct {
 		id  string

@@ -3,23 +3,41 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/facesearch/facesearch/store"
 )
 
 // Rekognition error codes. [Error.Code] holds one of them; the server sends it
 // as the response's __type.
 const (
-	CodeInvalidParameter            = "InvalidParameterException"
-	CodeResourceNotFound            = "ResourceNotFoundException"
-	CodeResourceAlreadyExists       = "ResourceAlreadyExistsException"
-	CodeConflict                    = "ConflictException"
-	CodeServiceQuotaExceeded        = "ServiceQuotaExceededException"
+	// CodeInvalidParameter: an input field breaks its constraint, the
+	// engine is read-only, or an embedding is unusable.
+	CodeInvalidParameter = "InvalidParameterException"
+	// CodeResourceNotFound: the collection, user or face does not exist.
+	CodeResourceNotFound = "ResourceNotFoundException"
+	// CodeResourceAlreadyExists: the collection, or an imported face ID,
+	// exists already.
+	CodeResourceAlreadyExists = "ResourceAlreadyExistsException"
+	// CodeConflict: CreateUser of a user that exists.
+	CodeConflict = "ConflictException"
+	// CodeServiceQuotaExceeded: the call would give a user more than 100
+	// faces.
+	CodeServiceQuotaExceeded = "ServiceQuotaExceededException"
+	// CodeIdempotentParameterMismatch: a ClientRequestToken used again with
+	// other parameters.
 	CodeIdempotentParameterMismatch = "IdempotentParameterMismatchException"
-	CodeInvalidPaginationToken      = "InvalidPaginationTokenException"
-	CodeInvalidImageFormat          = "InvalidImageFormatException"
-	CodeImageTooLarge               = "ImageTooLargeException"
-	CodeThrottling                  = "ThrottlingException"
-	CodeInternalServerError         = "InternalServerError"
+	// CodeInvalidPaginationToken: a NextToken this listing did not issue,
+	// or issued for another collection or other parameters.
+	CodeInvalidPaginationToken = "InvalidPaginationTokenException"
+	// CodeInvalidImageFormat: Image.Bytes is not an embedding array.
+	CodeInvalidImageFormat = "InvalidImageFormatException"
+	// CodeImageTooLarge: Image.Bytes is over its size limit.
+	CodeImageTooLarge = "ImageTooLargeException"
+	// CodeThrottling: the server refused a request over its concurrency
+	// limit; the engine itself never returns it.
+	CodeThrottling = "ThrottlingException"
+	// CodeInternalServerError: storage failed; [Error.Err] holds the cause.
+	CodeInternalServerError = "InternalServerError"
 )
 
 // Error is every error the engine returns to a caller: a Rekognition error
@@ -51,15 +69,25 @@ func (e *Error) Is(target error) bool {
 
 // Sentinels for errors.Is: each matches every [Error] with its code.
 var (
-	ErrInvalidParameter            = &Error{Code: CodeInvalidParameter}
-	ErrResourceNotFound            = &Error{Code: CodeResourceNotFound}
-	ErrResourceAlreadyExists       = &Error{Code: CodeResourceAlreadyExists}
-	ErrConflict                    = &Error{Code: CodeConflict}
-	ErrServiceQuotaExceeded        = &Error{Code: CodeServiceQuotaExceeded}
+	// ErrInvalidParameter matches errors of [CodeInvalidParameter].
+	ErrInvalidParameter = &Error{Code: CodeInvalidParameter}
+	// ErrResourceNotFound matches errors of [CodeResourceNotFound].
+	ErrResourceNotFound = &Error{Code: CodeResourceNotFound}
+	// ErrResourceAlreadyExists matches errors of [CodeResourceAlreadyExists].
+	ErrResourceAlreadyExists = &Error{Code: CodeResourceAlreadyExists}
+	// ErrConflict matches errors of [CodeConflict].
+	ErrConflict = &Error{Code: CodeConflict}
+	// ErrServiceQuotaExceeded matches errors of [CodeServiceQuotaExceeded].
+	ErrServiceQuotaExceeded = &Error{Code: CodeServiceQuotaExceeded}
+	// ErrIdempotentParameterMismatch matches errors of
+	// [CodeIdempotentParameterMismatch].
 	ErrIdempotentParameterMismatch = &Error{Code: CodeIdempotentParameterMismatch}
-	ErrInvalidPaginationToken      = &Error{Code: CodeInvalidPaginationToken}
-	ErrInvalidImageFormat          = &Error{Code: CodeInvalidImageFormat}
-	ErrInternal                    = &Error{Code: CodeInternalServerError}
+	// ErrInvalidPaginationToken matches errors of [CodeInvalidPaginationToken].
+	ErrInvalidPaginationToken = &Error{Code: CodeInvalidPaginationToken}
+	// ErrInvalidImageFormat matches errors of [CodeInvalidImageFormat].
+	ErrInvalidImageFormat = &Error{Code: CodeInvalidImageFormat}
+	// ErrInternal matches errors of [CodeInternalServerError].
+	ErrInternal = &Error{Code: CodeInternalServerError}
 	// ErrClosed is returned by every call on a closed engine.
 	ErrClosed = errors.New("engine: closed")
 )
@@ -89,21 +117,35 @@ func internal(op string, err error) error {
 	return &Error{Code: CodeInternalServerError, Message: op + ": " + err.Error(), Err: err}
 }
 
-// validator gathers every constraint violation of one request, so a caller
-// learns of all of them at once, in Rekognition's wording.
-type validator struct{ problems []string }
+// ErrCorrupt is returned by [Open] for a store it cannot trust, and wrapped
+// by [CheckReport.Err]; it is [store.ErrCorrupt].
+var ErrCorrupt = store.ErrCorrupt
 
-func (v *validator) addf(format string, args ...any) {
-	v.problems = append(v.problems, fmt.Sprintf(format, args...))
+// ErrLocked is returned by [Open] and [Check] when another process has the
+// directory open; it is [store.ErrLocked].
+var ErrLocked = store.ErrLocked
+
+// ImportError is a record that failed its batch: the record and every
+// record added since the last commit were discarded.
+type ImportError struct {
+	// Record is the failed record's position among all records passed to
+	// [Importer.Add], from 0.
+	Record int
+	// Discarded is how many records were dropped with the batch, the failed
+	// one included.
+	Discarded int
+	// Err is why, an [*Error] with the Rekognition code.
+	Err error
 }
 
-func (v *validator) err() error {
-	switch len(v.problems) {
-	case 0:
-		return nil
-	case 1:
-		return invalid("1 validation error detected: %s", v.problems[0])
-	default:
-		return invalid("%d validation errors detected: %s", len(v.problems), strings.Join(v.problems, "; "))
-	}
+// Error says which record failed, why, and how much of its batch went.
+func (e *ImportError) Error() string {
+	return fmt.Sprintf("import record %d: %v (%d records of its batch discarded)", e.Record, e.Err, e.Discarded)
 }
+
+// Unwrap returns the reason, so errors.Is(err, ErrInvalidParameter) and the
+// like work.
+func (e *ImportError) Unwrap() error { return e.Err }
+
+// ErrImporterClosed is returned by calls on an [Importer] after Close.
+var ErrImporterClosed = errors.New("engine: importer closed")

@@ -83,9 +83,7 @@ func newUUID() string { return uuid.Must(uuid.NewRandom()).String() }
 // call) come back in UnindexedFaces. The first face of a collection created
 // without a dimension fixes it.
 func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFacesOutput, error) {
-	if in == nil {
-		in = &IndexFacesInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	v.externalImageID(in.ExternalImageId)
@@ -173,8 +171,8 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 		defer c.writeMu.Unlock()
 		cdim = c.meta.Dim
 	}
-	if cdim != 0 && cdim != dim {
-		return nil, invalid("the embeddings have %d dimensions; collection %s holds %d-dimensional embeddings", dim, in.CollectionId, cdim)
+	if err := checkDim("each embedding", dim, in.CollectionId, cdim); err != nil {
+		return nil, err
 	}
 
 	imageID := newUUID()
@@ -227,22 +225,17 @@ func (f *face) public() Face {
 // ListFaces lists a collection's faces in the order they were indexed,
 // optionally only those of UserId and/or those among FaceIds.
 func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesOutput, error) {
-	if in == nil {
-		in = &ListFacesInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	v.userID("UserId", in.UserId, false)
 	v.faceIDList("FaceIds", in.FaceIds, false, maxListFaceIDs)
-	limit := v.intRange("MaxResults", in.MaxResults, 0, 4096, DefaultListFacesPageSize)
+	limit := v.intRange("MaxResults", in.MaxResults, 0, maxListPage, DefaultListFacesPageSize)
 	if limit == 0 {
 		limit = DefaultListFacesPageSize
 	}
 	v.pageToken(in.NextToken)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	c, release, err := e.beginRead(&v, in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
@@ -252,16 +245,9 @@ func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesO
 		filterIDs = sortedUnique(in.FaceIds)
 	}
 	fh := filterHash(in.UserId, strings.Join(filterIDs, ","))
-	pos, err := e.openToken(in.NextToken, tokenListFaces, c.seq, fh)
+	after, err := e.openPosition(in.NextToken, tokenListFaces, c.seq, fh) // the sequence of the last face listed
 	if err != nil {
 		return nil, err
-	}
-	var after uint64 // the sequence of the last face listed
-	if pos != nil {
-		if len(pos) != 8 {
-			return nil, errorf(CodeInvalidPaginationToken, "NextToken is not a token this listing issued")
-		}
-		after = binary.BigEndian.Uint64(pos)
 	}
 	out := &ListFacesOutput{Faces: []Face{}, FaceModelVersion: FaceModelVersion}
 	next := func(seq uint64) string {
@@ -287,9 +273,9 @@ func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesO
 	defer c.mu.RUnlock()
 	candidates := filterIDs
 	if in.UserId != "" {
-		u := c.users[in.UserId]
-		if u == nil {
-			return nil, notFound("The user id: %s does not exist in collection %s", in.UserId, in.CollectionId)
+		u, err := c.userByID(in.UserId, in.CollectionId)
+		if err != nil {
+			return nil, err
 		}
 		candidates = u.faces
 		if filterIDs != nil {
@@ -321,16 +307,11 @@ func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesO
 // DeleteFaces deletes faces that belong to no user. Faces of a user and
 // unknown faces come back in UnsuccessfulFaceDeletions.
 func (e *Engine) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*DeleteFacesOutput, error) {
-	if in == nil {
-		in = &DeleteFacesInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	v.faceIDList("FaceIds", in.FaceIds, true, maxDeleteFaceIDs)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, done, err := e.beginWrite(in.CollectionId)
+	c, done, err := e.beginWrite(&v, in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
@@ -338,13 +319,8 @@ func (e *Engine) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*Delete
 
 	out := &DeleteFacesOutput{DeletedFaces: []string{}, UnsuccessfulFaceDeletions: []UnsuccessfulFaceDeletion{}}
 	var doomed []*face
-	seen := map[string]bool{}
 	c.mu.RLock()
-	for _, id := range in.FaceIds {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
+	for _, id := range distinct(in.FaceIds) {
 		f := c.faces[id]
 		switch {
 		case f == nil:

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/facesearch/facesearch/index"
+	"github.com/facesearch/facesearch/internal/vector"
 )
 
 // These tests are internal: they compare the in-memory index with the store
@@ -388,7 +389,7 @@ func TestImportInvariants(t *testing.T) {
 		}
 	}
 	for id, f := range s.Faces {
-		require.InDelta(t, 1, math.Sqrt(sumSquares(f.Vector)), 1e-6, "face %s is stored normalized", id)
+		require.InDelta(t, 1, math.Sqrt(vector.SumSquares(f.Vector)), 1e-6, "face %s is stored normalized", id)
 	}
 	// Vectors were normalized as IndexFaces would.
 	nv, err := normalize(recs[0].Vector, "x")

@@ -28,8 +28,8 @@ func (e *Engine) loadUsers(c *collection, m store.CollectionMeta) error {
 	users := make([]*user, len(recs))
 	byPK := make([]keyedUser, len(recs))
 	for i, r := range recs {
-		if r.PK == 0 || r.PK > m.LastUserPK {
-			return fmt.Errorf("%w: user %q has primary key %d (last handed out %d)", ErrCorrupt, r.ID, r.PK, m.LastUserPK)
+		if err := checkUserPK(r.ID, r.PK, m.LastUserPK, stop); err != nil {
+			return err
 		}
 		users[i] = &user{id: r.ID, pk: r.PK, created: r.Created}
 		byPK[i] = keyedUser{r.PK, users[i]}
@@ -52,7 +52,7 @@ func (e *Engine) loadUsers(c *collection, m store.CollectionMeta) error {
 	slices.SortFunc(byPK, func(a, b keyedUser) int { return cmp.Compare(a.pk, b.pk) })
 	for i := 1; i < len(byPK); i++ {
 		if a, b := byPK[i-1], byPK[i]; a.pk == b.pk {
-			return fmt.Errorf("%w: users %q and %q share primary key %d", ErrCorrupt, a.u.id, b.u.id, a.pk)
+			return sharedPK(a.u.id, b.u.id, a.pk, stop)
 		}
 	}
 	// Records and entries match one to one: every entry's key names a
@@ -102,46 +102,12 @@ type loadedFace struct {
 // alone until reserved returns. c is not yet shared.
 func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func()) error {
 	parts := runtime.GOMAXPROCS(0)
-	read := make([][]loadedFace, parts)
-	// The user map is only read here, so the parts share it without a lock.
-	err := e.store.ScanFaces(m.ID, parts, func(p int, f *store.Face) error {
-		id, ok := faceBytes(f.ID)
-		if !ok {
-			return fmt.Errorf("%w: face ID %s is not a lowercase UUID", ErrCorrupt, quoted(f.ID))
-		}
-		if f.Seq == 0 {
-			return fmt.Errorf("%w: face %s has sequence 0", ErrCorrupt, f.ID)
-		}
-		lf := loadedFace{seq: f.Seq, id: id, f: &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, box: f.Box}}
-		if f.UserID != "" {
-			if lf.u = c.users[f.UserID]; lf.u == nil {
-				return fmt.Errorf("%w: face %s belongs to missing user %q", ErrCorrupt, f.ID, f.UserID)
-			}
-			lf.f.userID = lf.u.id // one copy of the string, not one per face
-		}
-		read[p] = append(read[p], lf)
-		return nil
-	})
+	faces, err := e.readFaces(c, m, parts)
 	if err != nil {
 		return err
 	}
-	// The parts are ranges of sequences in order, so this is every face in
-	// sequence order, which loadVectors wants.
-	faces := slices.Concat(read...)
-	read = nil
 	if len(faces) == 0 {
-		// Then no vector may be left either, whatever the dimension.
-		err := e.store.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID []byte, _ []float32) error {
-			return fmt.Errorf("%w: vector %d (of face %s) belongs to no face", ErrCorrupt, seq, quoted(string(faceID)))
-		})
-		if err != nil {
-			return err
-		}
-		if m.Dim > 0 { // the blocks Reserve allocated for vectors since deleted
-			reserved()
-			c.faceIdx.Trim()
-		}
-		return nil
+		return e.loadNoFaces(c, m, reserved)
 	}
 	if m.Dim == 0 {
 		return fmt.Errorf("%w: %d faces but no dimension", ErrCorrupt, len(faces))
@@ -170,13 +136,22 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 		// Records are keyed by sequence, so only an ID can repeat.
 		for _, lf := range faces {
 			if f := c.faces[lf.f.id]; f != lf.f {
-				return fmt.Errorf("%w: face %s is recorded twice, under sequences %d and %d", ErrCorrupt, lf.f.id, lf.seq, f.seq)
+				return faceRecordedTwice(lf.f.id, lf.seq, f.seq, stop)
 			}
 		}
 		return nil
 	}
-	// A user's faces are kept sorted by ID (see user); they come here in
-	// sequence order.
+	if err := listUserFaces(faces); err != nil {
+		return err
+	}
+	reserved()
+	c.faceSeq.Store(faces[len(faces)-1].seq)
+	return c.loadVectors(e.store, faces, parts, mapsBuilt)
+}
+
+// listUserFaces gives each user its faces' IDs, kept sorted (see user);
+// they come here in sequence order.
+func listUserFaces(faces []loadedFace) error {
 	var several []*user
 	for _, lf := range faces {
 		if u := lf.u; u != nil {
@@ -195,9 +170,51 @@ func (e *Engine) loadFaces(c *collection, m store.CollectionMeta, reserved func(
 			}
 		}
 	}
-	reserved()
-	c.faceSeq.Store(faces[len(faces)-1].seq)
-	return c.loadVectors(e.store, faces, parts, mapsBuilt)
+	return nil
+}
+
+// readFaces reads a collection's face records, on parts goroutines, in
+// sequence order, each with its user (c's users are loaded).
+func (e *Engine) readFaces(c *collection, m store.CollectionMeta, parts int) ([]loadedFace, error) {
+	read := make([][]loadedFace, parts)
+	// The user map is only read here, so the parts share it without a lock.
+	err := e.store.ScanFaces(m.ID, parts, func(p int, f *store.Face) error {
+		id, err := checkFaceRecord(f, stop)
+		if err != nil {
+			return err
+		}
+		lf := loadedFace{seq: f.Seq, id: id, f: &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, box: f.Box}}
+		if f.UserID != "" {
+			if lf.u = c.users[f.UserID]; lf.u == nil {
+				return faceOfMissingUser(f, stop)
+			}
+			lf.f.userID = lf.u.id // one copy of the string, not one per face
+		}
+		read[p] = append(read[p], lf)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The parts are ranges of sequences in order, so this is every face in
+	// sequence order, which loadVectors wants.
+	return slices.Concat(read...), nil
+}
+
+// loadNoFaces ends the load of a collection without faces: then no vector
+// may be left either, whatever the dimension.
+func (e *Engine) loadNoFaces(c *collection, m store.CollectionMeta, reserved func()) error {
+	err := e.store.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID []byte, _ []float32) error {
+		return vectorWithoutFace(seq, faceID, stop)
+	})
+	if err != nil {
+		return err
+	}
+	if m.Dim > 0 { // the blocks Reserve allocated for vectors since deleted
+		reserved()
+		c.faceIdx.Trim()
+	}
+	return nil
 }
 
 // loadVectors reads the vectors of faces (sorted by sequence) into the
@@ -222,8 +239,8 @@ func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int,
 		rows[i] = int32(len(faceKeys))
 		faceKeys = append(faceKeys, lf.seq)
 		if u != nil && u.faces[0] == lf.f.id {
-			if len(u.faces) > maxFacesPerUser {
-				return fmt.Errorf("%w: user %q has %d faces, the limit is %d", ErrCorrupt, u.id, len(u.faces), maxFacesPerUser)
+			if err := checkUserFaces(u.id, len(u.faces), stop); err != nil {
+				return err
 			}
 			averaged = append(averaged, u)
 			averagedKeys = append(averagedKeys, u.pk)
@@ -253,16 +270,16 @@ func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int,
 		if r >= len(keys) || keys[r] != seq {
 			var ok bool
 			if r, ok = slices.BinarySearch(keys, seq); !ok {
-				return fmt.Errorf("%w: vector %d (of face %s) belongs to no face", ErrCorrupt, seq, quoted(string(faceID)))
+				return vectorWithoutFace(seq, faceID, stop)
 			}
 		}
 		progress[p].next = r + 1
 		lf := &faces[r]
 		if id, ok := faceBytes(faceID); !ok || id != lf.id {
-			return fmt.Errorf("%w: face %s has sequence %d, whose vector is face %s's", ErrCorrupt, lf.f.id, seq, quoted(string(faceID)))
+			return vectorOfOtherFace(lf.f.id, seq, faceID, stop)
 		}
-		if msg := checkUnit(vec, dim); msg != "" {
-			return fmt.Errorf("%w: face %s %s", ErrCorrupt, lf.f.id, msg)
+		if err := checkFaceVector(lf.f.id, vec, dim, stop); err != nil {
+			return err
 		}
 		if fr := rows[r]; fr >= 0 {
 			faceRows.Set(int(fr), vec)

@@ -69,6 +69,21 @@ func (e *Engine) openToken(s string, kind tokenKind, scope, filter uint64) ([]by
 	return payload[18:], nil
 }
 
+// openPosition opens a token (see openToken) whose position is a uint64,
+// the key of the last item listed; it is 0 for no token.
+func (e *Engine) openPosition(s string, kind tokenKind, scope, filter uint64) (uint64, error) {
+	pos, err := e.openToken(s, kind, scope, filter)
+	switch {
+	case err != nil:
+		return 0, err
+	case pos == nil:
+		return 0, nil
+	case len(pos) != 8:
+		return 0, errorf(CodeInvalidPaginationToken, "NextToken is not a token this listing issued")
+	}
+	return binary.BigEndian.Uint64(pos), nil
+}
+
 // filterHash binds a token to the filters of the request that produced it.
 func filterHash(parts ...string) uint64 {
 	h := sha256.New()

@@ -55,16 +55,7 @@ func (c *crashableFS) CrashClone(cfg vfs.CrashCloneCfg) *vfs.MemFS {
 func openOnFS(fs vfs.FS, dir string) (*Engine, error) {
 	o := (*Options)(nil).clone()
 	o.ensureDefaults()
-	st, err := store.Open(dir, &store.Options{FS: fs, CacheSize: 8 << 20})
-	if err != nil {
-		return nil, err
-	}
-	e := &Engine{opts: o, store: st, secret: st.Secret(), now: time.Now, colls: map[string]*collection{}}
-	if err := e.loadVerified(dir); err != nil {
-		st.Close()
-		return nil, err
-	}
-	return e, nil
+	return openStore(dir, o, &store.Options{FS: fs, CacheSize: 8 << 20})
 }
 
 // parseCrashLines decodes the lines of crashOut, leaving out readiness.

@@ -144,9 +144,7 @@ type scored struct {
 // SearchUsers finds the users most similar to a face (FaceId) or to a user
 // (UserId, which is left out of its own results).
 func (e *Engine) SearchUsers(ctx context.Context, in *SearchUsersInput) (*SearchUsersOutput, error) {
-	if in == nil {
-		in = &SearchUsersInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	v.faceID("FaceId", in.FaceId, false)
@@ -156,16 +154,11 @@ func (e *Engine) SearchUsers(ctx context.Context, in *SearchUsersInput) (*Search
 	if (in.FaceId == "") == (in.UserId == "") {
 		v.addf("exactly one of FaceId or UserId must be given")
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	c, done, err := e.beginSearch(&v, in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	defer done()
 
 	out := &SearchUsersOutput{UserMatches: []UserMatch{}, FaceModelVersion: FaceModelVersion}
 	var (
@@ -174,16 +167,16 @@ func (e *Engine) SearchUsers(ctx context.Context, in *SearchUsersInput) (*Search
 		hasSkip bool
 	)
 	if in.FaceId != "" {
-		f := c.faces[in.FaceId]
-		if f == nil {
-			return nil, notFound("The face id: %s does not exist in collection %s", in.FaceId, in.CollectionId)
+		f, err := c.faceByID(in.FaceId, in.CollectionId)
+		if err != nil {
+			return nil, err
 		}
 		q, _ = c.faceVector(f.seq)
 		out.SearchedFace = &SearchedFace{FaceId: in.FaceId}
 	} else {
-		u := c.users[in.UserId]
-		if u == nil {
-			return nil, notFound("The user id: %s does not exist in collection %s", in.UserId, in.CollectionId)
+		u, err := c.userByID(in.UserId, in.CollectionId)
+		if err != nil {
+			return nil, err
 		}
 		out.SearchedUser = &SearchedUser{UserId: in.UserId}
 		if len(u.faces) == 0 {
@@ -221,52 +214,34 @@ func (c *collection) faceMatches(matches []scored) []FaceMatch {
 // checkQueryDim refuses a query whose length differs from the collection's.
 // A collection without a dimension has no faces, so any query finds nothing.
 func (c *collection) checkQueryDim(q []float32, id string) error {
-	if c.dim != 0 && len(q) != c.dim {
-		return invalid("the query has %d dimensions; collection %s holds %d-dimensional embeddings", len(q), id, c.dim)
-	}
-	return nil
+	return checkDim("the query", len(q), id, c.dim)
 }
 
 // SearchUsersByImage finds the users most similar to an embedding.
 func (e *Engine) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageInput) (*SearchUsersByImageOutput, error) {
-	if in == nil {
-		in = &SearchUsersByImageInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	threshold := v.percent("UserMatchThreshold", in.UserMatchThreshold, DefaultSearchUsersThreshold)
 	k := v.intRange("MaxUsers", in.MaxUsers, 1, 500, DefaultMaxUsers)
 	v.qualityFilter(in.QualityFilter)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	qry, err := queryVector(in.Image, in.Vector)
+	c, q, done, err := e.beginImageSearch(&v, in.CollectionId, in.Image, in.Vector)
 	if err != nil {
 		return nil, err
 	}
-	q := qry.vec
-	c, release, err := e.acquire(in.CollectionId)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if err := c.checkQueryDim(q, in.CollectionId); err != nil {
-		return nil, err
-	}
-	matches, err := c.searchUsers(ctx, q, k, threshold, 0, false)
+	defer done()
+	matches, err := c.searchUsers(ctx, q.vec, k, threshold, 0, false)
 	if err != nil {
 		return nil, err
 	}
 	out := &SearchUsersByImageOutput{
 		UserMatches:      c.userMatches(matches),
 		FaceModelVersion: FaceModelVersion,
-		SearchedFace:     &SearchedFaceDetails{FaceDetail: faceDetail(qry.box(0))},
+		SearchedFace:     &SearchedFaceDetails{FaceDetail: faceDetail(q.box(0))},
 		UnsearchedFaces:  []UnsearchedFace{},
 	}
-	for i := 1; i < qry.rows; i++ {
-		out.UnsearchedFaces = append(out.UnsearchedFaces, UnsearchedFace{FaceDetails: faceDetail(qry.box(i)), Reasons: []string{ReasonFaceNotLargest}})
+	for i := 1; i < q.rows; i++ {
+		out.UnsearchedFaces = append(out.UnsearchedFaces, UnsearchedFace{FaceDetails: faceDetail(q.box(i)), Reasons: []string{ReasonFaceNotLargest}})
 	}
 	return out, nil
 }
@@ -274,27 +249,20 @@ func (e *Engine) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageI
 // SearchFaces finds the faces most similar to an indexed face, leaving the
 // face itself out.
 func (e *Engine) SearchFaces(ctx context.Context, in *SearchFacesInput) (*SearchFacesOutput, error) {
-	if in == nil {
-		in = &SearchFacesInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	v.faceID("FaceId", in.FaceId, true)
 	threshold := v.percent("FaceMatchThreshold", in.FaceMatchThreshold, DefaultSearchFacesThreshold)
-	k := v.intRange("MaxFaces", in.MaxFaces, 1, 4096, DefaultMaxFaces)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	k := v.intRange("MaxFaces", in.MaxFaces, 1, maxSearchFaces, DefaultMaxFaces)
+	c, done, err := e.beginSearch(&v, in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	f := c.faces[in.FaceId]
-	if f == nil {
-		return nil, notFound("The face id: %s does not exist in collection %s", in.FaceId, in.CollectionId)
+	defer done()
+	f, err := c.faceByID(in.FaceId, in.CollectionId)
+	if err != nil {
+		return nil, err
 	}
 	q, _ := c.faceVector(f.seq)
 	matches, err := c.searchFaces(ctx, q, k, threshold, f.seq, true)
@@ -306,35 +274,20 @@ func (e *Engine) SearchFaces(ctx context.Context, in *SearchFacesInput) (*Search
 
 // SearchFacesByImage finds the faces most similar to an embedding.
 func (e *Engine) SearchFacesByImage(ctx context.Context, in *SearchFacesByImageInput) (*SearchFacesByImageOutput, error) {
-	if in == nil {
-		in = &SearchFacesByImageInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	threshold := v.percent("FaceMatchThreshold", in.FaceMatchThreshold, DefaultSearchFacesThreshold)
-	k := v.intRange("MaxFaces", in.MaxFaces, 1, 4096, DefaultMaxFaces)
+	k := v.intRange("MaxFaces", in.MaxFaces, 1, maxSearchFaces, DefaultMaxFaces)
 	v.qualityFilter(in.QualityFilter)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	qry, err := queryVector(in.Image, in.Vector)
+	c, q, done, err := e.beginImageSearch(&v, in.CollectionId, in.Image, in.Vector)
 	if err != nil {
 		return nil, err
 	}
-	q := qry.vec
-	c, release, err := e.acquire(in.CollectionId)
+	defer done()
+	matches, err := c.searchFaces(ctx, q.vec, k, threshold, 0, false)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if err := c.checkQueryDim(q, in.CollectionId); err != nil {
-		return nil, err
-	}
-	matches, err := c.searchFaces(ctx, q, k, threshold, 0, false)
-	if err != nil {
-		return nil, err
-	}
-	return &SearchFacesByImageOutput{SearchedFaceBoundingBox: boxOrWhole(qry.box(0)), SearchedFaceConfidence: 100, FaceMatches: c.faceMatches(matches), FaceModelVersion: FaceModelVersion}, nil
+	return &SearchFacesByImageOutput{SearchedFaceBoundingBox: boxOrWhole(q.box(0)), SearchedFaceConfidence: 100, FaceMatches: c.faceMatches(matches), FaceModelVersion: FaceModelVersion}, nil
 }

@@ -58,46 +58,15 @@ func (e *Engine) record(b *store.Batch, coll string, id *idempotent, out any) er
 	return nil
 }
 
-// beginWrite holds a collection for a read-modify-write call: shared
-// against DeleteCollection and Close, exclusive against other such calls
-// from the check of the state through the commit. done releases both.
-func (e *Engine) beginWrite(id string) (*collection, func(), error) {
-	if err := e.writable(); err != nil {
-		return nil, nil, err
-	}
-	c, release, err := e.acquire(id)
-	if err != nil {
-		return nil, nil, err
-	}
-	c.writeMu.Lock()
-	return c, func() { c.writeMu.Unlock(); release() }, nil
-}
-
 // CreateUser creates a user with the next primary key of the collection.
 func (e *Engine) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUserOutput, error) {
-	if in == nil {
-		in = &CreateUserInput{}
-	}
-	var v validator
-	v.collectionID(in.CollectionId)
-	v.userID("UserId", in.UserId, true)
-	v.clientToken(in.ClientRequestToken)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, done, err := e.beginWrite(in.CollectionId)
-	if err != nil {
-		return nil, err
+	in = orEmpty(in)
+	out := &CreateUserOutput{}
+	c, tok, done, err := e.beginUserCall("CreateUser", in.CollectionId, in.UserId, in.ClientRequestToken, in.withoutToken(), out)
+	if err != nil || c == nil { // c is nil for a repeated call, answered in out
+		return result(out, err)
 	}
 	defer done()
-
-	out := &CreateUserOutput{}
-	params := *in
-	params.ClientRequestToken = ""
-	tok, replayed, err := e.checkToken(in.CollectionId, "CreateUser", in.ClientRequestToken, params, out)
-	if err != nil || replayed {
-		return out, err
-	}
 	c.mu.RLock()
 	exists := c.users[in.UserId] != nil
 	c.mu.RUnlock()
@@ -128,38 +97,22 @@ func (e *Engine) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUs
 // DeleteUser disassociates a user's faces (they stay in the collection) and
 // deletes the user.
 func (e *Engine) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUserOutput, error) {
-	if in == nil {
-		in = &DeleteUserInput{}
-	}
-	var v validator
-	v.collectionID(in.CollectionId)
-	v.userID("UserId", in.UserId, true)
-	v.clientToken(in.ClientRequestToken)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, done, err := e.beginWrite(in.CollectionId)
-	if err != nil {
-		return nil, err
+	in = orEmpty(in)
+	out := &DeleteUserOutput{}
+	c, tok, done, err := e.beginUserCall("DeleteUser", in.CollectionId, in.UserId, in.ClientRequestToken, in.withoutToken(), out)
+	if err != nil || c == nil { // c is nil for a repeated call, answered in out
+		return result(out, err)
 	}
 	defer done()
-
-	out := &DeleteUserOutput{}
-	params := *in
-	params.ClientRequestToken = ""
-	tok, replayed, err := e.checkToken(in.CollectionId, "DeleteUser", in.ClientRequestToken, params, out)
-	if err != nil || replayed {
-		return out, err
-	}
 	c.mu.RLock()
-	u := c.users[in.UserId]
+	u, err := c.userByID(in.UserId, in.CollectionId)
 	var recs []*store.Face
 	if u != nil {
 		recs = c.faceRecords(u.faces, "")
 	}
 	c.mu.RUnlock()
-	if u == nil {
-		return nil, notFound("The user id: %s does not exist in collection %s", in.UserId, in.CollectionId)
+	if err != nil {
+		return nil, err
 	}
 	b := e.store.NewBatch()
 	defer b.Close()
@@ -186,6 +139,12 @@ func (e *Engine) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUs
 	return out, nil
 }
 
+// The idempotency records hash a call's input without its token.
+func (in CreateUserInput) withoutToken() any        { in.ClientRequestToken = ""; return in }
+func (in DeleteUserInput) withoutToken() any        { in.ClientRequestToken = ""; return in }
+func (in AssociateFacesInput) withoutToken() any    { in.ClientRequestToken = ""; return in }
+func (in DisassociateFacesInput) withoutToken() any { in.ClientRequestToken = ""; return in }
+
 // faceRecords builds the store records of faces as they will be with owner
 // userID (their vectors do not change). The caller holds c.mu.
 func (c *collection) faceRecords(ids []string, userID string) []*store.Face {
@@ -199,31 +158,19 @@ func (c *collection) faceRecords(ids []string, userID string) []*store.Face {
 
 // ListUsers lists a collection's users in primary-key (creation) order.
 func (e *Engine) ListUsers(ctx context.Context, in *ListUsersInput) (*ListUsersOutput, error) {
-	if in == nil {
-		in = &ListUsersInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	limit := v.intRange("MaxResults", in.MaxResults, 1, 500, DefaultListUsersPageSize)
 	v.pageToken(in.NextToken)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, release, err := e.acquire(in.CollectionId)
+	c, release, err := e.beginRead(&v, in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	pos, err := e.openToken(in.NextToken, tokenListUsers, c.seq, 0)
+	after, err := e.openPosition(in.NextToken, tokenListUsers, c.seq, 0)
 	if err != nil {
 		return nil, err
-	}
-	var after uint64
-	if pos != nil {
-		if len(pos) != 8 {
-			return nil, errorf(CodeInvalidPaginationToken, "NextToken is not a token this listing issued")
-		}
-		after = binary.BigEndian.Uint64(pos)
 	}
 	out := &ListUsersOutput{Users: []User{}}
 	var lastPK uint64
@@ -252,46 +199,21 @@ func (e *Engine) ListUsers(ctx context.Context, in *ListUsersInput) (*ListUsersO
 // come back in UnsuccessfulFaceAssociations; faces the user already has are
 // skipped. A call that would take the user past 100 faces changes nothing.
 func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*AssociateFacesOutput, error) {
-	if in == nil {
-		in = &AssociateFacesInput{}
-	}
-	var v validator
-	v.collectionID(in.CollectionId)
-	v.userID("UserId", in.UserId, true)
-	v.faceIDList("FaceIds", in.FaceIds, true, maxUserFaceIDs)
-	threshold := v.percent("UserMatchThreshold", in.UserMatchThreshold, DefaultAssociateFacesThreshold)
-	v.clientToken(in.ClientRequestToken)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, done, err := e.beginWrite(in.CollectionId)
-	if err != nil {
-		return nil, err
+	in = orEmpty(in)
+	var threshold float64
+	out := &AssociateFacesOutput{AssociatedFaces: []AssociatedFace{}, UnsuccessfulFaceAssociations: []UnsuccessfulFaceAssociation{}}
+	call := membershipCall{op: "AssociateFaces", coll: in.CollectionId, userID: in.UserId, faceIDs: in.FaceIds, token: in.ClientRequestToken,
+		more: func(v *validator) {
+			threshold = v.percent("UserMatchThreshold", in.UserMatchThreshold, DefaultAssociateFacesThreshold)
+		}}
+	c, u, tok, done, err := e.beginMembership(call, in.withoutToken(), out)
+	if err != nil || c == nil { // c is nil for a repeated call, answered in out
+		return result(out, err)
 	}
 	defer done()
-
-	out := &AssociateFacesOutput{AssociatedFaces: []AssociatedFace{}, UnsuccessfulFaceAssociations: []UnsuccessfulFaceAssociation{}}
-	params := *in
-	params.ClientRequestToken = ""
-	tok, replayed, err := e.checkToken(in.CollectionId, "AssociateFaces", in.ClientRequestToken, params, out)
-	if err != nil || replayed {
-		return out, err
-	}
-
-	c.mu.RLock()
-	u := c.users[in.UserId]
-	if u == nil {
-		c.mu.RUnlock()
-		return nil, notFound("The user id: %s does not exist in collection %s", in.UserId, in.CollectionId)
-	}
 	userVec := c.vectorOf(u)
 	var added []string
-	seen := map[string]bool{}
-	for _, id := range in.FaceIds {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
+	for _, id := range distinct(in.FaceIds) {
 		f := c.faces[id]
 		switch {
 		case f == nil:
@@ -312,9 +234,9 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 		}
 		added = append(added, id)
 	}
-	if len(u.faces)+len(added) > maxFacesPerUser {
+	if err := userFacesQuota(in.UserId, len(u.faces), len(added)); err != nil {
 		c.mu.RUnlock()
-		return nil, errorf(CodeServiceQuotaExceeded, "user %s has %d faces; associating %d more would pass the limit of %d faces per user", in.UserId, len(u.faces), len(added), maxFacesPerUser)
+		return nil, err
 	}
 	newFaces := sortedUnique(append(slices.Clone(u.faces), added...))
 	recs := c.faceRecords(added, in.UserId)
@@ -323,10 +245,7 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 	for _, id := range added {
 		out.AssociatedFaces = append(out.AssociatedFaces, AssociatedFace{FaceId: id})
 	}
-	out.UserStatus = UserStatusCreated
-	if len(newFaces) > 0 {
-		out.UserStatus = UserStatusActive
-	}
+	out.UserStatus = userStatus(len(newFaces))
 	if err := e.commitMembership(c, in.CollectionId, u, newFaces, recs, tok, out); err != nil {
 		return nil, err
 	}
@@ -365,43 +284,16 @@ func (e *Engine) commitMembership(c *collection, coll string, u *user, newFaces 
 // another user come back in UnsuccessfulFaceDisassociations; faces of no
 // user are skipped.
 func (e *Engine) DisassociateFaces(ctx context.Context, in *DisassociateFacesInput) (*DisassociateFacesOutput, error) {
-	if in == nil {
-		in = &DisassociateFacesInput{}
-	}
-	var v validator
-	v.collectionID(in.CollectionId)
-	v.userID("UserId", in.UserId, true)
-	v.faceIDList("FaceIds", in.FaceIds, true, maxUserFaceIDs)
-	v.clientToken(in.ClientRequestToken)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	c, done, err := e.beginWrite(in.CollectionId)
-	if err != nil {
-		return nil, err
+	in = orEmpty(in)
+	out := &DisassociateFacesOutput{DisassociatedFaces: []DisassociatedFace{}, UnsuccessfulFaceDisassociations: []UnsuccessfulFaceDisassociation{}}
+	call := membershipCall{op: "DisassociateFaces", coll: in.CollectionId, userID: in.UserId, faceIDs: in.FaceIds, token: in.ClientRequestToken}
+	c, u, tok, done, err := e.beginMembership(call, in.withoutToken(), out)
+	if err != nil || c == nil { // c is nil for a repeated call, answered in out
+		return result(out, err)
 	}
 	defer done()
-
-	out := &DisassociateFacesOutput{DisassociatedFaces: []DisassociatedFace{}, UnsuccessfulFaceDisassociations: []UnsuccessfulFaceDisassociation{}}
-	params := *in
-	params.ClientRequestToken = ""
-	tok, replayed, err := e.checkToken(in.CollectionId, "DisassociateFaces", in.ClientRequestToken, params, out)
-	if err != nil || replayed {
-		return out, err
-	}
-	c.mu.RLock()
-	u := c.users[in.UserId]
-	if u == nil {
-		c.mu.RUnlock()
-		return nil, notFound("The user id: %s does not exist in collection %s", in.UserId, in.CollectionId)
-	}
 	var removed []string
-	seen := map[string]bool{}
-	for _, id := range in.FaceIds {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
+	for _, id := range distinct(in.FaceIds) {
 		f := c.faces[id]
 		switch {
 		case f == nil:
@@ -419,10 +311,7 @@ func (e *Engine) DisassociateFaces(ctx context.Context, in *DisassociateFacesInp
 	for _, id := range removed {
 		out.DisassociatedFaces = append(out.DisassociatedFaces, DisassociatedFace{FaceId: id})
 	}
-	out.UserStatus = UserStatusCreated
-	if len(newFaces) > 0 {
-		out.UserStatus = UserStatusActive
-	}
+	out.UserStatus = userStatus(len(newFaces))
 	if err := e.commitMembership(c, in.CollectionId, u, newFaces, recs, tok, out); err != nil {
 		return nil, err
 	}

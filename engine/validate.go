@@ -1,6 +1,12 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/facesearch/facesearch/internal/vector"
+)
 
 // Constraints from Rekognition's service model.
 const (
@@ -14,7 +20,9 @@ const (
 	maxUserFaceIDs        = 100
 	maxDeleteFaceIDs      = 4096
 	maxListFaceIDs        = 4096
-	maxDimension          = 4096
+	maxSearchFaces        = 4096 // SearchFaces' and SearchFacesByImage's MaxFaces
+	maxListPage           = 4096 // ListFaces' and ListCollections' MaxResults
+	maxDimension          = vector.MaxDim
 
 	patternCollectionID = `[a-zA-Z0-9_.\-]+`
 	patternUserID       = `[a-zA-Z0-9_.\-:]+`
@@ -210,5 +218,40 @@ func (v *validator) detectionAttributes(list []string) {
 			v.addf("Value %s at 'DetectionAttributes.%d.member' failed to satisfy constraint: Member must satisfy enum value set: [DEFAULT, ALL, AGE_RANGE, BEARD, EMOTIONS, EYE_DIRECTION, EYEGLASSES, EYES_OPEN, GENDER, MOUTH_OPEN, MUSTACHE, FACE_OCCLUDED, SMILE, SUNGLASSES]", quoted(a), i+1)
 			return
 		}
+	}
+}
+
+// distinct is ids without repeats, in the order each first appears.
+func distinct(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool {
+		dup := seen[id]
+		seen[id] = true
+		return dup
+	})
+}
+
+func sortedUnique(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// validator gathers every constraint violation of one request, so a caller
+// learns of all of them at once, in Rekognition's wording.
+type validator struct{ problems []string }
+
+func (v *validator) addf(format string, args ...any) {
+	v.problems = append(v.problems, fmt.Sprintf(format, args...))
+}
+
+func (v *validator) err() error {
+	switch len(v.problems) {
+	case 0:
+		return nil
+	case 1:
+		return invalid("1 validation error detected: %s", v.problems[0])
+	default:
+		return invalid("%d validation errors detected: %s", len(v.problems), strings.Join(v.problems, "; "))
 	}
 }

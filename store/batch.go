@@ -7,49 +7,74 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
+// recordSink is where a batch's records go: a [Batch]'s Pebble batch or an
+// [IngestBatch]'s puts.
+type recordSink interface {
+	// set puts k = v; the sink may keep both slices, which every caller
+	// has just built.
+	set(k, v []byte)
+	// vectorRoom is room for an encoded vector record of n bytes, or nil
+	// for encodeVector to allocate.
+	vectorRoom(n int) []byte
+}
+
+// records encodes the records that both kinds of batch take.
+type records struct{ sink recordSink }
+
+// PutCollection writes a collection's metadata.
+func (r records) PutCollection(m CollectionMeta) { r.sink.set(collKey(m.ID), encodeCollection(m)) }
+
+// PutFace writes a new face: its record and its vector.
+func (r records) PutFace(coll string, f *Face) {
+	r.sink.set(faceKey(coll, f.Seq), encodeFace(f))
+	dst := r.sink.vectorRoom(vectorRecordLen(f.ID, len(f.Vector)))
+	r.sink.set(vectorKey(coll, f.Seq), encodeVector(dst, f.ID, f.Vector))
+}
+
+// UpdateFace rewrites an existing face's record (its owner changed); a
+// face's vector never changes, so it is left as it is and f.Vector ignored.
+func (r records) UpdateFace(coll string, f *Face) { r.sink.set(faceKey(coll, f.Seq), encodeFace(f)) }
+
+// PutUser writes a user record and its primary-key index entry.
+func (r records) PutUser(coll string, u User) {
+	r.sink.set(userKey(coll, u.ID), encodeUser(u))
+	r.sink.set(pkKey(coll, u.PK), []byte(u.ID))
+}
+
+// PutToken writes an idempotency record.
+func (r records) PutToken(coll, op, token string, t Token) {
+	r.sink.set(tokenKey(coll, op, token), encodeToken(t))
+}
+
 // Batch collects the writes of one engine call; nothing of it is visible
 // until Commit, and then all of it is.
 type Batch struct {
-	s   *Store
-	b   *pebble.Batch // nil for an ingest batch
-	in  *ingestBuf    // non-nil for an ingest batch (see [Store.NewIngestBatch])
+	records
+	b   *pebble.Batch
 	err error
 }
 
+var _ recordSink = (*Batch)(nil)
+
 // NewBatch starts an empty batch.
-func (s *Store) NewBatch() *Batch { return &Batch{s: s, b: s.db.NewBatch()} }
+func (s *Store) NewBatch() *Batch {
+	b := &Batch{b: s.db.NewBatch()}
+	b.records.sink = b
+	return b
+}
 
-// set puts k = v. An ingest batch keeps both slices: every caller passes
-// ones it has just built.
-func (b *Batch) set(k, v []byte) {
-	if b.in != nil {
-		b.in.kvs = append(b.in.kvs, kv{k, v, len(b.in.kvs)})
-		b.in.size += len(k) + len(v)
-		return
-	}
-	if err := b.b.Set(k, v, nil); err != nil && b.err == nil {
+func (b *Batch) set(k, v []byte) { b.keep(b.b.Set(k, v, nil)) }
+
+func (b *Batch) vectorRoom(int) []byte { return nil }
+
+func (b *Batch) del(k []byte) { b.keep(b.b.Delete(k, nil)) }
+
+// keep keeps the batch's first error, for Commit.
+func (b *Batch) keep(err error) {
+	if err != nil && b.err == nil {
 		b.err = err
 	}
 }
-
-func (b *Batch) del(k []byte) {
-	if b.in != nil {
-		b.fail(errIngestDelete)
-		return
-	}
-	if err := b.b.Delete(k, nil); err != nil && b.err == nil {
-		b.err = err
-	}
-}
-
-func (b *Batch) fail(err error) {
-	if b.err == nil {
-		b.err = err
-	}
-}
-
-// PutCollection writes a collection's metadata.
-func (b *Batch) PutCollection(m CollectionMeta) { b.set(collKey(m.ID), encodeCollection(m)) }
 
 // PutCollectionSeq records the last collection incarnation number handed out.
 func (b *Batch) PutCollectionSeq(seq uint64) {
@@ -59,40 +84,15 @@ func (b *Batch) PutCollectionSeq(seq uint64) {
 // DeleteCollection removes a collection and every record under it.
 func (b *Batch) DeleteCollection(id string) {
 	b.del(collKey(id))
-	if b.in != nil {
-		return
-	}
 	for _, root := range [][]byte{collRoot(id), vectorPrefix(id)} {
-		if err := b.b.DeleteRange(root, prefixEnd(root), nil); err != nil && b.err == nil {
-			b.err = err
-		}
+		b.keep(b.b.DeleteRange(root, prefixEnd(root), nil))
 	}
 }
-
-// PutFace writes a new face: its record and its vector.
-func (b *Batch) PutFace(coll string, f *Face) {
-	b.set(faceKey(coll, f.Seq), encodeFace(f))
-	var dst []byte
-	if b.in != nil {
-		dst = b.in.arena.alloc(vectorRecordLen(f.ID, len(f.Vector)))
-	}
-	b.set(vectorKey(coll, f.Seq), encodeVector(dst, f.ID, f.Vector))
-}
-
-// UpdateFace rewrites an existing face's record (its owner changed); a
-// face's vector never changes, so it is left as it is and f.Vector ignored.
-func (b *Batch) UpdateFace(coll string, f *Face) { b.set(faceKey(coll, f.Seq), encodeFace(f)) }
 
 // DeleteFace removes the face of sequence seq: its record and its vector.
 func (b *Batch) DeleteFace(coll string, seq uint64) {
 	b.del(faceKey(coll, seq))
 	b.del(vectorKey(coll, seq))
-}
-
-// PutUser writes a user record and its primary-key index entry.
-func (b *Batch) PutUser(coll string, u User) {
-	b.set(userKey(coll, u.ID), encodeUser(u))
-	b.set(pkKey(coll, u.PK), []byte(u.ID))
 }
 
 // DeleteUser removes a user record and its primary-key index entry.
@@ -101,27 +101,11 @@ func (b *Batch) DeleteUser(coll string, u User) {
 	b.del(pkKey(coll, u.PK))
 }
 
-// PutToken writes an idempotency record.
-func (b *Batch) PutToken(coll, op, token string, t Token) {
-	b.set(tokenKey(coll, op, token), encodeToken(t))
-}
-
-// Size is the batch's encoded size in bytes, for callers that flush large
-// imports in pieces.
-func (b *Batch) Size() int {
-	if b.in != nil {
-		return b.in.size
-	}
-	return b.b.Len()
-}
+// Size is the batch's encoded size in bytes.
+func (b *Batch) Size() int { return b.b.Len() }
 
 // Empty reports whether the batch holds no writes.
-func (b *Batch) Empty() bool {
-	if b.in != nil {
-		return len(b.in.kvs) == 0
-	}
-	return b.b.Count() == 0
-}
+func (b *Batch) Empty() bool { return b.b.Count() == 0 }
 
 // Commit applies the batch atomically. With sync it returns only once the
 // batch is on stable storage; concurrent synced commits share fsyncs in
@@ -130,9 +114,6 @@ func (b *Batch) Commit(sync bool) error {
 	defer b.Close()
 	if b.err != nil {
 		return fmt.Errorf("store: build batch: %w", b.err)
-	}
-	if b.in != nil {
-		return b.commitIngest()
 	}
 	opts := pebble.NoSync
 	if sync {
@@ -146,10 +127,6 @@ func (b *Batch) Commit(sync bool) error {
 
 // Close discards an uncommitted batch. It is safe to call twice.
 func (b *Batch) Close() {
-	if b.in != nil {
-		b.in.arena.kvs = b.in.kvs // the puts' slice as grown, for the arena's next batch
-	}
-	b.in = nil
 	if b.b != nil {
 		b.b.Close()
 		b.b = nil

@@ -1,6 +1,7 @@
 // Package store keeps facesearch's durable state in Pebble. Nothing above it
 // sees Pebble: the engine reads and writes typed records and commits each
-// mutating call as one atomic [Batch].
+// mutating call as one atomic [Batch]; a bulk import commits its batches as
+// [IngestBatch]es, which take puts only.
 //
 // # Key layout
 //
@@ -28,7 +29,7 @@
 // Faces are keyed by sequence rather than by face ID (a random UUID), and
 // vectors, nearly all of the bytes, sit outside c/: sequences only grow, so
 // a bulk import's new records sort after every stored one of their kind and
-// collection, and its ingest batches (see [Store.NewIngestBatch]) usually
+// collection, and its ingest batches (see [IngestBatch]) usually
 // put them in the bottom level as whole tables that no compaction rewrites.
 // Open reads them back sequentially in parallel ranges, and a change of
 // owner rewrites only the small face record. Nothing is looked up by face

@@ -9,11 +9,12 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/facesearch/facesearch/internal/arena"
 )
 
 // ingestDir, under the store's directory, is where ingest batches write
@@ -21,62 +22,22 @@ import (
 // whatever a crash left there was never part of the store.
 const ingestDir = "ingest"
 
-// ingestBuf is what an ingest batch holds: its puts, in call order, and
-// where their vector records live.
-type ingestBuf struct {
-	kvs   []kv
-	size  int
-	arena *IngestArena
-}
-
 // IngestArena is memory for the contents of ingest batches that is reused
-// batch after batch, so that a bulk import does not make garbage of every
-// vector it writes: gigabytes that the collector would let pile up in fresh
-// memory before reclaiming any. The zero value is ready to use.
+// batch after batch (see [arena.Arena]). The zero value is ready to use.
 //
 // A batch made in an arena ([Store.NewIngestBatchIn]) keeps its vector
-// records there, and its caller may keep a batch's vectors there too
-// ([IngestArena.Floats]). [IngestArena.Reset] hands the memory out again:
-// only once the batch is committed or closed and nothing made in the arena
-// is used any more. An arena is not safe for concurrent use.
+// records there. [IngestArena.Reset] hands the memory out again: only once
+// the batch is committed or closed. An arena is not safe for concurrent
+// use.
 type IngestArena struct {
-	chunks [][]byte
-	cur    int // chunks[cur] is being handed out, from off on
-	off    int
-	kvs    []kv // the puts' slice, reused
-	sorted []kv // the puts grouped by table at commit, reused
-}
-
-// arenaChunk is the size of an arena's chunks, but for larger requests.
-const arenaChunk = 4 << 20
-
-// alloc returns n bytes (capacity n), 8-byte aligned.
-func (a *IngestArena) alloc(n int) []byte {
-	for a.cur < len(a.chunks) {
-		if c := a.chunks[a.cur]; a.off+n <= len(c) {
-			b := c[a.off : a.off+n : a.off+n]
-			a.off += (n + 7) &^ 7
-			return b
-		}
-		a.cur, a.off = a.cur+1, 0
-	}
-	a.chunks = append(a.chunks, make([]byte, max(arenaChunk, n)))
-	a.cur, a.off = len(a.chunks)-1, 0
-	return a.alloc(n)
-}
-
-// Floats returns room for n float32s in the arena.
-func (a *IngestArena) Floats(n int) []float32 {
-	if n == 0 {
-		return []float32{}
-	}
-	b := a.alloc(4 * n)
-	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n)
+	records arena.Arena[byte]
+	kvs     []kv // the puts' slice, reused
+	sorted  []kv // the puts grouped by table at commit, reused
 }
 
 // Reset makes all of the arena's memory free to hand out again.
 func (a *IngestArena) Reset() {
-	a.cur, a.off = 0, 0
+	a.records.Reset()
 	clear(a.kvs) // let go of the small records they point to
 	a.kvs = a.kvs[:0]
 	clear(a.sorted)
@@ -87,13 +48,9 @@ type kv struct {
 	n    int // the put's position in its batch: of two puts of a key, the later wins
 }
 
-// errIngestDelete is the error of a delete on an ingest batch.
-var errIngestDelete = errors.New("store: an ingest batch takes puts only")
-
-// NewIngestBatch starts a batch for bulk loads. It takes puts only
-// (PutCollection, PutFace, UpdateFace, PutUser, PutToken): a delete makes
-// its Commit fail. Its Commit writes the records as sorted tables, of one
-// kind of record each (see tableGroup), and has Pebble ingest them in one
+// IngestBatch is a batch for bulk loads. It takes puts only
+// (PutCollection, PutFace, UpdateFace, PutUser, PutToken). Its Commit
+// writes the records as sorted tables, of one kind of record each (see tableGroup), and has Pebble ingest them in one
 // atomic step, so each byte is written once, not to the log, then to a
 // table, then again by compactions. A bulk import's new vectors sort after
 // every stored vector of their collection and nothing else sorts among
@@ -108,21 +65,63 @@ var errIngestDelete = errors.New("store: an ingest batch takes puts only")
 // tables are synced before Pebble links them, and the link is logged with
 // a sync. Each commit costs some file and manifest syncs, so the batches
 // worth ingesting are large ones (megabytes, not records).
-func (s *Store) NewIngestBatch() *Batch { return s.NewIngestBatchIn(&IngestArena{}) }
+type IngestBatch struct {
+	records
+	s     *Store
+	kvs   []kv // the puts, in call order
+	size  int
+	arena *IngestArena
+}
+
+var _ recordSink = (*IngestBatch)(nil)
+
+// NewIngestBatch starts an [IngestBatch].
+func (s *Store) NewIngestBatch() *IngestBatch { return s.NewIngestBatchIn(&IngestArena{}) }
 
 // NewIngestBatchIn is NewIngestBatch with the batch's contents kept in a,
 // which must have been Reset since the last batch made in it was done.
-func (s *Store) NewIngestBatchIn(a *IngestArena) *Batch {
-	return &Batch{s: s, in: &ingestBuf{kvs: a.kvs[:0], arena: a}}
+func (s *Store) NewIngestBatchIn(a *IngestArena) *IngestBatch {
+	b := &IngestBatch{s: s, kvs: a.kvs[:0], arena: a}
+	b.records.sink = b
+	return b
+}
+
+func (b *IngestBatch) set(k, v []byte) {
+	b.kvs = append(b.kvs, kv{k, v, len(b.kvs)})
+	b.size += len(k) + len(v)
+}
+
+func (b *IngestBatch) vectorRoom(n int) []byte { return b.arena.records.Alloc(n) }
+
+// Size is the batch's encoded size in bytes, for callers that commit large
+// imports in pieces.
+func (b *IngestBatch) Size() int { return b.size }
+
+// Empty reports whether the batch holds no writes.
+func (b *IngestBatch) Empty() bool { return len(b.kvs) == 0 }
+
+// Commit writes the batch's tables and ingests them, atomically and
+// durably, whatever sync says. The batch cannot be used afterwards.
+func (b *IngestBatch) Commit(sync bool) error {
+	defer b.Close()
+	return b.commitIngest()
+}
+
+// Close discards an uncommitted batch. It is safe to call twice.
+func (b *IngestBatch) Close() {
+	if b.arena != nil {
+		b.arena.kvs = b.kvs // the puts' slice as grown, for the arena's next batch
+		b.arena = nil
+	}
 }
 
 // commitIngest is Commit for an ingest batch.
-func (b *Batch) commitIngest() error {
-	kvs := b.in.kvs
+func (b *IngestBatch) commitIngest() error {
+	kvs := b.kvs
 	if len(kvs) == 0 {
 		return nil
 	}
-	groups := groupPuts(kvs, &b.in.arena.sorted)
+	groups := groupPuts(kvs, &b.arena.sorted)
 
 	s := b.s
 	fs := s.popts.FS

@@ -11,12 +11,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/facesearch/facesearch/index"
 	"github.com/facesearch/facesearch/internal/roc"
+	"github.com/facesearch/facesearch/internal/vector"
 )
 
 // The data of eval: reading a labeled set, splitting it and scoring
@@ -159,18 +159,10 @@ func splitLabels(ids []identity, k int, impostors float64, seed uint64) evalSpli
 	return s
 }
 
-// meanUnit is a user vector: the normalized mean of normalized faces.
+// meanUnit is a user vector, as the engine computes it.
 func meanUnit(vecs [][]float32) []float32 {
-	sum := make([]float64, len(vecs[0]))
-	for _, v := range vecs {
-		for i, x := range v {
-			sum[i] += float64(x)
-		}
-	}
-	out, err := unit(sum)
-	if err != nil { // faces that cancel out: keep the first one's direction
-		return slices.Clone(vecs[0])
-	}
+	out := make([]float32, len(vecs[0]))
+	vector.Mean(out, nil, len(vecs), func(i int) []float32 { return vecs[i] })
 	return out
 }
 

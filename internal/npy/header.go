@@ -8,13 +8,15 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/facesearch/facesearch/internal/vector"
 )
 
 const (
 	// MaxDim is the largest row length (embedding dimension) accepted, the
 	// engine's collection limit; larger rows are rejected before any data is
 	// read.
-	MaxDim = 4096
+	MaxDim = vector.MaxDim
 
 	// maxHeaderLen bounds the header we are willing to read, so a hostile
 	// length field cannot make us allocate. NumPy itself refuses headers over

@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Options configure [Open]. A nil *Options is valid and means all defaults.
+type Options struct {
+	// ReadOnly opens the store for reading only: every mutating call fails.
+	// The default value is false.
+	ReadOnly bool
+	// CacheSize is the storage block cache in bytes. The default value is 64 MiB.
+	CacheSize int64
+	// IdempotencyTTL is how long a ClientRequestToken is remembered.
+	// The default value is 24 hours.
+	IdempotencyTTL time.Duration
+	// AccountID is the AWS account ID (12 digits) in collection ARNs.
+	// The default value is "000000000000".
+	AccountID string
+	// Region is the region in collection ARNs of calls whose context names
+	// none (see [WithRegion]). The default value is "local".
+	Region string
+}
+
+// Validate reports every problem of o at once.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.CacheSize < 0 {
+		errs = append(errs, fmt.Errorf("engine: Options.CacheSize %d is negative", o.CacheSize))
+	}
+	if o.IdempotencyTTL < 0 {
+		errs = append(errs, fmt.Errorf("engine: Options.IdempotencyTTL %v is negative", o.IdempotencyTTL))
+	}
+	errs = append(errs, o.arnProblems()...)
+	return errors.Join(errs...)
+}
+
+func (o *Options) clone() *Options {
+	if o == nil {
+		return &Options{}
+	}
+	c := *o
+	return &c
+}
+
+func (o *Options) ensureDefaults() {
+	if o.CacheSize == 0 {
+		o.CacheSize = 64 << 20
+	}
+	if o.IdempotencyTTL == 0 {
+		o.IdempotencyTTL = 24 * time.Hour
+	}
+	o.arnDefaults()
+}
