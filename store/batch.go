@@ -131,6 +131,9 @@ func (b *Batch) Commit(sync bool) error {
 	if b.err != nil {
 		return fmt.Errorf("store: build batch: %w", b.err)
 	}
+	if err := b.s.disk.allow(int64(b.Size())); err != nil {
+		return err
+	}
 	if b.in != nil {
 		return b.commitIngest()
 	}

@@ -35,6 +35,18 @@ type Options struct {
 	// can lose what was not synced. The default value is the operating
 	// system's.
 	FS vfs.FS
+	// MinFreeBytes is the free-space floor: a write that would leave less
+	// free space than this on the store's file system is refused with
+	// [ErrDiskFull], and writes resume once there is more. A negative value
+	// turns the floor off. The default value is 5% of the file system's
+	// size, at least 256 MiB and at most 20 GiB.
+	MinFreeBytes int64
+	// Salvage lets Open drop the records of a write-ahead log from a place
+	// where it is damaged (see [LogDamage]), after copying the logs as they
+	// were into the store's salvaged/ directory; [Store.Salvaged] says what
+	// was dropped. Without it, Open refuses such a store. It has no effect
+	// with ReadOnly. The default value is false.
+	Salvage bool
 }
 
 // Store is the durable state of one data directory. It is safe for
@@ -42,8 +54,11 @@ type Options struct {
 type Store struct {
 	db       *pebble.DB
 	dir      string
+	id       string
 	secret   []byte
 	readOnly bool
+	disk     *diskGuard
+	salvaged *LogDamage
 	// popts are the options the store was opened with, defaults filled in:
 	// ingest batches write their tables with them.
 	popts     *pebble.Options
@@ -57,6 +72,18 @@ type Store struct {
 
 // Open opens (creating if needed) the store in dir. It fails with [ErrLocked]
 // when another process holds the directory.
+//
+// A directory that holds a store is never changed by an Open that fails:
+// it is opened read-only first, and every check that can refuse it runs
+// before the writable open (which starts a new log and options file and
+// deletes obsolete files). Open fails with [ErrDamaged] when the directory
+// has the store's identity file but Pebble cannot open what is beside it
+// (Pebble would otherwise take a lost manifest marker for a new database
+// and delete every table), and with a [*LogDamage] when a log is damaged
+// before its end. A directory of Pebble's files without the identity file,
+// as earlier releases left them, is adopted, and given the file, only once
+// Pebble has opened it read-only and it holds facesearch's records (or no
+// records at all).
 func Open(dir string, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
@@ -71,13 +98,47 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
-	if !o.ReadOnly {
-		if err := o.FS.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("store: create %s: %w", dir, err)
-		}
+	state, id, err := inspectDir(o.FS, dir)
+	if err != nil {
+		return nil, err
 	}
 	cache := pebble.NewCache(o.CacheSize)
 	defer cache.Unref()
+	disk := &diskGuard{fs: o.FS, dir: dir, floor: o.MinFreeBytes, errorf: o.Logger.Errorf}
+	popts := pebbleOptions(&o, cache, disk)
+	var salvaged *LogDamage
+	switch {
+	case state == dirFresh && o.ReadOnly:
+		return nil, fmt.Errorf("store: open %s: %w", dir, ErrNoStore)
+	case state == dirFresh:
+		if err := o.FS.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("store: create %s: %w", dir, err)
+		}
+		// Nothing to lose yet; from here on the store has its identity.
+		popts.FormatMajorVersion = pebble.FormatWALSyncChunks
+	default:
+		popts.ErrorIfNotExists = true
+		if !o.ReadOnly {
+			if salvaged, err = preflight(dir, popts, state, o.Salvage); err != nil {
+				return nil, err
+			}
+		}
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, openError(dir, popts.FS, state, err)
+	}
+	s := &Store{db: db, dir: dir, id: id.Store, readOnly: o.ReadOnly, disk: disk, salvaged: salvaged,
+		popts: popts, ingestSplitBytes: 8 << 20}
+	if err := s.finishOpen(state); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// pebbleOptions are the Pebble options of a store opened with o.
+func pebbleOptions(o *Options, cache *pebble.Cache, disk *diskGuard) *pebble.Options {
 	popts := &pebble.Options{
 		Cache:    cache,
 		Logger:   o.Logger,
@@ -86,7 +147,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 		// Bulk imports write large batches; a bigger memtable keeps them
 		// from stalling on flushes.
 		MemTableSize: 64 << 20,
+		// The first format whose logs tell a damaged record (followed by
+		// synced ones) from a torn last write; writable opens of older
+		// stores move them to it.
+		FormatMajorVersion: pebble.FormatWALSyncChunks,
+		EventListener:      &pebble.EventListener{},
 	}
+	disk.listen(popts.EventListener)
 	for i := range popts.Levels {
 		l := &popts.Levels[i]
 		// Most of the bytes are face vectors: random floats that no block
@@ -116,44 +183,57 @@ func Open(dir string, opts *Options) (*Store, error) {
 	popts.L0CompactionThreshold = 16
 	popts.L0StopWritesThreshold = 64
 	popts.EnsureDefaults()
-	db, err := pebble.Open(dir, popts)
-	if err != nil {
-		if isLockError(err) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
-		}
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
-	}
-	if !o.ReadOnly {
+	return popts
+}
+
+// finishOpen runs the store's own checks on a freshly opened Pebble
+// database and, with write access, clears what a crash left and gives the
+// directory its identity file.
+func (s *Store) finishOpen(state dirState) error {
+	fs := s.popts.FS
+	if !s.readOnly {
 		// Tables of ingest batches a crash interrupted. Only now, with the
 		// directory locked: before, they could be another process's.
-		if err := o.FS.RemoveAll(o.FS.PathJoin(dir, ingestDir)); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("store: clear %s: %w", ingestDir, err)
+		if err := fs.RemoveAll(fs.PathJoin(s.dir, ingestDir)); err != nil {
+			return fmt.Errorf("store: clear %s: %w", ingestDir, err)
 		}
 	}
-	s := &Store{db: db, dir: dir, readOnly: o.ReadOnly, popts: popts, ingestSplitBytes: 8 << 20}
-	if err := s.loadSecret(o.ReadOnly); err != nil {
-		db.Close()
-		return nil, err
+	if err := s.loadSecret(s.readOnly); err != nil {
+		return err
 	}
 	check := s.upgrade
-	if o.ReadOnly {
+	if s.readOnly {
 		check = s.checkLayout
 	}
 	if err := check(); err != nil {
-		db.Close()
-		return nil, err
+		return err
 	}
-	return s, nil
+	if state != dirIdentified && !s.readOnly {
+		id, err := writeIdentity(fs, s.dir)
+		if err != nil {
+			return err
+		}
+		s.id = id.Store
+	}
+	return nil
 }
 
 func isLockError(err error) bool {
 	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
-		strings.Contains(err.Error(), "lock")
+		strings.Contains(err.Error(), "lock held by current process")
 }
 
 // Dir is the directory the store was opened in.
 func (s *Store) Dir() string { return s.dir }
+
+// ID is the store's ID, from its identity file: 32 hex digits, random at
+// creation. It is empty for a read-only store that has no identity file
+// yet (a store of an earlier release).
+func (s *Store) ID() string { return s.id }
+
+// Salvaged is what Open dropped from a damaged log when [Options.Salvage]
+// was set, or nil if it dropped nothing.
+func (s *Store) Salvaged() *LogDamage { return s.salvaged }
 
 // Close flushes the memtable to a table and releases the directory. Every
 // commit that mattered was already synced to the log; the flush is for the
