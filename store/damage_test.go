@@ -78,13 +78,17 @@ func stoppedStore(t *testing.T) (string, map[string]*Face) {
 	return dir, want
 }
 
-// fileKind names the kind of a file of a store, "" for one of no kind.
-func fileKind(name string) string {
+// fileKind names the kind of a file of a store, "" for one of no kind;
+// manifest is the current manifest's name.
+func fileKind(name, manifest string) string {
+	if name == manifest {
+		return "MANIFEST"
+	}
 	for _, k := range []struct{ kind, prefix, suffix string }{
 		{"identity", identityFile, ""},
 		{"manifest marker", "marker.manifest.", ""},
 		{"format marker", "marker.format-version.", ""},
-		{"MANIFEST", "MANIFEST-", ""},
+		{"old MANIFEST", "MANIFEST-", ""},
 		{"OPTIONS", "OPTIONS-", ""},
 		{"WAL", "", ".log"},
 		{"table", "", ".sst"},
@@ -106,6 +110,12 @@ func TestDamagedStoreOpen(t *testing.T) {
 	fixture, want := stoppedStore(t)
 	names, err := os.ReadDir(fixture)
 	require.NoError(t, err)
+	var manifest string
+	for _, e := range names {
+		if m, ok := strings.CutPrefix(e.Name(), "marker.manifest."); ok {
+			manifest = m[strings.IndexByte(m, '.')+1:]
+		}
+	}
 	kinds := map[string]bool{}
 	damages := []struct {
 		name string
@@ -122,7 +132,7 @@ func TestDamagedStoreOpen(t *testing.T) {
 		"table removed": true, "table truncated": true, "table zeroed": true,
 	}
 	for _, e := range names {
-		kind := fileKind(e.Name())
+		kind := fileKind(e.Name(), manifest)
 		if kind == "" || e.IsDir() {
 			continue
 		}

@@ -12,8 +12,8 @@ import (
 // preflight opens the existing store in dir read-only and runs every check
 // a writable Open would, so that a store Open refuses is left as it was.
 // With salvage it cuts a damaged log (see [LogDamage]) and returns what it
-// dropped.
-func preflight(dir string, popts *pebble.Options, state dirState, salvageLog bool) (*LogDamage, error) {
+// dropped. It also returns the store's format.
+func preflight(dir string, popts *pebble.Options, state dirState, salvageLog bool) (pebble.FormatMajorVersion, *LogDamage, error) {
 	ro := popts.Clone()
 	ro.ReadOnly = true
 	var dropped *LogDamage
@@ -24,16 +24,17 @@ func preflight(dir string, popts *pebble.Options, state dirState, salvageLog boo
 			var d *LogDamage
 			if salvageLog && dropped == nil && errors.As(err, &d) {
 				if err := salvage(ro.FS, dir, d); err != nil {
-					return nil, fmt.Errorf("store: salvage %s: %w", d.File, err)
+					return 0, nil, fmt.Errorf("store: salvage %s: %w", d.File, err)
 				}
 				dropped = d
 				continue
 			}
-			return nil, err
+			return 0, nil, err
 		}
 		s := &Store{db: db, dir: dir, readOnly: true, popts: ro}
+		format := db.FormatMajorVersion()
 		err = s.preflightChecks(state)
-		return dropped, errors.Join(err, db.Close())
+		return format, dropped, errors.Join(err, db.Close())
 	}
 }
 

@@ -107,6 +107,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 	disk := &diskGuard{fs: o.FS, dir: dir, floor: o.MinFreeBytes, errorf: o.Logger.Errorf}
 	popts := pebbleOptions(&o, cache, disk)
 	var salvaged *LogDamage
+	// A log is started before Pebble moves a store to the format that marks
+	// synced offsets in it (see pebbleOptions), so a store created or moved
+	// now is reopened at once: every acknowledged write goes to a log in
+	// which damage can be told from a torn tail.
+	reopen := !o.ReadOnly
 	switch {
 	case state == dirFresh && o.ReadOnly:
 		return nil, fmt.Errorf("store: open %s: %w", dir, ErrNoStore)
@@ -114,17 +119,22 @@ func Open(dir string, opts *Options) (*Store, error) {
 		if err := o.FS.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("store: create %s: %w", dir, err)
 		}
-		// Nothing to lose yet; from here on the store has its identity.
-		popts.FormatMajorVersion = pebble.FormatWALSyncChunks
 	default:
 		popts.ErrorIfNotExists = true
 		if !o.ReadOnly {
-			if salvaged, err = preflight(dir, popts, state, o.Salvage); err != nil {
+			var format pebble.FormatMajorVersion
+			if format, salvaged, err = preflight(dir, popts, state, o.Salvage); err != nil {
 				return nil, err
 			}
+			reopen = format < popts.FormatMajorVersion
 		}
 	}
 	db, err := pebble.Open(dir, popts)
+	if err == nil && reopen {
+		if err = db.Close(); err == nil {
+			db, err = pebble.Open(dir, popts)
+		}
+	}
 	if err != nil {
 		return nil, openError(dir, popts.FS, state, err)
 	}
