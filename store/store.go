@@ -255,11 +255,34 @@ func (s *Store) Close() error {
 	}
 	var err error
 	if !s.readOnly {
-		err = s.db.Flush()
+		err = s.flush()
 	}
 	err = errors.Join(err, s.db.Close())
 	s.db = nil
 	return err
+}
+
+// flush flushes the memtable, unless the disk is full: Pebble retries a
+// failed flush until it succeeds, and Close would wait for it forever.
+// Without the flush, the next Open replays the log, which holds every
+// acknowledged write.
+func (s *Store) flush() error {
+	done, err := s.db.AsyncFlush()
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-tick.C:
+			if s.disk.bgFull.Load() {
+				return nil
+			}
+		}
+	}
 }
 
 // Secret is the store's page-token signing key, created with the store.
