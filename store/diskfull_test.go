@@ -165,7 +165,7 @@ func TestFullTmpfs(t *testing.T) {
 	fill("filler", 12<<20) // the floor is reached in a few hundred commits
 
 	var seq uint64
-	for seq = 1; seq <= 10000; seq++ {
+	for seq = 1; seq <= 50000; seq++ { // 12 MiB hold about 20000
 		err = putFace(s, seq)
 		if err != nil {
 			break
