@@ -23,6 +23,18 @@ type Options struct {
 	// IdempotencyTTL is how long a ClientRequestToken is remembered.
 	// The default value is 24 hours.
 	IdempotencyTTL time.Duration
+	// MinFreeBytes is the free-space floor: a mutating call that would
+	// leave less free space than this on the store's file system fails with
+	// ThrottlingException (see [ErrDiskFull]); reads go on, and writes
+	// resume once there is more. A negative value turns the floor off.
+	// The default value is 5% of the file system, at least 256 MiB and at
+	// most 20 GiB.
+	MinFreeBytes int64
+	// Salvage opens a store whose write-ahead log is damaged before its end
+	// (see [LogDamage]) by dropping the records from the damage on, after
+	// saving the logs as they were; [Engine.Salvaged] says what was dropped.
+	// Without it, Open refuses such a store. The default value is false.
+	Salvage bool
 }
 
 // Validate reports every problem of o at once.
@@ -142,7 +154,8 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(dir, &store.Options{ReadOnly: o.ReadOnly, CacheSize: o.CacheSize})
+	st, err := store.Open(dir, &store.Options{ReadOnly: o.ReadOnly, CacheSize: o.CacheSize,
+		MinFreeBytes: o.MinFreeBytes, Salvage: o.Salvage})
 	if err != nil {
 		return nil, err
 	}
