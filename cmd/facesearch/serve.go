@@ -28,6 +28,11 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	timeout := fs.Duration("request-timeout", 30*time.Second, "longest one request may run")
 	maxInFlight := fs.Int("max-concurrent-requests", 256, "requests served at once; more are refused with ThrottlingException")
 	logFormat := fs.String("log-format", "text", "request log format: text or json")
+	var minFree freeSpaceFlag
+	fs.Var(&minFree, "min-free-space", "writes are refused with ThrottlingException (retried by SDKs) while the store's disk has less free `space` than this, "+
+		"such as 512MiB or 2GiB; 0 turns the floor off (default 5% of the disk, at least 256MiB and at most 20GiB)")
+	salvage := fs.Bool("salvage", false, "open a store whose write-ahead log is damaged by dropping the records from the damage on, "+
+		"after saving the logs in the store's salvaged/ directory; the log says what was dropped")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -59,12 +64,19 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			"listen on 127.0.0.1 or pass --credentials FILE", *listen)
 	}
 
-	e, err := engine.Open(*dir, nil)
+	e, err := engine.Open(*dir, &engine.Options{MinFreeBytes: minFree.bytes, Salvage: *salvage})
 	if errors.Is(err, engine.ErrLocked) {
 		return fmt.Errorf("the store in %s is in use by another facesearch process; stop it or choose another --data directory", *dir)
 	}
+	if d := (*engine.LogDamage)(nil); errors.As(err, &d) {
+		return fmt.Errorf("open %s: %w; to open it without those records, start once with --salvage", *dir, err)
+	}
 	if err != nil {
 		return fmt.Errorf("open %s: %w", *dir, err)
+	}
+	if d := e.Salvaged(); d != nil {
+		log.Warn("salvaged the store: dropped the records of a damaged write-ahead log", "file", d.File, "offset", d.Offset,
+			"bytes", d.Bytes, "later_logs", d.LaterLogs, "saved_in", d.SavedIn)
 	}
 	// Closed last, after every request in flight has finished.
 	defer func() {
