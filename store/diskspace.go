@@ -2,12 +2,14 @@ package store
 
 import (
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/wal"
 )
 
 // The default free-space floor, after Elasticsearch's flood-stage watermark
@@ -32,6 +34,9 @@ type diskGuard struct {
 	// bgFull is set while Pebble's flushes or compactions fail for lack of
 	// space (it retries them at once), and cleared by one that succeeds.
 	bgFull atomic.Bool
+	// openedReadOnly is set when Open found too little space to replay the
+	// log and opened the store read-only (see [diskGuard.roomToOpen]).
+	openedReadOnly bool
 
 	mu      sync.Mutex // guards backoff and logged
 	backoff time.Duration
@@ -44,6 +49,10 @@ type diskGuard struct {
 // cannot be read, the write goes ahead: the floor is a margin, and a disk
 // that really is full fails the write anyway.
 func (g *diskGuard) allow(need int64) error {
+	if g.openedReadOnly {
+		return fmt.Errorf("%w: the disk under %s was too full to replay the log when the store was opened, so it was opened read-only; "+
+			"free space and restart to take writes again", ErrDiskFull, g.dir)
+	}
 	if g.floor < 0 {
 		return nil
 	}
@@ -63,6 +72,57 @@ func (g *diskGuard) allow(need int64) error {
 			ErrDiskFull, avail, g.dir, floor, need)
 	}
 	return nil
+}
+
+// openMargin is the space a writable open needs besides the log it
+// replays: a new log, an options file, manifest edits.
+const openMargin = 4 << 20
+
+// roomToOpen reports whether the file system under dir has room for a
+// writable open: Pebble flushes the log it replays before Open returns,
+// and a flush failing for lack of space is retried for ever, so Open would
+// never return; a manifest write failing ends the process. Without room,
+// Open opens the store read-only instead. The log replayed is taken to be
+// the latest (older ones are flushed, kept only for reuse). When the free
+// space cannot be read, it assumes there is room.
+func (g *diskGuard) roomToOpen() bool {
+	u, err := g.fs.GetDiskUsage(g.dir)
+	if err != nil {
+		return true
+	}
+	logs, err := wal.Scan(wal.Dir{FS: g.fs, Dirname: g.dir})
+	if err != nil {
+		return true
+	}
+	avail := int64(min(u.AvailBytes, 1<<62))
+	if len(logs) == 0 {
+		return avail >= openMargin
+	}
+	last := logs[len(logs)-1]
+	if size, err := last.PhysicalSize(); err != nil || avail >= openMargin+int64(min(size, 1<<61)) {
+		return true
+	}
+	// A log file reused from an older one is as long as that was; what is
+	// replayed is the records read back.
+	return avail >= openMargin+logBytes(last)
+}
+
+// logBytes is the size of the records of ll that read back.
+func logBytes(ll wal.LogicalLog) int64 {
+	r := ll.OpenForRead()
+	defer r.Close()
+	var n int64
+	for {
+		rec, _, err := r.NextRecord()
+		if err != nil {
+			return n
+		}
+		m, err := io.Copy(io.Discard, rec)
+		n += m
+		if err != nil {
+			return n
+		}
+	}
 }
 
 // defaultFloor is the default floor of a file system of total bytes.

@@ -97,6 +97,12 @@ func Open(dir string, opts *Options) (*Store, error) {
 				return nil, err
 			}
 			reopen = format < popts.FormatMajorVersion
+			if !disk.roomToOpen() {
+				o.Logger.Errorf("the disk under %s is too full to replay the store's log: opening it read-only; "+
+					"writes are refused until space is freed and the store reopened", dir)
+				disk.openedReadOnly = true
+				o.ReadOnly, popts.ReadOnly, reopen = true, true, false
+			}
 		}
 	}
 	db, err := pebble.Open(dir, popts)

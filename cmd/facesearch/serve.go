@@ -29,7 +29,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	maxInFlight := fs.Int("max-concurrent-requests", 256, "requests served at once; more are refused with ThrottlingException")
 	logFormat := fs.String("log-format", "text", "request log format: text or json")
 	var minFree freeSpaceFlag
-	fs.Var(&minFree, "min-free-space", "writes are refused with ThrottlingException (retried by SDKs) while the store's disk has less free `space` than this, "+
+	fs.Var(&minFree, "min-free-space", "writes are refused with ThrottlingException (retried by SDKs) while the store's disk has less free space than `size`, "+
 		"such as 512MiB or 2GiB; 0 turns the floor off (default 5% of the disk, at least 256MiB and at most 20GiB)")
 	salvage := fs.Bool("salvage", false, "open a store whose write-ahead log is damaged by dropping the records from the damage on, "+
 		"after saving the logs in the store's salvaged/ directory; the log says what was dropped")
