@@ -32,7 +32,8 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	return openStore(dir, o, &store.Options{ReadOnly: o.ReadOnly, CacheSize: o.CacheSize})
+	return openStore(dir, o, &store.Options{ReadOnly: o.ReadOnly, CacheSize: o.CacheSize,
+		MinFreeBytes: o.MinFreeBytes, Salvage: o.Salvage})
 }
 
 // openStore is Open once o is complete, with the store's options so.

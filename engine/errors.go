@@ -105,7 +105,11 @@ func invalid(format string, args ...any) *Error {
 }
 
 // internal wraps a storage failure; the caller sees InternalServerError and
-// errors.Is still reaches the cause.
+// errors.Is still reaches the cause. A write refused for lack of disk space
+// is ThrottlingException instead: Rekognition documents it as "temporarily
+// unable to process the request. Try your call again", and every AWS SDK
+// retries it with backoff (aws-sdk-go-v2 and botocore list it among their
+// throttling codes), so clients ride out the time it takes to free space.
 func internal(op string, err error) error {
 	if err == nil {
 		return nil
@@ -113,6 +117,9 @@ func internal(op string, err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return err
+	}
+	if errors.Is(err, ErrDiskFull) {
+		return &Error{Code: CodeThrottling, Message: op + ": " + err.Error(), Err: err}
 	}
 	return &Error{Code: CodeInternalServerError, Message: op + ": " + err.Error(), Err: err}
 }

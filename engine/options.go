@@ -16,6 +16,18 @@ type Options struct {
 	// IdempotencyTTL is how long a ClientRequestToken is remembered.
 	// The default value is 24 hours.
 	IdempotencyTTL time.Duration
+	// MinFreeBytes is the free-space floor: a mutating call that would
+	// leave less free space than this on the store's file system fails with
+	// ThrottlingException (see [ErrDiskFull]); reads go on, and writes
+	// resume once there is more. A negative value turns the floor off.
+	// The default value is 5% of the file system, at least 256 MiB and at
+	// most 20 GiB.
+	MinFreeBytes int64
+	// Salvage opens a store whose write-ahead log is damaged before its end
+	// (see [LogDamage]) by dropping the records from the damage on, after
+	// saving the logs as they were; [Engine.Salvaged] says what was dropped.
+	// Without it, Open refuses such a store. The default value is false.
+	Salvage bool
 	// AccountID is the AWS account ID (12 digits) in collection ARNs.
 	// The default value is "000000000000".
 	AccountID string

@@ -50,6 +50,7 @@ func (r records) PutToken(coll, op, token string, t Token) {
 // until Commit, and then all of it is.
 type Batch struct {
 	records
+	s   *Store
 	b   *pebble.Batch
 	err error
 }
@@ -58,7 +59,7 @@ var _ recordSink = (*Batch)(nil)
 
 // NewBatch starts an empty batch.
 func (s *Store) NewBatch() *Batch {
-	b := &Batch{b: s.db.NewBatch()}
+	b := &Batch{s: s, b: s.db.NewBatch()}
 	b.records.sink = b
 	return b
 }
@@ -114,6 +115,9 @@ func (b *Batch) Commit(sync bool) error {
 	defer b.Close()
 	if b.err != nil {
 		return fmt.Errorf("store: build batch: %w", b.err)
+	}
+	if err := b.s.disk.allow(int64(b.Size())); err != nil {
+		return err
 	}
 	opts := pebble.NoSync
 	if sync {

@@ -40,4 +40,15 @@
 // layout 1 (face records under c/<coll>/f/<faceID>, vectors inside them) or
 // 2 (face records there, vectors apart) is upgraded the first time it is
 // opened with write access; a read-only Open refuses it ([ErrOldLayout]).
+//
+// # The directory
+//
+// Beside Pebble's files, the directory holds FACESEARCH, facesearch's own
+// identity file (JSON: a random store ID and the file's format), written
+// atomically when the store is created. [Open] reads it before Pebble sees
+// the directory, opens an existing store read-only to check it before the
+// writable open, and never lets Pebble create a database where one was; a
+// successful writable open of a store that has no identity file (one of an
+// earlier release) writes it. A salvaging Open ([Options.Salvage]) keeps
+// the logs as they were under salvaged/.
 package store

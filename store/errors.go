@@ -12,4 +12,17 @@ var (
 	// ErrOldLayout means a read-only Open found a store written in the
 	// layout of an earlier release, which only a writable Open upgrades.
 	ErrOldLayout = errors.New("store: the store is in the layout of an earlier release")
+	// ErrDamaged means the directory holds a store that cannot be opened as
+	// it is: its identity file is damaged, or Pebble cannot open the files
+	// beside it. The error says which; Open changed nothing in the directory.
+	ErrDamaged = errors.New("store: the directory holds a store that cannot be opened")
+	// ErrNoStore means a read-only Open found no store in the directory.
+	ErrNoStore = errors.New("store: no store in the directory")
+	// ErrDiskFull means a write was refused because it would leave less free
+	// space on the store's file system than [Options.MinFreeBytes]. Nothing
+	// of it was written; writes resume by themselves once space is freed,
+	// and reads go on meanwhile. A store that Open found without room even
+	// to replay its log is opened read-only, and takes writes again once
+	// reopened with space.
+	ErrDiskFull = errors.New("store: too little free disk space to take writes")
 )

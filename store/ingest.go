@@ -104,6 +104,9 @@ func (b *IngestBatch) Empty() bool { return len(b.kvs) == 0 }
 // durably, whatever sync says. The batch cannot be used afterwards.
 func (b *IngestBatch) Commit(sync bool) error {
 	defer b.Close()
+	if err := b.s.disk.allow(int64(b.Size())); err != nil {
+		return err
+	}
 	return b.commitIngest()
 }
 

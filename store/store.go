@@ -10,40 +10,23 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/sstable"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
-
-// Options configure [Open]. A nil *Options is valid and means all defaults.
-type Options struct {
-	// ReadOnly opens the store without taking writes (offline inspection).
-	// The default value is false.
-	ReadOnly bool
-	// CacheSize is Pebble's block cache in bytes. The default value is 64 MiB.
-	CacheSize int64
-	// Logger receives Pebble's log lines. The default value discards them
-	// except errors, which go to standard error.
-	Logger pebble.Logger
-	// FS is the file system the store lives on; crash tests pass one that
-	// can lose what was not synced. The default value is the operating
-	// system's.
-	FS vfs.FS
-}
 
 // Store is the durable state of one data directory. It is safe for
 // concurrent use.
 type Store struct {
 	db       *pebble.DB
 	dir      string
+	id       string
 	secret   []byte
 	readOnly bool
+	disk     *diskGuard
+	salvaged *LogDamage
 	// popts are the options the store was opened with, defaults filled in:
 	// ingest batches write their tables with them.
 	popts     *pebble.Options
@@ -55,105 +38,17 @@ type Store struct {
 	ingestMu sync.RWMutex
 }
 
-// Open opens (creating if needed) the store in dir. It fails with [ErrLocked]
-// when another process holds the directory.
-func Open(dir string, opts *Options) (*Store, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	if o.CacheSize <= 0 {
-		o.CacheSize = 64 << 20
-	}
-	if o.Logger == nil {
-		o.Logger = quietLogger{}
-	}
-	if o.FS == nil {
-		o.FS = vfs.Default
-	}
-	if !o.ReadOnly {
-		if err := o.FS.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("store: create %s: %w", dir, err)
-		}
-	}
-	cache := pebble.NewCache(o.CacheSize)
-	defer cache.Unref()
-	popts := &pebble.Options{
-		Cache:    cache,
-		Logger:   o.Logger,
-		ReadOnly: o.ReadOnly,
-		FS:       o.FS,
-		// Bulk imports write large batches; a bigger memtable keeps them
-		// from stalling on flushes.
-		MemTableSize: 64 << 20,
-	}
-	for i := range popts.Levels {
-		l := &popts.Levels[i]
-		// Most of the bytes are face vectors: random floats that no block
-		// compressor shrinks, so trying costs CPU on every flush and
-		// compaction for nothing. Blocks of 32 KiB (not 4) cut the per-block
-		// work (a read, a checksum, a cache insert) of Open's full scan 8x.
-		l.BlockSize = 32 << 10
-		l.Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
-	}
-	// An ingest whose tables overlap the memtable would otherwise be queued
-	// as a "flushable" that the log refers to until it is flushed; a
-	// checkpoint taken meanwhile copies that log but not the tables, and
-	// does not open. Waiting for the flush instead costs an import one flush
-	// of a memtable that, during an import, holds next to nothing.
-	popts.Experimental.DisableIngestAsFlushable = func() bool { return true }
-	// Records keyed in no order (user records, by the callers' IDs) make
-	// each bulk-import batch's table of them overlap all the others in L0,
-	// and each L0 compaction rewrites those below it. Measured when face
-	// records were keyed by random face IDs (layout 2): at Pebble's default
-	// (4 sublevels) a 1M-face import compacted 37 times, reading 799 MB to
-	// import 95 MB of face records, and left L0 over the threshold, so the
-	// next Open compacted beside its load. At 16: 12 compactions reading
-	// 221 MB, none at Open, which was 0.4 s faster (medians of six
-	// alternating reopens, 5 of 6 pairs faster), and 0.9 s less import
-	// user CPU. Point reads, rare here (the engine serves from memory), may
-	// look at more L0 tables.
-	popts.L0CompactionThreshold = 16
-	popts.L0StopWritesThreshold = 64
-	popts.EnsureDefaults()
-	db, err := pebble.Open(dir, popts)
-	if err != nil {
-		if isLockError(err) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
-		}
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
-	}
-	if !o.ReadOnly {
-		// Tables of ingest batches a crash interrupted. Only now, with the
-		// directory locked: before, they could be another process's.
-		if err := o.FS.RemoveAll(o.FS.PathJoin(dir, ingestDir)); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("store: clear %s: %w", ingestDir, err)
-		}
-	}
-	s := &Store{db: db, dir: dir, readOnly: o.ReadOnly, popts: popts, ingestSplitBytes: 8 << 20}
-	if err := s.loadSecret(o.ReadOnly); err != nil {
-		db.Close()
-		return nil, err
-	}
-	check := s.upgrade
-	if o.ReadOnly {
-		check = s.checkLayout
-	}
-	if err := check(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
-func isLockError(err error) bool {
-	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
-		strings.Contains(err.Error(), "lock")
-}
-
 // Dir is the directory the store was opened in.
 func (s *Store) Dir() string { return s.dir }
+
+// ID is the store's ID, from its identity file: 32 hex digits, random at
+// creation. It is empty for a read-only store that has no identity file
+// yet (a store of an earlier release).
+func (s *Store) ID() string { return s.id }
+
+// Salvaged is what Open dropped from a damaged log when [Options.Salvage]
+// was set, or nil if it dropped nothing.
+func (s *Store) Salvaged() *LogDamage { return s.salvaged }
 
 // Close flushes the memtable to a table and releases the directory. Every
 // commit that mattered was already synced to the log; the flush is for the
@@ -165,11 +60,34 @@ func (s *Store) Close() error {
 	}
 	var err error
 	if !s.readOnly {
-		err = s.db.Flush()
+		err = s.flush()
 	}
 	err = errors.Join(err, s.db.Close())
 	s.db = nil
 	return err
+}
+
+// flush flushes the memtable, unless the disk is full: Pebble retries a
+// failed flush until it succeeds, and Close would wait for it forever.
+// Without the flush, the next Open replays the log, which holds every
+// acknowledged write.
+func (s *Store) flush() error {
+	done, err := s.db.AsyncFlush()
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-tick.C:
+			if s.disk.bgFull.Load() {
+				return nil
+			}
+		}
+	}
 }
 
 // Secret is the store's page-token signing key, created with the store.

@@ -15,8 +15,9 @@ relies on when it opens the store: each record decodes, faces have the
 collection's dimension and unit length, faces belong to users that exist,
 users have at most 100 faces and agree with the primary-key index, counters
 are ahead of what is in use, and no record is left over from a deleted
-collection. Lists every problem found and exits 1 if there is any; serve
-refuses such a store. The store must not be in use (stop the server first).`
+collection; and that Pebble's files open: a write-ahead log damaged before
+its end, or a lost manifest or table, is a problem too. Lists every problem
+found and exits 1 if there is any; serve refuses such a store. The store must not be in use (stop the server first).`
 
 func (m *Main) check(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("check", checkSynopsis, examples(
@@ -39,6 +40,10 @@ func (m *Main) check(ctx context.Context, args []string) error {
 		return errNoStore(*data)
 	}
 	rep, err := engine.Check(ctx, *data)
+	if p, ok := unopenable(err); ok {
+		// Not a failure to run the check: what it found.
+		rep, err = &engine.CheckReport{Dir: *data, Problems: []engine.Problem{p}}, nil
+	}
 	if errors.Is(err, engine.ErrLocked) {
 		return fmt.Errorf("the store in %s is in use by another process, most likely a running facesearch serve: "+
 			"stop it first; check reads the store as it is on disk", *data)
@@ -70,4 +75,19 @@ func (m *Main) check(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s found in %s: serve will refuse this store", plural(len(rep.Problems)+rep.Omitted, "problem"), *data)
 	}
 	return nil
+}
+
+// unopenable turns an error of a store that cannot be opened as it is (a
+// damaged log, lost Pebble files) into the problem check reports, with
+// what the operator can do.
+func unopenable(err error) (engine.Problem, bool) {
+	var d *engine.LogDamage
+	switch {
+	case errors.As(err, &d):
+		return engine.Problem{Message: fmt.Sprintf("%v. serve refuses the store; serve --salvage drops those records "+
+			"(after saving the logs as they were in the store's salvaged/ directory) and says what it dropped", d)}, true
+	case errors.Is(err, engine.ErrDamaged):
+		return engine.Problem{Message: err.Error()}, true
+	}
+	return engine.Problem{}, false
 }

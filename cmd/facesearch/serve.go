@@ -32,6 +32,11 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	maxInFlight := fs.Int("max-concurrent-requests", 256, "requests served at once; more are refused with ThrottlingException")
 	logFormat := fs.String("log-format", "text", "request log format: text or json")
 	accountID := fs.String("account-id", "000000000000", "12-digit AWS account `ID` in collection ARNs (their region is each request's SigV4 scope region)")
+	var minFree freeSpaceFlag
+	fs.Var(&minFree, "min-free-space", "writes are refused with ThrottlingException (retried by SDKs) while the store's disk has less free space than `size`, "+
+		"such as 512MiB or 2GiB; 0 turns the floor off (default 5% of the disk, at least 256MiB and at most 20GiB)")
+	salvage := fs.Bool("salvage", false, "open a store whose write-ahead log is damaged by dropping the records from the damage on, "+
+		"after saving the logs in the store's salvaged/ directory; the log says what was dropped")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -66,7 +71,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			"listen on 127.0.0.1 or pass --credentials FILE", *listen)
 	}
 
-	eopts := &engine.Options{AccountID: *accountID}
+	eopts := &engine.Options{AccountID: *accountID, MinFreeBytes: minFree.bytes, Salvage: *salvage}
 	if err := eopts.Validate(); err != nil {
 		return usageErrorf(fs, "--account-id %q is not 12 digits", *accountID)
 	}
@@ -94,8 +99,15 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if errors.Is(err, engine.ErrLocked) {
 		return fmt.Errorf("the store in %s is in use by another facesearch process; stop it or choose another --data directory", *dir)
 	}
+	if d := (*engine.LogDamage)(nil); errors.As(err, &d) {
+		return fmt.Errorf("open %s: %w; to open it without those records, start once with --salvage", *dir, err)
+	}
 	if err != nil {
 		return fmt.Errorf("open %s: %w", *dir, err)
+	}
+	if d := e.Salvaged(); d != nil {
+		log.Warn("salvaged the store: dropped the records of a damaged write-ahead log", "file", d.File, "offset", d.Offset,
+			"bytes", d.Bytes, "later_logs", d.LaterLogs, "saved_in", d.SavedIn)
 	}
 	// Closed last, after every request in flight has finished.
 	defer func() {
