@@ -48,8 +48,7 @@ func (m *Matrix) AddRows(keys []uint64) *Fill {
 	reserved := cap(m.keys) >= f.first+f.n // by ReserveKeys, map and all
 	m.keys = append(slices.Grow(m.keys, f.n), keys...)
 	if m.comp != nil {
-		m.comp.scale = append(slices.Grow(m.comp.scale, f.n), make([]float32, f.n)...)
-		m.comp.resid = append(slices.Grow(m.comp.resid, f.n), make([]float32, f.n)...)
+		m.comp.addRows(f.n)
 	}
 	if len(m.rowOf) == 0 && !reserved {
 		m.rowOf = make(map[uint64]int, f.n) // sized once, not rehashed on the way
@@ -78,7 +77,7 @@ func (f *Fill) Set(i int, vec []float32) {
 	r := f.first + i
 	copy(m.row(r), vec)
 	if m.comp != nil {
-		norm, resid := m.comp.encode(m, r, vec)
+		norm, resid := m.comp.encode(r, vec)
 		atomicMax(&f.maxNorm, norm)
 		atomicMax(&f.maxResid, resid)
 	}

@@ -117,22 +117,16 @@ func ceilPow2(x int) int { return 1 << bits.Len(uint(max(x, 1)-1)) }
 // block is the storage of one block's rows: the float32 values and, for a
 // compressed tier, their copy.
 type block struct {
-	f32 []float32
-	i8  []int8
-	f16 []uint16
+	f32   []float32
+	codes pages // nil for TierFloat32
 }
 
 // newBlock allocates a block of the given rows. It reads only fields of m
 // that never change, so a prefetch goroutine may call it.
 func (m *Matrix) newBlock(rows int) block {
 	b := block{f32: make([]float32, rows*m.dim)}
-	if c := m.comp; c != nil {
-		switch c.tier {
-		case TierInt8:
-			b.i8 = make([]int8, rows*c.stride)
-		case TierFloat16:
-			b.f16 = make([]uint16, rows*c.stride)
-		}
+	if m.comp != nil {
+		b.codes = m.comp.newBlock(rows)
 	}
 	return b
 }
@@ -140,18 +134,18 @@ func (m *Matrix) newBlock(rows int) block {
 func (m *Matrix) addBlock(b block) {
 	m.blocks = append(m.blocks, b.f32)
 	if m.comp != nil {
-		m.comp.addBlock(b.i8, b.f16)
+		m.comp.addBlock(b.codes)
 	}
 }
 
 // touch writes one zero per page of b. Go hands out fresh heap memory
 // untouched, so the first write to each page faults; on a VM that fault
-// is also the host's (1.4-5 s per 2 GB on a 2-core VM, against 0.15 s to
-// rewrite memory already touched).
+// is also the host's, and costs many times a rewrite of touched memory.
 func (b block) touch() {
 	touchPages(b.f32)
-	touchPages(b.i8)
-	touchPages(b.f16)
+	if b.codes != nil {
+		b.codes.touch()
+	}
 }
 
 func touchPages[T float32 | int8 | uint16](s []T) {
@@ -235,7 +229,7 @@ func (m *Matrix) GiveRoom(dst *Matrix, keep int) {
 	for b := used; b < len(m.blocks); b++ {
 		moved := block{f32: m.blocks[b]}
 		if m.comp != nil {
-			moved.i8, moved.f16 = m.comp.block(b)
+			moved.codes = m.comp.block(b)
 		}
 		dst.addBlock(moved)
 	}

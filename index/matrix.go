@@ -90,12 +90,10 @@ func newMatrix(dim, blockRows, chunkRows int, tier Tier) *Matrix {
 
 		prefaultMin: prefaultMinFloats,
 	}
-	switch tier {
-	case TierFloat32:
-	case TierInt8, TierFloat16:
-		m.comp = newCompressed(tier, dim)
-	default:
-		panic(fmt.Sprintf("index: unknown tier %d", tier))
+	if tier != TierFloat32 {
+		if m.comp = newCompressed(tier, dim, m.blockRows, m.blockShift); m.comp == nil {
+			panic(fmt.Sprintf("index: unknown tier %d", tier))
+		}
 	}
 	return m
 }
@@ -137,7 +135,7 @@ func (m *Matrix) Upsert(key uint64, vec []float32) {
 	if r, ok := m.rowOf[key]; ok {
 		copy(m.row(r), vec)
 		if m.comp != nil {
-			m.comp.set(m, r, vec)
+			m.comp.set(r, vec)
 		}
 		return
 	}
@@ -147,7 +145,8 @@ func (m *Matrix) Upsert(key uint64, vec []float32) {
 	m.keys = append(m.keys, key)
 	m.rowOf[key] = r
 	if m.comp != nil {
-		m.comp.add(m, r, vec)
+		m.comp.addRows(1)
+		m.comp.set(r, vec)
 	}
 }
 
@@ -165,7 +164,7 @@ func (m *Matrix) Delete(key uint64) bool {
 		m.keys[r] = moved
 		m.rowOf[moved] = r
 		if m.comp != nil {
-			m.comp.move(m, r, last)
+			m.comp.move(r, last)
 		}
 	}
 	m.keys = m.keys[:last]

@@ -107,14 +107,14 @@ func ctxStop(ctx context.Context) func() error {
 // less time than reading it once.
 //
 // Each chunk is read as the single-query scan reads it, its two halves
-// side by side (sumChunk): on the 2-core Zen 4 VM this was measured on,
-// that read 2-6% faster than one stream a core, and four streams no
-// faster than two, so the floor is the faster read.
+// side by side where the assembly runs (kernelSet.sum): two streams a core
+// read a few percent faster than one, and four no faster than two, so the
+// floor is the faster read (BenchmarkFloor in bench/).
 func (m *Matrix) Sum(ctx context.Context) (float64, error) {
 	workers := max(1, min(m.workers(), m.chunks()))
 	sums := make([]float64, workers*8) // 64 bytes apart: no false sharing
 	err := m.scan(workers, m.chunkRows, ctxStop(ctx), func(w, lo, hi int) {
-		sums[w*8] += float64(sumChunk(m.rows(lo, hi)))
+		sums[w*8] += float64(kernels.sum(m.rows(lo, hi)))
 	}, nil)
 	if err != nil {
 		return 0, err
