@@ -16,6 +16,9 @@ type query struct {
 	k        int
 	minScore float32
 	ctx      context.Context
+	// key, when not nil, is the key each row ranks and is reported under,
+	// rather than its own (see [Matrix.SearchSharedAs]).
+	key func(uint64) uint64
 
 	heaps []topK     // one per worker
 	prep  *compQuery // vec prepared for the compressed tier
@@ -144,6 +147,8 @@ func (p *plan) allocHeaps() {
 	for i, q := range p.qs {
 		caps[i] = min(q.k, len(m.keys))
 		if p.comp != nil {
+			// Candidates rank by their own keys: rerank needs them to find
+			// the rows, and ranks what it scores by q.key.
 			caps[i] = min(p.comp.candidates(q.k), len(m.keys))
 			q.prep = p.comp.prepare(q.vec)
 		}
@@ -155,6 +160,9 @@ func (p *plan) allocHeaps() {
 		for w := range q.heaps {
 			c := caps[i]
 			q.heaps[w] = topK{items: buf[:0:c], floor: q.minScore}
+			if p.comp == nil {
+				q.heaps[w].key = q.key
+			}
 			buf = buf[c:]
 		}
 	}

@@ -25,7 +25,11 @@ func (m *Matrix) rerank(q *query) bool {
 		}
 		scored++
 		if s := dot(q.vec, m.row(m.rowOf[cand.Key])); s >= best.floor {
-			best.offer(Hit{Key: cand.Key, Score: s})
+			key := cand.Key
+			if q.key != nil {
+				key = q.key(key)
+			}
+			best.offer(Hit{Key: key, Score: s})
 		}
 	}
 	m.stats.rescored.Add(uint64(scored))

@@ -31,11 +31,16 @@ func (m *Matrix) check(q []float32, k int) (ok bool, err error) {
 }
 
 func (m *Matrix) search(ctx context.Context, q []float32, k int, minScore float32, workers int) ([]Hit, error) {
+	return m.searchAs(ctx, q, k, minScore, nil, workers)
+}
+
+// searchAs is search with rows ranked by key (nil: their own keys).
+func (m *Matrix) searchAs(ctx context.Context, q []float32, k int, minScore float32, key func(uint64) uint64, workers int) ([]Hit, error) {
 	if ok, err := m.check(q, k); !ok {
 		return nil, err
 	}
 	m.stats.searches.Add(1)
-	qs := []*query{{vec: q, k: k, minScore: minScore, ctx: ctx}}
+	qs := []*query{{vec: q, k: k, minScore: minScore, ctx: ctx, key: key}}
 	m.pass(qs, workers)
 	return qs[0].hits, qs[0].err
 }

@@ -59,8 +59,19 @@ type request struct {
 // disturbing the others: a pass is abandoned only when every query in it
 // is cancelled.
 func (m *Matrix) SearchShared(ctx context.Context, q []float32, k int, minScore float32) ([]Hit, error) {
+	return m.SearchSharedAs(ctx, q, k, minScore, nil)
+}
+
+// SearchSharedAs is [Matrix.SearchShared] for rows that stand for other
+// keys: each row ranks, and its hit is reported, under key(its key) (its
+// own key when key is nil). The hits are then exactly the best k of a
+// matrix keyed that way: score descending, ties by the new keys ascending,
+// whichever rows share the k-th score. key must give distinct rows
+// distinct keys and must not change the matrix; it is called during the
+// scan, on the scan's goroutines, for the rows that reach a heap.
+func (m *Matrix) SearchSharedAs(ctx context.Context, q []float32, k int, minScore float32, key func(uint64) uint64) ([]Hit, error) {
 	if len(m.keys)*m.dim < m.shareMin {
-		return m.Search(ctx, q, k, minScore)
+		return m.searchAs(ctx, q, k, minScore, key, m.workers())
 	}
 	if ok, err := m.check(q, k); !ok {
 		return nil, err
@@ -69,7 +80,7 @@ func (m *Matrix) SearchShared(ctx context.Context, q []float32, k int, minScore 
 		return nil, err
 	}
 	m.stats.searches.Add(1)
-	r := &request{query: query{vec: q, k: k, minScore: minScore, ctx: ctx}}
+	r := &request{query: query{vec: q, k: k, minScore: minScore, ctx: ctx, key: key}}
 	co := &m.shared
 	co.mu.Lock()
 	if !co.running {

@@ -16,7 +16,10 @@ type topK struct {
 	// floor is the least score that can still enter: minScore until the
 	// heap is full, then the root's score. Most rows fail this one compare.
 	floor float32
-	_     [64]byte // workers' heaps sit side by side; keep them off each other's cache lines
+	// key, when not nil, is the key a row ranks and is reported under
+	// (see [Matrix.SearchSharedAs]).
+	key func(uint64) uint64
+	_   [64]byte // workers' heaps sit side by side; keep them off each other's cache lines
 }
 
 // take offers the rows keys[i], whose scores are scores[i*stride]. Most
@@ -27,6 +30,9 @@ func (h *topK) take(scores []float32, stride int, keys []uint64) {
 		s := scores[i*stride]
 		if !(s >= floor) { // also drops NaN
 			continue
+		}
+		if h.key != nil {
+			key = h.key(key)
 		}
 		h.offer(Hit{Key: key, Score: s})
 		floor = h.floor
