@@ -35,8 +35,7 @@ const (
 // Allocating a bulk load's blocks up front, rather than as rows arrive,
 // also tells the garbage collector how large the heap is about to be: a
 // heap grown block by block runs a collection at every doubling, each one
-// marking everything else loaded so far (on a 2-core VM, three such
-// collections took 0.9 s of a 1M x 512 Open). The blocks are not faulted
+// marking everything else loaded so far. The blocks are not faulted
 // in here but by the writes of their rows, which can run in parallel (see
 // AddRows). Prefetched blocks are used first, then new ones, allocated on
 // all cores, since memory the heap reuses is zeroed as it is allocated.
@@ -179,8 +178,8 @@ func (m *Matrix) nextBlock() block {
 // prefetch keeps up to aheadWanted full blocks being allocated and faulted
 // in ahead of the rows, each by a short-lived goroutine, so that the page
 // faults of a bulk load run in parallel with each other and with the
-// caller, and Upsert's copies land on touched pages. Faulting from several
-// threads at once is itself ~2x faster than from one on a 2-core VM. A
+// caller, and Upsert's copies land on touched pages; faulting from several
+// threads at once is itself faster than from one (BenchmarkUpsertFresh). A
 // dropped matrix leaves nothing running for long: each goroutine ends once
 // its block is touched.
 func (m *Matrix) prefetch() {

@@ -551,9 +551,8 @@ func BenchmarkSearch(b *testing.B) {
 	}
 }
 
-// BenchmarkSearchWorkers is how workerFloats was chosen. On a 2-core EPYC
-// VM two workers gained nothing up to 4k rows x 512 (8 MiB, cache-resident,
-// fan-out overhead dominates) and ~1.6-2x from 8k rows on.
+// BenchmarkSearchWorkers is how workerFloats was chosen: on cache-resident
+// matrices the fan-out's overhead outweighs a second worker.
 func BenchmarkSearchWorkers(b *testing.B) {
 	const dim = 512
 	fanouts := []int{1, 2, 4, runtime.GOMAXPROCS(0)}
