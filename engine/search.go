@@ -18,16 +18,18 @@ import (
 // Holding c.mu shared while waiting is what keeps the rows still for every
 // pass; the answers are exactly those of a search alone.
 func (c *collection) scan(ctx context.Context, m *index.Matrix, q []float32, want int, threshold float64) ([]index.Hit, error) {
-	return c.scanFrom(ctx, m, q, want, c.curve.cutoff(threshold))
+	return c.scanAs(ctx, m, q, want, threshold, nil)
 }
 
-// scanFrom is scan with the scan's own cut-off: rows scoring at least
-// minScore.
-func (c *collection) scanFrom(ctx context.Context, m *index.Matrix, q []float32, want int, minScore float32) ([]index.Hit, error) {
+// scanAs is scan for rows ranked by another key than their own (their own
+// when key is nil): each hit's key is key(hit.Key), and the hits are the
+// best want rows in the order of those keys, ties at the want-th score
+// included ([index.Matrix.SearchSharedAs]).
+func (c *collection) scanAs(ctx context.Context, m *index.Matrix, q []float32, want int, threshold float64, key func(uint64) uint64) ([]index.Hit, error) {
 	if m == nil || m.Len() == 0 {
 		return nil, nil
 	}
-	hits, err := m.SearchShared(ctx, q, want, minScore)
+	hits, err := m.SearchSharedAs(ctx, q, want, c.curve.cutoff(threshold), key)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
@@ -35,39 +37,6 @@ func (c *collection) scanFrom(ctx context.Context, m *index.Matrix, q []float32,
 		return nil, internal("search", err)
 	}
 	return hits, nil
-}
-
-// scanAs is scan for rows ranked by another key than their own: each hit's
-// key becomes key(hit.Key), and the hits are the best want rows in the
-// order of those keys ([index.CompareHits]). The orders differ only among
-// rows of equal scores: while such rows straddle the cut, the scan goes on
-// for more of them, eight times as many a pass and none scoring below the
-// tie, until all of them are in (three passes for a thousand identical
-// rows, six for a million).
-func (c *collection) scanAs(ctx context.Context, m *index.Matrix, q []float32, want int, threshold float64, key func(uint64) uint64) ([]index.Hit, error) {
-	if m == nil || m.Len() == 0 {
-		return nil, nil
-	}
-	minScore := c.curve.cutoff(threshold)
-	for n := want + 1; ; n = min(8*n, m.Len()) {
-		hits, err := c.scanFrom(ctx, m, q, n, minScore)
-		if err != nil {
-			return nil, err
-		}
-		// Complete once the scan returned fewer than it could, or its last
-		// row scores below the want-th, so that every row tied with that
-		// one is in; or once the tie is below the threshold, where best
-		// drops it whichever rows it holds.
-		if len(hits) < n || n >= m.Len() || hits[n-1].Score < hits[want-1].Score ||
-			float64(c.curve.similarity(hits[want-1].Score)) < threshold {
-			for i := range hits {
-				hits[i].Key = key(hits[i].Key)
-			}
-			slices.SortFunc(hits, index.CompareHits)
-			return hits[:min(want, len(hits))], nil
-		}
-		minScore = hits[want-1].Score
-	}
 }
 
 // best merges hit lists of one key space into the best k at or above

@@ -48,8 +48,7 @@ func newRandQuery(rng *rand.Rand, m *Matrix, md model, vec func(*rand.Rand, int)
 // remainder) gives every query exactly what it gets alone, hit for hit, at
 // every fan-out, with and without SIMD.
 func TestPassMatchesSearch(t *testing.T) {
-	saved512 := have512
-	t.Cleanup(func() { useSIMD, have512 = vekAcceleration, saved512 })
+	t.Cleanup(func() { kernels = hostKernels })
 	for _, geo := range []struct{ dim, rows, blockRows, chunkRows int }{
 		{dim: 5, rows: 300, blockRows: 16, chunkRows: 4},
 		{dim: 31, rows: 200, blockRows: 32, chunkRows: 8},
@@ -71,8 +70,8 @@ func TestPassMatchesSearch(t *testing.T) {
 				vec = gridVec // exact scores, many ties
 			}
 			fill(rng, m, md, geo.rows, vec)
-			for _, c := range []struct{ simd, avx512 bool }{{true, have512}, {true, false}, {false, false}} {
-				useSIMD, have512 = c.simd, c.avx512
+			for _, c := range []struct{ simd, avx512 bool }{{true, hostFeatures.avx512}, {true, false}, {false, false}} {
+				useKernels(c.simd, c.avx512)
 				simd := c.simd
 				for _, nq := range []int{1, 2, 3, 4, 5, 7, 11} {
 					queries := make([]randQuery, nq)

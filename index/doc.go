@@ -13,7 +13,9 @@
 // each run of rows with one kernel call, keeping a bounded top-k heap per
 // worker and merging the heaps at the end; it never sorts all scores.
 // Results are ordered by score descending, then key ascending, so equal
-// scores come back in a stable, documented order.
+// scores come back in a stable, documented order; [Matrix.SearchSharedAs]
+// ranks rows under keys the caller maps them to, ties at the k-th score
+// included, in the same single pass.
 //
 // Two ways past the floor:
 //
@@ -31,9 +33,10 @@
 // Either way the answer is exactly that of a lone float32 scan: the same
 // keys, the same order, and scores with the same bits, because every
 // float32 kernel (one query or three, one row or two, assembly or pure Go)
-// sums each dot product in the same order as [Dot]. The pure-Go kernels are the reference
-// the assembly is tested against, and the build needs no assembly (tag
-// purego, or any architecture but amd64).
+// sums each dot product in the same order as [Dot]. The kernels are chosen
+// once, at init, for the CPU; the pure-Go ones are the reference the
+// assembly is tested against, and the build needs no assembly (tag purego,
+// or any architecture but amd64).
 //
 // A Matrix does no locking of its own: the engine guards each one with a
 // sync.RWMutex, searching under the read lock and mutating under the write

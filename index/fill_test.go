@@ -76,7 +76,7 @@ func TestAddRows(t *testing.T) {
 				require.Equal(t, ref.keys, bulk.keys, "rows in the order of the keys")
 				if bulk.comp != nil {
 					checkCompressed(t, bulk)
-					assert.Equal(t, ref.comp.scale, bulk.comp.scale)
+					assert.Equal(t, scales(ref.comp), scales(bulk.comp))
 					assert.Equal(t, ref.comp.resid, bulk.comp.resid)
 					assert.Equal(t, ref.comp.maxNorm, bulk.comp.maxNorm)
 					assert.Equal(t, ref.comp.maxResid, bulk.comp.maxResid)
@@ -159,8 +159,8 @@ func TestGiveRoom(t *testing.T) {
 			assert.Equal(t, 304, pool.capacity(), "the blocks for 300 rows stay")
 			assert.Equal(t, 1008-304, dst.capacity(), "the rest moves")
 			if pool.comp != nil {
-				assert.Equal(t, len(pool.blocks), max(len(pool.comp.i8), len(pool.comp.f16)), "the giver's copies go with its blocks")
-				assert.Equal(t, len(dst.blocks), max(len(dst.comp.i8), len(dst.comp.f16)), "the receiver's copies come with its blocks")
+				assert.Equal(t, len(pool.blocks), pool.comp.blockCount(), "the giver's copies go with its blocks")
+				assert.Equal(t, len(dst.blocks), dst.comp.blockCount(), "the receiver's copies come with its blocks")
 			}
 			mp, md := model{}, model{}
 			keys := make([]uint64, 300)

@@ -5,16 +5,132 @@ package index
 import "golang.org/x/sys/cpu"
 
 // have512 reports whether the CPU (and OS) run AVX-512, which dotRows3x2
-// needs besides AVX2 and FMA. Tests turn it off to cover both passes.
+// needs besides AVX2 and FMA.
 var have512 = cpu.X86.HasAVX512F
 
 // haveAsm reports whether this build has the assembly kernels of
-// kernel_amd64.s. They need AVX2 and FMA, which useSIMD checks at run time.
+// kernel_amd64.s. They need AVX2 and FMA, which cpuFeatures.simd checks.
 const haveAsm = true
 
-// The kernels take pointers and counts rather than slices: the Go wrappers
-// (rowDots, rowDots3, rowDots3x2, sumChunk, boundsI8, boundsF16) check
-// the lengths once per call.
+// haveF16C reports whether the CPU converts half floats (VCVTPH2PS), which
+// boundsRowsF16 needs besides AVX2 and FMA.
+var haveF16C = cpuidECX1()&(1<<29) != 0
+
+// useAsm puts the assembly kernels f allows into k, which has vek32's dot
+// product. They sum each dot product in vek32.Dot's order, so from simdMin
+// values on they give its bits; below, k's own kernels score.
+func useAsm(k *kernelSet, f cpuFeatures) {
+	rowDots, rowDots3 := k.rowDots, k.rowDots3
+	k.rowDots = func(q, rows, out []float32) {
+		if len(q) < simdMin {
+			rowDots(q, rows, out)
+			return
+		}
+		rowDotsAsm(q, rows, out)
+	}
+	k.rowDots3 = func(qs, rows, out []float32, dim int) {
+		if dim < simdMin {
+			rowDots3(qs, rows, out, dim)
+			return
+		}
+		rowDots3Asm(qs, rows, out, dim)
+	}
+	k.sum = sumChunkAsm
+	k.boundsI8 = boundsI8Asm
+	k.streamMin = simdMin
+	if f.avx512 {
+		rowDots3x2 := k.rowDots3x2
+		k.rowDots3x2 = func(qs, a, b, outA, outB []float32, dim int) {
+			if dim < simdMin {
+				rowDots3x2(qs, a, b, outA, outB, dim)
+				return
+			}
+			rowDots3x2Asm(qs, a, b, outA, outB, dim)
+		}
+		k.pairsMin = simdMin
+	}
+	if f.f16c {
+		k.boundsF16 = boundsF16Asm
+	}
+}
+
+// The wrappers check the lengths once per call; the assembly takes
+// pointers and counts.
+
+// rowDotsAsm scores the run's two halves side by side (dotRows2), the odd
+// row out alone: two streams read faster than one where memory is fast
+// (BenchmarkSearch).
+func rowDotsAsm(q, rows, out []float32) {
+	dim, n := len(q), len(out)
+	if n == 0 {
+		return
+	}
+	rows = rows[:n*dim]
+	if h := n / 2; h > 0 {
+		dotRows2(&q[0], &rows[0], &rows[h*dim], dim, h, &out[0], &out[h])
+	}
+	if n%2 == 1 {
+		dotRows1(&q[0], &rows[(n-1)*dim], dim, 1, &out[n-1])
+	}
+}
+
+// rowDots3Asm keeps twelve FMA chains in flight, so three queries cost
+// little more than one in memory traffic and about a third per query in
+// compute. Three is what sixteen AVX2 registers allow while keeping Dot's
+// four accumulators per product.
+func rowDots3Asm(qs, rows, out []float32, dim int) {
+	n := len(out) / 3
+	if n == 0 {
+		return
+	}
+	qs, rows = qs[:3*dim], rows[:n*dim]
+	dotRows3(&qs[0], &rows[0], dim, n, &out[0])
+}
+
+// rowDots3x2Asm loads each query once for both runs (AVX-512).
+func rowDots3x2Asm(qs, a, b, outA, outB []float32, dim int) {
+	n := len(outA) / 3
+	if n == 0 {
+		return
+	}
+	qs, a, b, outB = qs[:3*dim], a[:n*dim], b[:n*dim], outB[:3*n]
+	dotRows3x2(&qs[0], &a[0], &b[0], dim, n, &outA[0], &outB[0])
+}
+
+// sumChunkAsm reads x's two halves side by side, as the single-query scan
+// reads a chunk, so that the floor is the faster read.
+func sumChunkAsm(x []float32) float32 {
+	h := len(x) / 2 &^ 31 // whole 32-value steps of the kernel
+	if h == 0 {
+		return sumVek(x)
+	}
+	s := sumFloats2(&x[0], &x[h], h)
+	if rest := x[2*h:]; len(rest) > 0 {
+		s += sumVek(rest)
+	}
+	return s
+}
+
+// boundsI8Asm works each bound out as its row's dot product ends, rather
+// than in a second loop over the run.
+func boundsI8Asm(p *compQuery, rows []int8, scale, resid, out []float32) float32 {
+	stride, n := len(p.q16), len(out)
+	if n == 0 {
+		return boundsI8Go(p, rows, scale, resid, out)
+	}
+	rows, scale, resid = rows[:n*stride], scale[:n], resid[:n]
+	return boundsRowsI8(&p.q16[0], &rows[0], stride, n, &scale[0], &resid[0], p.sq, p.qnorm, p.slack, &out[0])
+}
+
+// boundsF16Asm is boundsI8Asm's float16 twin.
+func boundsF16Asm(p *compQuery, rows []uint16, resid, out []float32) float32 {
+	stride, n := len(p.qf), len(out)
+	if n == 0 {
+		return boundsF16Go(p, rows, resid, out)
+	}
+	rows, resid = rows[:n*stride], resid[:n]
+	return boundsRowsF16(&p.qf[0], &rows[0], stride, n, &resid[0], p.qnorm, p.slack, &out[0])
+}
 
 //go:noescape
 func dotRows1(q *float32, rows *float32, dim int, n int, out *float32)
@@ -38,7 +154,3 @@ func boundsRowsI8(q *int16, rows *int8, stride int, n int, scale *float32, resid
 func boundsRowsF16(q *float32, rows *uint16, stride int, n int, resid *float32, qnorm float32, slack float32, out *float32) (top float32)
 
 func cpuidECX1() uint32
-
-// haveF16C reports whether the CPU converts half floats (VCVTPH2PS), which
-// boundsRowsF16 needs besides AVX2 and FMA.
-var haveF16C = cpuidECX1()&(1<<29) != 0

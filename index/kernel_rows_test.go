@@ -57,9 +57,13 @@ func TestKernelsMatchDot(t *testing.T) {
 // TestKernelsMatchVek checks the SIMD kernels against vek32.Dot itself,
 // whose summation order they copy.
 func TestKernelsMatchVek(t *testing.T) {
-	if !useSIMD {
+	if !hostFeatures.simd {
 		t.Skip("no SIMD on this CPU")
 	}
+	// Earlier tests may leave the pure-Go kernels on.
+	saved := kernels
+	t.Cleanup(func() { kernels = saved })
+	kernels = hostKernels
 	rng := rand.New(rand.NewPCG(23, 24))
 	for _, dim := range rowLengths {
 		if dim < simdMin {

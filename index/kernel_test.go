@@ -31,14 +31,42 @@ func dot64(a, b []float32) float64 {
 	return s
 }
 
-// withSIMD runs f with useSIMD forced to on, then restores it; tests using it
-// must not run in parallel.
+// withSIMD runs f with the kernels of a CPU with SIMD (as far as this one
+// has it) or without, then restores this CPU's; tests using it must not run
+// in parallel.
 func withSIMD(t *testing.T, on bool, f func(t *testing.T)) {
 	t.Helper()
-	saved := useSIMD
-	t.Cleanup(func() { useSIMD = saved })
-	useSIMD = on
+	saved := kernels
+	t.Cleanup(func() { kernels = saved })
+	useKernels(on, hostFeatures.avx512)
 	f(t)
+}
+
+// hostKernels is the set chosen at init, for restoring it.
+var hostKernels = kernels
+
+// useKernels makes every scan use the kernels of a CPU with or without SIMD
+// and AVX-512, never more than this one has.
+func useKernels(simd, avx512 bool) {
+	f := hostFeatures
+	f.simd = f.simd && simd
+	f.avx512 = f.avx512 && avx512
+	kernels = chooseKernels(f)
+}
+
+// The kernels of the current set, by name.
+func rowDots(q, rows, out []float32)            { kernels.rowDots(q, rows, out) }
+func rowDots3(qs, rows, out []float32, dim int) { kernels.rowDots3(qs, rows, out, dim) }
+func rowDots3x2(qs, a, b, outA, outB []float32, dim int) {
+	kernels.rowDots3x2(qs, a, b, outA, outB, dim)
+}
+func sumChunk(x []float32) float32            { return kernels.sum(x) }
+func kernel(int) func(a, b []float32) float32 { return kernels.dot }
+func boundsI8(p *compQuery, rows []int8, scale, resid, out []float32) float32 {
+	return kernels.boundsI8(p, rows, scale, resid, out)
+}
+func boundsF16(p *compQuery, rows []uint16, resid, out []float32) float32 {
+	return kernels.boundsF16(p, rows, resid, out)
 }
 
 func TestDot(t *testing.T) {
@@ -57,7 +85,7 @@ func TestDot(t *testing.T) {
 				want := dot64(a, b)
 				gen := dotGeneric(a, b)
 				assert.InDelta(t, want, gen, tol, "dotGeneric vs float64")
-				assert.InDelta(t, gen, Dot(a, b), tol, "Dot vs dotGeneric (simd=%v)", useSIMD)
+				assert.InDelta(t, gen, Dot(a, b), tol, "Dot vs dotGeneric (simd=%v)", kernels.features.simd)
 			}
 		})
 	}

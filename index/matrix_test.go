@@ -123,7 +123,7 @@ func checkSearchRanked(t *testing.T, m *Matrix, ranked []Hit, q []float32, k int
 	t.Helper()
 	want := cut(ranked, k, minScore)
 	for _, simd := range []bool{true, false} {
-		useSIMD = simd
+		useKernels(simd, true)
 		got, err := m.Search(context.Background(), q, k, minScore)
 		require.NoError(t, err)
 		require.Equal(t, want, got, "Search(k=%d, min=%v) simd=%v", k, minScore, simd)
@@ -136,7 +136,7 @@ func checkSearchRanked(t *testing.T, m *Matrix, ranked []Hit, q []float32, k int
 }
 
 func TestSearch(t *testing.T) {
-	t.Cleanup(func() { useSIMD = vekAcceleration })
+	t.Cleanup(func() { kernels = hostKernels })
 	tests := []struct {
 		name      string
 		dim, rows int
@@ -189,9 +189,6 @@ func TestSearch(t *testing.T) {
 	}
 }
 
-// vekAcceleration is useSIMD's initial value, for restoring it.
-var vekAcceleration = useSIMD
-
 func TestSearchUnitVectors(t *testing.T) {
 	// Real embeddings: scores are not exact, so the kernel's own float32
 	// result must equal what Search reports and agree with float64 closely.
@@ -217,7 +214,7 @@ func TestSearchUnitVectors(t *testing.T) {
 }
 
 func TestSearchTies(t *testing.T) {
-	t.Cleanup(func() { useSIMD = vekAcceleration })
+	t.Cleanup(func() { kernels = hostKernels })
 	rng := rand.New(rand.NewPCG(5, 6))
 	const dim = 16
 	m := newMatrix(dim, 8, 2, TierFloat32) // ties spread across blocks and workers
@@ -241,7 +238,7 @@ func TestSearchTies(t *testing.T) {
 }
 
 func TestSearchAfterMutations(t *testing.T) {
-	t.Cleanup(func() { useSIMD = vekAcceleration })
+	t.Cleanup(func() { kernels = hostKernels })
 	for _, geo := range []struct{ dim, blockRows, chunkRows int }{
 		{dim: 6, blockRows: 4, chunkRows: 1},
 		{dim: 6, blockRows: 32, chunkRows: 8},
@@ -333,7 +330,7 @@ func TestGrowAndDrain(t *testing.T) {
 	fill(rng, m, md, 500, gridVec)
 	checkMatrix(t, m, md)
 	checkSearch(t, m, md, gridVec(rng, 4), 10, 0)
-	useSIMD = vekAcceleration
+	kernels = hostKernels
 }
 
 func TestReserveKeys(t *testing.T) {
@@ -374,7 +371,7 @@ func TestReserveKeys(t *testing.T) {
 			checkMatrix(t, m, md)
 		})
 	}
-	useSIMD = vekAcceleration
+	kernels = hostKernels
 }
 
 // TestReserveKeysThenAddRows: a bulk fill keeps the key map ReserveKeys
@@ -554,9 +551,8 @@ func BenchmarkSearch(b *testing.B) {
 	}
 }
 
-// BenchmarkSearchWorkers is how workerFloats was chosen. On a 2-core EPYC
-// VM two workers gained nothing up to 4k rows x 512 (8 MiB, cache-resident,
-// fan-out overhead dominates) and ~1.6-2x from 8k rows on.
+// BenchmarkSearchWorkers is how workerFloats was chosen: on cache-resident
+// matrices the fan-out's overhead outweighs a second worker.
 func BenchmarkSearchWorkers(b *testing.B) {
 	const dim = 512
 	fanouts := []int{1, 2, 4, runtime.GOMAXPROCS(0)}

@@ -50,7 +50,7 @@ var vecKinds = []struct {
 // the scan computes is never below the float32 kernel's score, for any
 // data, so a row can only be left out when it cannot be in the answer.
 func TestTierBoundsHold(t *testing.T) {
-	t.Cleanup(func() { useSIMD = vekAcceleration })
+	t.Cleanup(func() { kernels = hostKernels })
 	for _, tier := range compressedTiers {
 		for _, kind := range vecKinds {
 			for _, dim := range []int{1, 7, 32, 33, 128, 515} {
@@ -59,7 +59,7 @@ func TestTierBoundsHold(t *testing.T) {
 					m := newMatrix(dim, 32, 8, tier)
 					fill(rng, m, model{}, 100, kind.vec)
 					for _, simd := range []bool{true, false} {
-						useSIMD = simd
+						useKernels(simd, true)
 						for range 5 {
 							q := kind.vec(rng, dim)
 							p := m.comp.prepare(q)
@@ -68,7 +68,7 @@ func TestTierBoundsHold(t *testing.T) {
 							slack := 0.0
 							for lo := 0; lo < m.Len(); lo += m.chunkRows {
 								hi := min(lo+m.chunkRows, m.Len())
-								top := m.comp.bounds(m, p, lo, hi, out)
+								top := m.comp.bounds(p, lo, hi, out)
 								assert.Equal(t, slices.Max(out[:hi-lo]), top, "the highest bound of rows %d-%d", lo, hi)
 								for i := range hi - lo {
 									s := dot(q, m.row(lo+i))
@@ -92,7 +92,7 @@ func TestTierBoundsHold(t *testing.T) {
 // float32 scan returns (same keys, scores, order), through mutations, for
 // every tier, data kind and fan-out.
 func TestTierSearchIsExact(t *testing.T) {
-	t.Cleanup(func() { useSIMD = vekAcceleration })
+	t.Cleanup(func() { kernels = hostKernels })
 	for _, tier := range compressedTiers {
 		for _, kind := range vecKinds {
 			t.Run(fmt.Sprintf("%v/%s", tier, kind.name), func(t *testing.T) {
@@ -134,7 +134,7 @@ func TestTierSearchIsExact(t *testing.T) {
 						}
 					}
 					if step%100 == 99 {
-						useSIMD = step%200 == 99
+						useKernels(step%200 == 99, true)
 						check()
 					}
 				}
@@ -149,25 +149,31 @@ func TestTierSearchIsExact(t *testing.T) {
 func checkCompressed(t *testing.T, m *Matrix) {
 	t.Helper()
 	c := m.comp
-	require.Len(t, c.scale, m.Len())
+	if c.tier() == TierInt8 {
+		require.Len(t, scales(c), m.Len())
+	}
 	require.Len(t, c.resid, m.Len())
+	decoded := make([]float64, m.dim)
 	for r := range m.Len() {
 		x := m.row(r)
 		var d2 float64
+		c.decode(r, decoded)
 		for i, v := range x {
-			var y float64
-			switch c.tier {
-			case TierInt8:
-				y = float64(c.scale[r]) * float64(c.rowI8(m, r)[i])
-			case TierFloat16:
-				y = float64(fromFloat16(c.rowF16(m, r)[i]))
-			}
+			y := decoded[i]
 			d2 += (float64(v) - y) * (float64(v) - y)
 		}
 		require.LessOrEqual(t, math.Sqrt(d2), float64(c.resid[r]), "row %d", r)
 		require.LessOrEqual(t, c.resid[r], c.maxResid)
 		require.LessOrEqual(t, float32(math.Sqrt(dot64(x, x))), c.maxNorm)
 	}
+}
+
+// scales is the int8 tier's per-row scales (nil for other tiers).
+func scales(c *compressed) []float32 {
+	if i8, ok := c.codes.(*int8Codes); ok {
+		return i8.scale
+	}
+	return nil
 }
 
 // TestTierTies: rows with the same vector tie exactly in both scores and

@@ -1,0 +1,166 @@
+package index
+
+import (
+	"context"
+	"slices"
+	"sync"
+)
+
+const (
+	// maxShared caps the queries of one shared pass. A pass costs about
+	// one memory read of the matrix plus 1/3 of a single-query scan's
+	// compute per query, so past a few dozen queries it is compute-bound
+	// and larger batches only add latency (BenchmarkSearchShared).
+	maxShared = 32
+	// shareMinFloats is the smallest matrix (rows x dim) whose searches
+	// SearchShared coalesces: below it a scan is a few microseconds from
+	// cache and concurrent scans are better run side by side.
+	shareMinFloats = 1 << 18
+)
+
+// coalescer batches concurrent searches as a group commit batches writes:
+// a search that arrives while no pass runs starts one at once, alone;
+// searches that arrive while a pass runs queue, and when it ends, one of
+// them leads the next pass, for all of them. Nobody sleeps to wait for
+// company: under load, batches form by themselves from what queued during
+// the previous pass.
+type coalescer struct {
+	mu      sync.Mutex
+	running bool // a pass is running, or a leader was named to start one
+	queue   []*request
+}
+
+// A request's state, guarded by coalescer.mu.
+const (
+	reqQueued = iota // in coalescer.queue
+	reqLeader        // named to lead the next pass
+	reqMember        // taken into a pass another request leads
+)
+
+// request is one caller of SearchShared.
+type request struct {
+	query
+	state int
+	// wake is signalled once: when the request is named leader, or when
+	// its pass is over and query.hits/err are set.
+	wake chan struct{}
+}
+
+// SearchShared is [Matrix.Search] for callers that may arrive together:
+// searches that arrive while a pass over the matrix is running wait for it
+// to end and then share the next pass, which scores several queries per
+// row loaded (a register-blocked kernel), so concurrent searches cost
+// little more memory traffic than one. The results are exactly those of
+// Search: the same hits, scores and order.
+//
+// The matrix must not change until every SearchShared call in flight has
+// returned; the engine holds its read lock across the call, so a pass
+// never sees a writer. A caller whose ctx is done returns ctx.Err() without
+// disturbing the others: a pass is abandoned only when every query in it
+// is cancelled.
+func (m *Matrix) SearchShared(ctx context.Context, q []float32, k int, minScore float32) ([]Hit, error) {
+	return m.SearchSharedAs(ctx, q, k, minScore, nil)
+}
+
+// SearchSharedAs is [Matrix.SearchShared] for rows that stand for other
+// keys: each row ranks, and its hit is reported, under key(its key) (its
+// own key when key is nil). The hits are then exactly the best k of a
+// matrix keyed that way: score descending, ties by the new keys ascending,
+// whichever rows share the k-th score. key must give distinct rows
+// distinct keys and must not change the matrix; it is called during the
+// scan, on the scan's goroutines, for the rows that reach a heap.
+func (m *Matrix) SearchSharedAs(ctx context.Context, q []float32, k int, minScore float32, key func(uint64) uint64) ([]Hit, error) {
+	if len(m.keys)*m.dim < m.shareMin {
+		return m.searchAs(ctx, q, k, minScore, key, m.workers())
+	}
+	if ok, err := m.check(q, k); !ok {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.stats.searches.Add(1)
+	r := &request{query: query{vec: q, k: k, minScore: minScore, ctx: ctx, key: key}}
+	co := &m.shared
+	co.mu.Lock()
+	if !co.running {
+		co.running = true
+		co.mu.Unlock()
+		return m.lead(r)
+	}
+	// The query is copied: a cancelled caller returns at once, and its
+	// slice must not be read by a pass after that.
+	r.vec = slices.Clone(q)
+	r.wake = make(chan struct{}, 1)
+	r.state = reqQueued
+	co.queue = append(co.queue, r)
+	co.mu.Unlock()
+
+	select {
+	case <-r.wake:
+	case <-ctx.Done():
+		co.mu.Lock()
+		switch r.state {
+		case reqQueued:
+			i := slices.Index(co.queue, r)
+			co.queue = slices.Delete(co.queue, i, i+1)
+			co.mu.Unlock()
+			return nil, ctx.Err()
+		case reqMember:
+			co.mu.Unlock()
+			return nil, ctx.Err() // the pass goes on for the others
+		}
+		co.mu.Unlock()
+		<-r.wake // named leader: the queue depends on this caller
+	}
+	if r.state == reqLeader {
+		return m.lead(r)
+	}
+	return r.hits, r.err
+}
+
+// lead runs one pass for r and whatever queued, then hands the lead to the
+// first request that queued meanwhile, or marks the coalescer idle.
+func (m *Matrix) lead(r *request) ([]Hit, error) {
+	co := &m.shared
+	co.mu.Lock()
+	n := min(len(co.queue), maxShared-1)
+	members := slices.Clone(co.queue[:n])
+	co.queue = slices.Delete(co.queue, 0, n)
+	for _, x := range members {
+		x.state = reqMember
+	}
+	co.mu.Unlock()
+
+	defer func() {
+		// Deferred so that a panic in the pass cannot leave the queue
+		// waiting forever for a leader.
+		for _, x := range members {
+			x.wake <- struct{}{}
+		}
+		co.mu.Lock()
+		if len(co.queue) == 0 {
+			co.running = false
+		} else {
+			next := co.queue[0]
+			co.queue = co.queue[1:]
+			next.state = reqLeader
+			next.wake <- struct{}{}
+		}
+		co.mu.Unlock()
+	}()
+
+	qs := make([]*query, 0, 1+len(members))
+	qs = append(qs, &r.query)
+	for _, x := range members {
+		qs = append(qs, &x.query)
+	}
+	if len(qs) > 1 {
+		m.stats.shared.Add(uint64(len(qs)))
+	}
+	if m.passHook != nil {
+		m.passHook(qs)
+	}
+	m.pass(qs, m.workers())
+	return r.hits, r.err
+}
