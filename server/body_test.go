@@ -162,21 +162,3 @@ func TestOversizedBodyIsAnswered(t *testing.T) {
 		})
 	}
 }
-
-// TestBodyBudget: bodies being read count against MaxBufferedBodyBytes; a
-// body that would go over it gets ThrottlingException, and the budget comes
-// back when the bodies holding it are gone.
-func TestBodyBudget(t *testing.T) {
-	_, ts := newServer(t, &server.Options{MaxBufferedBodyBytes: 300 << 10})
-	hold := rawConn(t, ts, "X-Amz-Target: RekognitionService.ListCollections", fmt.Sprintf("Content-Length: %d", 400<<10))
-	_, err := io.WriteString(hold, "{}"+strings.Repeat(" ", 220<<10))
-	require.NoError(t, err)
-	body := []byte("{}" + strings.Repeat(" ", 100<<10))
-	require.Eventually(t, func() bool {
-		return rawCall(t, ts.URL, "ListCollections", body).Code == engine.CodeThrottling
-	}, 10*time.Second, 20*time.Millisecond, "a body over the budget is throttled")
-	hold.Close()
-	require.Eventually(t, func() bool {
-		return rawCall(t, ts.URL, "ListCollections", body).Status == http.StatusOK
-	}, 10*time.Second, 20*time.Millisecond, "the budget comes back")
-}
