@@ -30,7 +30,14 @@ func Dots(qs, rows []float32, dim int, out []float32) {
 		part := rows[lo*dim : (lo+m)*dim]
 		j := 0
 		for ; j+3 <= nq; j += 3 {
-			kernels.rowDots3(qs[j*dim:(j+3)*dim], part, sc[:3*m], dim)
+			q3 := qs[j*dim : (j+3)*dim]
+			if h := m / 2; dim >= kernels.pairsMin && h > 0 {
+				// Both halves at once: each query is loaded once for two rows.
+				kernels.rowDots3x2(q3, part[:h*dim], part[h*dim:2*h*dim], sc[:3*h], sc[3*h:6*h], dim)
+				kernels.rowDots3(q3, part[2*h*dim:], sc[6*h:3*m], dim)
+			} else {
+				kernels.rowDots3(q3, part, sc[:3*m], dim)
+			}
 			o0, o1, o2 := out[j*n+lo:j*n+lo+m], out[(j+1)*n+lo:(j+1)*n+lo+m], out[(j+2)*n+lo:(j+2)*n+lo+m]
 			for r := range m {
 				o0[r], o1[r], o2[r] = sc[3*r], sc[3*r+1], sc[3*r+2]
