@@ -80,3 +80,36 @@ func TestSearchBatchChecks(t *testing.T) {
 	_, err = m.SearchBatch(ctx, []Query{{Vec: unitVec(rng, 4), K: 1}}, nil)
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+// BenchmarkSearchBatch measures queries per second of SearchBatch by batch
+// size and tier, past the caches (64k rows x 512); batch=1 is one query
+// per pass, as Search runs it.
+func BenchmarkSearchBatch(b *testing.B) {
+	const rows, dim = 1 << 16, 512
+	rng := rand.New(rand.NewPCG(24, 25))
+	vecs := make([][]float32, rows)
+	for i := range vecs {
+		vecs[i] = unitVec(rng, dim)
+	}
+	for _, tier := range []Tier{TierFloat32, TierInt8} {
+		m := NewMatrixTier(dim, tier)
+		for key, v := range vecs {
+			m.Upsert(uint64(key), v)
+		}
+		for _, nq := range []int{1, 3, 6, 64, 256} {
+			qs := make([]Query, nq)
+			for i := range qs {
+				qs[i] = Query{Vec: unitVec(rng, dim), K: 10, MinScore: -1}
+			}
+			b.Run(fmt.Sprintf("%v/batch=%d", tier, nq), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := m.SearchBatch(context.Background(), qs, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(nq*b.N)/b.Elapsed().Seconds(), "queries/s")
+				b.ReportMetric(float64(nq*rows*dim*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
