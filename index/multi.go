@@ -11,13 +11,24 @@ import (
 // the heaps and the packed queries past the caches.
 const maxBatch = 64
 
-// floatBatchMin is the least group of queries SearchBatch scores on the
-// float32 rows even where the matrix's tier is compressed: the compressed
-// bounds kernels take one query at a time while the float32 ones score
-// three per row read, so from a few queries on the exact scan is the
-// faster (BenchmarkSearchBatch: at 64k x 512 it is slower at 3 queries,
-// faster at 6), and its answer is the same.
+// floatBatchMin is the least group of queries a pass (of SearchBatch or
+// of coalesced searches) scores on the float32 rows even where the
+// matrix's tier is compressed: the compressed bounds kernels take one
+// query at a time while the float32 ones score three per row read, so from
+// a few queries on the exact scan is the faster (BenchmarkSearchBatch: at
+// 64k x 512 it is slower at 3 queries, faster at 6), and its answer is the
+// same.
 const floatBatchMin = 6
+
+// passMany is pass for a group of queries: on the float32 rows, exactly,
+// from floatBatchMin queries on.
+func (m *Matrix) passMany(qs []*query, workers int) {
+	if len(qs) >= floatBatchMin {
+		m.passTier(qs, workers, TierFloat32)
+		return
+	}
+	m.pass(qs, workers)
+}
 
 // Query is one search of a batch: as [Matrix.Search]'s q, k and minScore.
 type Query struct {
@@ -60,11 +71,7 @@ func (m *Matrix) SearchBatch(ctx context.Context, qs []Query, key func(uint64) u
 	for lo := 0; lo < len(todo); lo += maxBatch {
 		group := todo[lo:min(lo+maxBatch, len(todo))]
 		m.stats.searches.Add(uint64(len(group)))
-		if len(group) >= floatBatchMin {
-			m.passTier(group, workers, TierFloat32)
-		} else {
-			m.pass(group, workers)
-		}
+		m.passMany(group, workers)
 		for _, q := range group {
 			if q.err != nil {
 				return nil, q.err
