@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -110,6 +111,33 @@ func BenchmarkSearchBatch(b *testing.B) {
 				b.ReportMetric(float64(nq*b.N)/b.Elapsed().Seconds(), "queries/s")
 				b.ReportMetric(float64(nq*rows*dim*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
+		}
+	}
+}
+
+// TestSearchBatchPasses: a batch reads the rows once per maxBatch queries,
+// not once per query, in every tier (a compressed tier's groups scan the
+// float32 rows, its lone last query the compressed copy, with perhaps a
+// fallback).
+func TestSearchBatchPasses(t *testing.T) {
+	for _, tier := range []Tier{TierFloat32, TierInt8, TierFloat16} {
+		rng := rand.New(rand.NewPCG(24, uint64(tier)))
+		m := newMatrix(16, 64, 16, tier)
+		fill(rng, m, model{}, 500, unitVec)
+		qs := make([]Query, 3*maxBatch+1)
+		for i := range qs {
+			qs[i] = Query{Vec: unitVec(rng, 16), K: 5, MinScore: -1}
+		}
+		before := m.Stats()
+		_, err := m.SearchBatch(context.Background(), qs, nil)
+		require.NoError(t, err)
+		after := m.Stats()
+		assert.Equal(t, uint64(len(qs)), after.Searches-before.Searches, "%v", tier)
+		passes := after.Passes - before.Passes
+		if tier == TierFloat32 {
+			assert.Equal(t, uint64(4), passes)
+		} else {
+			assert.Equal(t, uint64(4)+after.Fallbacks-before.Fallbacks, passes, "%v", tier)
 		}
 	}
 }
