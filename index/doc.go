@@ -25,10 +25,14 @@
 //     AVX-512, two rows at once, one from each half of a chunk), so a pass
 //     for dozens of queries costs one read of the matrix plus a fraction
 //     of their compute alone.
+//     [Matrix.SearchBatch] runs the same passes for many queries given at
+//     once, and [Dots] scores every query against every row with the
+//     same kernels, for callers that need all the scores.
 //   - A compressed [Tier] (int8 or float16) scans a smaller copy of the rows
 //     for rigorous upper bounds of the scores, re-scores the best candidates
 //     with the float32 rows, and proves the answer complete, falling back to
-//     a float32 scan when it cannot.
+//     a float32 scan when it cannot. Its bounds take one query per row
+//     read, so a pass of more than a few queries scans the float32 rows.
 //
 // Either way the answer is exactly that of a lone float32 scan: the same
 // keys, the same order, and scores with the same bits, because every

@@ -161,6 +161,6 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 	if m.passHook != nil {
 		m.passHook(qs)
 	}
-	m.pass(qs, m.workers())
+	m.passMany(qs, m.workers())
 	return r.hits, r.err
 }

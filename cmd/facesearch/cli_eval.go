@@ -166,32 +166,65 @@ func meanUnit(vecs [][]float32) []float32 {
 	return out
 }
 
+const (
+	// pairProbes is how many probes an eval worker scores at a time (a
+	// multiple of the three index.Dots scores per row read).
+	pairProbes = 48
+	// pairUsers is how many users it scores them against at a time: their
+	// scores, pairProbes x pairUsers, stay in L2 until counted.
+	pairUsers = 4096
+)
+
 // scorePairs scores every probe against every user vector. tailLen is how
 // many of the highest impostor scores to keep.
+//
+// Workers take blocks of pairProbes probes and score them against the
+// users pairUsers at a time with index.Dots, which reads each user vector
+// once per block rather than once per probe; every score is index.Dot's.
 func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) roc.Scores {
-	workers := max(1, min(runtime.GOMAXPROCS(0), len(probes)))
+	blocks := (len(probes) + pairProbes - 1) / pairProbes
+	workers := max(1, min(runtime.GOMAXPROCS(0), blocks))
 	parts := make([]*roc.Counter, workers)
 	scores := make([]float32, genuine)
+	if len(users) == 0 || len(probes) == 0 {
+		return roc.Merge(scores, tailLen)
+	}
+	dim := len(users[0])
+	packed := make([]float32, 0, len(users)*dim)
+	for _, u := range users {
+		packed = append(packed, u...)
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range parts {
 		p := roc.NewCounter(tailLen)
 		parts[w] = p
 		wg.Go(func() {
+			qs := make([]float32, 0, pairProbes*dim)
+			out := make([]float32, pairProbes*pairUsers)
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(probes) {
+				b := int(next.Add(1) - 1)
+				if b >= blocks {
 					return
 				}
-				pr := probes[i]
-				for u, uv := range users {
-					s := index.Dot(pr.vec, uv)
-					if u == pr.mate {
-						scores[i] = s
-						p.Genuine(s)
-						continue
+				block := probes[b*pairProbes : min((b+1)*pairProbes, len(probes))]
+				qs = qs[:0]
+				for _, pr := range block {
+					qs = append(qs, pr.vec...)
+				}
+				for lo := 0; lo < len(users); lo += pairUsers {
+					n := min(pairUsers, len(users)-lo)
+					index.Dots(qs, packed[lo*dim:(lo+n)*dim], dim, out)
+					for j, pr := range block {
+						for r, s := range out[j*n : (j+1)*n] {
+							if lo+r == pr.mate {
+								scores[b*pairProbes+j] = s
+								p.Genuine(s)
+								continue
+							}
+							p.Impostor(s)
+						}
 					}
-					p.Impostor(s)
 				}
 			}
 		})

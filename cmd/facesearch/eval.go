@@ -208,35 +208,48 @@ type match struct {
 	cosine float32
 }
 
+// evalChunk is how many probes one SearchUsersBatch call of eval takes.
+// Chunks run side by side, so that all cores search even where the
+// collection is too small for one search to spread over them.
+const evalChunk = 256
+
 // topMatches searches the users with every probe through the engine, in
-// parallel, and returns each search's best user and its cosine.
+// batches, and returns each search's best user and its cosine.
 func topMatches(ctx context.Context, e *engine.Engine, coll string, probes []probe) ([]match, error) {
 	out := make([]match, len(probes))
+	chunks := (len(probes) + evalChunk - 1) / evalChunk
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
 	zero, one := float32(0), int32(1)
-	for range runtime.GOMAXPROCS(0) {
+	for range max(1, min(runtime.GOMAXPROCS(0), chunks)) {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(probes) {
+				c := int(next.Add(1) - 1)
+				if c >= chunks {
 					return
 				}
-				res, err := e.SearchUsersByImage(ctx, &engine.SearchUsersByImageInput{CollectionId: coll, Vector: probes[i].vec, UserMatchThreshold: &zero, MaxUsers: &one})
+				lo, hi := c*evalChunk, min((c+1)*evalChunk, len(probes))
+				vecs := make([][]float32, hi-lo)
+				for i := range vecs {
+					vecs[i] = probes[lo+i].vec
+				}
+				res, err := e.SearchUsersBatch(ctx, &engine.SearchUsersBatchInput{CollectionId: coll, Vectors: vecs, UserMatchThreshold: &zero, MaxUsers: &one})
 				if err != nil {
 					select {
 					case errs <- err:
 					default:
 					}
-					next.Store(int64(len(probes)))
+					next.Store(int64(chunks))
 					return
 				}
-				if len(res.UserMatches) > 0 {
-					u := res.UserMatches[0]
-					out[i] = match{user: u.User.UserId, cosine: u.Similarity/50 - 1}
-				} else {
-					out[i] = match{cosine: -1}
+				for i, r := range res.Results {
+					if len(r.UserMatches) > 0 {
+						u := r.UserMatches[0]
+						out[lo+i] = match{user: u.User.UserId, cosine: u.Similarity/50 - 1}
+					} else {
+						out[lo+i] = match{cosine: -1}
+					}
 				}
 			}
 		})

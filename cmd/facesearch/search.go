@@ -10,26 +10,36 @@ import (
 	"github.com/facesearch/facesearch/engine"
 )
 
-const searchSynopsis = `users|faces --collection C (--face-id ID | --user-id ID | --vector FILE.npy) [--threshold T] [--max N] [--output table|json]
+const searchSynopsis = `users|faces --collection C (--face-id ID | --user-id ID | --vector FILE.npy | --queries FILE) [--threshold T] [--max N] [--output table|json]
 
 search users finds the users most like a face of the collection (--face-id),
 a user (--user-id, left out of its own results) or an embedding (--vector, a
 .npy of shape (d,) or (n, d) whose first row is searched; - reads standard
 input). search faces finds faces alike, from --face-id or --vector.
 Results are highest similarity first, at or above --threshold (a percentage
-on the collection's similarity curve; default 80).`
+on the collection's similarity curve; default 80).
+
+--queries searches with every probe of a FILE at once, in batches that
+score many probes per pass over the collection: an (n, d) .npy, or JSON
+Lines of records with an "embedding" (as import reads them; - is standard
+input). It writes one JSON line per probe, in input order: its "Probe"
+number (from 0), its "ExternalImageId" if it has one, and the search's
+result, exactly what --vector gives for that probe.`
 
 func (m *Main) search(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("search", searchSynopsis, examples(
 		"facesearch search users --collection staff --vector probe.npy",
 		"facesearch search users --collection staff --user-id alice --threshold 60 --max 5",
 		"facesearch search faces --collection staff --face-id 8f3c2a1e-0b4d-4c55-9a7e-2f1d3c4b5a69 --output json",
+		"facesearch search users --collection staff --queries probes.npy > results.jsonl",
 	))
 	data := addDataFlag(fs)
 	coll := addCollectionFlag(fs, "the collection `C` to search (required)")
 	faceID := fs.String("face-id", "", "search with this face's `ID`")
 	userID := fs.String("user-id", "", "search with this user's vector (search users only)")
 	vector := fs.String("vector", "", "search with the embedding in this .npy `FILE` (- is standard input)")
+	queries := fs.String("queries", "", "search with every probe of this .npy or JSON Lines `FILE`, one JSON line out per probe (- is standard input)")
+	quiet := fs.Bool("quiet", false, "no progress output (--queries)")
 	threshold := fs.Float64("threshold", 80, "the least similarity (`percent`, 0-100) to report")
 	maxResults := fs.Int("max", 10, "report at most `N` matches (users: 1-500, faces: 1-4096)")
 	output := addOutputFlag(fs)
@@ -46,7 +56,7 @@ func (m *Main) search(ctx context.Context, args []string) error {
 		return err
 	}
 	given := 0
-	for _, s := range []string{*faceID, *userID, *vector} {
+	for _, s := range []string{*faceID, *userID, *vector, *queries} {
 		if s != "" {
 			given++
 		}
@@ -57,13 +67,15 @@ func (m *Main) search(ctx context.Context, args []string) error {
 	case *coll == "":
 		return usageErrorf(fs, "--collection is required")
 	case given != 1:
-		return usageErrorf(fs, "give exactly one of --face-id, --user-id and --vector")
+		return usageErrorf(fs, "give exactly one of --face-id, --user-id, --vector and --queries")
 	case what == "faces" && *userID != "":
 		return usageErrorf(fs, "search faces takes --face-id or --vector; --user-id is for search users")
 	case !(*threshold >= 0 && *threshold <= 100):
 		return usageErrorf(fs, "--threshold is %g; want 0 to 100", *threshold)
 	case *maxResults < 1:
 		return usageErrorf(fs, "--max is %d; want 1 or more", *maxResults)
+	case *queries != "" && flagWasSet(fs, "output") && *output != "json":
+		return usageErrorf(fs, "--queries writes JSON Lines; --output table is for one search")
 	}
 	if err := checkOutput(fs, *output); err != nil {
 		return err
@@ -84,6 +96,9 @@ func (m *Main) search(ctx context.Context, args []string) error {
 	}
 	defer e.Close()
 	th, n := float32(*threshold), int32(*maxResults)
+	if *queries != "" {
+		return m.searchQueries(ctx, e, what, *coll, *queries, th, n, *quiet)
+	}
 
 	if what == "users" {
 		var matches []engine.UserMatch

@@ -1,0 +1,143 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSearchBatchMatchesSearch: every answer of a batch is exactly the one
+// its query gets alone (hits, score bits, order, ties), in every tier, for
+// batch sizes on both sides of the kernels' groups of three and of
+// maxBatch, with rows ranked under their own keys and under others.
+func TestSearchBatchMatchesSearch(t *testing.T) {
+	reverse := func(k uint64) uint64 { return 1<<41 - k } // ties come back the other way round
+	type geo struct{ dim, rows, blockRows, chunkRows int }
+	geos := []geo{{dim: 4096, rows: 40}, {dim: 512, rows: 300}, {dim: 67, rows: 301, blockRows: 64, chunkRows: 16}, {dim: 31, rows: 200, blockRows: 32, chunkRows: 8}}
+	for dim := 1; dim <= 8; dim++ {
+		geos = append(geos, geo{dim: dim, rows: 150, blockRows: 16, chunkRows: 4})
+	}
+	sizes := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, maxBatch - 1, maxBatch, maxBatch + 1, 255, 256, 257}
+	for _, tier := range []Tier{TierFloat32, TierInt8, TierFloat16} {
+		for _, g := range geos {
+			t.Run(fmt.Sprintf("%v/dim=%d", tier, g.dim), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(24, uint64(g.dim)))
+				m := NewMatrixTier(g.dim, tier)
+				if g.blockRows > 0 {
+					m = newMatrix(g.dim, g.blockRows, g.chunkRows, tier)
+				}
+				md := model{}
+				vec := unitVec
+				if g.dim < 100 {
+					vec = gridVec // many ties
+				}
+				fill(rng, m, md, g.rows, vec)
+				pool := make([]randQuery, 257)
+				for i := range pool {
+					pool[i] = newRandQuery(rng, m, md, vec)
+				}
+				pool[5].k = 0 // a query that wants nothing, inside a batch
+				for _, key := range []func(uint64) uint64{nil, reverse} {
+					for _, n := range sizes {
+						qs := make([]Query, n)
+						for i, q := range pool[:n] {
+							qs[i] = Query{Vec: q.vec, K: q.k, MinScore: q.minScore}
+						}
+						got, err := m.SearchBatch(context.Background(), qs, key)
+						require.NoError(t, err)
+						require.Len(t, got, n)
+						for i, q := range qs {
+							want, err := m.SearchSharedAs(context.Background(), q.Vec, q.K, q.MinScore, key)
+							require.NoError(t, err)
+							require.Equal(t, want, got[i], "batch of %d, query %d, keyed=%v", n, i, key != nil)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSearchBatchChecks: a query of the wrong length fails the whole batch
+// before any scan, naming it; a cancelled context stops the batch; an
+// empty matrix answers every query with nothing.
+func TestSearchBatchChecks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(24, 1))
+	m := NewMatrix(4)
+	got, err := m.SearchBatch(context.Background(), []Query{{Vec: make([]float32, 4), K: 3}}, nil)
+	require.NoError(t, err)
+	require.Equal(t, [][]Hit{nil}, got)
+
+	fill(rng, m, model{}, 50, unitVec)
+	_, err = m.SearchBatch(context.Background(), []Query{{Vec: unitVec(rng, 4), K: 1}, {Vec: unitVec(rng, 5), K: 1}}, nil)
+	require.ErrorIs(t, err, ErrDimension)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = m.SearchBatch(ctx, []Query{{Vec: unitVec(rng, 4), K: 1}}, nil)
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+// BenchmarkSearchBatch measures queries per second of SearchBatch by batch
+// size and tier, past the caches (64k rows x 512); batch=1 is one query
+// per pass, as Search runs it.
+func BenchmarkSearchBatch(b *testing.B) {
+	const rows, dim = 1 << 16, 512
+	rng := rand.New(rand.NewPCG(24, 25))
+	vecs := make([][]float32, rows)
+	for i := range vecs {
+		vecs[i] = unitVec(rng, dim)
+	}
+	for _, tier := range []Tier{TierFloat32, TierInt8} {
+		m := NewMatrixTier(dim, tier)
+		for key, v := range vecs {
+			m.Upsert(uint64(key), v)
+		}
+		for _, nq := range []int{1, 3, 6, 64, 256} {
+			qs := make([]Query, nq)
+			for i := range qs {
+				qs[i] = Query{Vec: unitVec(rng, dim), K: 10, MinScore: -1}
+			}
+			b.Run(fmt.Sprintf("%v/batch=%d", tier, nq), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := m.SearchBatch(context.Background(), qs, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(nq*b.N)/b.Elapsed().Seconds(), "queries/s")
+				b.ReportMetric(float64(nq*rows*dim*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// TestSearchBatchPasses: a batch reads the rows once per maxBatch queries,
+// not once per query, in every tier (a compressed tier's groups scan the
+// float32 rows, its lone last query the compressed copy, with perhaps a
+// fallback).
+func TestSearchBatchPasses(t *testing.T) {
+	for _, tier := range []Tier{TierFloat32, TierInt8, TierFloat16} {
+		rng := rand.New(rand.NewPCG(24, uint64(tier)))
+		m := newMatrix(16, 64, 16, tier)
+		fill(rng, m, model{}, 500, unitVec)
+		qs := make([]Query, 3*maxBatch+1)
+		for i := range qs {
+			qs[i] = Query{Vec: unitVec(rng, 16), K: 5, MinScore: -1}
+		}
+		before := m.Stats()
+		_, err := m.SearchBatch(context.Background(), qs, nil)
+		require.NoError(t, err)
+		after := m.Stats()
+		assert.Equal(t, uint64(len(qs)), after.Searches-before.Searches, "%v", tier)
+		passes := after.Passes - before.Passes
+		if tier == TierFloat32 {
+			assert.Equal(t, uint64(4), passes)
+		} else {
+			assert.Equal(t, uint64(4)+after.Fallbacks-before.Fallbacks, passes, "%v", tier)
+		}
+	}
+}
