@@ -180,13 +180,25 @@ func (h *harness) run(ctx context.Context, rep *Report) (err error) {
 	return nil
 }
 
-// parallel runs f on GOMAXPROCS goroutines and returns the first error.
-func parallel(ctx context.Context, f func() error) error {
-	n := runtime.GOMAXPROCS(0)
-	errs := make([]error, n)
+// each runs f(i) for every i from 0 to n-1 on callers goroutines, each
+// taking the next i in turn, and returns their errors joined: a goroutine
+// stops at its first error, or once ctx is done.
+func each(ctx context.Context, callers, n int, f func(i int) error) error {
+	var next atomic.Int64
+	errs := make([]error, callers)
 	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { errs[i] = f() })
+	for c := range callers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if errs[c] = ctx.Err(); errs[c] != nil || i >= n {
+					return
+				}
+				if errs[c] = f(i); errs[c] != nil {
+					return
+				}
+			}
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"runtime"
 	"slices"
 	"sync"
@@ -192,35 +191,23 @@ func (h *harness) compressed(ctx context.Context) (*CompressedReport, error) {
 	h.logf("comparing the top %d of %d queries on %s and float32", searchK, cfg.AgreementQueries, cfg.Tier)
 	p := h.ticker("compared", "queries", cfg.AgreementQueries)
 	defer p.stop()
-	var next, same atomic.Int64
-	errs := make([]error, cfg.Concurrency)
-	var wg sync.WaitGroup
-	for c := range cfg.Concurrency {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= cfg.AgreementQueries {
-					return
-				}
-				want, err := h.search(ctx, collFloat32, h.probes[i])
-				if err != nil {
-					errs[c] = err
-					return
-				}
-				got, err := h.search(ctx, collTier, h.probes[i])
-				if err != nil {
-					errs[c] = err
-					return
-				}
-				if sameMatches(want, got) {
-					same.Add(1)
-				}
-				p.add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	var same atomic.Int64
+	err = each(ctx, cfg.Concurrency, cfg.AgreementQueries, func(i int) error {
+		want, err := h.search(ctx, collFloat32, h.probes[i])
+		if err != nil {
+			return err
+		}
+		got, err := h.search(ctx, collTier, h.probes[i])
+		if err != nil {
+			return err
+		}
+		if sameMatches(want, got) {
+			same.Add(1)
+		}
+		p.add(1)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	cr.Top10Agreement = float64(same.Load()) / float64(cfg.AgreementQueries)

@@ -2,11 +2,9 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"sync"
-	"sync/atomic"
+	"runtime"
 	"time"
 
 	"github.com/facesearch/facesearch/engine"
@@ -20,23 +18,14 @@ func (h *harness) generate(ctx context.Context) error {
 	cfg := h.cfg
 	per := cfg.FacesPerUser * cfg.Dim
 	h.faces = make([]float32, cfg.Users*per)
-	var next atomic.Int64
 	p := h.ticker("generated", "users", cfg.Users)
 	defer p.stop()
-	err := parallel(ctx, func() error {
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= cfg.Users {
-				return nil
-			}
-			if i%4096 == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			for j, f := range h.gen.Faces(i) {
-				copy(h.faces[i*per+j*cfg.Dim:], f)
-			}
-			p.add(1)
+	err := each(ctx, runtime.GOMAXPROCS(0), cfg.Users, func(i int) error {
+		for j, f := range h.gen.Faces(i) {
+			copy(h.faces[i*per+j*cfg.Dim:], f)
 		}
+		p.add(1)
+		return nil
 	})
 	if err != nil {
 		return err
@@ -103,31 +92,17 @@ func (h *harness) apiIndex(ctx context.Context) (float64, error) {
 	h.logf("indexing %d faces through IndexFaces from %d callers", cfg.APIFaces, cfg.APICallers)
 	p := h.ticker("indexed", "faces", cfg.APIFaces)
 	defer p.stop()
-	var next atomic.Int64
 	t0 := time.Now()
-	errs := make([]error, cfg.APICallers)
-	var wg sync.WaitGroup
-	for c := range cfg.APICallers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= cfg.APIFaces || ctx.Err() != nil {
-					errs[c] = ctx.Err()
-					return
-				}
-				// Impostors: fresh vectors, none of them a user's.
-				_, err := h.e.IndexFaces(ctx, &engine.IndexFacesInput{CollectionId: collAPI,
-					Faces: []engine.FaceEmbedding{{Vector: h.gen.Impostor(i)}}})
-				if err != nil {
-					errs[c] = err
-					return
-				}
-				p.add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := each(ctx, cfg.APICallers, cfg.APIFaces, func(i int) error {
+		// Impostors: fresh vectors, none of them a user's.
+		_, err := h.e.IndexFaces(ctx, &engine.IndexFacesInput{CollectionId: collAPI,
+			Faces: []engine.FaceEmbedding{{Vector: h.gen.Impostor(i)}}})
+		if err == nil {
+			p.add(1)
+		}
+		return err
+	})
+	if err != nil {
 		return 0, err
 	}
 	return float64(cfg.APIFaces) / time.Since(t0).Seconds(), nil
