@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/facesearch/facesearch/index"
+	"github.com/facesearch/facesearch/internal/vector"
 )
 
 // Config describes one benchmark run: a synthetic collection (see
@@ -90,8 +91,8 @@ func (c Config) Validate() error {
 	pos("AgreementQueries", c.AgreementQueries)
 	pos("APIFaces", c.APIFaces)
 	pos("APICallers", c.APICallers)
-	if c.Dim < 2 || c.Dim > 4096 {
-		errs = append(errs, fmt.Errorf("bench: Dim is %d, want 2 to 4096", c.Dim))
+	if c.Dim < 2 || c.Dim > vector.MaxDim {
+		errs = append(errs, fmt.Errorf("bench: Dim is %d, want 2 to %d", c.Dim, vector.MaxDim))
 	}
 	if c.FacesPerUser > 100 {
 		errs = append(errs, fmt.Errorf("bench: FacesPerUser is %d, a user holds at most 100", c.FacesPerUser))

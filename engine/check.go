@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/facesearch/facesearch/store"
 )
@@ -87,7 +88,60 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 	add := func(format string, args ...any) { r.add(m.ID, format, args...) }
 	rep := collect(add)
 	checkMeta(m, rep)
+	byID := checkUsers(st, m, r, add)
 
+	faceCount := map[string]int{}
+	seqs := map[uint64]string{}
+	seqOfID := map[string]uint64{}
+	n := 0
+	// The user's ID as recorded, which a face's count may keep (the face's
+	// own is valid only during the visit).
+	userOf := func(id string) (string, bool) {
+		u, ok := byID[id]
+		return u.ID, ok
+	}
+	err := walkFaces(st, m.ID, 1, userOf, rep, func(_ int, f *store.Face, _ [16]byte, user string) error {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		r.Faces++
+		if other, dup := seqOfID[f.ID]; dup {
+			faceRecordedTwice(f.ID, other, f.Seq, rep)
+		}
+		seqs[f.Seq], seqOfID[f.ID] = f.ID, f.Seq
+		if f.ExternalImageID != "" && (len(f.ExternalImageID) > maxExternalImageIDLen || !matchesID(f.ExternalImageID, true)) {
+			add("face %s has ExternalImageId %s, which does not satisfy its pattern", f.ID, quoted(f.ExternalImageID))
+		}
+		if f.UserID != "" {
+			if user == "" {
+				user = strings.Clone(f.UserID)
+			}
+			faceCount[user]++
+		}
+		return nil
+	})
+	if cerr := ctx.Err(); err != nil && cerr != nil {
+		return cerr
+	}
+	// Matching vectors to a partial set of faces would only report every
+	// vector past the break as belonging to no face.
+	if err != nil {
+		add("face records: %v", err)
+	} else if err := checkVectors(ctx, st, m, seqs, add); err != nil {
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(faceCount)) {
+		checkUserFaces(id, faceCount[id], rep)
+	}
+	return nil
+}
+
+// checkUsers checks a collection's user records against its primary-key
+// index and returns the records by user ID.
+func checkUsers(st *store.Store, m store.CollectionMeta, r *CheckReport, add func(format string, args ...any)) map[string]store.User {
+	rep := collect(add)
 	users, err := st.UserRecords(m.ID)
 	usersComplete := err == nil
 	if err != nil {
@@ -134,51 +188,7 @@ func checkCollection(ctx context.Context, st *store.Store, m store.CollectionMet
 			}
 		}
 	}
-
-	faceCount := map[string]int{}
-	seqs := map[uint64]string{}
-	seqOfID := map[string]uint64{}
-	facesComplete := true
-	n := 0
-	for f, err := range st.FacesAfter(m.ID, 0) {
-		if err != nil {
-			add("face records: %v", err)
-			usersComplete = false // the counts below would be short
-			facesComplete = false
-			break
-		}
-		if n++; n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		r.Faces++
-		checkFaceRecord(f, rep)
-		if other, dup := seqOfID[f.ID]; dup {
-			faceRecordedTwice(f.ID, other, f.Seq, rep)
-		}
-		seqs[f.Seq], seqOfID[f.ID] = f.ID, f.Seq
-		if f.ExternalImageID != "" && (len(f.ExternalImageID) > maxExternalImageIDLen || !matchesID(f.ExternalImageID, true)) {
-			add("face %s has ExternalImageId %s, which does not satisfy its pattern", f.ID, quoted(f.ExternalImageID))
-		}
-		if f.UserID != "" {
-			if _, ok := byID[f.UserID]; !ok {
-				faceOfMissingUser(f, rep)
-			}
-			faceCount[f.UserID]++
-		}
-	}
-	// Matching vectors to a partial set of faces would only report every
-	// vector past the break as belonging to no face.
-	if facesComplete {
-		if err := checkVectors(ctx, st, m, seqs, add); err != nil {
-			return err
-		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(faceCount)) {
-		checkUserFaces(id, faceCount[id], rep)
-	}
-	return nil
+	return byID
 }
 
 // checkVectors checks a collection's vectors against its faces' sequences
@@ -188,22 +198,16 @@ func checkVectors(ctx context.Context, st *store.Store, m store.CollectionMeta, 
 	rep := collect(add)
 	withVector := make(map[uint64]bool, len(seqs))
 	n := 0
-	err := st.ScanVectors(m.ID, 1, func(_ int, seq uint64, rawID []byte, vec []float32) error {
-		faceID := string(rawID)
-		if n++; n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+	owner := func(_ int, seq uint64, faceID []byte) (struct{}, string, bool, bool) {
+		id, ok := seqs[seq]
+		if ok {
+			withVector[seq] = true // even the wrong one is one
 		}
-		switch id, ok := seqs[seq]; {
-		case !ok:
-			vectorWithoutFace(seq, rawID, rep)
-		case id != faceID:
-			withVector[seq] = true // it has one, only the wrong one
-			vectorOfOtherFace(id, seq, rawID, rep)
-		default:
-			withVector[seq] = true
-			checkFaceVector(id, vec, m.Dim, rep)
+		return struct{}{}, id, ok, id == string(faceID)
+	}
+	err := walkVectors(st, m.ID, 1, m.Dim, owner, rep, func(int, struct{}, []float32) error {
+		if n++; n%4096 == 0 {
+			return ctx.Err()
 		}
 		return nil
 	})

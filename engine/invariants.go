@@ -25,11 +25,12 @@ import (
 // collection.verify) record by record, each user vector the normalized mean
 // of its faces recomputed.
 
-// Each invariant of a collection's records is one function below, used by
-// both walks over them: Open's load, which stops at the first broken one
-// (with [stop], whose error ends the walk), and Check, which collects them
-// all (with [collect], which records the problem and lets the walk go on).
-// The walks differ in what they build, not in what they hold records to.
+// Each invariant of a collection's records is one function below, called
+// by the walks over them (walk.go), which Open's load and Check share: the
+// load stops at the first broken one (with [stop], whose error ends the
+// walk), Check collects them all (with [collect], which records the problem
+// and lets the walk go on). The two differ in what they build, not in what
+// they hold records to.
 
 // report is how a walk meets a broken invariant: it returns the error that
 // ends the walk, or nil to go on.

@@ -178,17 +178,14 @@ func listUserFaces(faces []loadedFace) error {
 func (e *Engine) readFaces(c *collection, m store.CollectionMeta, parts int) ([]loadedFace, error) {
 	read := make([][]loadedFace, parts)
 	// The user map is only read here, so the parts share it without a lock.
-	err := e.store.ScanFaces(m.ID, parts, func(p int, f *store.Face) error {
-		id, err := checkFaceRecord(f, stop)
-		if err != nil {
-			return err
-		}
-		lf := loadedFace{seq: f.Seq, id: id, f: &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, box: f.Box}}
-		if f.UserID != "" {
-			if lf.u = c.users[f.UserID]; lf.u == nil {
-				return faceOfMissingUser(f, stop)
-			}
-			lf.f.userID = lf.u.id // one copy of the string, not one per face
+	userOf := func(id string) (*user, bool) {
+		u := c.users[id]
+		return u, u != nil
+	}
+	err := walkFaces(e.store, m.ID, parts, userOf, stop, func(p int, f *store.Face, id [16]byte, u *user) error {
+		lf := loadedFace{seq: f.Seq, id: id, u: u, f: &face{id: f.ID, imageID: f.ImageID, externalImageID: f.ExternalImageID, seq: f.Seq, box: f.Box}}
+		if u != nil {
+			lf.f.userID = u.id // one copy of the string, not one per face
 		}
 		read[p] = append(read[p], lf)
 		return nil
@@ -204,9 +201,8 @@ func (e *Engine) readFaces(c *collection, m store.CollectionMeta, parts int) ([]
 // loadNoFaces ends the load of a collection without faces: then no vector
 // may be left either, whatever the dimension.
 func (e *Engine) loadNoFaces(c *collection, m store.CollectionMeta, reserved func()) error {
-	err := e.store.ScanVectors(m.ID, 1, func(_ int, seq uint64, faceID []byte, _ []float32) error {
-		return vectorWithoutFace(seq, faceID, stop)
-	})
+	none := func(int, uint64, []byte) (struct{}, string, bool, bool) { return struct{}{}, "", false, false }
+	err := walkVectors(e.store, m.ID, 1, m.Dim, none, stop, func(int, struct{}, []float32) error { return nil })
 	if err != nil {
 		return err
 	}
@@ -264,23 +260,20 @@ func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int,
 	}
 	progress := make([]part, parts)
 	have := make([]bool, len(faces))
-	dim := c.dim
-	err := st.ScanVectors(c.meta.ID, parts, func(p int, seq uint64, faceID []byte, vec []float32) error {
+	owner := func(p int, seq uint64, faceID []byte) (int, string, bool, bool) {
 		r := progress[p].next
 		if r >= len(keys) || keys[r] != seq {
 			var ok bool
 			if r, ok = slices.BinarySearch(keys, seq); !ok {
-				return vectorWithoutFace(seq, faceID, stop)
+				return 0, "", false, false
 			}
 		}
 		progress[p].next = r + 1
 		lf := &faces[r]
-		if id, ok := faceBytes(faceID); !ok || id != lf.id {
-			return vectorOfOtherFace(lf.f.id, seq, faceID, stop)
-		}
-		if err := checkFaceVector(lf.f.id, vec, dim, stop); err != nil {
-			return err
-		}
+		id, ok := faceBytes(faceID)
+		return r, lf.f.id, true, ok && id == lf.id
+	}
+	err := walkVectors(st, c.meta.ID, parts, c.dim, owner, stop, func(_ int, r int, vec []float32) error {
 		if fr := rows[r]; fr >= 0 {
 			faceRows.Set(int(fr), vec)
 		} else {

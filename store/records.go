@@ -118,6 +118,21 @@ func (d *decoder) uvarint(what string) uint64 {
 	return v
 }
 
+// unixNano reads a time written as varint nanoseconds since the epoch, in
+// UTC.
+func (d *decoder) unixNano(what string) time.Time {
+	if d.err != nil {
+		return time.Time{}
+	}
+	ns, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return time.Time{}
+	}
+	d.b = d.b[n:]
+	return time.Unix(0, ns).UTC()
+}
+
 func (d *decoder) bytes(n int, what string) []byte {
 	if d.err != nil {
 		return nil
@@ -187,15 +202,7 @@ func decodeCollection(id string, v []byte) (CollectionMeta, error) {
 	m.Seq = d.uvarint("collection seq")
 	m.Dim = int(d.uvarint("collection dim"))
 	m.Similarity = d.str("collection similarity")
-	if d.err == nil {
-		ns, n := binary.Varint(d.b)
-		if n <= 0 {
-			d.fail("collection created")
-		} else {
-			d.b = d.b[n:]
-			m.Created = time.Unix(0, ns).UTC()
-		}
-	}
+	m.Created = d.unixNano("collection created")
 	m.LastUserPK = d.uvarint("collection last user pk")
 	if d.err == nil && len(d.b) > 0 {
 		if m.Tier = d.str("collection tier"); d.err == nil && m.Tier == "" {
@@ -324,15 +331,7 @@ func decodeUser(id string, v []byte) (User, error) {
 	d := decoder{b: v, kind: "user", id: id}
 	d.version()
 	u := User{ID: id, PK: d.uvarint("user pk")}
-	if d.err == nil {
-		ns, n := binary.Varint(d.b)
-		if n <= 0 {
-			d.fail("user created")
-		} else {
-			d.b = d.b[n:]
-			u.Created = time.Unix(0, ns).UTC()
-		}
-	}
+	u.Created = d.unixNano("user created")
 	return u, d.done()
 }
 

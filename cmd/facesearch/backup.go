@@ -28,13 +28,10 @@ func (m *Main) backup(ctx context.Context, args []string) error {
 	))
 	data := addDataFlag(fs)
 	to := fs.String("to", "", "the new `DIR2` to copy into (required; must not exist)")
-	rest, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case len(rest) > 0:
-		return usageErrorf(fs, "unexpected argument %q", rest[0])
 	case *to == "":
 		return usageErrorf(fs, "--to is required")
 	}

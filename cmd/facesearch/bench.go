@@ -43,12 +43,8 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.QPSDuration, "qps-duration", 5*time.Second, "how long the concurrent callers run")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "data set `seed`")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
-	rest, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usageErrorf(fs, "unexpected argument %q", rest[0])
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageErrorf(fs, "%v", err)

@@ -26,12 +26,8 @@ func (m *Main) check(ctx context.Context, args []string) error {
 	))
 	data := addDataFlag(fs)
 	output := addOutputFlag(fs)
-	rest, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usageErrorf(fs, "unexpected argument %q", rest[0])
 	}
 	if err := checkOutput(fs, *output); err != nil {
 		return err

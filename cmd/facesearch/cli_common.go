@@ -52,6 +52,16 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseNoArgs parses a command's flags, which are all it takes: a
+// positional argument is a usage error.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	rest, err := parseArgs(fs, args)
+	if err == nil && len(rest) > 0 {
+		err = usageErrorf(fs, "unexpected argument %q", rest[0])
+	}
+	return err
+}
+
 // flagWasSet reports whether the command line gave flag name.
 func flagWasSet(fs *flag.FlagSet, name string) bool {
 	set := false

@@ -33,12 +33,8 @@ func (m *Main) describe(ctx context.Context, args []string) error {
 	data := addDataFlag(fs)
 	coll := addCollectionFlag(fs, "describe only collection `C`")
 	output := addOutputFlag(fs)
-	rest, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usageErrorf(fs, "unexpected argument %q", rest[0])
 	}
 	if err := checkOutput(fs, *output); err != nil {
 		return err

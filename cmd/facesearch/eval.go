@@ -89,13 +89,10 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 1, "`seed` choosing the strangers")
 	plotPath := fs.String("plot", "eval.png", "write the ROC and score histograms to this PNG `PATH` (\"\" for none)")
 	output := addOutputFlag(fs)
-	rest, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case len(rest) > 0:
-		return usageErrorf(fs, "unexpected argument %q", rest[0])
 	case *labels == "":
 		return usageErrorf(fs, "--labels is required")
 	case *enroll < 1 || *enroll > 100:

@@ -40,13 +40,10 @@ func (m *Main) users(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "list" {
 		return usageErrorf(fs, "want a subcommand: list")
 	}
-	rest, err := parseArgs(fs, args[1:])
-	if err != nil {
+	if err := parseNoArgs(fs, args[1:]); err != nil {
 		return err
 	}
 	switch {
-	case len(rest) > 0:
-		return usageErrorf(fs, "unexpected argument %q", rest[0])
 	case *coll == "":
 		return usageErrorf(fs, "--collection is required")
 	case *maxItems < 0:
