@@ -118,6 +118,9 @@ func (e *Engine) Apply(ctx context.Context, op string, request []byte, env *Appl
 	case e.opts.ReadOnly:
 		return nil, fmt.Errorf("%w: the engine is open read-only", ErrApply)
 	}
+	if err := e.whileOpen(func() error { return nil }); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrApply, err)
+	}
 	a := &applyCall{env: env}
 	var o *Outcome
 	if run == nil {
@@ -131,14 +134,9 @@ func (e *Engine) Apply(ctx context.Context, op string, request []byte, env *Appl
 			return nil, fmt.Errorf("%w: %s: %w", ErrApply, op, err)
 		}
 	}
-	if !a.committed {
-		b := e.store.NewBatch()
-		defer b.Close()
-		putRecords(b, env, o)
-		if !b.Empty() {
-			if err := b.Commit(true); err != nil {
-				return nil, fmt.Errorf("%w: %s: %w", ErrApply, op, err)
-			}
+	if !a.committed && env.Records != nil {
+		if err := e.WriteLogRecords(env.Records(o)); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
 	return o, nil
@@ -272,4 +270,57 @@ func NewIndexFacesIDs(in *IndexFacesInput) (imageID string, faceIDs []string) {
 		faceIDs[i] = newUUID()
 	}
 	return newUUID(), faceIDs
+}
+
+// LogRecord returns the applier's record key (see [ApplyEnv.Records]).
+func (e *Engine) LogRecord(key string) (v []byte, ok bool, err error) {
+	err = e.whileOpen(func() (err error) {
+		v, ok, err = e.store.ApplyRecord(key)
+		return err
+	})
+	return v, ok, err
+}
+
+// LogRecords returns, in key order, at most limit of the applier's records
+// whose keys are at least from and below to.
+func (e *Engine) LogRecords(from, to string, limit int) ([]LogRecord, error) {
+	var out []LogRecord
+	err := e.whileOpen(func() error {
+		kvs, err := e.store.ApplyRecords(from, to, limit)
+		for _, kv := range kvs {
+			out = append(out, LogRecord{Key: kv.Key, Value: kv.Value})
+		}
+		return err
+	})
+	return out, err
+}
+
+// WriteLogRecords writes the applier's records alone, durably and
+// atomically: for a log entry that changes no data (a read barrier, a
+// repeated command). A failure wraps [ErrApply].
+func (e *Engine) WriteLogRecords(recs []LogRecord) error {
+	err := e.whileOpen(func() error {
+		b := e.store.NewBatch()
+		defer b.Close()
+		putRecords(b, &ApplyEnv{Records: func(*Outcome) []LogRecord { return recs }}, nil)
+		if b.Empty() {
+			return nil
+		}
+		return b.Commit(true)
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrApply, err)
+	}
+	return nil
+}
+
+// whileOpen runs fn with the engine held open (Close waits for it), or
+// returns ErrClosed.
+func (e *Engine) whileOpen(fn func() error) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	return fn()
 }

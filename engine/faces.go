@@ -200,6 +200,7 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 			FaceDetail: faceDetail(recs[i].Box),
 		})
 	}
+	b.PutLastFaceSeq(in.CollectionId, first+uint64(len(vecs))-1)
 	if err := e.commit(ctx, b, "IndexFaces", out); err != nil {
 		// Hand the sequences back unless another call took later ones, so
 		// that a retried apply numbers its faces as the other nodes did.

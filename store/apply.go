@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 )
 
@@ -51,4 +52,29 @@ func (s *Store) ApplyRecords(from, to string, limit int) ([]ApplyKV, error) {
 		return nil, fmt.Errorf("store: read apply records: %w", err)
 	}
 	return out, nil
+}
+
+// faceSeqKey is the key of a collection's last face sequence handed out
+// by the engine's calls: the faces that had the highest sequences may be
+// deleted, and a restarted engine must not hand their sequences out again
+// where replicas that did not restart would hand out later ones.
+func faceSeqKey(coll string) []byte { return collPrefix(coll, 'q') }
+
+// PutLastFaceSeq records that the faces of coll up to sequence seq were
+// handed out.
+func (b *Batch) PutLastFaceSeq(coll string, seq uint64) {
+	b.set(faceSeqKey(coll), binary.BigEndian.AppendUint64(nil, seq))
+}
+
+// LastFaceSeq returns the last face sequence recorded for coll (see
+// [Batch.PutLastFaceSeq]), 0 if none.
+func (s *Store) LastFaceSeq(coll string) (uint64, error) {
+	v, ok, err := s.get(faceSeqKey(coll))
+	if err != nil || !ok {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: the last face sequence of collection %s has %d bytes", ErrCorrupt, coll, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
 }

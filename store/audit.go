@@ -14,7 +14,7 @@ import (
 // recordKinds are the record kinds under c/<coll>/ this release reads (see
 // the key layout in the package documentation). A kind it does not know is
 // a record it cannot interpret, so [Store.Audit] reports it.
-var recordKinds = []byte{'k', 's', 't', 'u'}
+var recordKinds = []byte{'k', 'q', 's', 't', 'u'}
 
 // Audit is what [Store.Audit] found.
 type Audit struct {
