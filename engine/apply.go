@@ -43,8 +43,8 @@ type LogRecord struct {
 // Outcome is what a mutation answered: its response as JSON, or the error
 // its caller gets. The same command gives the same Outcome on every node.
 type Outcome struct {
-	Response json.RawMessage `json:"response,omitempty"`
-	Err      *Error          `json:"error,omitempty"`
+	Response json.RawMessage // the operation's output; nil when Err is set
+	Err      *Error          // Code and Message only
 }
 
 // ErrApply wraps a failure of [Engine.Apply] that is the node's own (its
@@ -56,7 +56,7 @@ var ErrApply = errors.New("engine: apply failed on this node")
 // where a call reads the clock, makes an ID or commits.
 type applyCall struct {
 	env       *ApplyEnv
-	committed bool // the call's batch, with the records, committed
+	committed *Outcome // the outcome the call's batch committed with its records
 }
 
 type applyKey struct{}
@@ -134,7 +134,10 @@ func (e *Engine) Apply(ctx context.Context, op string, request []byte, env *Appl
 			return nil, fmt.Errorf("%w: %s: %w", ErrApply, op, err)
 		}
 	}
-	if !a.committed && env.Records != nil {
+	if a.committed != nil {
+		return a.committed, nil
+	}
+	if env.Records != nil {
 		if err := e.WriteLogRecords(env.Records(o)); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
@@ -192,9 +195,10 @@ func putRecords(b *store.Batch, env *ApplyEnv, o *Outcome) {
 // here.
 func (e *Engine) commit(ctx context.Context, b *store.Batch, op string, out any) error {
 	a := applying(ctx)
+	var o *Outcome
 	if a != nil {
-		o, err := outcomeOf(op, out, nil)
-		if err != nil {
+		var err error
+		if o, err = outcomeOf(op, out, nil); err != nil {
 			return err
 		}
 		putRecords(b, a.env, o)
@@ -203,7 +207,7 @@ func (e *Engine) commit(ctx context.Context, b *store.Batch, op string, out any)
 		return internal(op, err)
 	}
 	if a != nil {
-		a.committed = true
+		a.committed = o
 	}
 	return nil
 }
