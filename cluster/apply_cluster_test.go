@@ -61,6 +61,11 @@ func TestEngineAppliersFollowingTheLogAgree(t *testing.T) {
 		b := NewBarrier(l, fmt.Sprintf("n%d", i+1), NewClock(nil), appliers[i].Progress())
 		require.NoError(t, b.Wait(ctx))
 	}
+	// The last barrier is the log's last command: every node applies it.
+	last, _ := appliers[len(appliers)-1].Applied()
+	for _, a := range appliers {
+		require.NoError(t, a.Progress().Wait(ctx, last))
+	}
 	stopFollowers()
 	want, _ := appliers[0].Applied()
 	for i, a := range appliers {
