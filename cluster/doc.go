@@ -7,7 +7,8 @@
 // an external NATS cluster ([Connect]), the command log's stream with its
 // checks ([OpenLog]), publishing with deduplication and acknowledgement
 // ([Log.Publish]), an in-order reader that reports gaps ([Log.Follow] and
-// the [Applier] the engine implements), trimming ([Log.Trim]), the command
+// the [Applier] interface), the engine's applier ([EngineApplier], with
+// [NewMutation] building its commands), trimming ([Log.Trim]), the command
 // envelope ([Command], [DecodeCommand]), the clock that stamps it
 // ([Clock]), and the shared read barrier ([Barrier]) with the applied
 // sequence it waits on ([Progress]). docs/cluster.md gives the design and

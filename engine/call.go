@@ -1,5 +1,7 @@
 package engine
 
+import "context"
+
 // How a call holds what it works on, one way for every operation: its
 // input is checked first, then the collection is found and held.
 
@@ -99,12 +101,12 @@ func (e *Engine) beginWrite(v *validator, id string) (*collection, func(), error
 // (token, for operation op): params are the call's input without the
 // token. A call repeated with its token returns a nil collection, its
 // first response decoded into out, and no error.
-func (e *Engine) beginIdempotent(v *validator, id, op, token string, params, out any) (*collection, *idempotent, func(), error) {
+func (e *Engine) beginIdempotent(ctx context.Context, v *validator, id, op, token string, params, out any) (*collection, *idempotent, func(), error) {
 	c, done, err := e.beginWrite(v, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	tok, replayed, err := e.checkToken(id, op, token, params, out)
+	tok, replayed, err := e.checkToken(ctx, id, op, token, params, out)
 	if err != nil || replayed {
 		done()
 		return nil, nil, nil, err
@@ -114,12 +116,12 @@ func (e *Engine) beginIdempotent(v *validator, id, op, token string, params, out
 
 // beginUserCall is beginIdempotent for CreateUser and DeleteUser, whose
 // input is a collection, a user and a token.
-func (e *Engine) beginUserCall(op, coll, userID, token string, params, out any) (*collection, *idempotent, func(), error) {
+func (e *Engine) beginUserCall(ctx context.Context, op, coll, userID, token string, params, out any) (*collection, *idempotent, func(), error) {
 	var v validator
 	v.collectionID(coll)
 	v.userID("UserId", userID, true)
 	v.clientToken(token)
-	return e.beginIdempotent(&v, coll, op, token, params, out)
+	return e.beginIdempotent(ctx, &v, coll, op, token, params, out)
 }
 
 // membershipCall is the input of AssociateFaces or DisassociateFaces that
@@ -134,7 +136,7 @@ type membershipCall struct {
 // beginMembership is beginIdempotent for a call that changes a user's
 // faces: it also finds the user, and returns holding c.mu shared, which
 // the caller releases.
-func (e *Engine) beginMembership(m membershipCall, params, out any) (*collection, *user, *idempotent, func(), error) {
+func (e *Engine) beginMembership(ctx context.Context, m membershipCall, params, out any) (*collection, *user, *idempotent, func(), error) {
 	var v validator
 	v.collectionID(m.coll)
 	v.userID("UserId", m.userID, true)
@@ -143,7 +145,7 @@ func (e *Engine) beginMembership(m membershipCall, params, out any) (*collection
 		m.more(&v)
 	}
 	v.clientToken(m.token)
-	c, tok, done, err := e.beginIdempotent(&v, m.coll, m.op, m.token, params, out)
+	c, tok, done, err := e.beginIdempotent(ctx, &v, m.coll, m.op, m.token, params, out)
 	if err != nil || c == nil {
 		return nil, nil, nil, nil, err
 	}

@@ -41,19 +41,21 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 	if e.colls[in.CollectionId] != nil {
 		return nil, errorf(CodeResourceAlreadyExists, "The collection id: %s already exists", in.CollectionId)
 	}
-	m := store.CollectionMeta{ID: in.CollectionId, Seq: e.collSeq + 1, Dim: dim, Similarity: cv.name, Created: e.now().UTC()}
+	m := store.CollectionMeta{ID: in.CollectionId, Seq: e.collSeq + 1, Dim: dim, Similarity: cv.name, Created: e.clock(ctx).UTC()}
 	if tier != index.TierFloat32 {
 		m.Tier = tier.String() // float32 stays unwritten: the record format before tiers
 	}
+	out := &CreateCollectionOutput{CollectionArn: e.collectionARN(ctx, m.ID), FaceModelVersion: FaceModelVersion, StatusCode: statusCodeOK}
 	b := e.store.NewBatch()
+	defer b.Close()
 	b.PutCollection(m)
 	b.PutCollectionSeq(m.Seq)
-	if err := b.Commit(true); err != nil {
-		return nil, internal("CreateCollection", err)
+	if err := e.commit(ctx, b, "CreateCollection", out); err != nil {
+		return nil, err
 	}
 	e.collSeq = m.Seq
 	e.colls[m.ID] = newCollection(m, cv, tier)
-	return &CreateCollectionOutput{CollectionArn: e.collectionARN(ctx, m.ID), FaceModelVersion: FaceModelVersion, StatusCode: statusCodeOK}, nil
+	return out, nil
 }
 
 // DeleteCollection deletes a collection with all its faces and users. It
@@ -82,11 +84,13 @@ func (e *Engine) DeleteCollection(ctx context.Context, in *DeleteCollectionInput
 		c.life.Unlock()
 		return nil, notFound("The collection id: %s does not exist", in.CollectionId)
 	}
+	out := &DeleteCollectionOutput{StatusCode: statusCodeOK}
 	b := e.store.NewBatch()
+	defer b.Close()
 	b.DeleteCollection(in.CollectionId)
-	if err := b.Commit(true); err != nil {
+	if err := e.commit(ctx, b, "DeleteCollection", out); err != nil {
 		c.life.Unlock()
-		return nil, internal("DeleteCollection", err)
+		return nil, err
 	}
 	c.deleted = true
 	// Released before taking e.mu: acquire holds e.mu while it waits for
@@ -97,7 +101,7 @@ func (e *Engine) DeleteCollection(ctx context.Context, in *DeleteCollectionInput
 		delete(e.colls, in.CollectionId)
 	}
 	e.mu.Unlock()
-	return &DeleteCollectionOutput{StatusCode: statusCodeOK}, nil
+	return out, nil
 }
 
 // DescribeCollection reports a collection's counts and settings.

@@ -100,6 +100,13 @@ func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
 	if err := e.loadFaces(c, m, reserving.Wait); err != nil {
 		return nil, err
 	}
+	// After the faces: the sequences of deleted faces are not handed out
+	// again (see store.Batch.PutLastFaceSeq).
+	last, err := e.store.LastFaceSeq(m.ID)
+	if err != nil {
+		return nil, err
+	}
+	c.faceSeq.Store(max(c.faceSeq.Load(), last))
 	return c, nil
 }
 

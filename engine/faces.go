@@ -175,7 +175,10 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 		return nil, err
 	}
 
-	imageID := newUUID()
+	imageID, faceIDs, err := e.newImageIDs(ctx, c, len(vecs))
+	if err != nil {
+		return nil, err
+	}
 	recs := make([]*store.Face, len(vecs))
 	b := e.store.NewBatch()
 	defer b.Close()
@@ -184,16 +187,25 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 		m.Dim = dim
 		b.PutCollection(m)
 	}
+	first := c.faceSeq.Add(uint64(len(vecs))) - uint64(len(vecs)) + 1
 	for i, vec := range vecs {
 		ext := faces[i].ExternalImageId
 		if ext == "" {
 			ext = in.ExternalImageId
 		}
-		recs[i] = &store.Face{ID: newUUID(), Seq: c.faceSeq.Add(1), ImageID: imageID, ExternalImageID: ext, Box: boxes[i], Vector: vec}
+		recs[i] = &store.Face{ID: faceIDs[i], Seq: first + uint64(i), ImageID: imageID, ExternalImageID: ext, Box: boxes[i], Vector: vec}
 		b.PutFace(in.CollectionId, recs[i])
+		out.FaceRecords = append(out.FaceRecords, FaceRecord{
+			Face:       &Face{FaceId: recs[i].ID, ImageId: imageID, ExternalImageId: ext, Confidence: 100, BoundingBox: boxOrWhole(recs[i].Box)},
+			FaceDetail: faceDetail(recs[i].Box),
+		})
 	}
-	if err := b.Commit(true); err != nil {
-		return nil, internal("IndexFaces", err)
+	b.PutLastFaceSeq(in.CollectionId, first+uint64(len(vecs))-1)
+	if err := e.commit(ctx, b, "IndexFaces", out); err != nil {
+		// Hand the sequences back unless another call took later ones, so
+		// that a retried apply numbers its faces as the other nodes did.
+		c.faceSeq.CompareAndSwap(first+uint64(len(vecs))-1, first-1)
+		return nil, err
 	}
 
 	c.mu.Lock()
@@ -208,13 +220,6 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 		c.faceIdx.Upsert(r.Seq, r.Vector)
 	}
 	c.mu.Unlock()
-
-	for _, r := range recs {
-		out.FaceRecords = append(out.FaceRecords, FaceRecord{
-			Face:       &Face{FaceId: r.ID, ImageId: r.ImageID, ExternalImageId: r.ExternalImageID, Confidence: 100, BoundingBox: boxOrWhole(r.Box)},
-			FaceDetail: faceDetail(r.Box),
-		})
-	}
 	return out, nil
 }
 
@@ -341,8 +346,8 @@ func (e *Engine) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*Delete
 	for _, f := range doomed {
 		b.DeleteFace(in.CollectionId, f.seq)
 	}
-	if err := b.Commit(true); err != nil {
-		return nil, internal("DeleteFaces", err)
+	if err := e.commit(ctx, b, "DeleteFaces", out); err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	for _, f := range doomed {

@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"slices"
 
-	"github.com/facesearch/facesearch/index"
+	"github.com/facesearch/facesearch/internal/vector"
 	"github.com/facesearch/facesearch/store"
 )
 
@@ -20,7 +20,7 @@ type idempotent struct {
 
 // checkToken looks a token up. When the token was used before with the same
 // parameters it decodes the first response into out and reports true.
-func (e *Engine) checkToken(coll, op, token string, params any, out any) (*idempotent, bool, error) {
+func (e *Engine) checkToken(ctx context.Context, coll, op, token string, params any, out any) (*idempotent, bool, error) {
 	if token == "" {
 		return nil, false, nil
 	}
@@ -29,7 +29,7 @@ func (e *Engine) checkToken(coll, op, token string, params any, out any) (*idemp
 		return nil, false, internal(op, err)
 	}
 	id := &idempotent{op: op, token: token, hash: sha256.Sum256(append([]byte(op+"\x00"), p...))}
-	t, ok, err := e.store.Token(coll, op, token, e.now())
+	t, ok, err := e.store.Token(coll, op, token, e.clock(ctx))
 	if err != nil {
 		return nil, false, internal(op, err)
 	}
@@ -46,7 +46,7 @@ func (e *Engine) checkToken(coll, op, token string, params any, out any) (*idemp
 }
 
 // record adds the token and the response to the call's batch.
-func (e *Engine) record(b *store.Batch, coll string, id *idempotent, out any) error {
+func (e *Engine) record(ctx context.Context, b *store.Batch, coll string, id *idempotent, out any) error {
 	if id == nil {
 		return nil
 	}
@@ -54,7 +54,7 @@ func (e *Engine) record(b *store.Batch, coll string, id *idempotent, out any) er
 	if err != nil {
 		return internal(id.op, err)
 	}
-	b.PutToken(coll, id.op, id.token, store.Token{ParamHash: id.hash, Response: resp, Expires: e.now().Add(e.opts.IdempotencyTTL)})
+	b.PutToken(coll, id.op, id.token, store.Token{ParamHash: id.hash, Response: resp, Expires: e.clock(ctx).Add(e.opts.IdempotencyTTL)})
 	return nil
 }
 
@@ -62,7 +62,7 @@ func (e *Engine) record(b *store.Batch, coll string, id *idempotent, out any) er
 func (e *Engine) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUserOutput, error) {
 	in = orEmpty(in)
 	out := &CreateUserOutput{}
-	c, tok, done, err := e.beginUserCall("CreateUser", in.CollectionId, in.UserId, in.ClientRequestToken, in.withoutToken(), out)
+	c, tok, done, err := e.beginUserCall(ctx, "CreateUser", in.CollectionId, in.UserId, in.ClientRequestToken, in.withoutToken(), out)
 	if err != nil || c == nil { // c is nil for a repeated call, answered in out
 		return result(out, err)
 	}
@@ -75,16 +75,16 @@ func (e *Engine) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUs
 	}
 	m := c.meta
 	m.LastUserPK++
-	u := store.User{ID: in.UserId, PK: m.LastUserPK, Created: e.now().UTC()}
+	u := store.User{ID: in.UserId, PK: m.LastUserPK, Created: e.clock(ctx).UTC()}
 	b := e.store.NewBatch()
 	defer b.Close()
 	b.PutCollection(m)
 	b.PutUser(in.CollectionId, u)
-	if err := e.record(b, in.CollectionId, tok, out); err != nil {
+	if err := e.record(ctx, b, in.CollectionId, tok, out); err != nil {
 		return nil, err
 	}
-	if err := b.Commit(true); err != nil {
-		return nil, internal("CreateUser", err)
+	if err := e.commit(ctx, b, "CreateUser", out); err != nil {
+		return nil, err
 	}
 	c.meta = m
 	us := &user{id: u.ID, pk: u.PK, created: u.Created}
@@ -99,7 +99,7 @@ func (e *Engine) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUs
 func (e *Engine) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUserOutput, error) {
 	in = orEmpty(in)
 	out := &DeleteUserOutput{}
-	c, tok, done, err := e.beginUserCall("DeleteUser", in.CollectionId, in.UserId, in.ClientRequestToken, in.withoutToken(), out)
+	c, tok, done, err := e.beginUserCall(ctx, "DeleteUser", in.CollectionId, in.UserId, in.ClientRequestToken, in.withoutToken(), out)
 	if err != nil || c == nil { // c is nil for a repeated call, answered in out
 		return result(out, err)
 	}
@@ -120,11 +120,11 @@ func (e *Engine) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUs
 		b.UpdateFace(in.CollectionId, r)
 	}
 	b.DeleteUser(in.CollectionId, store.User{ID: u.id, PK: u.pk})
-	if err := e.record(b, in.CollectionId, tok, out); err != nil {
+	if err := e.record(ctx, b, in.CollectionId, tok, out); err != nil {
 		return nil, err
 	}
-	if err := b.Commit(true); err != nil {
-		return nil, internal("DeleteUser", err)
+	if err := e.commit(ctx, b, "DeleteUser", out); err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	for _, id := range u.faces {
@@ -206,7 +206,7 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 		more: func(v *validator) {
 			threshold = v.percent("UserMatchThreshold", in.UserMatchThreshold, DefaultAssociateFacesThreshold)
 		}}
-	c, u, tok, done, err := e.beginMembership(call, in.withoutToken(), out)
+	c, u, tok, done, err := e.beginMembership(ctx, call, in.withoutToken(), out)
 	if err != nil || c == nil { // c is nil for a repeated call, answered in out
 		return result(out, err)
 	}
@@ -227,7 +227,7 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 		}
 		if userVec != nil {
 			fv, _ := c.faceVector(f.seq)
-			if sim := c.curve.similarity(index.Dot(fv, userVec)); float64(sim) < threshold {
+			if sim := c.curve.similarity(vector.Dot(fv, userVec)); float64(sim) < threshold {
 				out.UnsuccessfulFaceAssociations = append(out.UnsuccessfulFaceAssociations, UnsuccessfulFaceAssociation{FaceId: id, UserId: in.UserId, Confidence: &sim, Reasons: []string{ReasonLowMatchConfidence}})
 				continue
 			}
@@ -246,7 +246,7 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 		out.AssociatedFaces = append(out.AssociatedFaces, AssociatedFace{FaceId: id})
 	}
 	out.UserStatus = userStatus(len(newFaces))
-	if err := e.commitMembership(c, in.CollectionId, u, newFaces, recs, tok, out); err != nil {
+	if err := e.commitMembership(ctx, c, in.CollectionId, u, newFaces, recs, tok, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -254,20 +254,20 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 
 // commitMembership writes a user's new face set and, once durable, publishes
 // it with the recomputed user vector. The caller holds c.writeMu.
-func (e *Engine) commitMembership(c *collection, coll string, u *user, newFaces []string, recs []*store.Face, tok *idempotent, out any) error {
+func (e *Engine) commitMembership(ctx context.Context, c *collection, coll string, u *user, newFaces []string, recs []*store.Face, tok *idempotent, out any) error {
 	b := e.store.NewBatch()
 	defer b.Close()
 	for _, r := range recs {
 		b.UpdateFace(coll, r)
 	}
-	if err := e.record(b, coll, tok, out); err != nil {
+	if err := e.record(ctx, b, coll, tok, out); err != nil {
 		return err
 	}
 	if b.Empty() {
 		return nil
 	}
-	if err := b.Commit(true); err != nil {
-		return internal("commit", err)
+	if err := e.commit(ctx, b, "commit", out); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -287,7 +287,7 @@ func (e *Engine) DisassociateFaces(ctx context.Context, in *DisassociateFacesInp
 	in = orEmpty(in)
 	out := &DisassociateFacesOutput{DisassociatedFaces: []DisassociatedFace{}, UnsuccessfulFaceDisassociations: []UnsuccessfulFaceDisassociation{}}
 	call := membershipCall{op: "DisassociateFaces", coll: in.CollectionId, userID: in.UserId, faceIDs: in.FaceIds, token: in.ClientRequestToken}
-	c, u, tok, done, err := e.beginMembership(call, in.withoutToken(), out)
+	c, u, tok, done, err := e.beginMembership(ctx, call, in.withoutToken(), out)
 	if err != nil || c == nil { // c is nil for a repeated call, answered in out
 		return result(out, err)
 	}
@@ -312,7 +312,7 @@ func (e *Engine) DisassociateFaces(ctx context.Context, in *DisassociateFacesInp
 		out.DisassociatedFaces = append(out.DisassociatedFaces, DisassociatedFace{FaceId: id})
 	}
 	out.UserStatus = userStatus(len(newFaces))
-	if err := e.commitMembership(c, in.CollectionId, u, newFaces, recs, tok, out); err != nil {
+	if err := e.commitMembership(ctx, c, in.CollectionId, u, newFaces, recs, tok, out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -14,7 +14,7 @@ import (
 // recordKinds are the record kinds under c/<coll>/ this release reads (see
 // the key layout in the package documentation). A kind it does not know is
 // a record it cannot interpret, so [Store.Audit] reports it.
-var recordKinds = []byte{'k', 's', 't', 'u'}
+var recordKinds = []byte{'k', 'q', 's', 't', 'u'}
 
 // Audit is what [Store.Audit] found.
 type Audit struct {
@@ -30,7 +30,7 @@ type Audit struct {
 }
 
 // Audit walks the key layout of the whole store and reports every key that
-// fits no record: keys outside sys/, col/, c/ and v/, malformed system values,
+// fits no record: keys outside sys/, col/, c/, v/ and a/, malformed system values,
 // records of a collection that has no metadata, record kinds this release
 // does not know, and idempotency records that do not decode. It only skips
 // over face, user and primary-key records: the engine decodes and
@@ -87,6 +87,8 @@ func (s *Store) Audit(ctx context.Context) (*Audit, error) {
 			valid = s.auditCollectionKey(it, a, add)
 		case bytes.HasPrefix(k, prefixVectors):
 			valid = s.auditVectorKey(it, a, add)
+		case bytes.HasPrefix(k, prefixApply):
+			valid = it.Next() // an applier's own records (see PutApplyRecord)
 		default:
 			add("key %s is outside the key layout", quoteKey(k))
 			valid = it.Next()

@@ -10,21 +10,46 @@ const MaxDim = 4096
 
 // SumSquares is the sum of v's squares, in float64 (the check for unit
 // length is finer than float32 sums are). Four partial sums break the add
-// chain; their order is fixed, so the bits are too.
+// chain; their order is fixed, and each product is rounded before it is
+// added (the conversions forbid the compiler a fused multiply-add, which
+// arm64 and amd64 v3 builds would otherwise use), so the bits are the same
+// on every CPU.
 func SumSquares[T float32 | float64](v []T) float64 {
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(v); i += 4 {
 		x0, x1, x2, x3 := float64(v[i]), float64(v[i+1]), float64(v[i+2]), float64(v[i+3])
-		s0 += x0 * x0
-		s1 += x1 * x1
-		s2 += x2 * x2
-		s3 += x3 * x3
+		s0 += float64(x0 * x0)
+		s1 += float64(x1 * x1)
+		s2 += float64(x2 * x2)
+		s3 += float64(x3 * x3)
 	}
 	for ; i < len(v); i++ {
-		s0 += float64(v[i]) * float64(v[i])
+		x := float64(v[i])
+		s0 += float64(x * x)
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// Dot is the dot product of a and b (b at least as long as a), summed in
+// float64 in a fixed order with every product rounded before it is added,
+// so that it is the same bits on every CPU, whichever kernels the search
+// scan uses: a rule's outcome (an association's match confidence) must not
+// depend on the machine that computes it.
+func Dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += float64(float64(a[i]) * float64(b[i]))
+		s1 += float64(float64(a[i+1]) * float64(b[i+1]))
+		s2 += float64(float64(a[i+2]) * float64(b[i+2]))
+		s3 += float64(float64(a[i+3]) * float64(b[i+3]))
+	}
+	for ; i < len(a); i++ {
+		s0 += float64(float64(a[i]) * float64(b[i]))
+	}
+	return float32((s0 + s1) + (s2 + s3))
 }
 
 // Mean writes into dst the user vector of n faces: the L2-normalized mean

@@ -1,0 +1,330 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/facesearch/facesearch/store"
+)
+
+// ApplyEnv is what a replicated log decided for one mutation before it was
+// published, so that every node applying it computes the same outcome: the
+// time, the random IDs, and the applier's own records, written in the same
+// atomic batch as the mutation's effects. Outside [Engine.Apply] the engine
+// reads its clock and makes its IDs itself.
+type ApplyEnv struct {
+	// Time is the mutation's time: creation times, idempotency expiries and
+	// the clock token lookups are checked against. It must not be zero.
+	Time time.Time
+	// ImageID and FaceIDs are IndexFaces' IDs: the image's, and one per
+	// face indexed, in order (see [NewIndexFacesIDs]). Each must be a
+	// lowercase UUID, the face IDs distinct and new to the collection;
+	// otherwise the outcome is InvalidParameterException.
+	ImageID string
+	FaceIDs []string
+	// Records returns the applier's records for the outcome o (nil Value
+	// deletes); they are written in the batch that commits the mutation, or
+	// alone when the outcome changes nothing else. Nil writes none.
+	Records func(o *Outcome) []LogRecord
+}
+
+// LogRecord is one of an applier's own records (see [ApplyEnv.Records]),
+// kept in the store beside the data.
+type LogRecord struct {
+	Key   string
+	Value []byte // nil: delete Key
+}
+
+// Outcome is what a mutation answered: its response as JSON, or the error
+// its caller gets. The same command gives the same Outcome on every node.
+type Outcome struct {
+	Response json.RawMessage // the operation's output; nil when Err is set
+	Err      *Error          // Code and Message only
+}
+
+// ErrApply wraps a failure of [Engine.Apply] that is the node's own (its
+// disk, a closed engine), not an outcome: nothing was written, and the same
+// call may be made again.
+var ErrApply = errors.New("engine: apply failed on this node")
+
+// applyCall is the state of one Apply, carried in its ctx to the places
+// where a call reads the clock, makes an ID or commits.
+type applyCall struct {
+	env       *ApplyEnv
+	committed *Outcome // the outcome the call's batch committed with its records
+}
+
+type applyKey struct{}
+
+func applying(ctx context.Context) *applyCall {
+	a, _ := ctx.Value(applyKey{}).(*applyCall)
+	return a
+}
+
+// applyOps are the mutations Apply runs, by operation name.
+var applyOps = map[string]func(e *Engine, ctx context.Context, request []byte) (any, error){
+	"CreateCollection":  applyOp((*Engine).CreateCollection),
+	"DeleteCollection":  applyOp((*Engine).DeleteCollection),
+	"IndexFaces":        applyOp((*Engine).IndexFaces),
+	"DeleteFaces":       applyOp((*Engine).DeleteFaces),
+	"CreateUser":        applyOp((*Engine).CreateUser),
+	"DeleteUser":        applyOp((*Engine).DeleteUser),
+	"AssociateFaces":    applyOp((*Engine).AssociateFaces),
+	"DisassociateFaces": applyOp((*Engine).DisassociateFaces),
+}
+
+// IsMutation reports whether op names an operation [Engine.Apply] runs.
+func IsMutation(op string) bool { return applyOps[op] != nil }
+
+func applyOp[In, Out any](call func(*Engine, context.Context, *In) (*Out, error)) func(*Engine, context.Context, []byte) (any, error) {
+	return func(e *Engine, ctx context.Context, request []byte) (any, error) {
+		in := new(In)
+		dec := json.NewDecoder(bytes.NewReader(request))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(in); err != nil {
+			return nil, invalid("the request does not decode: %v", err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, invalid("the request has data after its end")
+		}
+		out, err := call(e, ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+}
+
+// Apply runs the mutation op (one of the eight that change a collection)
+// on its request, the operation's input as JSON, with what env decided, and
+// returns its outcome: the response, or the [*Error] its caller gets.
+// Apply reads no clock and makes no random ID, so every engine that
+// applies the same mutations in the same order holds the same data.
+//
+// An error return (wrapping [ErrApply], and [ErrDiskFull] when that is the
+// cause) is a failure of this node, never an outcome: nothing of the
+// mutation or of env's records was written, and the same Apply may be
+// made again. Calls from one goroutine only, in the log's order.
+func (e *Engine) Apply(ctx context.Context, op string, request []byte, env *ApplyEnv) (*Outcome, error) {
+	run := applyOps[op]
+	switch {
+	case env == nil || env.Time.IsZero():
+		return nil, fmt.Errorf("%w: %s without a time", ErrApply, op)
+	case e.opts.ReadOnly:
+		return nil, fmt.Errorf("%w: the engine is open read-only", ErrApply)
+	}
+	if err := e.whileOpen(func() error { return nil }); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrApply, err)
+	}
+	a := &applyCall{env: env}
+	var o *Outcome
+	if run == nil {
+		o = &Outcome{Err: invalid("%s is not an operation a command applies", op)}
+	} else {
+		out, err := run(e, context.WithValue(ctx, applyKey{}, a), request)
+		if local := localFailure(err); local != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrApply, op, local)
+		}
+		if o, err = outcomeOf(op, out, err); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrApply, op, err)
+		}
+	}
+	if a.committed != nil {
+		return a.committed, nil
+	}
+	if env.Records != nil {
+		if err := e.WriteLogRecords(env.Records(o)); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	return o, nil
+}
+
+// localFailure returns err if it is the node's own failure rather than an
+// outcome: a closed engine, or storage (InternalServerError, and the
+// ThrottlingException of a full disk).
+func localFailure(err error) error {
+	var ee *Error
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &ee):
+		return err
+	case ee.Code == CodeInternalServerError || ee.Code == CodeThrottling:
+		return err
+	}
+	return nil
+}
+
+// outcomeOf is the outcome of a call that answered out or err; err is an
+// [*Error] (see localFailure).
+func outcomeOf(op string, out any, err error) (*Outcome, error) {
+	if err != nil {
+		var ee *Error
+		errors.As(err, &ee)
+		return &Outcome{Err: &Error{Code: ee.Code, Message: ee.Message}}, nil
+	}
+	resp, err := json.Marshal(out)
+	if err != nil {
+		return nil, internal(op, err)
+	}
+	return &Outcome{Response: resp}, nil
+}
+
+func putRecords(b *store.Batch, env *ApplyEnv, o *Outcome) {
+	if env.Records == nil {
+		return
+	}
+	for _, r := range env.Records(o) {
+		if r.Value == nil {
+			b.DeleteApplyRecord(r.Key)
+		} else {
+			b.PutApplyRecord(r.Key, r.Value)
+		}
+	}
+}
+
+// commit commits a call's batch b, durably; under Apply with the
+// applier's records for the call's answer out, so that they and the
+// mutation are written together or not at all. Every mutation commits
+// here.
+func (e *Engine) commit(ctx context.Context, b *store.Batch, op string, out any) error {
+	a := applying(ctx)
+	var o *Outcome
+	if a != nil {
+		var err error
+		if o, err = outcomeOf(op, out, nil); err != nil {
+			return err
+		}
+		putRecords(b, a.env, o)
+	}
+	if err := b.Commit(true); err != nil {
+		return internal(op, err)
+	}
+	if a != nil {
+		a.committed = o
+	}
+	return nil
+}
+
+// clock is the time of a call: the command's under Apply, else now.
+func (e *Engine) clock(ctx context.Context) time.Time {
+	if a := applying(ctx); a != nil {
+		return a.env.Time
+	}
+	return e.now()
+}
+
+// newImageIDs returns the image ID and n face IDs of an IndexFaces call:
+// the command's under Apply (refused unless each is a UUID, the faces'
+// distinct and new to c), else fresh ones. The caller holds c.mu or
+// c.writeMu against other writers of c.faces when applying.
+func (e *Engine) newImageIDs(ctx context.Context, c *collection, n int) (string, []string, error) {
+	a := applying(ctx)
+	if a == nil {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = newUUID()
+		}
+		return newUUID(), ids, nil
+	}
+	env := a.env
+	if !isFaceID(env.ImageID) {
+		return "", nil, invalid("the command's ImageId %q is not a UUID", env.ImageID)
+	}
+	if len(env.FaceIDs) != n {
+		return "", nil, invalid("the command carries %d face IDs for %d faces", len(env.FaceIDs), n)
+	}
+	seen := make(map[string]bool, n)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, id := range env.FaceIDs {
+		if !isFaceID(id) || seen[id] || c.faces[id] != nil {
+			return "", nil, invalid("the command's face ID %q is not a new, distinct UUID", id)
+		}
+		seen[id] = true
+	}
+	return env.ImageID, env.FaceIDs, nil
+}
+
+// NewIndexFacesIDs makes the IDs an IndexFaces of in needs under
+// [Engine.Apply]: a fresh image ID and one fresh face ID per face it would
+// index (its faces or image rows, up to MaxFaces and the 100 of a call).
+// An input that does not decode gets none; its Apply fails the same way.
+func NewIndexFacesIDs(in *IndexFacesInput) (imageID string, faceIDs []string) {
+	n := len(in.Faces)
+	if in.Image != nil {
+		rows, _, err := decodeImage(in.Image)
+		if err != nil {
+			return newUUID(), nil
+		}
+		n = len(rows)
+	}
+	n = min(n, maxFacesPerIndexCall)
+	if in.MaxFaces != nil {
+		n = min(n, max(int(*in.MaxFaces), 0))
+	}
+	faceIDs = make([]string, n)
+	for i := range faceIDs {
+		faceIDs[i] = newUUID()
+	}
+	return newUUID(), faceIDs
+}
+
+// LogRecord returns the applier's record key (see [ApplyEnv.Records]).
+func (e *Engine) LogRecord(key string) (v []byte, ok bool, err error) {
+	err = e.whileOpen(func() (err error) {
+		v, ok, err = e.store.ApplyRecord(key)
+		return err
+	})
+	return v, ok, err
+}
+
+// LogRecords returns, in key order, at most limit of the applier's records
+// whose keys are at least from and below to.
+func (e *Engine) LogRecords(from, to string, limit int) ([]LogRecord, error) {
+	var out []LogRecord
+	err := e.whileOpen(func() error {
+		kvs, err := e.store.ApplyRecords(from, to, limit)
+		for _, kv := range kvs {
+			out = append(out, LogRecord{Key: kv.Key, Value: kv.Value})
+		}
+		return err
+	})
+	return out, err
+}
+
+// WriteLogRecords writes the applier's records alone, durably and
+// atomically: for a log entry that changes no data (a read barrier, a
+// repeated command). A failure wraps [ErrApply].
+func (e *Engine) WriteLogRecords(recs []LogRecord) error {
+	err := e.whileOpen(func() error {
+		b := e.store.NewBatch()
+		defer b.Close()
+		putRecords(b, &ApplyEnv{Records: func(*Outcome) []LogRecord { return recs }}, nil)
+		if b.Empty() {
+			return nil
+		}
+		return b.Commit(true)
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrApply, err)
+	}
+	return nil
+}
+
+// whileOpen runs fn with the engine held open (Close waits for it), or
+// returns ErrClosed.
+func (e *Engine) whileOpen(fn func() error) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	return fn()
+}
