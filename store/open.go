@@ -77,7 +77,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
-	state, id, err := inspectDir(o.FS, dir)
+	state, _, err := inspectDir(o.FS, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := open(dir, &o, state, lock)
+	// Looked at again under the lock: another process may have created
+	// the store in between.
+	state, id, err := inspectDir(o.FS, dir)
+	var s *Store
+	if err == nil {
+		s, err = open(dir, &o, state, lock)
+	}
 	if err != nil {
 		return nil, errors.Join(err, lock.Close())
 	}
