@@ -37,7 +37,11 @@ func Open(dir string, opts *Options) (*Engine, error) {
 }
 
 // openStore is Open once o is complete, with the store's options so.
+// The load reads every record of the store still open read-only, so a
+// table damaged anywhere is refused before the writable open changes the
+// directory; nothing can change it in between (see store.Options.WritableLater).
 func openStore(dir string, o *Options, so *store.Options) (*Engine, error) {
+	so.WritableLater = !so.ReadOnly
 	st, err := store.Open(dir, so)
 	if err != nil {
 		return nil, err
@@ -45,6 +49,9 @@ func openStore(dir string, o *Options, so *store.Options) (*Engine, error) {
 	e := &Engine{opts: o, store: st, secret: st.Secret(), now: time.Now, colls: map[string]*collection{}}
 	if err := e.loadVerified(dir); err != nil {
 		st.Close()
+		return nil, err
+	}
+	if err := st.OpenWritable(); err != nil {
 		return nil, err
 	}
 	return e, nil

@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -86,6 +87,7 @@ func fileKind(name, manifest string) string {
 	}
 	for _, k := range []struct{ kind, prefix, suffix string }{
 		{"identity", identityFile, ""},
+		{"LOCK", lockFile, ""},
 		{"manifest marker", "marker.manifest.", ""},
 		{"format marker", "marker.format-version.", ""},
 		{"old MANIFEST", "MANIFEST-", ""},
@@ -101,11 +103,17 @@ func fileKind(name, manifest string) string {
 }
 
 // TestDamagedStoreOpen: with any one file of a stopped store removed,
-// truncated or zeroed, Open either refuses, naming the problem and leaving
-// every byte of the directory as it was, or opens the store with every
-// face. Losing the manifest or its marker, or damaging the identity file,
-// must be refused: without the identity file's check Pebble would take a
-// lost marker for a new database and delete every table.
+// truncated or zeroed, or a byte of a table's first data block flipped,
+// and with its LOCK file there or not, Open either refuses, naming the
+// problem and leaving every byte of the directory as it was, or opens the
+// store with every face. Losing the manifest or its marker, or damaging
+// the identity file, must be refused: without the identity file's check
+// Pebble would take a lost marker for a new database and delete every
+// table. A flipped data block shows only when read: the caller reads every
+// record before [Store.OpenWritable], as the engine's load does. A
+// manifest cut short opens the state before the cut, which cannot be told
+// from a crash while its last edit was written; then no table is lost:
+// those it does not name are kept under salvaged/.
 func TestDamagedStoreOpen(t *testing.T) {
 	fixture, want := stoppedStore(t)
 	names, err := os.ReadDir(fixture)
@@ -124,12 +132,20 @@ func TestDamagedStoreOpen(t *testing.T) {
 		{"removed", func(path string, _ int64) error { return os.Remove(path) }},
 		{"truncated", func(path string, size int64) error { return os.Truncate(path, size/2) }},
 		{"zeroed", func(path string, size int64) error { return os.WriteFile(path, make([]byte, size), 0o644) }},
+		{"flipped", func(path string, _ int64) error {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			b[8] ^= 0xff // inside the first data block, which starts the table
+			return os.WriteFile(path, b, 0o644)
+		}},
 	}
 	mustFail := map[string]bool{
 		"manifest marker removed": true,
 		"MANIFEST removed":        true, "MANIFEST zeroed": true,
 		"identity truncated": true, "identity zeroed": true,
-		"table removed": true, "table truncated": true, "table zeroed": true,
+		"table removed": true, "table truncated": true, "table zeroed": true, "table flipped": true,
 	}
 	for _, e := range names {
 		kind := fileKind(e.Name(), manifest)
@@ -140,35 +156,93 @@ func TestDamagedStoreOpen(t *testing.T) {
 		info, err := e.Info()
 		require.NoError(t, err)
 		for _, dmg := range damages {
-			if dmg.name != "removed" && info.Size() == 0 {
-				continue // nothing to truncate or zero
+			if dmg.name != "removed" && info.Size() == 0 || dmg.name == "flipped" && kind != "table" {
+				continue // nothing to truncate or zero; only a table has data blocks
 			}
 			name := kind + " " + dmg.name
-			if name == "MANIFEST truncated" {
-				// Indistinguishable from a crash while the last edit was
-				// written, which Pebble rightly recovers from: the edits
-				// before the cut are a store, if an older one.
-				continue
-			}
-			t.Run(e.Name()+" "+dmg.name, func(t *testing.T) {
-				dir := copyTree(t, fixture)
-				require.NoError(t, dmg.do(filepath.Join(dir, e.Name()), info.Size()))
-				before := treeHash(t, dir)
-				s, err := Open(dir, nil)
-				if err != nil {
-					require.True(t, errors.Is(err, ErrDamaged) || errors.Is(err, ErrCorrupt), "%v", err)
-					require.Equal(t, before, treeHash(t, dir), "a refused open changed the directory (%v)", err)
-					t.Logf("refused: %v", err)
-					return
+			for _, lock := range []string{"", " and LOCK removed"} {
+				if lock != "" && kind == "LOCK" {
+					continue
 				}
-				require.False(t, mustFail[name], "opened a store whose %s", name)
-				require.Equal(t, want, readFaces(t, s))
-				require.NoError(t, s.Close())
-			})
+				t.Run(e.Name()+" "+dmg.name+lock, func(t *testing.T) {
+					dir := copyTree(t, fixture)
+					require.NoError(t, dmg.do(filepath.Join(dir, e.Name()), info.Size()))
+					if lock != "" {
+						require.NoError(t, os.Remove(filepath.Join(dir, lockFile)))
+					}
+					openDamaged(t, dir, name, mustFail[name], want)
+				})
+			}
 		}
 	}
-	for _, kind := range []string{"identity", "manifest marker", "format marker", "MANIFEST", "OPTIONS", "WAL", "table"} {
+	for _, kind := range []string{"identity", "manifest marker", "format marker", "MANIFEST", "OPTIONS", "WAL", "table", "LOCK"} {
 		require.True(t, kinds[kind], "the fixture has no %s file", kind)
+	}
+}
+
+// readAll reads every record of s.
+func readAll(s *Store) error {
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		_ = it.Value()
+	}
+	return errors.Join(it.Error(), it.Close())
+}
+
+// openDamaged opens the damaged store in dir as the engine does: read-only
+// first, every record read, then writable; see TestDamagedStoreOpen.
+func openDamaged(t *testing.T, dir, name string, mustFail bool, want map[string]*Face) {
+	before := treeHash(t, dir)
+	refused := func(err error) {
+		require.True(t, errors.Is(err, ErrDamaged) || errors.Is(err, ErrCorrupt) || pebble.IsCorruptionError(err), "%v", err)
+		require.Equal(t, before, treeHash(t, dir), "a refused open changed the directory (%v)", err)
+		t.Logf("refused: %v", err)
+	}
+	s, err := Open(dir, &Options{WritableLater: true})
+	if err != nil {
+		refused(err)
+		return
+	}
+	got := map[string]*Face{}
+	for f, ferr := range s.Faces("c") {
+		if err = ferr; err != nil {
+			break
+		}
+		got[f.ID] = f
+	}
+	if err == nil {
+		err = readAll(s)
+	}
+	if err != nil {
+		require.NoError(t, s.Close())
+		refused(err)
+		return
+	}
+	require.NoError(t, s.OpenWritable())
+	// Closed before the directory is looked at: Pebble deletes obsolete
+	// files in the background.
+	require.NoError(t, s.Close())
+	require.False(t, mustFail, "opened a store whose %s", name)
+	if name != "MANIFEST truncated" {
+		require.Equal(t, want, got)
+		return
+	}
+	// The state before the cut: every table of the directory is still
+	// there or kept aside.
+	require.NotEqual(t, want, got)
+	after := treeHash(t, dir)
+	for path, sum := range before {
+		if !strings.HasSuffix(path, ".sst") || after[path] == sum {
+			continue
+		}
+		kept := false
+		for p, s := range after {
+			kept = kept || strings.HasPrefix(p, "salvaged"+string(filepath.Separator)) && filepath.Base(p) == path && s == sum
+		}
+		require.True(t, kept, "table %s was deleted", path)
 	}
 }
 
@@ -233,6 +307,48 @@ func TestOpenFreshDirectory(t *testing.T) {
 			entries, err = os.ReadDir(dir)
 			require.NoError(t, err)
 			require.True(t, slices.ContainsFunc(entries, func(e os.DirEntry) bool { return e.Name() == identityFile }))
+		})
+	}
+}
+
+// TestOpenWritableLaterLocks: from a deferred Open to Close the directory
+// stays locked against every other Open, read-only or not, with or without
+// its LOCK file; a missing LOCK is created only by the writable open.
+func TestOpenWritableLaterLocks(t *testing.T) {
+	for _, lock := range []bool{true, false} {
+		t.Run(fmt.Sprintf("LOCK there %t", lock), func(t *testing.T) {
+			dir, want := stoppedStore(t)
+			if !lock {
+				require.NoError(t, os.Remove(filepath.Join(dir, lockFile)))
+			}
+			lockThere := func() bool {
+				_, err := os.Stat(filepath.Join(dir, lockFile))
+				return err == nil
+			}
+			locked := func() {
+				for _, ro := range []bool{true, false} {
+					_, err := Open(dir, &Options{ReadOnly: ro})
+					require.ErrorIs(t, err, ErrLocked)
+				}
+			}
+			s, err := Open(dir, &Options{WritableLater: true})
+			require.NoError(t, err)
+			require.Equal(t, lock, lockThere())
+			locked()
+			require.Equal(t, want, readFaces(t, s))
+			require.NoError(t, s.OpenWritable())
+			require.True(t, lockThere())
+			locked()
+			b := s.NewBatch()
+			b.PutFace("c", &Face{ID: "f-after", Seq: 2000, ImageID: "img", Vector: []float32{0, 1, 0, 0}})
+			require.NoError(t, b.Commit(true))
+			require.NoError(t, s.OpenWritable(), "a second OpenWritable does nothing")
+			require.NoError(t, s.Close())
+
+			s, err = Open(dir, &Options{ReadOnly: true})
+			require.NoError(t, err)
+			require.Len(t, readFaces(t, s), len(want)+1)
+			require.NoError(t, s.Close())
 		})
 	}
 }

@@ -50,5 +50,16 @@
 // writable open, and never lets Pebble create a database where one was; a
 // successful writable open of a store that has no identity file (one of an
 // earlier release) writes it. A salvaging Open ([Options.Salvage]) keeps
-// the logs as they were under salvaged/.
+// the logs as they were under salvaged/. Every writable Open moves there
+// too the tables the manifest does not name, which Pebble would delete: a
+// crash during a flush or compaction leaves such tables, but so does a
+// manifest cut short, and the two cannot be told apart.
+//
+// Open locks the directory for the life of the Store: flock(2) on the
+// directory itself, which creates nothing, and Pebble's LOCK file, which
+// is created, if missing, only by the writable open. With
+// [Options.WritableLater] the engine loads every record from the store
+// opened read-only, so a table damaged inside a data block is refused
+// before anything in the directory changes, and [Store.OpenWritable] then
+// opens it for writing under the same lock.
 package store

@@ -38,6 +38,14 @@ type Options struct {
 	// was dropped. Without it, Open refuses such a store. It has no effect
 	// with ReadOnly. The default value is false.
 	Salvage bool
+	// WritableLater makes a writable Open of an existing store stop at the
+	// read-only open that checked it, keeping the directory locked, until
+	// [Store.OpenWritable]: a caller that reads every record in between
+	// has every table block checksummed before anything in the directory
+	// changes. A store that the writable open must first write to (a new
+	// one, one of an earlier layout, one without room to replay its log) is
+	// opened at once as without it. The default value is false.
+	WritableLater bool
 }
 
 // Open opens (creating if needed) the store in dir. It fails with [ErrLocked]
@@ -53,7 +61,8 @@ type Options struct {
 // before its end. A directory of Pebble's files without the identity file,
 // as earlier releases left them, is adopted, and given the file, only once
 // Pebble has opened it read-only and it holds facesearch's records (or no
-// records at all).
+// records at all). With [Options.WritableLater] the writable open waits
+// for [Store.OpenWritable].
 func Open(dir string, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
@@ -68,20 +77,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
-	state, id, err := inspectDir(o.FS, dir)
+	state, _, err := inspectDir(o.FS, dir)
 	if err != nil {
 		return nil, err
 	}
-	cache := pebble.NewCache(o.CacheSize)
-	defer cache.Unref()
-	disk := &diskGuard{fs: o.FS, dir: dir, floor: o.MinFreeBytes, errorf: o.Logger.Errorf}
-	popts := pebbleOptions(&o, cache, disk)
-	var salvaged *LogDamage
-	// A log is started before Pebble moves a store to the format that marks
-	// synced offsets in it (see pebbleOptions), so a store created or moved
-	// now is reopened at once: every acknowledged write goes to a log in
-	// which damage can be told from a torn tail.
-	reopen := !o.ReadOnly
 	switch {
 	case state == dirFresh && o.ReadOnly:
 		return nil, fmt.Errorf("store: open %s: %w", dir, ErrNoStore)
@@ -89,38 +88,90 @@ func Open(dir string, opts *Options) (*Store, error) {
 		if err := o.FS.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("store: create %s: %w", dir, err)
 		}
-	default:
-		popts.ErrorIfNotExists = true
-		if !o.ReadOnly {
-			var format pebble.FormatMajorVersion
-			if format, salvaged, err = preflight(dir, popts, state, o.Salvage); err != nil {
-				return nil, err
-			}
-			reopen = format < popts.FormatMajorVersion
-			if !disk.roomToOpen() {
-				o.Logger.Errorf("the disk under %s is too full to replay the store's log: opening it read-only; "+
-					"writes are refused until space is freed and the store reopened", dir)
-				disk.openedReadOnly = true
-				o.ReadOnly, popts.ReadOnly, reopen = true, true, false
-			}
-		}
 	}
-	db, err := pebble.Open(dir, popts)
-	if err == nil && reopen {
-		if err = db.Close(); err == nil {
-			db, err = pebble.Open(dir, popts)
-		}
-	}
+	lock, err := lockDir(o.FS, dir, state == dirFresh)
 	if err != nil {
-		return nil, openError(dir, popts.FS, state, err)
-	}
-	s := &Store{db: db, dir: dir, id: id.Store, readOnly: o.ReadOnly, disk: disk, salvaged: salvaged,
-		popts: popts, ingestSplitBytes: 8 << 20}
-	if err := s.finishOpen(state); err != nil {
-		db.Close()
 		return nil, err
 	}
+	// Looked at again under the lock: another process may have created
+	// the store in between.
+	state, id, err := inspectDir(o.FS, dir)
+	var s *Store
+	if err == nil {
+		s, err = open(dir, &o, state, lock)
+	}
+	if err != nil {
+		return nil, errors.Join(err, lock.Close())
+	}
+	if s.id == "" {
+		s.id = id.Store // finishOpen gives a store it adopts a new one
+	}
 	return s, nil
+}
+
+// open is Open once dir is locked.
+func open(dir string, o *Options, state dirState, lock *dirLock) (*Store, error) {
+	cache := pebble.NewCache(o.CacheSize)
+	defer cache.Unref()
+	disk := &diskGuard{fs: o.FS, dir: dir, floor: o.MinFreeBytes, errorf: o.Logger.Errorf}
+	popts := pebbleOptions(o, cache, disk)
+	popts.Lock = lock.pebble
+	s := &Store{dir: dir, readOnly: true, disk: disk, lock: lock, popts: popts, ingestSplitBytes: 8 << 20}
+	if state == dirFresh {
+		// A log is started before Pebble moves a store to the format that
+		// marks synced offsets in it (see pebbleOptions), so a new store is
+		// reopened at once: every acknowledged write goes to a log in which
+		// damage can be told from a torn tail.
+		return s, s.openWritable(&writable{popts: popts, state: state, reopen: true, logf: o.Logger.Errorf})
+	}
+	popts.ErrorIfNotExists = true
+	if o.ReadOnly {
+		return s, s.openReadOnly(state)
+	}
+	pf, err := preflight(dir, popts, state, o.Salvage)
+	if err != nil {
+		return nil, err
+	}
+	s.db, s.popts, s.salvaged = pf.db, pf.popts, pf.salvaged
+	if !disk.roomToOpen() {
+		o.Logger.Errorf("the disk under %s is too full to replay the store's log: opening it read-only; "+
+			"writes are refused until space is freed and the store reopened", dir)
+		disk.openedReadOnly = true
+		return s, s.finishReadOnly(state)
+	}
+	w := &writable{popts: popts, state: state, reopen: pf.format < popts.FormatMajorVersion,
+		orphans: pf.orphans, logf: o.Logger.Errorf}
+	if o.WritableLater && pf.current {
+		// The caller reads the store as checked, every table block it
+		// reads checksummed, before the writable open changes anything.
+		// The read-only database's reference to the cache goes when it
+		// closes; the writable open's must be taken by then.
+		cache.Ref()
+		w.cache, s.pending = cache, w
+		return s, s.finishReadOnly(state)
+	}
+	if err := s.closeDB(); err != nil {
+		return nil, err
+	}
+	return s, s.openWritable(w)
+}
+
+// openReadOnly opens s's Pebble database read-only.
+func (s *Store) openReadOnly(state dirState) error {
+	db, err := pebble.Open(s.dir, s.popts)
+	if err != nil {
+		return openError(s.dir, s.popts.FS, state, err)
+	}
+	s.db = db
+	return s.finishReadOnly(state)
+}
+
+// finishReadOnly is finishOpen on s opened read-only, closing it on failure.
+func (s *Store) finishReadOnly(state dirState) error {
+	if err := s.finishOpen(state); err != nil {
+		return errors.Join(err, s.closeDB())
+	}
+	return nil
 }
 
 // pebbleOptions are the Pebble options of a store opened with o.
@@ -209,11 +260,26 @@ func isLockError(err error) bool {
 		strings.Contains(err.Error(), "lock held by current process")
 }
 
+// checked is a store opened read-only by [preflight] and found fit for the
+// writable open.
+type checked struct {
+	db       *pebble.DB      // open read-only; the caller closes it
+	popts    *pebble.Options // db's options
+	format   pebble.FormatMajorVersion
+	salvaged *LogDamage
+	// orphans are the table files in the directory that the manifest does
+	// not name, which the writable open would delete (see setAsideOrphans).
+	orphans []string
+	// current: the writable open has nothing to write before the records
+	// can be read (the layout is this release's and the secret is there).
+	current bool
+}
+
 // preflight opens the existing store in dir read-only and runs every check
 // a writable Open would, so that a store Open refuses is left as it was.
-// With salvage it cuts a damaged log (see [LogDamage]) and returns what it
-// dropped. It also returns the store's format.
-func preflight(dir string, popts *pebble.Options, state dirState, salvageLog bool) (pebble.FormatMajorVersion, *LogDamage, error) {
+// With salvage it cuts a damaged log (see [LogDamage]) and says what it
+// dropped.
+func preflight(dir string, popts *pebble.Options, state dirState, salvageLog bool) (*checked, error) {
 	ro := popts.Clone()
 	ro.ReadOnly = true
 	var dropped *LogDamage
@@ -224,39 +290,48 @@ func preflight(dir string, popts *pebble.Options, state dirState, salvageLog boo
 			var d *LogDamage
 			if salvageLog && dropped == nil && errors.As(err, &d) {
 				if err := salvage(ro.FS, dir, d); err != nil {
-					return 0, nil, fmt.Errorf("store: salvage %s: %w", d.File, err)
+					return nil, fmt.Errorf("store: salvage %s: %w", d.File, err)
 				}
 				dropped = d
 				continue
 			}
-			return 0, nil, err
+			return nil, err
 		}
 		s := &Store{db: db, dir: dir, readOnly: true, popts: ro}
-		format := db.FormatMajorVersion()
-		err = s.preflightChecks(state)
-		return format, dropped, errors.Join(err, db.Close())
+		c := &checked{db: db, popts: ro, format: db.FormatMajorVersion(), salvaged: dropped}
+		if c.current, c.orphans, err = s.preflightChecks(state); err != nil {
+			return nil, errors.Join(err, db.Close())
+		}
+		return c, nil
 	}
 }
 
 // preflightChecks are the checks of a writable Open that can refuse the
 // store, run on it opened read-only. An old layout is not among them: the
-// writable Open upgrades it.
-func (s *Store) preflightChecks(state dirState) error {
+// writable Open upgrades it. It reports whether the store is current (see
+// [checked]) and its orphan tables.
+func (s *Store) preflightChecks(state dirState) (current bool, orphans []string, err error) {
 	// Opens every table's footer and properties: a table damaged there is
-	// refused now, not found by the engine's load after the writable open.
-	// Damage inside a data block shows only when the block is read.
-	if _, err := s.db.SSTables(pebble.WithProperties()); err != nil {
-		return fmt.Errorf("%w: %s cannot be opened (%v); Open changed nothing", ErrDamaged, s.dir, err)
+	// refused now. Damage inside a data block shows only when the block is
+	// read: by the engine's load, before the writable open when the caller
+	// defers it (see [Options.WritableLater]).
+	tables, err := s.db.SSTables(pebble.WithProperties())
+	if err != nil {
+		return false, nil, fmt.Errorf("%w: %s cannot be opened (%v); Open changed nothing", ErrDamaged, s.dir, err)
 	}
-	if _, err := s.layout(); err != nil {
-		return err
+	if orphans, err = orphanTables(s.popts.FS, s.dir, tables); err != nil {
+		return false, nil, err
+	}
+	layout, err := s.layout()
+	if err != nil {
+		return false, nil, err
 	}
 	secret, ok, err := s.get(keySecret)
 	if err != nil {
-		return err
+		return false, nil, err
 	}
 	if ok && len(secret) != 32 {
-		return fmt.Errorf("%w: sys/secret has %d bytes, want 32", ErrCorrupt, len(secret))
+		return false, nil, fmt.Errorf("%w: sys/secret has %d bytes, want 32", ErrCorrupt, len(secret))
 	}
 	if state == dirUnidentified && !ok {
 		// A facesearch store has its secret from its first open on; a
@@ -264,17 +339,17 @@ func (s *Store) preflightChecks(state dirState) error {
 		// empty (a first open that stopped before writing it).
 		it, err := s.db.NewIter(nil)
 		if err != nil {
-			return err
+			return false, nil, err
 		}
 		empty := !it.First()
 		if err := errors.Join(it.Error(), it.Close()); err != nil {
-			return err
+			return false, nil, err
 		}
 		if !empty {
-			return fmt.Errorf("%w: %s holds a Pebble database that is not a facesearch store (it has no sys/secret)", ErrDamaged, s.dir)
+			return false, nil, fmt.Errorf("%w: %s holds a Pebble database that is not a facesearch store (it has no sys/secret)", ErrDamaged, s.dir)
 		}
 	}
-	return nil
+	return ok && layout >= storeFormat, orphans, nil
 }
 
 // openError says why Pebble could not open the store in dir.

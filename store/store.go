@@ -27,6 +27,10 @@ type Store struct {
 	readOnly bool
 	disk     *diskGuard
 	salvaged *LogDamage
+	lock     *dirLock
+	// pending is the writable open that [Store.OpenWritable] will do, for a
+	// store opened with [Options.WritableLater].
+	pending *writable
 	// popts are the options the store was opened with, defaults filled in:
 	// ingest batches write their tables with them.
 	popts     *pebble.Options
@@ -62,8 +66,11 @@ func (s *Store) Close() error {
 	if !s.readOnly {
 		err = s.flush()
 	}
-	err = errors.Join(err, s.db.Close())
-	s.db = nil
+	err = errors.Join(err, s.closeDB(), s.lock.Close())
+	if s.pending != nil {
+		s.pending.cache.Unref()
+		s.pending = nil
+	}
 	return err
 }
 
