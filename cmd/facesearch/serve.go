@@ -27,7 +27,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	dir := fs.String("data", "./data", "store `directory`, created if missing")
 	credsPath := fs.String("credentials", "", "AWS shared-credentials `file`; when set, every request must be SigV4-signed by one of its key pairs")
 	region := fs.String("region", "", "the only `region` a signature's credential scope may name (default: any)")
-	listenMetrics := fs.String("listen-metrics", "", "also serve GET /metrics and /healthz, unsigned, on this `address` (a loopback or private one: the metrics name every collection)")
+	listenMetrics := fs.String("listen-metrics", "", "also serve GET /metrics and /healthz, unsigned, on this `address` (a loopback or private one: the metrics name every collection); "+
+		"with --credentials the default is "+defaultMetricsAddr+", without it none (the API listener serves /metrics unsigned); \"off\" turns it off")
 	timeout := fs.Duration("request-timeout", 30*time.Second, "longest one request may run")
 	maxInFlight := fs.Int("max-concurrent-requests", 256, "requests served at once; more are refused with ThrottlingException")
 	logFormat := fs.String("log-format", "text", "request log format: text or json")
@@ -88,8 +89,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("refusing to serve on %s without --credentials: it is not a loopback address", ln.Addr())
 	}
 	var metricsLn net.Listener
-	if *listenMetrics != "" {
-		if metricsLn, err = net.Listen("tcp", *listenMetrics); err != nil {
+	if addr := metricsAddress(*listenMetrics, creds != nil); addr != "" {
+		if metricsLn, err = net.Listen("tcp", addr); err != nil {
 			return fmt.Errorf("--listen-metrics: %w", err)
 		}
 		defer metricsLn.Close()
@@ -134,7 +135,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		defer stopAdmin()
 	}
 	if metricsLn != nil {
-		ms := srv.HTTPServer(*listenMetrics)
+		ms := srv.HTTPServer(metricsLn.Addr().String())
 		ms.Handler = srv.MetricsHandler()
 		go ms.Serve(metricsLn)
 		defer ms.Close() // scrapes need no draining
@@ -174,4 +175,22 @@ func isLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// defaultMetricsAddr is where a server that checks signatures serves its
+// metrics unsigned unless told otherwise: Prometheus cannot sign, and
+// loopback shows them to this machine only.
+const defaultMetricsAddr = "127.0.0.1:9464"
+
+// metricsAddress is the address of the metrics listener for the flag's
+// value, or "" for none: the default applies only when signatures are
+// checked, as an unsigned server's API listener already serves /metrics.
+func metricsAddress(flag string, signed bool) string {
+	switch {
+	case flag == "off":
+		return ""
+	case flag == "" && signed:
+		return defaultMetricsAddr
+	}
+	return flag
 }

@@ -201,7 +201,7 @@ func TestServeWithCredentials(t *testing.T) {
 	credFile := filepath.Join(t.TempDir(), "credentials")
 	require.NoError(t, os.WriteFile(credFile, []byte("[default]\naws_access_key_id = AKIDSERVE\naws_secret_access_key = s3cret\n"), 0o600))
 	// Any interface is allowed once requests are authenticated.
-	url, stderr, stop := startServe(t, "--listen", "0.0.0.0:0", "--data", t.TempDir(), "--credentials", credFile)
+	url, stderr, stop := startServe(t, "--listen", "0.0.0.0:0", "--data", t.TempDir(), "--credentials", credFile, "--listen-metrics", "off")
 	url = strings.Replace(url, "0.0.0.0", "127.0.0.1", 1)
 	url = strings.Replace(url, "[::]", "127.0.0.1", 1)
 	assert.Contains(t, stderr.String(), "sigv4=true")
@@ -301,4 +301,24 @@ func TestServeMetricsListener(t *testing.T) {
 	code, _ = get(url + "/metrics")
 	assert.Equal(t, http.StatusBadRequest, code, "unsigned /metrics on the API listener")
 	assert.Equal(t, exitOK, stop())
+}
+
+// TestMetricsAddress: a server that checks signatures serves its metrics on
+// loopback unless told otherwise; an unsigned one needs no second listener.
+func TestMetricsAddress(t *testing.T) {
+	tests := []struct {
+		flag   string
+		signed bool
+		want   string
+	}{
+		{"", true, "127.0.0.1:9464"},
+		{"", false, ""},
+		{"off", true, ""},
+		{"off", false, ""},
+		{"127.0.0.1:9100", true, "127.0.0.1:9100"},
+		{"127.0.0.1:9100", false, "127.0.0.1:9100"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, metricsAddress(tt.flag, tt.signed), "--listen-metrics %q, signed %v", tt.flag, tt.signed)
+	}
 }
