@@ -319,6 +319,10 @@ func (s *Store) writeTable(path string, kvs []kv) error {
 	// Level 0's options: what Pebble's own ingestion tests use, and the
 	// table may land there (a table for the lowest level is written
 	// without the obsolete-key bits the levels above need).
+	// The row-block format (Pebblev4) at most: an import writes each table
+	// once, and row blocks write faster than the columnar ones of newer
+	// formats (the ingest figure of `facesearch bench`); compactions rewrite
+	// them in the store's own format.
 	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.popts.MakeWriterOptions(0, s.db.TableFormat()))
 	for _, e := range kvs {
 		if err := w.Set(e.k, e.v); err != nil {
