@@ -114,3 +114,35 @@ type SearchUsersByImageOutput struct {
 	SearchedFace     *SearchedFaceDetails `json:"SearchedFace,omitempty"`
 	UnsearchedFaces  []UnsearchedFace     `json:"UnsearchedFaces"`
 }
+
+// SearchUsersBatchInput asks for the users most similar to each of many
+// embeddings, with one threshold and one MaxUsers for all of them.
+type SearchUsersBatchInput struct {
+	CollectionId       string   `json:"CollectionId"`
+	UserMatchThreshold *float32 `json:"UserMatchThreshold,omitempty"`
+	MaxUsers           *int32   `json:"MaxUsers,omitempty"`
+	// Vectors are the query embeddings, each of the collection's dimension.
+	Vectors [][]float32 `json:"-"`
+}
+
+// SearchUsersBatchOutput answers SearchUsersBatch: Results[i] is what
+// SearchUsersByImage answers for Vectors[i].
+type SearchUsersBatchOutput struct {
+	Results []SearchUsersByImageOutput `json:"Results"`
+}
+
+// SearchFacesBatchInput asks for the faces most similar to each of many
+// embeddings, with one threshold and one MaxFaces for all of them.
+type SearchFacesBatchInput struct {
+	CollectionId       string   `json:"CollectionId"`
+	FaceMatchThreshold *float32 `json:"FaceMatchThreshold,omitempty"`
+	MaxFaces           *int32   `json:"MaxFaces,omitempty"`
+	// Vectors are the query embeddings, each of the collection's dimension.
+	Vectors [][]float32 `json:"-"`
+}
+
+// SearchFacesBatchOutput answers SearchFacesBatch: Results[i] is what
+// SearchFacesByImage answers for Vectors[i].
+type SearchFacesBatchOutput struct {
+	Results []SearchFacesByImageOutput `json:"Results"`
+}
