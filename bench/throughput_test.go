@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -192,4 +193,32 @@ func readNpy(t *testing.T, path string, dim int) [][]float32 {
 		require.NoError(t, r.Next(rows[i]))
 	}
 	return rows
+}
+
+// TestFaissCompare runs bench/faiss_compare.py on a tiny dump, where
+// Debian's python3-faiss is installed: it must find the BLAS it loaded and
+// print every configuration's rate as JSON.
+func TestFaissCompare(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if testing.Short() {
+		t.Skip("runs FAISS")
+	}
+	if err := exec.Command(python, "-c", "import faiss").Run(); err != nil {
+		t.Skipf("no FAISS for %s: %v", python, err)
+	}
+	cfg := tinyConfig("none")
+	cfg.SkipThroughput = true
+	cfg.DumpDir = t.TempDir()
+	_, err := Run(context.Background(), cfg, nil)
+	require.NoError(t, err)
+	out, err := exec.Command(python, "faiss_compare.py", cfg.DumpDir, "--batch", "8", "--single", "4",
+		"--duration", "0.01", "--allow-reference-blas").Output()
+	require.NoError(t, err)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal(out, &res), "%s", out)
+	assert.Equal(t, float64(cfg.Users), res["users"])
+	assert.NotEmpty(t, res["blas"], "the script finds the BLAS FAISS loaded")
+	for _, name := range []string{"flat_1_qps", "flat_1_p50_ms", "flat_8_qps", "sq8_8_qps"} {
+		assert.Positive(t, res[name], name)
+	}
 }
