@@ -59,7 +59,7 @@ type Config struct {
 	Batch int
 	// EvalProbes is how many probes the eval timing scores against every
 	// user; eval_10k_s scales its time to 10,000 probes. The default
-	// value is 512.
+	// value is 384 (eight of eval's blocks of probes, four per core here).
 	EvalProbes int
 	// Eval scores every probe against every user as `facesearch eval`
 	// does; Run times it for eval_s. The command sets it; when nil the
@@ -91,7 +91,7 @@ func (c Config) withDefaults() Config {
 	def(&c.APIFaces, 20_000)
 	def(&c.APICallers, 16)
 	def(&c.Batch, 256)
-	def(&c.EvalProbes, 512)
+	def(&c.EvalProbes, 384)
 	if c.Tier == "" {
 		c.Tier = "int8"
 	}

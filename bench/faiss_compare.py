@@ -9,7 +9,10 @@ with k = 10 and the same thread count as the Go run (2 by default):
   flat_B     IndexFlatIP, batches of B probes (--batch, 256 by default)
   sq8_B      IndexScalarQuantizer QT_8bit, inner product, batches of B
 
-It prints queries/s per configuration, then one JSON object. With --report
+It prints queries/s per configuration, then one JSON object. OpenMP, which
+FAISS and OpenBLAS split their work with, slows down many times over when
+other processes hold the cores (its threads wait for each other at every
+step), so the JSON records the load average at the start and the end. With --report
 (the `facesearch bench --json` output of the same run) it also prints the
 comparisons the targets are stated in; see bench/README.md.
 
@@ -145,7 +148,14 @@ def compare(res, go):
     return rows
 
 
+def load_avg():
+    """The 1-minute load average: other work shows up in every timing."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 def main():
+    load0 = load_avg()
     users = np.ascontiguousarray(np.load(os.path.join(ARGS.dir, "users.npy")), dtype=np.float32)
     probes = np.ascontiguousarray(np.load(os.path.join(ARGS.dir, "probes.npy")), dtype=np.float32)
     n, d = users.shape
@@ -186,6 +196,7 @@ def main():
         "k": ARGS.k,
         "batch": b,
         "single_queries": ARGS.single,
+        "load_avg": [load0, load_avg()],
         **res,
     }
     if ARGS.report:

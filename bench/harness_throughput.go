@@ -83,9 +83,6 @@ func (h *harness) eval(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// peak is the median of the run's FMA peak reads.
-func (h *harness) peak() float64 {
-	s := slices.Clone(h.peaks)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
+// peak is the best of the run's FMA peak reads: other work on the
+// machine only ever lowers a read.
+func (h *harness) peak() float64 { return slices.Max(h.peaks) }

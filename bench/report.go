@@ -54,7 +54,7 @@ type Report struct {
 	BytesPerUser float64 `json:"bytes_per_user"`
 
 	// FMAPeakGFLOPS is the machine's float32 multiply-add ceiling,
-	// [index.FMAPeak] on GOMAXPROCS workers (the search's): the median of
+	// [index.FMAPeak] on GOMAXPROCS workers (the search's): the best of
 	// reads taken just before each batched measurement. FMAPeakKernel
 	// names the loop it ran, FMAPeakWorkers on how many goroutines. All
 	// three are absent with SkipThroughput, as are the throughput and eval

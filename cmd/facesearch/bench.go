@@ -48,7 +48,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.QPSDuration, "qps-duration", 5*time.Second, "how long the concurrent callers run")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "data set `seed`")
 	fs.IntVar(&cfg.Batch, "batch", 256, "the larger batch size `B` of the throughput figures (queries per call, and callers)")
-	fs.IntVar(&cfg.EvalProbes, "eval-probes", 512, "probes eval scores against every user for eval_s (scaled to 10,000 for eval_10k_s)")
+	fs.IntVar(&cfg.EvalProbes, "eval-probes", 384, "probes eval scores against every user for eval_s (scaled to 10,000 for eval_10k_s)")
 	fs.BoolVar(&cfg.SkipThroughput, "no-throughput", false, "skip the throughput phases (FMA peak, batched, coalesced, eval)")
 	fs.StringVar(&cfg.DumpDir, "dump", "", "write users.npy and probes.npy to `DIR` (for bench/faiss_compare.py)")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
