@@ -22,7 +22,8 @@ const searchK = 10
 // measures every figure of [Report], writing progress lines to progress
 // (nil for none). It needs about 4·Users·FacesPerUser·Dim bytes for the
 // generated faces plus what the engine holds (twice, with a compressed
-// tier).
+// tier), and while eval is timed another 4·Users·Dim for its copy of the
+// user vectors.
 func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -34,6 +34,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		"facesearch bench",
 		"facesearch bench --users 1000000 --faces-per-user 1 --dim 512 --json > report.json",
 		"facesearch bench --users 100000 --dim 128 --tier float16",
+		"facesearch bench --json --dump /tmp/fsdump > report.json && bench/faiss_compare.py /tmp/fsdump --report report.json",
 	))
 	var cfg bench.Config
 	fs.IntVar(&cfg.Users, "users", 200_000, "`N` users")
