@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/facesearch/facesearch/engine"
 	"github.com/facesearch/facesearch/internal/npy"
 	"github.com/facesearch/facesearch/internal/vector"
 )
@@ -220,5 +221,27 @@ func TestFaissCompare(t *testing.T) {
 	assert.NotEmpty(t, res["blas"], "the script finds the BLAS FAISS loaded")
 	for _, name := range []string{"flat_1_qps", "flat_1_p50_ms", "flat_8_qps", "sq8_8_qps"} {
 		assert.Positive(t, res[name], name)
+	}
+}
+
+// BenchmarkSearchUsersBatch is Engine.SearchUsersBatch of 256 probes a
+// call, per tier, reported as queries/s and as the float32 arithmetic
+// those answers stand for (GFLOP/s), the figures of batched_256_qps.
+func BenchmarkSearchUsersBatch(b *testing.B) {
+	h := benchFixture(b)
+	const size = 256
+	for _, tier := range []string{"float32", "int8"} {
+		b.Run(tier, func(b *testing.B) {
+			in := &engine.SearchUsersBatchInput{CollectionId: "bench-" + tier, Vectors: h.probes[:size],
+				MaxUsers: ptr(int32(searchK)), UserMatchThreshold: ptr[float32](0)}
+			for b.Loop() {
+				if _, err := h.e.SearchUsersBatch(context.Background(), in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			qps := float64(size*b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(qps, "queries/s")
+			b.ReportMetric(2*float64(h.cfg.Users*h.cfg.Dim)*qps/1e9, "GFLOP/s")
+		})
 	}
 }
