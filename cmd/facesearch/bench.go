@@ -14,7 +14,7 @@ import (
 	"github.com/facesearch/facesearch/internal/roc"
 )
 
-const benchSynopsis = `[--users N] [--faces-per-user F] [--dim D] [--concurrency C] [--batch B] [--tier int8|float16|none] [--no-throughput] [--dump DIR] [--json] [--data DIR]
+const benchSynopsis = `[--users N] [--faces-per-user F] [--dim D] [--concurrency C] [--batch B] [--eval-probes P] [--tier int8|float16|none] [--no-throughput] [--dump DIR] [--json] [--data DIR]
 
 bench loads a synthetic collection (users whose faces scatter around random
 identities) into a fresh store and measures, in one run: the memory-bandwidth
