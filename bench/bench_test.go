@@ -19,10 +19,12 @@ import (
 	"github.com/facesearch/facesearch/index"
 )
 
-// tinyConfig runs every phase of Run in well under a second.
+// tinyConfig runs every phase of Run in about a second (the FMA peak
+// reads take most of it).
 func tinyConfig(tier string) Config {
 	return Config{Users: 400, FacesPerUser: 2, Dim: 32, Concurrency: 4, Tier: tier, Queries: 10,
-		AgreementQueries: 30, APIFaces: 40, APICallers: 4, QPSDuration: 50 * time.Millisecond, Seed: 3}
+		AgreementQueries: 30, APIFaces: 40, APICallers: 4, QPSDuration: 50 * time.Millisecond, Seed: 3,
+		Batch: 8, EvalProbes: 16}
 }
 
 // TestRun runs the whole harness small and checks the report: every
@@ -47,7 +49,9 @@ func TestRun(t *testing.T) {
 	assert.NotZero(t, rep.BytesPerUser)
 	require.NotNil(t, rep.Compressed)
 	assert.Equal(t, 1.0, rep.Compressed.Top10Agreement, "compressed searches are exact")
-	assert.Len(t, rep.Targets, 9)
+	// Nine, one for the batched figure's peak, two coalesced per tier; no
+	// eval figure without Config.Eval.
+	assert.Len(t, rep.Targets, 14)
 
 	b, err := json.Marshal(rep)
 	require.NoError(t, err)
@@ -67,11 +71,11 @@ func TestRun(t *testing.T) {
 		assert.Contains(t, compressed, name)
 	}
 
-	// Without a compressed tier the report has none, and two targets fewer.
+	// Without a compressed tier the report has none, and four targets fewer.
 	rep, err = Run(context.Background(), tinyConfig("none"), nil)
 	require.NoError(t, err)
 	assert.Nil(t, rep.Compressed)
-	assert.Len(t, rep.Targets, 7)
+	assert.Len(t, rep.Targets, 10)
 }
 
 func TestRunDir(t *testing.T) {
@@ -107,6 +111,10 @@ func TestConfigValidate(t *testing.T) {
 		"tier name": {Tier: "int4"},
 		"callers":   {APICallers: -2},
 		"duration":  {QPSDuration: -time.Second},
+		"batch":     {Batch: -1},
+		"big batch": {Batch: maxBatch + 1},
+		"probes":    {EvalProbes: -1},
+		"many":      {EvalProbes: maxEvalProbes + 1},
 	} {
 		assert.Error(t, cfg.Validate(), name)
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -50,6 +51,29 @@ type Config struct {
 	QPSDuration time.Duration
 	// Seed selects the synthetic data set. The default value is 0.
 	Seed int64
+
+	// Batch is the larger of the two batch sizes the throughput figures
+	// are measured at, as queries per SearchUsersBatch call and as
+	// concurrent callers; the smaller is Concurrency. The default value
+	// is 256.
+	Batch int
+	// EvalProbes is how many probes the eval timing scores against every
+	// user; eval_10k_s scales its time to 10,000 probes. The default
+	// value is 384 (eight of eval's blocks of probes, four per core here).
+	EvalProbes int
+	// Eval scores every probe against every user as `facesearch eval`
+	// does; Run times it for eval_s. The command sets it; when nil the
+	// eval figures are left out. The default value is nil.
+	Eval func(ctx context.Context, users, probes [][]float32) error
+	// SkipThroughput leaves out the throughput phases: the FMA peak, the
+	// batched and coalesced figures at both batch sizes, and eval. The
+	// default value is false.
+	SkipThroughput bool
+	// DumpDir, when not empty, is a directory (created if absent) where
+	// Run writes the user vectors and the probes as users.npy and
+	// probes.npy, for bench/faiss_compare.py to search the same data. The
+	// default value is "": no dump.
+	DumpDir string
 }
 
 func (c Config) withDefaults() Config {
@@ -66,6 +90,8 @@ func (c Config) withDefaults() Config {
 	def(&c.AgreementQueries, 1000)
 	def(&c.APIFaces, 20_000)
 	def(&c.APICallers, 16)
+	def(&c.Batch, 256)
+	def(&c.EvalProbes, 384)
 	if c.Tier == "" {
 		c.Tier = "int8"
 	}
@@ -91,6 +117,8 @@ func (c Config) Validate() error {
 	pos("AgreementQueries", c.AgreementQueries)
 	pos("APIFaces", c.APIFaces)
 	pos("APICallers", c.APICallers)
+	pos("Batch", c.Batch)
+	pos("EvalProbes", c.EvalProbes)
 	if c.Dim < 2 || c.Dim > vector.MaxDim {
 		errs = append(errs, fmt.Errorf("bench: Dim is %d, want 2 to %d", c.Dim, vector.MaxDim))
 	}
@@ -105,5 +133,31 @@ func (c Config) Validate() error {
 	if c.QPSDuration < 0 {
 		errs = append(errs, fmt.Errorf("bench: QPSDuration %v is negative", c.QPSDuration))
 	}
+	if c.Batch > maxBatch {
+		errs = append(errs, fmt.Errorf("bench: Batch is %d, want at most %d", c.Batch, maxBatch))
+	}
+	if c.EvalProbes > maxEvalProbes {
+		errs = append(errs, fmt.Errorf("bench: EvalProbes is %d, want at most %d", c.EvalProbes, maxEvalProbes))
+	}
 	return errors.Join(errs...)
+}
+
+// The generated probes are all held in memory, as many as the largest of
+// Queries, AgreementQueries, Batch and EvalProbes: these caps keep them
+// (and a batch's results) within reason.
+const (
+	maxBatch      = 1 << 16
+	maxEvalProbes = 100_000
+)
+
+// probeCount is how many probes a run generates: enough for every phase.
+func (c Config) probeCount() int {
+	n := max(c.Queries, c.AgreementQueries)
+	if !c.SkipThroughput {
+		n = max(n, c.Batch, c.Concurrency)
+		if c.Eval != nil {
+			n = max(n, c.EvalProbes)
+		}
+	}
+	return n
 }

@@ -22,7 +22,8 @@ const searchK = 10
 // measures every figure of [Report], writing progress lines to progress
 // (nil for none). It needs about 4·Users·FacesPerUser·Dim bytes for the
 // generated faces plus what the engine holds (twice, with a compressed
-// tier).
+// tier), and while eval is timed another 4·Users·Dim for its copy of the
+// user vectors.
 func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -82,6 +83,7 @@ type harness struct {
 	probes [][]float32     // genuine queries: fresh faces of random users
 	copy   *index.Matrix   // the user vectors, for the floor and the naive scan
 	floors []time.Duration // every timed read of copy
+	peaks  []float64       // every read of the FMA peak, GFLOP/s
 }
 
 const (
@@ -152,6 +154,11 @@ func (h *harness) run(ctx context.Context, rep *Report) (err error) {
 	if h.copy, rep.BytesPerUser, err = h.userMatrix(ctx, index.TierFloat32); err != nil {
 		return err
 	}
+	if cfg.DumpDir != "" {
+		if err := h.dump(); err != nil {
+			return err
+		}
+	}
 	if rep.SearchP50Ms, rep.SearchP99Ms, err = h.latency(ctx, collFloat32); err != nil {
 		return err
 	}
@@ -160,10 +167,20 @@ func (h *harness) run(ctx context.Context, rep *Report) (err error) {
 	rep.NaiveMs = h.naive(ctx, h.copy)
 	h.logf("naive %.1f ms", rep.NaiveMs)
 
-	if rep.QPSConcurrent, err = h.qps(ctx, collFloat32); err != nil {
+	if rep.QPSConcurrent, err = h.qps(ctx, collFloat32, cfg.Concurrency); err != nil {
 		return err
 	}
 	h.logf("%d callers: %.1f searches/s", cfg.Concurrency, rep.QPSConcurrent)
+	if !cfg.SkipThroughput {
+		if rep.Throughput, err = h.throughput(ctx, collFloat32, rep.QPSConcurrent); err != nil {
+			return err
+		}
+		if cfg.Eval != nil {
+			if err := h.eval(ctx, rep); err != nil {
+				return err
+			}
+		}
+	}
 
 	// IndexFaces through the API: one face and one sync per call.
 	if rep.APIIndexFacesPerS, err = h.apiIndex(ctx); err != nil {
@@ -177,6 +194,9 @@ func (h *harness) run(ctx context.Context, rep *Report) (err error) {
 		}
 	}
 	h.copy = nil
+	if len(h.peaks) > 0 {
+		rep.FMAPeakGFLOPS, rep.FMAPeakKernel, rep.FMAPeakWorkers = h.peak(), index.FMAPeakKernel(), runtime.GOMAXPROCS(0)
+	}
 	return nil
 }
 

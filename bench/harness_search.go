@@ -118,19 +118,20 @@ func (h *harness) latency(ctx context.Context, coll string) (p50, p99 float64, e
 	return ms(percentile(ds, 0.50)), ms(percentile(ds, 0.99)), nil
 }
 
-// qps runs Concurrency callers for QPSDuration and counts the searches.
-func (h *harness) qps(ctx context.Context, coll string) (float64, error) {
+// qps runs callers concurrent searches for QPSDuration and returns
+// searches per second.
+func (h *harness) qps(ctx context.Context, coll string, callers int) (float64, error) {
 	cfg := h.cfg
-	h.logf("%d callers searching %s for %v", cfg.Concurrency, coll, cfg.QPSDuration)
+	h.logf("%d callers searching %s for %v", callers, coll, cfg.QPSDuration)
 	var done atomic.Int64
 	var firstErr error
 	var once sync.Once
 	deadline := time.Now().Add(cfg.QPSDuration)
 	t0 := time.Now()
 	var wg sync.WaitGroup
-	for c := range cfg.Concurrency {
+	for c := range callers {
 		wg.Go(func() {
-			for i := c; time.Now().Before(deadline) && ctx.Err() == nil; i += cfg.Concurrency {
+			for i := c; time.Now().Before(deadline) && ctx.Err() == nil; i += callers {
 				if _, err := h.search(ctx, coll, h.probes[i%len(h.probes)]); err != nil {
 					once.Do(func() { firstErr = err })
 					return
@@ -181,10 +182,15 @@ func (h *harness) compressed(ctx context.Context) (*CompressedReport, error) {
 	}
 	cr.FloorMs = ms(median(h.floors))
 	h.logf("%s search p50 %.2f ms, p99 %.2f ms; floor %.2f ms", cfg.Tier, cr.SearchP50Ms, cr.SearchP99Ms, cr.FloorMs)
-	if cr.QPSConcurrent, err = h.qps(ctx, collTier); err != nil {
+	if cr.QPSConcurrent, err = h.qps(ctx, collTier, cfg.Concurrency); err != nil {
 		return nil, err
 	}
 	h.logf("%s, %d callers: %.1f searches/s", cfg.Tier, cfg.Concurrency, cr.QPSConcurrent)
+	if !cfg.SkipThroughput {
+		if cr.Throughput, err = h.throughput(ctx, collTier, cr.QPSConcurrent); err != nil {
+			return nil, err
+		}
+	}
 
 	// Agreement: the same queries on both collections, from concurrent
 	// callers (coalesced) so that a thousand exact scans stay quick.

@@ -30,12 +30,17 @@ func (h *harness) generate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n := max(cfg.Queries, cfg.AgreementQueries)
-	h.probes = make([][]float32, n)
+	h.probes = make([][]float32, cfg.probeCount())
 	for i := range h.probes {
-		h.probes[i] = h.gen.Probe(int(genMix(uint64(i)^uint64(cfg.Seed))%uint64(cfg.Users)), i)
+		h.probes[i] = probe(h.gen, cfg, i)
 	}
 	return nil
+}
+
+// probe is a run's i-th probe: a fresh face of a user that i and the
+// seed choose.
+func probe(g *Generator, cfg Config, i int) []float32 {
+	return g.Probe(int(genMix(uint64(i)^uint64(cfg.Seed))%uint64(cfg.Users)), i)
 }
 
 func (h *harness) face(user, j int) []float32 {

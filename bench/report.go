@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -52,6 +53,25 @@ type Report struct {
 	// index.Matrix of the users' vectors as the engine builds its own.
 	BytesPerUser float64 `json:"bytes_per_user"`
 
+	// FMAPeakGFLOPS is the machine's float32 multiply-add ceiling,
+	// [index.FMAPeak] on GOMAXPROCS workers (the search's): the best of
+	// reads taken just before each batched measurement. FMAPeakKernel
+	// names the loop it ran, FMAPeakWorkers on how many goroutines. All
+	// three are absent with SkipThroughput, as are the throughput and eval
+	// figures.
+	FMAPeakGFLOPS  float64 `json:"fma_peak_gflops,omitempty"`
+	FMAPeakKernel  string  `json:"fma_peak_kernel,omitempty"`
+	FMAPeakWorkers int     `json:"fma_peak_workers,omitempty"`
+	// Throughput is the float32 collection's many-query figures at
+	// Concurrency and at Batch queries.
+	Throughput []Throughput `json:"throughput,omitempty"`
+	// EvalS is the eval scorer (`facesearch eval`'s) over EvalProbes
+	// probes and every user; Eval10kS scales it to 10,000 probes. Absent
+	// when Config.Eval is nil.
+	EvalProbes int     `json:"eval_probes,omitempty"`
+	EvalS      float64 `json:"eval_s,omitempty"`
+	Eval10kS   float64 `json:"eval_10k_s,omitempty"`
+
 	// The compressed tier: empty when Tier is "none".
 	Compressed *CompressedReport `json:"compressed,omitempty"`
 
@@ -90,6 +110,28 @@ type CompressedReport struct {
 	BytesPerUser float64 `json:"bytes_per_user"`
 	// IngestFacesPerS is the bulk import into the compressed collection.
 	IngestFacesPerS float64 `json:"ingest_faces_per_s"`
+	// Throughput is as for float32, on this tier's collection.
+	Throughput []Throughput `json:"throughput,omitempty"`
+}
+
+// Throughput is one collection's many-query figures at one batch size.
+type Throughput struct {
+	// Batch is the queries per call, and the concurrent callers.
+	Batch int `json:"batch"`
+	// BatchedQPS is Engine.SearchUsersBatch of Batch queries a call, one
+	// call after another: queries answered per second.
+	BatchedQPS float64 `json:"batched_qps"`
+	// BatchedGFLOPS is the float32 arithmetic those answers stand for,
+	// 2·users·dim·BatchedQPS, in GFLOP/s (a compressed tier does other
+	// work, but answers the same questions); BatchedVsPeak divides it by
+	// the report's fma_peak_gflops.
+	BatchedGFLOPS float64 `json:"batched_gflops"`
+	BatchedVsPeak float64 `json:"batched_vs_peak"`
+	// CoalescedQPS is SearchUsersByImage from Batch concurrent callers,
+	// whose searches share passes; CoalescedVsBatched divides it by
+	// BatchedQPS. At Concurrency callers it is qps_concurrent itself.
+	CoalescedQPS       float64 `json:"coalesced_qps"`
+	CoalescedVsBatched float64 `json:"coalesced_vs_batched"`
 }
 
 // Ratios are the report's figures relative to the floor.
@@ -137,6 +179,34 @@ func (r *Report) fill() {
 	t("api_index_faces_per_s", ">= 10000", r.APIIndexFacesPerS, r.APIIndexFacesPerS >= 10_000)
 	t("open_s", "<= 3", r.OpenS, r.OpenS <= 3)
 	t("bytes_per_user", "<= 1.15 x 4·dim", r.Ratios.BytesPerUser, r.Ratios.BytesPerUser <= 1.15)
+	r.fillThroughput("", r.Throughput, true, t)
+	if c := r.Compressed; c != nil {
+		r.fillThroughput("compressed ", c.Throughput, false, t)
+	}
+	if r.EvalS > 0 {
+		at1M := r.Eval10kS * 1e6 / float64(r.Users)
+		t("eval_10k_s", "<= 60 at 1M users (scaled)", at1M, at1M <= 60)
+	}
+}
+
+// fillThroughput derives one collection's throughput ratios and checks
+// their targets: with peak (float32: a compressed tier's arithmetic is
+// another), the largest batch near the FMA peak; at every size, coalesced
+// callers near the batched rate.
+func (r *Report) fillThroughput(prefix string, ts []Throughput, peak bool, t func(name, goal string, measured float64, met bool)) {
+	for i := range ts {
+		x := &ts[i]
+		x.BatchedVsPeak = x.BatchedGFLOPS / r.FMAPeakGFLOPS
+		x.CoalescedVsBatched = x.CoalescedQPS / x.BatchedQPS
+	}
+	if len(ts) > 0 && peak {
+		x := ts[len(ts)-1]
+		t(fmt.Sprintf("batched_%d_gflops", x.Batch), ">= 0.85 x fma_peak_gflops", x.BatchedVsPeak, x.BatchedVsPeak >= 0.85)
+	}
+	for _, x := range ts {
+		t(fmt.Sprintf("%scoalesced_%d_qps", prefix, x.Batch), fmt.Sprintf(">= 0.8 x batched_%d_qps", x.Batch),
+			x.CoalescedVsBatched, x.CoalescedVsBatched >= 0.8)
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -11,24 +11,30 @@ import (
 	"time"
 
 	"github.com/facesearch/facesearch/bench"
+	"github.com/facesearch/facesearch/internal/roc"
 )
 
-const benchSynopsis = `[--users N] [--faces-per-user F] [--dim D] [--concurrency C] [--tier int8|float16|none] [--json] [--data DIR]
+const benchSynopsis = `[--users N] [--faces-per-user F] [--dim D] [--concurrency C] [--batch B] [--eval-probes P] [--tier int8|float16|none] [--no-throughput] [--dump DIR] [--json] [--data DIR]
 
 bench loads a synthetic collection (users whose faces scatter around random
 identities) into a fresh store and measures, in one run: the memory-bandwidth
 floor of a scan, a naive scan, SearchUsers latency and concurrent throughput,
 bulk import and IndexFaces rates, reopen time, memory per user, and the
-compressed tier's latency and agreement with exact search. Progress goes to
-standard error; the report to standard output, as a table or (--json) one
-JSON object. The defaults finish in about a minute on a 2-core machine; the
-data set needs about 4*N*F*D bytes of memory besides the engine's.`
+compressed tier's latency and agreement with exact search. Its throughput
+phases (--no-throughput skips them) measure the machine's float32 FMA peak,
+batched searches of C and B queries, B concurrent callers, and eval's
+scoring of probes against every user. Progress goes to standard error; the
+report to standard output, as a table or (--json) one JSON object. The
+defaults finish in under two minutes on a 2-core machine; the data set needs
+about 4*N*F*D bytes of memory besides the engine's. --dump writes the user
+vectors and probes as .npy files for bench/faiss_compare.py.`
 
 func (m *Main) bench(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("bench", benchSynopsis, examples(
 		"facesearch bench",
 		"facesearch bench --users 1000000 --faces-per-user 1 --dim 512 --json > report.json",
 		"facesearch bench --users 100000 --dim 128 --tier float16",
+		"facesearch bench --json --dump /tmp/fsdump > report.json && bench/faiss_compare.py /tmp/fsdump --report report.json",
 	))
 	var cfg bench.Config
 	fs.IntVar(&cfg.Users, "users", 200_000, "`N` users")
@@ -42,6 +48,10 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.APIFaces, "api-faces", 20_000, "faces indexed through IndexFaces, one per call")
 	fs.DurationVar(&cfg.QPSDuration, "qps-duration", 5*time.Second, "how long the concurrent callers run")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "data set `seed`")
+	fs.IntVar(&cfg.Batch, "batch", 256, "the larger batch size `B` of the throughput figures (queries per call, and callers)")
+	fs.IntVar(&cfg.EvalProbes, "eval-probes", 384, "probes eval scores against every user for eval_s (scaled to 10,000 for eval_10k_s)")
+	fs.BoolVar(&cfg.SkipThroughput, "no-throughput", false, "skip the throughput phases (FMA peak, batched, coalesced, eval)")
+	fs.StringVar(&cfg.DumpDir, "dump", "", "write users.npy and probes.npy to `DIR` (for bench/faiss_compare.py)")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -49,6 +59,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return usageErrorf(fs, "%v", err)
 	}
+	cfg.Eval = benchEval
 	limitMemory()
 	rep, err := bench.Run(ctx, cfg, m.Stderr)
 	if err != nil {
@@ -58,6 +69,17 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		return writeJSON(m.Stdout, rep)
 	}
 	return printBenchReport(m.Stdout, rep)
+}
+
+// benchEval scores every probe against every user with eval's own scorer,
+// the probes as strangers: eval's cost does not depend on which are mates.
+func benchEval(ctx context.Context, users, probes [][]float32) error {
+	ps := make([]probe, len(probes))
+	for i, v := range probes {
+		ps[i] = probe{vec: v, mate: -1}
+	}
+	scorePairs(users, ps, 0, roc.TailLength(evalFARs[0], int64(len(users))*int64(len(probes))))
+	return ctx.Err()
 }
 
 // limitMemory sets a soft memory limit of 90% of the machine's memory,
@@ -89,7 +111,7 @@ func printBenchReport(w io.Writer, r *bench.Report) error {
 	fmt.Fprintf(w, "machine: %s\n", r.Machine)
 	fmt.Fprintf(w, "load average: %.2f at the start, %.2f at the end; %.0f s in all\n\n", r.LoadAvg[0], r.LoadAvg[1], r.ElapsedS)
 	tw := newTable(w)
-	fmt.Fprintln(tw, "figure\tvalue\tvs floor")
+	fmt.Fprintln(tw, "figure\tvalue\tratio (same run)")
 	row := func(name string, v float64, prec int, ratio string) {
 		fmt.Fprintf(tw, "%s\t%.*f\t%s\n", name, prec, v, ratio)
 	}
@@ -107,6 +129,14 @@ func printBenchReport(w io.Writer, r *bench.Report) error {
 	}
 	row("open_s", r.OpenS, 2, openRead)
 	row("bytes_per_user", r.BytesPerUser, 0, fmt.Sprintf("%.3f x 4*dim", r.Ratios.BytesPerUser))
+	if r.FMAPeakGFLOPS > 0 {
+		row("fma_peak_gflops", r.FMAPeakGFLOPS, 1, fmt.Sprintf("%s, %d workers", r.FMAPeakKernel, r.FMAPeakWorkers))
+	}
+	throughputRows(tw, "", r.Throughput)
+	if r.EvalS > 0 {
+		row("eval_s", r.EvalS, 2, fmt.Sprintf("%d probes x %d users", r.EvalProbes, r.Users))
+		row("eval_10k_s", r.Eval10kS, 1, fmt.Sprintf("scaled from %d probes", r.EvalProbes))
+	}
 	if c := r.Compressed; c != nil {
 		t := c.Tier + " "
 		row(t+"floor_ms", c.FloorMs, 2, "its searches' floor")
@@ -117,6 +147,7 @@ func printBenchReport(w io.Writer, r *bench.Report) error {
 		row(t+"fallback_rate", c.FallbackRate, 4, "")
 		row(t+"bytes_per_user", c.BytesPerUser, 0, fmt.Sprintf("%.3f x 4*dim", c.BytesPerUser/float64(4*r.Dim)))
 		row(t+"ingest_faces_per_s", c.IngestFacesPerS, 0, "")
+		throughputRows(tw, t, c.Throughput)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -131,4 +162,15 @@ func printBenchReport(w io.Writer, r *bench.Report) error {
 		fmt.Fprintf(tw, "  %s\t%s %s\tmeasured %s\n", verdict, t.Name, t.Goal, strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.4f", t.Measured), "0"), "."))
 	}
 	return tw.Flush()
+}
+
+// throughputRows prints one collection's batched and coalesced rows, each
+// size's batched row beside the peak and its coalesced row beside it.
+func throughputRows(w io.Writer, prefix string, ts []bench.Throughput) {
+	for _, x := range ts {
+		fmt.Fprintf(w, "%sbatched_%d_qps\t%.1f\t%.1f GFLOP/s, %.2f x peak\n", prefix, x.Batch, x.BatchedQPS, x.BatchedGFLOPS, x.BatchedVsPeak)
+	}
+	for _, x := range ts {
+		fmt.Fprintf(w, "%scoalesced_%d_qps\t%.1f\t%.2f x batched_%d\n", prefix, x.Batch, x.CoalescedQPS, x.CoalescedVsBatched, x.Batch)
+	}
 }
