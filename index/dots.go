@@ -30,18 +30,17 @@ func Dots(qs, rows []float32, dim int, out []float32) {
 		copy(padded, qs)
 		qs = padded
 	}
-	run := min(n, max(1, subFloats/dim))
-	sc, tops := make([]float32, bq*run), make([]float32, bq)
+	run := min(n, batchRun(dim))
+	tops := make([]float32, len(qs)/dim)
+	sc := make([]float32, len(tops)*run)
 	for lo := 0; lo < n; lo += run {
 		m := min(run, n-lo)
-		part := rows[lo*dim : (lo+m)*dim]
-		for j := 0; j < nq; j += bq {
-			kernels.rowDotsQ(qs[j*dim:(j+bq)*dim], part, sc[:bq*m], tops, dim)
-			for t := range min(bq, nq-j) {
-				o := out[(j+t)*n+lo : (j+t)*n+lo+m]
-				for r := range o {
-					o[r] = sc[bq*r+t]
-				}
+		kernels.rowDotsQ(qs, rows[lo*dim:(lo+m)*dim], sc[:len(tops)*m], tops, dim)
+		for i := range nq {
+			g, t := i/bq, i%bq
+			o := out[i*n+lo : i*n+lo+m]
+			for r := range o {
+				o[r] = sc[bq*(m*g+r)+t]
 			}
 		}
 	}

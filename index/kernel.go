@@ -30,15 +30,17 @@ type kernelSet struct {
 	// dim values packed in qs: out[3r+j] = dot(query j, row r), each row
 	// read once for the three.
 	rowDots3 func(qs, rows, out []float32, dim int)
-	// rowDotsQ is the batched pass's kernel: it scores the len(out)/batchQ
-	// rows in rows against batchQ queries of dim values packed in qs,
-	// out[batchQ*r+j] = dot(query j, row r), and sets tops[j] to the
-	// highest of query j's scores (NaNs aside; -Inf if none), so that a
-	// pass offers a query's scores to its heap only when one can enter.
+	// rowDotsQ is the batched pass's kernel: it scores the n rows in rows
+	// against the len(tops) queries of dim values packed in qs, in groups
+	// of batchQ, where n = len(out)/len(tops): out[batchQ*(n*g+r)+j] =
+	// dot(query batchQ*g+j, row r), and tops[batchQ*g+j] is the highest of
+	// that query's scores (NaNs aside; -Inf if none), so that a pass
+	// offers a query's scores to its heap only when one can enter.
 	rowDotsQ func(qs, rows, out, tops []float32, dim int)
 	// batchQ is the queries rowDotsQ scores per row read: as many as the
-	// registers hold accumulators for.
-	batchQ int
+	// registers hold accumulators for. batchRows is the rows it scores at a
+	// time, so that runs of a multiple of it leave no row to score alone.
+	batchQ, batchRows int
 	// sum returns the sum of x with the least work per value: the
 	// bandwidth floor's kernel ([Matrix.Sum]).
 	sum func(x []float32) float32
@@ -88,6 +90,7 @@ func chooseKernels(f cpuFeatures) *kernelSet {
 		boundsF16: boundsF16Go,
 		streamMin: noDim,
 		batchQ:    3,
+		batchRows: 1,
 	}
 	if f.simd {
 		k.dot, k.sum = dotVek, sumVek
@@ -99,10 +102,8 @@ func chooseKernels(f cpuFeatures) *kernelSet {
 		useAsm(k, f)
 	}
 	if k.rowDotsQ == nil {
-		rowDots3 := k.rowDots3
 		k.rowDotsQ = func(qs, rows, out, tops []float32, dim int) {
-			rowDots3(qs, rows, out, dim)
-			topsOf(out, tops[:3])
+			rowDotsGroups(3, k.rowDots3, qs, rows, out, tops, dim)
 		}
 	}
 	return k

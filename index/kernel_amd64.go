@@ -39,11 +39,11 @@ func useAsm(k *kernelSet, f cpuFeatures) {
 	k.boundsI8 = boundsI8Asm
 	k.streamMin = simdMin
 	if f.avx512 {
-		k.batchQ = 4
+		k.batchQ, k.batchRows = 4, 3
+		dot := k.dot
 		k.rowDotsQ = func(qs, rows, out, tops []float32, dim int) {
 			if dim < simdMin {
-				rowDotsQWith(k.dot, 4, qs, rows, out, dim)
-				topsOf(out, tops[:4])
+				rowDotsGroups(4, func(qs, rows, out []float32, dim int) { rowDotsQWith(dot, 4, qs, rows, out, dim) }, qs, rows, out, tops, dim)
 				return
 			}
 			rowDotsQ4Asm(qs, rows, out, tops, dim)
@@ -87,16 +87,20 @@ func rowDots3Asm(qs, rows, out []float32, dim int) {
 	dotRows3(&qs[0], &rows[0], dim, n, &out[0])
 }
 
-// rowDotsQ4Asm is the four-query kernel, three rows at a time (AVX-512).
+// rowDotsQ4Asm is the four-query kernel, three rows at a time, every
+// group in one call (AVX-512).
 func rowDotsQ4Asm(qs, rows, out, tops []float32, dim int) {
-	n := len(out) / 4
-	tops = tops[:4]
+	groups := len(tops) / 4
+	if groups == 0 {
+		return
+	}
+	n := len(out) / len(tops)
 	if n == 0 {
 		topsOf(nil, tops)
 		return
 	}
-	qs, rows = qs[:4*dim], rows[:n*dim]
-	dotRowsQ4(&qs[0], &rows[0], dim, n, &out[0], &tops[0])
+	qs, rows, out = qs[:groups*4*dim], rows[:n*dim], out[:groups*4*n]
+	dotRowsQ4(&qs[0], &rows[0], dim, n, groups, &out[0], &tops[0])
 }
 
 // sumChunkAsm reads x's two halves side by side, as the single-query scan
@@ -147,7 +151,7 @@ func sumFloats2(a *float32, b *float32, n int) float32
 func dotRows3(q *float32, rows *float32, dim int, n int, out *float32)
 
 //go:noescape
-func dotRowsQ4(q *float32, rows *float32, dim int, n int, out *float32, tops *float32)
+func dotRowsQ4(q *float32, rows *float32, dim int, n int, groups int, out *float32, tops *float32)
 
 //go:noescape
 func boundsRowsI8(q *int16, rows *int8, stride int, n int, scale *float32, resid *float32, sq float32, qnorm float32, slack float32, out *float32) (top float32)

@@ -46,30 +46,35 @@
 	VMOVUPS   XA, OFF(R9); \
 	VMAXPS    X31, XA, X31
 
-// func dotRowsQ4(q *float32, rows *float32, dim int, n int, out *float32, tops *float32)
-// q holds four queries back to back; out[4r+j] = q_j . row r for r < n, and
-// tops[j] = the highest out[4r+j] (NaNs aside; -Inf if none), with
-// AVX-512. Rows are scored three at a time: twelve products of two 16-lane
+// func dotRowsQ4(q *float32, rows *float32, dim int, n int, groups int, out *float32, tops *float32)
+// q holds groups groups of four queries back to back; for each group g,
+// out[4n*g + 4r+j] = q_4g+j . row r for r < n, and tops[4g+j] = the
+// highest of those (NaNs aside; -Inf if none), with AVX-512. The rows are
+// read once per group, from L1 when they fit. Rows are scored three at a time: twelve products of two 16-lane
 // accumulators each (see dotRows3x2) take 24 of the 32 registers, the
 // three rows' and four queries' values the rest, so each value loaded
 // serves three or four FMAs and the FMA pipes, not the loads, set the pace.
 // The rows left over are scored one at a time.
-TEXT ·dotRowsQ4(SB), NOSPLIT, $0-48
+TEXT ·dotRowsQ4(SB), NOSPLIT, $0-56
 	MOVQ q+0(FP), SI
-	MOVQ rows+8(FP), DI
 	MOVQ dim+16(FP), DX
+	MOVQ groups+32(FP), BX
+	MOVQ out+40(FP), R9
+	MOVQ DX, AX
+	ANDQ $-32, AX
+	MOVL $0x0fff, R8       // the twelve scores of a triple
+	KMOVW R8, K1
+
+groupQ4:
+	MOVQ rows+8(FP), DI
 	MOVQ n+24(FP), R8
-	MOVQ out+32(FP), R9
 	LEAQ (SI)(DX*4), R10   // query 1
 	LEAQ (R10)(DX*4), R11  // query 2
 	LEAQ (R11)(DX*4), R12  // query 3
-	MOVQ DX, AX
-	ANDQ $-32, AX
-	MOVL $0xff800000, BX   // -Inf
-	VMOVD BX, X31
+	LEAQ (R12)(DX*4), R15  // the next group's queries
+	MOVL $0xff800000, R13  // -Inf
+	VMOVD R13, X31
 	VBROADCASTSS X31, Z31
-	MOVL $0x0fff, BX       // the twelve scores of a triple
-	KMOVW BX, K1
 	CMPQ R8, $3
 	JLT  oneQ4
 
@@ -103,6 +108,11 @@ triQ4:
 	XORQ   CX, CX
 
 vecQ4:
+	// Bring the next group's queries into L1 while this one's rows are
+	// scored, so that its first triple does not wait for them (past the
+	// last group the hints are harmless).
+	PREFETCHT0  (R15)(CX*8)
+	PREFETCHT0  64(R15)(CX*8)
 	VMOVUPS     (DI)(CX*4), Z24
 	VMOVUPS     (R13)(CX*4), Z25
 	VMOVUPS     (R14)(CX*4), Z26
@@ -203,6 +213,7 @@ storeQ4:
 	VMAXPS  Z31, Z0, Z31 // max(score, top): top where the score is NaN, as Go's comparison
 	ADDQ    $48, R9
 	LEAQ    (R14)(DX*4), DI
+	LEAQ    (R15)(DX*8), R15 // the next two queries to bring in
 	SUBQ    $3, R8
 	CMPQ    R8, $3
 	JGE     triQ4
@@ -279,7 +290,13 @@ store1Q4:
 	JNZ  rowQ4
 
 doneQ4:
-	MOVQ    tops+40(FP), AX
-	VMOVUPS X31, (AX)
+	MOVQ    tops+48(FP), R13
+	VMOVUPS X31, (R13)
+	ADDQ    $16, R13
+	MOVQ    R13, tops+48(FP)
+	LEAQ    (R12)(DX*4), SI // the next group's queries
+	DECQ    BX
+	JNZ     groupQ4
 	VZEROUPPER
 	RET
+

@@ -76,8 +76,8 @@ func kernelSets() []struct {
 
 // TestRowDotsQ: every kernel set's batched kernel gives each (query, row)
 // score the bits of the pure-Go one (one Dot per pair) and each query's
-// highest score, NaNs aside, for every dimension remainder and row count
-// on both sides of its three-row step.
+// highest score, NaNs aside, for every dimension remainder, row counts on
+// both sides of its three-row step, and one group of queries or several.
 func TestRowDotsQ(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	rng := rand.New(rand.NewPCG(41, 42))
@@ -89,28 +89,34 @@ func TestRowDotsQ(t *testing.T) {
 		}
 		for _, dim := range rowLengths {
 			for _, n := range []int{0, 1, 2, 3, 4, 5, 6, 7, 16} {
-				qs, rows := randVec(rng, bq*dim), randVec(rng, n*dim)
-				if n >= 2 {
-					rows[dim+dim/2] = float32(math.NaN()) // row 1 scores NaN for all
-				}
-				want := make([]float32, bq*n)
-				rowDotsQWith(Dot, bq, qs, rows, want, dim)
-				got := make([]float32, bq*n+1)
-				got[bq*n] = 42 // past the scores: left alone
-				tops := make([]float32, bq)
-				rowDotsQ(qs, rows, got[:bq*n], tops, dim)
-				for i := range want {
-					require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s dim %d n %d: row %d query %d", set.name, dim, n, i/bq, i%bq)
-				}
-				require.Equal(t, float32(42), got[bq*n], "%s dim %d n %d", set.name, dim, n)
-				for j := range bq {
-					top := float32(math.Inf(-1))
-					for r := range n {
-						if s := want[bq*r+j]; s > top {
-							top = s
-						}
+				for _, groups := range []int{1, 3} {
+					nq := groups * bq
+					qs, rows := randVec(rng, nq*dim), randVec(rng, n*dim)
+					if n >= 2 {
+						rows[dim+dim/2] = float32(math.NaN()) // row 1 scores NaN for all
 					}
-					require.Equal(t, top, tops[j], "%s dim %d n %d: query %d's top", set.name, dim, n, j)
+					want := make([]float32, nq*n)
+					for g := range groups {
+						rowDotsQWith(Dot, bq, qs[g*bq*dim:(g+1)*bq*dim], rows, want[g*bq*n:(g+1)*bq*n], dim)
+					}
+					got := make([]float32, nq*n+1)
+					got[nq*n] = 42 // past the scores: left alone
+					tops := make([]float32, nq)
+					rowDotsQ(qs, rows, got[:nq*n], tops, dim)
+					for i := range want {
+						require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s dim %d n %d: score %d", set.name, dim, n, i)
+					}
+					require.Equal(t, float32(42), got[nq*n], "%s dim %d n %d", set.name, dim, n)
+					for i := range nq {
+						g, j := i/bq, i%bq
+						top := float32(math.Inf(-1))
+						for r := range n {
+							if s := want[bq*(n*g+r)+j]; s > top {
+								top = s
+							}
+						}
+						require.Equal(t, top, tops[i], "%s dim %d n %d: query %d's top", set.name, dim, n, i)
+					}
 				}
 			}
 		}

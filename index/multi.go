@@ -9,7 +9,7 @@ import (
 // reads the matrix once whatever its queries, and past a few dozen queries
 // it is compute-bound (see maxShared), so larger passes would only grow
 // the heaps and the packed queries past the caches.
-const maxBatch = 64
+const maxBatch = 256
 
 // floatBatchMin is the least group of queries a pass (of SearchBatch or
 // of coalesced searches) scores on the float32 rows even where the

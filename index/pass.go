@@ -9,6 +9,19 @@ import (
 // scores: they stay in L1 while every query of a pass reads them.
 const subFloats = 1 << 13
 
+// batchFloats (24 KiB of float32 rows) bounds the rows one call of the
+// batched kernel scores: they stay in L1 with a group of queries and the
+// next group's, which the kernel brings in meanwhile, while every group
+// reads them (BenchmarkSearchBatch).
+const batchFloats = 6 << 10
+
+// batchRun is the rows per call of the batched kernel at dimension dim: up
+// to batchFloats, in whole steps of the kernel's rows.
+func batchRun(dim int) int {
+	step := kernels.batchRows
+	return max(step, batchFloats/dim/step*step)
+}
+
 // query is one search of a pass: what was asked, the per-worker heaps the
 // pass fills, and the answer.
 type query struct {
@@ -110,6 +123,7 @@ func (m *Matrix) newPlan(qs []*query, workers int, tier Tier) *plan {
 		p.visit = p.scoreRuns
 		if !single {
 			p.batchQ = kernels.batchQ
+			p.run = min(m.chunkRows, batchRun(dim))
 			p.packed = make([]float32, (nq+p.batchQ-1)/p.batchQ*p.batchQ*dim)
 			for i, q := range qs {
 				copy(p.packed[i*dim:], q.vec)
@@ -119,11 +133,14 @@ func (m *Matrix) newPlan(qs []*query, workers int, tier Tier) *plan {
 	p.scratch = make([][]float32, p.workers)
 	p.tops = make([][]float32, p.workers)
 	for w := range p.scratch {
-		if single {
+		switch {
+		case single:
 			p.scratch[w] = make([]float32, min(p.run, len(m.keys))) // a chunk may hold more rows than the matrix
-		} else {
-			p.scratch[w] = make([]float32, max(1, p.batchQ)*p.run)
-			p.tops[w] = make([]float32, p.batchQ)
+		case p.packed != nil:
+			p.tops[w] = make([]float32, len(p.packed)/dim)
+			p.scratch[w] = make([]float32, len(p.tops[w])*p.run)
+		default: // bounds, a query at a time
+			p.scratch[w] = make([]float32, p.run)
 		}
 	}
 	return p
@@ -174,7 +191,7 @@ func (p *plan) allocHeaps() {
 // scoreRuns scores the float32 rows [lo, hi) for every query, run rows per
 // kernel call, and offers them to worker w's heaps.
 func (p *plan) scoreRuns(w, lo, hi int) {
-	sc, dim, nq, bq := p.scratch[w], p.m.dim, len(p.qs), p.batchQ
+	sc, dim, bq := p.scratch[w], p.m.dim, p.batchQ
 	for ; lo < hi; lo += p.run {
 		n := min(p.run, hi-lo)
 		keys := p.m.keys[lo : lo+n]
@@ -186,15 +203,17 @@ func (p *plan) scoreRuns(w, lo, hi int) {
 			}
 			continue
 		}
-		tops := p.tops[w]
-		for j := 0; j < nq; j += bq {
-			kernels.rowDotsQ(p.packed[j*dim:(j+bq)*dim], rows, sc[:bq*n], tops, dim)
-			for t, top := range tops[:min(bq, nq-j)] {
-				// Once a heap is full, most runs hold no score that
-				// reaches its floor: nothing for take to offer.
-				if h := &p.qs[j+t].heaps[w]; top >= h.floor {
-					h.take(sc[t:], bq, keys)
-				}
+		// One call scores every group: the run stays in L1 while each
+		// group reads it.
+		groups := len(p.packed) / (bq * dim)
+		out, tops := sc[:groups*bq*n], p.tops[w]
+		kernels.rowDotsQ(p.packed, rows, out, tops, dim)
+		for i, q := range p.qs {
+			// Once a heap is full, most runs hold no score that reaches
+			// its floor: nothing for take to offer.
+			if h := &q.heaps[w]; tops[i] >= h.floor {
+				g, t := i/bq, i%bq
+				h.take(out[g*bq*n+t:], bq, keys)
 			}
 		}
 	}
