@@ -5,10 +5,13 @@ import (
 	"fmt"
 )
 
-// maxBatch caps the queries of one pass of [Matrix.SearchBatch]. A pass
-// reads the matrix once whatever its queries, and past a few dozen queries
-// it is compute-bound (see maxShared), so larger passes would only grow
-// the heaps and the packed queries past the caches.
+// maxBatch caps the queries of one pass of [Matrix.SearchBatch] (and of a
+// coalesced pass, maxShared). A pass reads the matrix once whatever its
+// queries; at 512 dimensions it takes a couple of hundred queries before
+// their arithmetic, near the FMA peak, outlasts that read, so that the
+// pass is bound by arithmetic rather than memory (BenchmarkSearchBatch).
+// Their packed copy (512 KiB at d=512) and heaps stay small next to the
+// pass.
 const maxBatch = 256
 
 // floatBatchMin is the least group of queries a pass (of SearchBatch or
