@@ -108,11 +108,11 @@ triQ4:
 	XORQ   CX, CX
 
 vecQ4:
-	// Bring the next group's queries into L1 while this one's rows are
-	// scored, so that its first triple does not wait for them (past the
-	// last group the hints are harmless).
-	PREFETCHT0  (R15)(CX*8)
-	PREFETCHT0  64(R15)(CX*8)
+	// Bring the next group's queries into L1, one per triple, while this
+	// group's rows are scored, so that its first triples do not wait for
+	// them (past the last group the hints are harmless).
+	PREFETCHT0  (R15)(CX*4)
+	PREFETCHT0  64(R15)(CX*4)
 	VMOVUPS     (DI)(CX*4), Z24
 	VMOVUPS     (R13)(CX*4), Z25
 	VMOVUPS     (R14)(CX*4), Z26
@@ -213,7 +213,7 @@ storeQ4:
 	VMAXPS  Z31, Z0, Z31 // max(score, top): top where the score is NaN, as Go's comparison
 	ADDQ    $48, R9
 	LEAQ    (R14)(DX*4), DI
-	LEAQ    (R15)(DX*8), R15 // the next two queries to bring in
+	LEAQ    (R15)(DX*4), R15 // the next query to bring in
 	SUBQ    $3, R8
 	CMPQ    R8, $3
 	JGE     triQ4
