@@ -44,9 +44,9 @@ func newRandQuery(rng *rand.Rand, m *Matrix, md model, vec func(*rand.Rand, int)
 	return q
 }
 
-// TestPassMatchesSearch: scoring several queries per row (rowDots3 and its
-// remainder) gives every query exactly what it gets alone, hit for hit, at
-// every fan-out, with and without SIMD.
+// TestPassMatchesSearch: scoring several queries per row (the batched
+// kernel, its groups padded) gives every query exactly what it gets alone,
+// hit for hit, at every fan-out, with every kernel set.
 func TestPassMatchesSearch(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	for _, geo := range []struct{ dim, rows, blockRows, chunkRows int }{
@@ -73,7 +73,7 @@ func TestPassMatchesSearch(t *testing.T) {
 			for _, c := range []struct{ simd, avx512 bool }{{true, hostFeatures.avx512}, {true, false}, {false, false}} {
 				useKernels(c.simd, c.avx512)
 				simd := c.simd
-				for _, nq := range []int{1, 2, 3, 4, 5, 7, 11} {
+				for _, nq := range []int{1, 2, 3, 4, 5, 7, 8, 9, 11, 13} {
 					queries := make([]randQuery, nq)
 					for i := range queries {
 						queries[i] = newRandQuery(rng, m, md, vec)

@@ -21,10 +21,10 @@
 //
 //   - [Matrix.SearchShared] coalesces concurrent searches: those that arrive
 //     while a pass runs share the next one (a group commit), and a
-//     register-blocked kernel scores three queries per row loaded (with
-//     AVX-512, two rows at once, one from each half of a chunk), so a pass
-//     for dozens of queries costs one read of the matrix plus a fraction
-//     of their compute alone.
+//     register-blocked kernel scores several queries per row loaded (with
+//     AVX-512, four queries by three rows at a time, near the FMA peak), so
+//     a pass for hundreds of queries costs one read of the matrix plus
+//     their arithmetic.
 //     [Matrix.SearchBatch] runs the same passes for many queries given at
 //     once, and [Dots] scores every query against every row with the
 //     same kernels, for callers that need all the scores.
@@ -36,8 +36,8 @@
 //
 // Either way the answer is exactly that of a lone float32 scan: the same
 // keys, the same order, and scores with the same bits, because every
-// float32 kernel (one query or three, one row or two, assembly or pure Go)
-// sums each dot product in the same order as [Dot]. The kernels are chosen
+// float32 kernel (one query or several, one row or three, assembly or
+// pure Go) sums each dot product in the same order as [Dot]. The kernels are chosen
 // once, at init, for the CPU; the pure-Go ones are the reference the
 // assembly is tested against, and the build needs no assembly (tag purego,
 // or any architecture but amd64).

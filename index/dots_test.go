@@ -8,17 +8,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestDots: every score of Dots has the bits of Dot, with and without
-// SIMD, for query counts on both sides of the kernel's groups of three and
-// row counts on both sides of a run.
+// TestDots: every score of Dots has the bits of Dot, with every kernel
+// set, for query counts on both sides of the kernels' groups and row
+// counts on both sides of a run.
 func TestDots(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	for _, dim := range []int{1, 2, 3, 4, 5, 6, 7, 8, 31, 32, 67, 512, 4096} {
-		for _, c := range []struct{ simd, avx512 bool }{{true, hostFeatures.avx512}, {false, false}} {
+		for _, c := range kernelSets() {
 			useKernels(c.simd, c.avx512)
 			rng := rand.New(rand.NewPCG(24, uint64(dim)))
-			run := max(1, subFloats/dim)
-			for _, nq := range []int{0, 1, 2, 3, 4, 5, 7, 17} {
+			run := batchRun(dim)
+			for _, nq := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 17} {
 				for _, n := range []int{0, 1, 2, run - 1, run, run + 1, 2*run + 3} {
 					if n < 0 || n*dim > 1<<20 {
 						continue
@@ -30,7 +30,7 @@ func TestDots(t *testing.T) {
 					for i := range nq {
 						for r := range n {
 							if want := Dot(qs[i*dim:(i+1)*dim], rows[r*dim:(r+1)*dim]); out[i*n+r] != want {
-								t.Fatalf("simd=%v dim=%d nq=%d n=%d: query %d row %d scores %v, Dot %v", c.simd, dim, nq, n, i, r, out[i*n+r], want)
+								t.Fatalf("%s dim=%d nq=%d n=%d: query %d row %d scores %v, Dot %v", c.name, dim, nq, n, i, r, out[i*n+r], want)
 							}
 						}
 					}

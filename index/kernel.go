@@ -30,9 +30,17 @@ type kernelSet struct {
 	// dim values packed in qs: out[3r+j] = dot(query j, row r), each row
 	// read once for the three.
 	rowDots3 func(qs, rows, out []float32, dim int)
-	// rowDots3x2 is rowDots3 over two runs of rows, a and b, of
-	// len(outA)/3 rows each, scored side by side where pairsMin allows.
-	rowDots3x2 func(qs, a, b, outA, outB []float32, dim int)
+	// rowDotsQ is the batched pass's kernel: it scores the n rows in rows
+	// against the len(tops) queries of dim values packed in qs, in groups
+	// of batchQ, where n = len(out)/len(tops): out[batchQ*(n*g+r)+j] =
+	// dot(query batchQ*g+j, row r), and tops[batchQ*g+j] is the highest of
+	// that query's scores (NaNs aside; -Inf if none), so that a pass
+	// offers a query's scores to its heap only when one can enter.
+	rowDotsQ func(qs, rows, out, tops []float32, dim int)
+	// batchQ is the queries rowDotsQ scores per row read: as many as the
+	// registers hold accumulators for. batchRows is the rows it scores at a
+	// time, so that runs of a multiple of it leave no row to score alone.
+	batchQ, batchRows int
 	// sum returns the sum of x with the least work per value: the
 	// bandwidth floor's kernel ([Matrix.Sum]).
 	sum func(x []float32) float32
@@ -45,17 +53,13 @@ type kernelSet struct {
 	// long streams, so that a single query's scan hands it whole chunks
 	// (in runs of subFloats the streams would be short).
 	streamMin int
-	// pairsMin is the least dimension for which rowDots3x2 scores its two
-	// runs side by side, so that a pass of several queries scores each
-	// chunk's two halves together.
-	pairsMin int
 }
 
 // cpuFeatures is what a kernel set may use.
 type cpuFeatures struct {
 	simd   bool // AVX2 and FMA, which vek32 and every assembly kernel need
 	asm    bool // this build has the assembly kernels (kernel_amd64.s)
-	avx512 bool // AVX-512F: the two-run kernel (dotRows3x2)
+	avx512 bool // AVX-512F: the four-query kernel (dotRowsQ4)
 	f16c   bool // half-float conversion: the float16 bounds kernel
 }
 
@@ -72,7 +76,7 @@ var hostFeatures = cpuFeatures{
 // kernels is the set every scan uses, chosen once for this CPU.
 var kernels = chooseKernels(hostFeatures)
 
-// noDim is a streamMin or pairsMin no dimension reaches.
+// noDim is a streamMin no dimension reaches.
 const noDim = int(^uint(0) >> 1)
 
 // chooseKernels returns the best set f allows: pure Go; vek32's dot product
@@ -85,20 +89,22 @@ func chooseKernels(f cpuFeatures) *kernelSet {
 		boundsI8:  boundsI8Go,
 		boundsF16: boundsF16Go,
 		streamMin: noDim,
-		pairsMin:  noDim,
+		batchQ:    3,
+		batchRows: 1,
 	}
 	if f.simd {
 		k.dot, k.sum = dotVek, sumVek
 	}
 	dot := k.dot
 	k.rowDots = func(q, rows, out []float32) { rowDotsWith(dot, q, rows, out) }
-	k.rowDots3 = func(qs, rows, out []float32, dim int) { rowDots3With(dot, qs, rows, out, dim) }
-	k.rowDots3x2 = func(qs, a, b, outA, outB []float32, dim int) {
-		k.rowDots3(qs, a, outA, dim)
-		k.rowDots3(qs, b, outB, dim)
-	}
+	k.rowDots3 = func(qs, rows, out []float32, dim int) { rowDotsQWith(dot, 3, qs, rows, out, dim) }
 	if f.simd && f.asm {
 		useAsm(k, f)
+	}
+	if k.rowDotsQ == nil {
+		k.rowDotsQ = func(qs, rows, out, tops []float32, dim int) {
+			rowDotsGroups(3, k.rowDots3, qs, rows, out, tops, dim)
+		}
 	}
 	return k
 }

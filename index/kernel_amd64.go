@@ -4,7 +4,7 @@ package index
 
 import "golang.org/x/sys/cpu"
 
-// have512 reports whether the CPU (and OS) run AVX-512, which dotRows3x2
+// have512 reports whether the CPU (and OS) run AVX-512, which dotRowsQ4
 // needs besides AVX2 and FMA.
 var have512 = cpu.X86.HasAVX512F
 
@@ -39,15 +39,15 @@ func useAsm(k *kernelSet, f cpuFeatures) {
 	k.boundsI8 = boundsI8Asm
 	k.streamMin = simdMin
 	if f.avx512 {
-		rowDots3x2 := k.rowDots3x2
-		k.rowDots3x2 = func(qs, a, b, outA, outB []float32, dim int) {
+		k.batchQ, k.batchRows = 4, 3
+		dot := k.dot
+		k.rowDotsQ = func(qs, rows, out, tops []float32, dim int) {
 			if dim < simdMin {
-				rowDots3x2(qs, a, b, outA, outB, dim)
+				rowDotsGroups(4, func(qs, rows, out []float32, dim int) { rowDotsQWith(dot, 4, qs, rows, out, dim) }, qs, rows, out, tops, dim)
 				return
 			}
-			rowDots3x2Asm(qs, a, b, outA, outB, dim)
+			rowDotsQ4Asm(qs, rows, out, tops, dim)
 		}
-		k.pairsMin = simdMin
 	}
 	if f.f16c {
 		k.boundsF16 = boundsF16Asm
@@ -87,14 +87,20 @@ func rowDots3Asm(qs, rows, out []float32, dim int) {
 	dotRows3(&qs[0], &rows[0], dim, n, &out[0])
 }
 
-// rowDots3x2Asm loads each query once for both runs (AVX-512).
-func rowDots3x2Asm(qs, a, b, outA, outB []float32, dim int) {
-	n := len(outA) / 3
-	if n == 0 {
+// rowDotsQ4Asm is the four-query kernel, three rows at a time, every
+// group in one call (AVX-512).
+func rowDotsQ4Asm(qs, rows, out, tops []float32, dim int) {
+	groups := len(tops) / 4
+	if groups == 0 {
 		return
 	}
-	qs, a, b, outB = qs[:3*dim], a[:n*dim], b[:n*dim], outB[:3*n]
-	dotRows3x2(&qs[0], &a[0], &b[0], dim, n, &outA[0], &outB[0])
+	n := len(out) / len(tops)
+	if n == 0 {
+		topsOf(nil, tops)
+		return
+	}
+	qs, rows, out = qs[:groups*4*dim], rows[:n*dim], out[:groups*4*n]
+	dotRowsQ4(&qs[0], &rows[0], dim, n, groups, &out[0], &tops[0])
 }
 
 // sumChunkAsm reads x's two halves side by side, as the single-query scan
@@ -145,7 +151,7 @@ func sumFloats2(a *float32, b *float32, n int) float32
 func dotRows3(q *float32, rows *float32, dim int, n int, out *float32)
 
 //go:noescape
-func dotRows3x2(q *float32, a *float32, b *float32, dim int, n int, outA *float32, outB *float32)
+func dotRowsQ4(q *float32, rows *float32, dim int, n int, groups int, out *float32, tops *float32)
 
 //go:noescape
 func boundsRowsI8(q *int16, rows *int8, stride int, n int, scale *float32, resid *float32, sq float32, qnorm float32, slack float32, out *float32) (top float32)

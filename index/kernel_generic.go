@@ -36,17 +36,47 @@ func rowDotsWith(dot func(a, b []float32) float32, q, rows, out []float32) {
 	}
 }
 
-// rowDots3With is kernelSet.rowDots3 with three dot calls per row.
-func rowDots3With(dot func(a, b []float32) float32, qs, rows, out []float32, dim int) {
-	n := len(out) / 3
+// rowDotsQWith scores the len(out)/q rows in rows against the q queries
+// packed in qs, out[q*r+j] = dot(query j, row r), with one dot call per
+// pair: kernelSet.rowDots3 and rowDotsQ where no assembly does it.
+func rowDotsQWith(dot func(a, b []float32) float32, q int, qs, rows, out []float32, dim int) {
+	n := len(out) / q
 	if n == 0 {
 		return
 	}
-	qs, rows = qs[:3*dim], rows[:n*dim]
-	q0, q1, q2 := qs[:dim:dim], qs[dim:2*dim:2*dim], qs[2*dim:]
+	qs, rows = qs[:q*dim], rows[:n*dim]
 	for r := range n {
 		row := rows[r*dim : (r+1)*dim : (r+1)*dim]
-		out[3*r], out[3*r+1], out[3*r+2] = dot(q0, row), dot(q1, row), dot(q2, row)
+		for j := range q {
+			out[q*r+j] = dot(qs[j*dim:(j+1)*dim:(j+1)*dim], row)
+		}
+	}
+}
+
+// rowDotsGroups is kernelSet.rowDotsQ for groups of q queries from a
+// kernel that scores one group.
+func rowDotsGroups(q int, kernel func(qs, rows, out []float32, dim int), qs, rows, out, tops []float32, dim int) {
+	n := len(out) / max(1, len(tops))
+	for g := range len(tops) / q {
+		o := out[g*q*n : (g+1)*q*n]
+		kernel(qs[g*q*dim:(g+1)*q*dim], rows, o, dim)
+		topsOf(o, tops[g*q:(g+1)*q])
+	}
+}
+
+// topsOf sets tops[j] to the highest of scores[j], scores[j+len(tops)],
+// ... (NaNs aside; -Inf if none): kernelSet.rowDotsQ's maxima, for the
+// kernels that do not work them out themselves.
+func topsOf(scores, tops []float32) {
+	q := len(tops)
+	for j := range tops {
+		top := float32(math.Inf(-1))
+		for i := j; i < len(scores); i += q {
+			if s := scores[i]; s > top {
+				top = s
+			}
+		}
+		tops[j] = top
 	}
 }
 

@@ -32,9 +32,6 @@ func TestKernelsMatchDot(t *testing.T) {
 						three := make([]float32, 3*n)
 						rowDots(qs[:dim], rows, one)
 						rowDots3(qs, rows, three, dim)
-						other := randVec(rng, n*dim)
-						threeA, threeB := make([]float32, 3*n), make([]float32, 3*n)
-						rowDots3x2(qs, rows, other, threeA, threeB, dim)
 						for r := range n {
 							row := rows[r*dim : (r+1)*dim]
 							want := Dot(qs[:dim], row)
@@ -42,15 +39,87 @@ func TestKernelsMatchDot(t *testing.T) {
 							for j := range 3 {
 								want := Dot(qs[j*dim:(j+1)*dim], row)
 								require.Equal(t, math.Float32bits(want), math.Float32bits(three[3*r+j]), "rowDots3 row %d query %d", r, j)
-								require.Equal(t, math.Float32bits(want), math.Float32bits(threeA[3*r+j]), "rowDots3x2 a row %d query %d", r, j)
-								want = Dot(qs[j*dim:(j+1)*dim], other[r*dim:(r+1)*dim])
-								require.Equal(t, math.Float32bits(want), math.Float32bits(threeB[3*r+j]), "rowDots3x2 b row %d query %d", r, j)
 							}
 						}
 					}
 				})
 			}
 		})
+	}
+}
+
+// kernelSets are the kernel sets this CPU can run, each a cpuFeatures
+// cut down from the host's: pure Go, AVX2 and, where the CPU has it,
+// AVX-512.
+func kernelSets() []struct {
+	name         string
+	simd, avx512 bool
+} {
+	sets := []struct {
+		name         string
+		simd, avx512 bool
+	}{{"go", false, false}}
+	if hostFeatures.simd {
+		sets = append(sets, struct {
+			name         string
+			simd, avx512 bool
+		}{"avx2", true, false})
+	}
+	if hostFeatures.simd && hostFeatures.avx512 {
+		sets = append(sets, struct {
+			name         string
+			simd, avx512 bool
+		}{"avx512", true, true})
+	}
+	return sets
+}
+
+// TestRowDotsQ: every kernel set's batched kernel gives each (query, row)
+// score the bits of the pure-Go one (one Dot per pair) and each query's
+// highest score, NaNs aside, for every dimension remainder, row counts on
+// both sides of its three-row step, and one group of queries or several.
+func TestRowDotsQ(t *testing.T) {
+	t.Cleanup(func() { kernels = hostKernels })
+	rng := rand.New(rand.NewPCG(41, 42))
+	for _, set := range kernelSets() {
+		useKernels(set.simd, set.avx512)
+		bq := kernels.batchQ
+		if set.avx512 {
+			require.Equal(t, 4, bq, "the AVX-512 kernel's queries per row")
+		}
+		for _, dim := range rowLengths {
+			for _, n := range []int{0, 1, 2, 3, 4, 5, 6, 7, 16} {
+				for _, groups := range []int{1, 3} {
+					nq := groups * bq
+					qs, rows := randVec(rng, nq*dim), randVec(rng, n*dim)
+					if n >= 2 {
+						rows[dim+dim/2] = float32(math.NaN()) // row 1 scores NaN for all
+					}
+					want := make([]float32, nq*n)
+					for g := range groups {
+						rowDotsQWith(Dot, bq, qs[g*bq*dim:(g+1)*bq*dim], rows, want[g*bq*n:(g+1)*bq*n], dim)
+					}
+					got := make([]float32, nq*n+1)
+					got[nq*n] = 42 // past the scores: left alone
+					tops := make([]float32, nq)
+					rowDotsQ(qs, rows, got[:nq*n], tops, dim)
+					for i := range want {
+						require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s dim %d n %d: score %d", set.name, dim, n, i)
+					}
+					require.Equal(t, float32(42), got[nq*n], "%s dim %d n %d", set.name, dim, n)
+					for i := range nq {
+						g, j := i/bq, i%bq
+						top := float32(math.Inf(-1))
+						for r := range n {
+							if s := want[bq*(n*g+r)+j]; s > top {
+								top = s
+							}
+						}
+						require.Equal(t, top, tops[i], "%s dim %d n %d: query %d's top", set.name, dim, n, i)
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -75,12 +144,19 @@ func TestKernelsMatchVek(t *testing.T) {
 		three := make([]float32, 15)
 		rowDots(q[:dim], rows, one)
 		rowDots3(q, rows, three, dim)
+		bq := kernels.batchQ
+		qb := randVec(rng, bq*dim)
+		batched, tops := make([]float32, 5*bq), make([]float32, bq)
+		rowDotsQ(qb, rows, batched, tops, dim)
 
 		for r := range 5 {
 			row := rows[r*dim : (r+1)*dim]
 			assert.Equal(t, vek32.Dot(q[:dim], row), one[r], "dim %d row %d", dim, r)
 			for j := range 3 {
 				assert.Equal(t, vek32.Dot(q[j*dim:(j+1)*dim], row), three[3*r+j], "dim %d row %d query %d", dim, r, j)
+			}
+			for j := range bq {
+				assert.Equal(t, vek32.Dot(qb[j*dim:(j+1)*dim], row), batched[bq*r+j], "batched: dim %d row %d query %d", dim, r, j)
 			}
 		}
 	}
@@ -254,7 +330,7 @@ func searchFloat(a []float64, x float64) int {
 
 func BenchmarkRowDots(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, dim := range []int{128, 512} {
+	for _, dim := range []int{128, 512, 2048} {
 		rows := 32768 / dim * 4 // 128 KiB: L2-resident, so this is the compute side
 		data := randVec(rng, rows*dim)
 		qs := randVec(rng, 3*dim)
@@ -270,6 +346,16 @@ func BenchmarkRowDots(b *testing.B) {
 			for b.Loop() {
 				rowDots3(qs, data, out, dim)
 			}
+		})
+		b.Run(fmt.Sprintf("dim=%d/q=batch", dim), func(b *testing.B) {
+			bq := kernels.batchQ
+			qb, tops := randVec(rng, bq*dim), make([]float32, bq)
+			scores := make([]float32, bq*rows)
+			b.SetBytes(int64(bq * 4 * rows * dim))
+			for b.Loop() {
+				rowDotsQ(qb, data, scores, tops, dim)
+			}
+			b.ReportMetric(float64(bq*rows*dim*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 		b.Run(fmt.Sprintf("dim=%d/vek-per-row", dim), func(b *testing.B) {
 			b.SetBytes(int64(4 * rows * dim))

@@ -5,19 +5,22 @@ import (
 	"fmt"
 )
 
-// maxBatch caps the queries of one pass of [Matrix.SearchBatch]. A pass
-// reads the matrix once whatever its queries, and past a few dozen queries
-// it is compute-bound (see maxShared), so larger passes would only grow
-// the heaps and the packed queries past the caches.
-const maxBatch = 64
+// maxBatch caps the queries of one pass of [Matrix.SearchBatch] (and of a
+// coalesced pass, maxShared). A pass reads the matrix once whatever its
+// queries; at 512 dimensions it takes a couple of hundred queries before
+// their arithmetic, near the FMA peak, outlasts that read, so that the
+// pass is bound by arithmetic rather than memory (BenchmarkSearchBatch).
+// Their packed copy (512 KiB at d=512) and heaps stay small next to the
+// pass.
+const maxBatch = 256
 
 // floatBatchMin is the least group of queries a pass (of SearchBatch or
 // of coalesced searches) scores on the float32 rows even where the
 // matrix's tier is compressed: the compressed bounds kernels take one
-// query at a time while the float32 ones score three per row read, so from
-// a few queries on the exact scan is the faster (BenchmarkSearchBatch: at
-// 64k x 512 it is slower at 3 queries, faster at 6), and its answer is the
-// same.
+// query at a time while the float32 ones score several per row read, so
+// from a few queries on the exact scan is the faster (BenchmarkSearchBatch:
+// at 64k x 512 it is slower at 3 queries, faster at 6), and its answer is
+// the same.
 const floatBatchMin = 6
 
 // passMany is pass for a group of queries: on the float32 rows, exactly,

@@ -9,6 +9,19 @@ import (
 // scores: they stay in L1 while every query of a pass reads them.
 const subFloats = 1 << 13
 
+// batchFloats (24 KiB of float32 rows) bounds the rows one call of the
+// batched kernel scores: they stay in L1 with a group of queries and the
+// next group's, which the kernel brings in meanwhile, while every group
+// reads them (BenchmarkSearchBatch).
+const batchFloats = 6 << 10
+
+// batchRun is the rows per call of the batched kernel at dimension dim: up
+// to batchFloats, in whole steps of the kernel's rows.
+func batchRun(dim int) int {
+	step := kernels.batchRows
+	return max(step, batchFloats/dim/step*step)
+}
+
 // query is one search of a pass: what was asked, the per-worker heaps the
 // pass fills, and the answer.
 type query struct {
@@ -60,11 +73,13 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 
 // plan is one pass over the rows for a batch of queries: which rows it
 // reads, in which runs, with which kernels, and each worker's heaps and
-// scratch. newPlan makes every choice; the steps (scoreRuns, scoreHalves,
-// boundRuns, finish, collect) only follow them.
+// scratch. newPlan makes every choice; the steps (scoreRuns, boundRuns,
+// finish, collect) only follow them.
 //
-// Queries are scored in groups the kernels offer (three per row read,
-// then one by one); a kernel for a larger batch is another group size.
+// One or two queries are scored one at a time, each over whole chunks (the
+// memory floor's read); more are scored in groups of the batched kernel's
+// batchQ per row read, over runs of rows that stay in L1 while every group
+// reads them.
 type plan struct {
 	m    *Matrix
 	qs   []*query
@@ -73,11 +88,13 @@ type plan struct {
 	workers int
 	chunk   int // rows a worker claims at a time
 	run     int // rows per kernel call
-	step    int // rows per half per kernel call (scoreHalves)
-	// packed holds the queries scored three at a time, side by side, as
-	// rowDots3 reads them.
+	// batchQ is the queries per call of kernelSet.rowDotsQ, and packed the
+	// queries side by side as it reads them, the last group padded with
+	// zeros; nil when the queries are scored one at a time.
+	batchQ  int
 	packed  []float32
 	scratch [][]float32 // per worker: the scores of one kernel call
+	tops    [][]float32 // per worker: the batched kernel's maxima
 
 	visit func(w, lo, hi int) // the step that scores a chunk
 }
@@ -99,28 +116,31 @@ func (m *Matrix) newPlan(qs []*query, workers int, tier Tier) *plan {
 		// in runs the streams would be short.
 		p.run = p.chunk
 	}
-	p.step = max(1, p.run/2)
 	p.allocHeaps()
 
 	p.visit = p.boundRuns
 	if p.comp == nil {
 		p.visit = p.scoreRuns
-		if nq >= 3 {
-			p.packed = make([]float32, 0, nq/3*3*dim)
-			for _, q := range qs[:nq/3*3] {
-				p.packed = append(p.packed, q.vec...)
-			}
-			if dim >= kernels.pairsMin {
-				p.visit = p.scoreHalves
+		if !single {
+			p.batchQ = kernels.batchQ
+			p.run = min(m.chunkRows, batchRun(dim))
+			p.packed = make([]float32, (nq+p.batchQ-1)/p.batchQ*p.batchQ*dim)
+			for i, q := range qs {
+				copy(p.packed[i*dim:], q.vec)
 			}
 		}
 	}
 	p.scratch = make([][]float32, p.workers)
+	p.tops = make([][]float32, p.workers)
 	for w := range p.scratch {
-		if single {
+		switch {
+		case single:
 			p.scratch[w] = make([]float32, min(p.run, len(m.keys))) // a chunk may hold more rows than the matrix
-		} else {
-			p.scratch[w] = make([]float32, max(3*p.run, 6*p.step))
+		case p.packed != nil:
+			p.tops[w] = make([]float32, len(p.packed)/dim)
+			p.scratch[w] = make([]float32, len(p.tops[w])*p.run)
+		default: // bounds, a query at a time
+			p.scratch[w] = make([]float32, p.run)
 		}
 	}
 	return p
@@ -171,56 +191,31 @@ func (p *plan) allocHeaps() {
 // scoreRuns scores the float32 rows [lo, hi) for every query, run rows per
 // kernel call, and offers them to worker w's heaps.
 func (p *plan) scoreRuns(w, lo, hi int) {
-	sc, dim, nq := p.scratch[w], p.m.dim, len(p.qs)
+	sc, dim, bq := p.scratch[w], p.m.dim, p.batchQ
 	for ; lo < hi; lo += p.run {
 		n := min(p.run, hi-lo)
 		keys := p.m.keys[lo : lo+n]
 		rows := p.m.rows(lo, lo+n)
-		j := 0
-		for ; j+3 <= nq; j += 3 {
-			kernels.rowDots3(p.packed[j*dim:(j+3)*dim], rows, sc[:3*n], dim)
-			p.qs[j].heaps[w].take(sc, 3, keys)
-			p.qs[j+1].heaps[w].take(sc[1:], 3, keys)
-			p.qs[j+2].heaps[w].take(sc[2:], 3, keys)
+		if p.packed == nil {
+			for _, q := range p.qs {
+				kernels.rowDots(q.vec, rows, sc[:n])
+				q.heaps[w].take(sc, 1, keys)
+			}
+			continue
 		}
-		for ; j < nq; j++ {
-			kernels.rowDots(p.qs[j].vec, rows, sc[:n])
-			p.qs[j].heaps[w].take(sc, 1, keys)
-		}
-	}
-}
-
-// scoreHalves scores [lo, hi) as scoreRuns does, but as two runs side by
-// side, its halves, step rows of each at a time: each half is one long
-// stream, and the 2*step rows of a step stay in L1 for every query. Two
-// adjacent rows at a time would make streams of a row each, which the
-// hardware prefetcher follows badly.
-func (p *plan) scoreHalves(w, lo, hi int) {
-	sc, dim, nq := p.scratch[w], p.m.dim, len(p.qs)
-	h := (hi - lo) / 2
-	for off := 0; off < h; off += p.step {
-		n := min(p.step, h-off)
-		a, b := lo+off, lo+h+off
-		rowsA, rowsB := p.m.rows(a, a+n), p.m.rows(b, b+n)
-		keysA, keysB := p.m.keys[a:a+n], p.m.keys[b:b+n]
-		scA, scB := sc[:3*n], sc[3*n:6*n]
-		j := 0
-		for ; j+3 <= nq; j += 3 {
-			kernels.rowDots3x2(p.packed[j*dim:(j+3)*dim], rowsA, rowsB, scA, scB, dim)
-			for t := range 3 {
-				p.qs[j+t].heaps[w].take(scA[t:], 3, keysA)
-				p.qs[j+t].heaps[w].take(scB[t:], 3, keysB)
+		// One call scores every group: the run stays in L1 while each
+		// group reads it.
+		groups := len(p.packed) / (bq * dim)
+		out, tops := sc[:groups*bq*n], p.tops[w]
+		kernels.rowDotsQ(p.packed, rows, out, tops, dim)
+		for i, q := range p.qs {
+			// Once a heap is full, most runs hold no score that reaches
+			// its floor: nothing for take to offer.
+			if h := &q.heaps[w]; tops[i] >= h.floor {
+				g, t := i/bq, i%bq
+				h.take(out[g*bq*n+t:], bq, keys)
 			}
 		}
-		for ; j < nq; j++ {
-			kernels.rowDots(p.qs[j].vec, rowsA, scA[:n])
-			p.qs[j].heaps[w].take(scA, 1, keysA)
-			kernels.rowDots(p.qs[j].vec, rowsB, scB[:n])
-			p.qs[j].heaps[w].take(scB, 1, keysB)
-		}
-	}
-	if (hi-lo)%2 == 1 {
-		p.scoreRuns(w, hi-1, hi) // the row left over
 	}
 }
 

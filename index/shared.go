@@ -7,11 +7,12 @@ import (
 )
 
 const (
-	// maxShared caps the queries of one shared pass. A pass costs about
-	// one memory read of the matrix plus 1/3 of a single-query scan's
-	// compute per query, so past a few dozen queries it is compute-bound
-	// and larger batches only add latency (BenchmarkSearchShared).
-	maxShared = 32
+	// maxShared caps the queries of one shared pass: as SearchBatch's
+	// (maxBatch), since a pass of fewer queries than that is bound by the
+	// read of the matrix, so that many callers waiting at once would get
+	// fewer searches per second in smaller passes. A caller waits for at
+	// most the pass running when it arrived and its own.
+	maxShared = maxBatch
 	// shareMinFloats is the smallest matrix (rows x dim) whose searches
 	// SearchShared coalesces: below it a scan is a few microseconds from
 	// cache and concurrent scans are better run side by side.
@@ -49,8 +50,8 @@ type request struct {
 // SearchShared is [Matrix.Search] for callers that may arrive together:
 // searches that arrive while a pass over the matrix is running wait for it
 // to end and then share the next pass, which scores several queries per
-// row loaded (a register-blocked kernel), so concurrent searches cost
-// little more memory traffic than one. The results are exactly those of
+// row loaded (the batched kernel, as [Matrix.SearchBatch]), so concurrent
+// searches cost little more memory traffic than one. The results are exactly those of
 // Search: the same hits, scores and order.
 //
 // The matrix must not change until every SearchShared call in flight has
