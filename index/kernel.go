@@ -40,6 +40,12 @@ type kernelSet struct {
 	// int8Codes.bounds and f16Codes.bounds).
 	boundsI8  func(p *compQuery, rows []int8, scale, resid, out []float32) float32
 	boundsF16 func(p *compQuery, rows []uint16, resid, out []float32) float32
+	// boundsI8Batch bounds one tile of the int8 copy (at most tileRows
+	// rows) for every query of a batch (see i8Batch); batchI8Min is the
+	// least batch a pass of several queries gives it, noDim where the
+	// float32 rows score a batch faster.
+	boundsI8Batch func(b *i8Batch, rows []int8, scale, resid []float32, t *i8Tile)
+	batchI8Min    int
 
 	// streamMin is the least dimension for which rowDots reads a run as two
 	// long streams, so that a single query's scan hands it whole chunks
@@ -57,6 +63,7 @@ type cpuFeatures struct {
 	asm    bool // this build has the assembly kernels (kernel_amd64.s)
 	avx512 bool // AVX-512F: the two-run kernel (dotRows3x2)
 	f16c   bool // half-float conversion: the float16 bounds kernel
+	vnni   bool // AVX-512 VNNI and BW: the batched int8 bounds kernel
 }
 
 // hostFeatures is what this CPU and build offer. vek reports acceleration
@@ -67,6 +74,7 @@ var hostFeatures = cpuFeatures{
 	asm:    haveAsm,
 	avx512: have512,
 	f16c:   haveF16C,
+	vnni:   haveVNNI,
 }
 
 // kernels is the set every scan uses, chosen once for this CPU.
@@ -86,6 +94,9 @@ func chooseKernels(f cpuFeatures) *kernelSet {
 		boundsF16: boundsF16Go,
 		streamMin: noDim,
 		pairsMin:  noDim,
+
+		boundsI8Batch: boundsI8BatchGo,
+		batchI8Min:    noDim,
 	}
 	if f.simd {
 		k.dot, k.sum = dotVek, sumVek
@@ -99,6 +110,9 @@ func chooseKernels(f cpuFeatures) *kernelSet {
 	}
 	if f.simd && f.asm {
 		useAsm(k, f)
+	}
+	if f.simd && f.asm && f.avx512 && f.vnni {
+		useVNNI(k)
 	}
 	return k
 }

@@ -23,6 +23,9 @@ const floatBatchMin = 6
 // passMany is pass for a group of queries: on the float32 rows, exactly,
 // from floatBatchMin queries on.
 func (m *Matrix) passMany(qs []*query, workers int) {
+	if m.passBatchI8(qs, workers) {
+		return
+	}
 	if len(qs) >= floatBatchMin {
 		m.passTier(qs, workers, TierFloat32)
 		return
