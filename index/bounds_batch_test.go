@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -258,4 +259,82 @@ func TestPassBatchI8Declines(t *testing.T) {
 	assert.False(t, m.passBatchI8(q(), 1))
 	kernels.batchI8Min = 2
 	assert.True(t, m.passBatchI8(q(), 1))
+}
+
+// BenchmarkBoundsI8Batch measures the batched kernel alone on one tile
+// from L1, by kernel set and batch: GMAC/s counts the int8 products.
+func BenchmarkBoundsI8Batch(b *testing.B) {
+	const stride = 512
+	rng := rand.New(rand.NewPCG(69, 70))
+	rows := make([]int8, tileRows*stride)
+	for i := range rows {
+		rows[i] = int8(rng.IntN(255) - 127)
+	}
+	scale, resid := make([]float32, tileRows), make([]float32, tileRows)
+	for _, nq := range []int{4, 16, 64} {
+		qs := make([]*query, nq)
+		for j := range qs {
+			qs[j] = &query{vec: unitVec(rng, stride)}
+		}
+		c := newCompressed(TierInt8, stride, 16, 4)
+		bt := newI8Batch(c, qs)
+		for name, k := range batchKernelSets() {
+			b.Run(fmt.Sprintf("%s/batch=%d", name, nq), func(b *testing.B) {
+				t := bt.newTile()
+				for b.Loop() {
+					k.boundsI8Batch(bt, rows, scale, resid, t)
+				}
+				b.ReportMetric(float64(nq*tileRows*stride)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+			})
+		}
+	}
+}
+
+// BenchmarkSearchBatchI8 compares, on one int8 matrix of 200k x 512 rows,
+// SearchBatch through the batched int8 kernel with what it does without
+// it (the float32 rows from floatBatchMin queries on, the int8 copy one
+// query at a time below), alternating the two in every iteration so that
+// both see the same machine: queries/s of each and their ratio.
+func BenchmarkSearchBatchI8(b *testing.B) {
+	b.Cleanup(func() { kernels = hostKernels })
+	const rows, dim = 200_000, 512
+	rng := rand.New(rand.NewPCG(71, 72))
+	m := NewMatrixTier(dim, TierInt8)
+	for key := range rows {
+		m.Upsert(uint64(key), unitVec(rng, dim))
+	}
+	batched := chooseKernels(hostFeatures)
+	if batched.batchI8Min == noDim {
+		b.Skip("no batched int8 kernel on this CPU")
+	}
+	batched.batchI8Min = 1
+	without := chooseKernels(hostFeatures)
+	without.batchI8Min = noDim
+	for _, nq := range []int{2, 3, 4, 6, 16, 64, 256} {
+		qs := make([]Query, nq)
+		for i := range qs {
+			qs[i] = Query{Vec: unitVec(rng, dim), K: 10, MinScore: -1}
+		}
+		b.Run(fmt.Sprintf("batch=%d", nq), func(b *testing.B) {
+			var with, alone time.Duration
+			for b.Loop() {
+				for _, k := range []*kernelSet{batched, without} {
+					kernels = k
+					start := time.Now()
+					if _, err := m.SearchBatch(context.Background(), qs, nil); err != nil {
+						b.Fatal(err)
+					}
+					if k == batched {
+						with += time.Since(start)
+					} else {
+						alone += time.Since(start)
+					}
+				}
+			}
+			b.ReportMetric(float64(nq*b.N)/with.Seconds(), "int8-batched-q/s")
+			b.ReportMetric(float64(nq*b.N)/alone.Seconds(), "without-q/s")
+			b.ReportMetric(alone.Seconds()/with.Seconds(), "speedup")
+			b.ReportMetric(float64(m.Stats().Fallbacks), "fallbacks")
+		})
+	}
 }
