@@ -43,7 +43,7 @@ func (m *Matrix) passBatchI8(qs []*query, workers int) bool {
 					r := bits.TrailingZeros32(mask)
 					c.items = append(c.items, Hit{Key: keys[r], Score: t.out[j*tileRows+r]})
 				}
-				if len(c.items) >= 2*c.keep {
+				if len(c.items) >= candBufFactor*c.keep {
 					t.floor[j] = c.shrink()
 				}
 			}
@@ -75,7 +75,7 @@ type candidates struct {
 
 func newCandidates(h *topK) candidates {
 	c := cap(h.items)
-	return candidates{items: make([]Hit, 0, 2*c+tileRows), keep: c, floor: h.floor}
+	return candidates{items: make([]Hit, 0, candBufFactor*c+tileRows), keep: c, floor: h.floor}
 }
 
 // shrink keeps the best keep rows and returns the new floor.
@@ -126,3 +126,7 @@ func selectNth(a []Hit, n int) {
 		}
 	}
 }
+
+// candBufFactor is how many times keep rows a candidates buffer holds
+// before it drops to keep.
+const candBufFactor = 4

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -336,5 +337,50 @@ func BenchmarkSearchBatchI8(b *testing.B) {
 			b.ReportMetric(alone.Seconds()/with.Seconds(), "speedup")
 			b.ReportMetric(float64(m.Stats().Fallbacks), "fallbacks")
 		})
+	}
+}
+
+// TestCandidatesMatchHeap: the candidates buffer keeps exactly the rows a
+// heap of the same capacity keeps, with the same floor, on scores with
+// many ties, whatever the order the rows come in.
+func TestCandidatesMatchHeap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(73, 74))
+	for _, keep := range []int{1, 2, 5, 276} {
+		for _, n := range []int{0, 1, keep - 1, keep, keep + 1, 3 * keep, 40 * keep} {
+			hits := make([]Hit, n)
+			for i := range hits {
+				hits[i] = Hit{Key: uint64(i), Score: float32(rng.IntN(50)) / 8}
+			}
+			for _, order := range []string{"keys", "shuffled", "reversed"} {
+				switch order {
+				case "shuffled":
+					rng.Shuffle(len(hits), func(i, j int) { hits[i], hits[j] = hits[j], hits[i] })
+				case "reversed":
+					slices.SortFunc(hits, func(a, b Hit) int { return -CompareHits(a, b) })
+				}
+				floor := float32(1)
+				heap := topK{items: make([]Hit, 0, keep), floor: floor}
+				c := newCandidates(&topK{items: make([]Hit, 0, keep), floor: floor})
+				for _, h := range hits {
+					heap.take([]float32{h.Score}, 1, []uint64{h.Key})
+					if h.Score >= c.floor {
+						c.items = append(c.items, h)
+						if len(c.items) >= candBufFactor*c.keep {
+							c.shrink()
+						}
+					}
+				}
+				var got topK
+				got.items = make([]Hit, 0, keep)
+				got.floor = floor
+				c.into(&got)
+				want := slices.Clone(heap.items)
+				slices.SortFunc(want, CompareHits)
+				slices.SortFunc(got.items, CompareHits)
+				require.Equal(t, want, got.items, "keep %d, %d rows in %s order", keep, n, order)
+				require.Equal(t, cap(heap.items), cap(got.items))
+				require.Equal(t, heap.floor, got.floor, "keep %d, %d rows in %s order", keep, n, order)
+			}
+		}
 	}
 }
