@@ -318,15 +318,19 @@ func BenchmarkSearchBatchI8(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("batch=%d", nq), func(b *testing.B) {
 			var with, alone time.Duration
+			var rescored, fallbacks uint64
 			for b.Loop() {
 				for _, k := range []*kernelSet{batched, without} {
 					kernels = k
-					start := time.Now()
+					before, start := m.Stats(), time.Now()
 					if _, err := m.SearchBatch(context.Background(), qs, nil); err != nil {
 						b.Fatal(err)
 					}
 					if k == batched {
 						with += time.Since(start)
+						after := m.Stats()
+						rescored += after.Rescored - before.Rescored
+						fallbacks += after.Fallbacks - before.Fallbacks
 					} else {
 						alone += time.Since(start)
 					}
@@ -335,7 +339,8 @@ func BenchmarkSearchBatchI8(b *testing.B) {
 			b.ReportMetric(float64(nq*b.N)/with.Seconds(), "int8-batched-q/s")
 			b.ReportMetric(float64(nq*b.N)/alone.Seconds(), "without-q/s")
 			b.ReportMetric(alone.Seconds()/with.Seconds(), "speedup")
-			b.ReportMetric(float64(m.Stats().Fallbacks), "fallbacks")
+			b.ReportMetric(float64(rescored)/float64(nq*b.N), "rescored/query")
+			b.ReportMetric(float64(fallbacks)/float64(nq*b.N), "fallbacks/query")
 		})
 	}
 }

@@ -20,8 +20,9 @@ const maxBatch = 64
 // same.
 const floatBatchMin = 6
 
-// passMany is pass for a group of queries: on the float32 rows, exactly,
-// from floatBatchMin queries on.
+// passMany is pass for a group of queries: the int8 tier's batched
+// kernel where it is faster (passBatchI8), else on the float32 rows,
+// exactly, from floatBatchMin queries on.
 func (m *Matrix) passMany(qs []*query, workers int) {
 	if m.passBatchI8(qs, workers) {
 		return
