@@ -43,7 +43,7 @@ func (m *Matrix) passBatchI8(qs []*query, workers int) bool {
 					r := bits.TrailingZeros32(mask)
 					c.items = append(c.items, Hit{Key: keys[r], Score: t.out[j*tileRows+r]})
 				}
-				if len(c.items) >= candBufFactor*c.keep {
+				if len(c.items) >= c.limit {
 					t.floor[j] = c.shrink()
 				}
 			}
@@ -64,18 +64,26 @@ func (m *Matrix) passBatchI8(qs []*query, workers int) bool {
 // candidates collects a query's candidates in a worker as its heap would,
 // but by appending: a compressed scan's heap keeps 2k+slack rows, and
 // streaming rows through a heap that deep costs more than the batched
-// kernel's bounds. Once the buffer holds twice keep rows it keeps the best
+// kernel's bounds. Once the buffer holds limit rows it keeps the best
 // keep, whose least bound becomes the floor: every row dropped, then or
 // before, has a bound at most the floor, as a heap's rows left out do.
 type candidates struct {
 	items []Hit
 	keep  int     // the heap's capacity
-	floor float32 // the heap's floor: minScore until keep rows were dropped to
+	limit int     // the rows that make the buffer drop to keep
+	floor float32 // the heap's floor: minScore until rows were dropped
 }
 
+// candidatesRoom is how many rows past 2*keep a candidates buffer holds:
+// with the usual keep (2k+candidateSlack) it drops rows once per three
+// times keep rows taken, which keeps the selections a small part of a
+// pass, and with a large k it does not hold four times k.
+const candidatesRoom = 512
+
 func newCandidates(h *topK) candidates {
-	c := cap(h.items)
-	return candidates{items: make([]Hit, 0, candBufFactor*c+tileRows), keep: c, floor: h.floor}
+	keep := cap(h.items)
+	limit := 2*keep + candidatesRoom
+	return candidates{items: make([]Hit, 0, limit+tileRows), keep: keep, limit: limit, floor: h.floor}
 }
 
 // shrink keeps the best keep rows and returns the new floor.
@@ -89,13 +97,10 @@ func (c *candidates) shrink() float32 {
 // into hands the candidates to h as a full or partly full heap (its
 // items unordered; the pass's finish sorts them).
 func (c *candidates) into(h *topK) {
-	if len(c.items) > c.keep {
-		c.shrink()
+	if len(c.items) >= c.keep {
+		h.floor = c.shrink()
 	}
 	h.items = c.items[:len(c.items):c.keep]
-	if len(c.items) == c.keep {
-		h.floor = c.items[c.keep-1].Score
-	}
 }
 
 // selectNth reorders a so that a[n] is what a sorted a (CompareHits) would
@@ -126,7 +131,3 @@ func selectNth(a []Hit, n int) {
 		}
 	}
 }
-
-// candBufFactor is how many times keep rows a candidates buffer holds
-// before it drops to keep.
-const candBufFactor = 4
