@@ -63,13 +63,14 @@ type i8Tile struct {
 //	fl(fl(fl(D) * fl(scale*sq)) + fl(resid(x)*‖q‖)) + slack
 //
 // which is at least the float32 kernel's score of x by prepare's proof:
-// x'·q' = scale*sq*D exactly, the query's rounding is in slack through
-// ‖q - q'‖ (however coarse, Cauchy-Schwarz holds), and the five float32
-// roundings of the formula stay within prepare's 32u(‖x'‖‖q‖+1)
-// allowance: each is at most u of a term below 1.25‖x'‖‖q‖ + resid‖q‖
-// (‖q'‖ <= ‖q‖ + √stride·sq/2 <= 1.25‖q‖ at stride 4096; more at longer
-// strides, where slack's factor 32 still covers it), and the +1 covers
-// underflow of scale*sq.
+// x'·q' = scale*sq*D exactly; the query's rounding is in slack through
+// ‖x'‖·‖q - q'‖ (Cauchy-Schwarz, however coarse the rounding); and the
+// formula's six float32 roundings (D, scale*sq, the product, resid*‖q‖,
+// two additions) each cost at most u of a term below 1.71‖x'‖‖q‖ +
+// resid‖q‖ + slack, since ‖q'‖ <= ‖q‖ + √stride·sq/2 <= (1 +
+// √stride/254)‖q‖, which is 1.71‖q‖ at maxBatchI8Stride: under 13u·xmax‖q‖
+// in all, within prepare's 32u(xmax‖q‖+1), whose +1 also covers the
+// underflow of scale*sq or resid*‖q‖.
 func newI8Batch(c *compressed, qs []*query) *i8Batch {
 	stride := paddedDim(c.dim)
 	nq := len(qs)
