@@ -120,11 +120,32 @@ func TestBoundsI8BatchKernels(t *testing.T) {
 	}
 }
 
+// halfStepVec puts every value but the largest (1) half a step of 1/127
+// off the int8 grid, so that every rounding of it, as a row or as a query,
+// is as large as it can be, and a row scored against itself adds them all
+// up with one sign.
+func halfStepVec(rng *rand.Rand, dim int) []float32 {
+	v := make([]float32, dim)
+	for i := range v {
+		v[i] = (float32(rng.IntN(127)) + 0.4999) / 127
+		if rng.IntN(2) == 0 {
+			v[i] = -v[i]
+		}
+	}
+	v[0] = 1
+	return v
+}
+
 // TestBoundsI8BatchHold: the batched bound is never below the float32
 // kernel's score, for every kind of data (spiky queries, whose int8 form
-// is coarsest, included) and every kernel set.
+// is coarsest, and values half a step off the grid included) and every
+// kernel set.
 func TestBoundsI8BatchHold(t *testing.T) {
-	for _, kind := range vecKinds {
+	kinds := append(slices.Clone(vecKinds), struct {
+		name string
+		vec  func(*rand.Rand, int) []float32
+	}{"halfstep", halfStepVec})
+	for _, kind := range kinds {
 		for _, dim := range []int{1, 7, 32, 33, 128, 515, 4096} {
 			t.Run(fmt.Sprintf("%s/dim=%d", kind.name, dim), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(63, uint64(dim)))
@@ -135,7 +156,8 @@ func TestBoundsI8BatchHold(t *testing.T) {
 				for j := range qs {
 					qs[j] = &query{vec: kind.vec(rng, dim)}
 				}
-				qs[0].vec = m.row(0) // a row itself: the highest score
+				qs[0].vec = m.row(0) // rows themselves: the highest scores, every rounding aligned
+				qs[1].vec = m.row(m.Len() - 1)
 				b := newI8Batch(m.comp, qs)
 				for name, k := range batchKernelSets() {
 					slack := 0.0
