@@ -13,8 +13,9 @@ const maxBatch = 64
 
 // floatBatchMin is the least group of queries a pass (of SearchBatch or
 // of coalesced searches) scores on the float32 rows even where the
-// matrix's tier is compressed: the compressed bounds kernels take one
-// query at a time while the float32 ones score three per row read, so from
+// matrix's tier is compressed (but for the int8 tier's batched kernel,
+// see passBatchI8): the other bounds kernels take one query at a time
+// while the float32 ones score three per row read, so from
 // a few queries on the exact scan is the faster (BenchmarkSearchBatch: at
 // 64k x 512 it is slower at 3 queries, faster at 6), and its answer is the
 // same.
