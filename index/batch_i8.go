@@ -75,9 +75,9 @@ type candidates struct {
 }
 
 // candidatesRoom is how many rows past 2*keep a candidates buffer holds:
-// with the usual keep (2k+candidateSlack) it drops rows once per three
+// with the usual keep (2k+candidateSlack) it selects once per about three
 // times keep rows taken, which keeps the selections a small part of a
-// pass, and with a large k it does not hold four times k.
+// pass, while a large k's buffer holds about twice keep, not four times.
 const candidatesRoom = 512
 
 func newCandidates(h *topK) candidates {
@@ -109,8 +109,8 @@ func (c *candidates) into(h *topK) {
 func selectNth(a []Hit, n int) {
 	lo, hi := 0, len(a)-1
 	for lo < hi {
-		// The middle row as pivot (moved to hi): the rows come in key
-		// order, which a first or last pivot would make quadratic.
+		// The middle row as pivot (moved to hi): rows that come already
+		// ordered would make a first or last pivot quadratic.
 		mid := lo + (hi-lo)/2
 		a[mid], a[hi] = a[hi], a[mid]
 		pivot, i := a[hi], lo

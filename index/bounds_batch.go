@@ -12,9 +12,9 @@ import "math"
 // of a 512-bit vector per row.
 const tileRows = 16
 
-// maxBatchI8Stride bounds the row length the batched kernel takes: its
-// int32 sums stay below 383*127*stride in magnitude (see boundsI8BatchGo),
-// which fits from there down.
+// maxBatchI8Stride bounds the row length the batched kernel takes: the
+// assembly's int32 partial sums, biased (see boundsI8BatchAsm), stay
+// below 383*127*stride in magnitude, which fits int32 up to here.
 const maxBatchI8Stride = 1 << 15
 
 // i8Param is one query's part of every bound (see boundsI8BatchGo). The
