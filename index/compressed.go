@@ -169,6 +169,12 @@ type compQuery struct {
 // own float32 rounding (float16: sumError), plus a few roundings of the
 // scaling.
 func (c *compressed) prepare(q []float32) *compQuery {
+	return c.prepareAs(q, c.codes.quantize)
+}
+
+// prepareAs is prepare with the query quantized by quantize, which sets its
+// form in p and returns ‖q - that form‖₂², as codes.quantize does.
+func (c *compressed) prepareAs(q []float32, quantize func(q []float32, p *compQuery) (qres2 float64)) *compQuery {
 	p := &compQuery{}
 	var norm2 float64
 	for _, x := range q {
@@ -176,7 +182,7 @@ func (c *compressed) prepare(q []float32) *compQuery {
 	}
 	p.qnorm = roundUp(math.Sqrt(norm2))
 	xmax := float64(c.maxNorm) + float64(c.maxResid) // bounds ‖x'‖ for every row
-	qres2 := c.codes.quantize(q, p)
+	qres2 := quantize(q, p)
 	d := float64(c.dim)
 	gamma := d * u / (1 - d*u)
 	qn := float64(p.qnorm)

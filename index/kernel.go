@@ -48,6 +48,12 @@ type kernelSet struct {
 	// int8Codes.bounds and f16Codes.bounds).
 	boundsI8  func(p *compQuery, rows []int8, scale, resid, out []float32) float32
 	boundsF16 func(p *compQuery, rows []uint16, resid, out []float32) float32
+	// boundsI8Batch bounds one tile of the int8 copy (at most tileRows
+	// rows) for every query of a batch (see i8Batch); batchI8Min is the
+	// least batch a pass of several queries gives it, noDim where the
+	// float32 rows score a batch faster.
+	boundsI8Batch func(b *i8Batch, rows []int8, scale, resid []float32, t *i8Tile)
+	batchI8Min    int
 
 	// streamMin is the least dimension for which rowDots reads a run as two
 	// long streams, so that a single query's scan hands it whole chunks
@@ -61,6 +67,7 @@ type cpuFeatures struct {
 	asm    bool // this build has the assembly kernels (kernel_amd64.s)
 	avx512 bool // AVX-512F: the four-query kernel (dotRowsQ4)
 	f16c   bool // half-float conversion: the float16 bounds kernel
+	vnni   bool // AVX-512 VNNI and BW: the batched int8 bounds kernel
 }
 
 // hostFeatures is what this CPU and build offer. vek reports acceleration
@@ -71,6 +78,7 @@ var hostFeatures = cpuFeatures{
 	asm:    haveAsm,
 	avx512: have512,
 	f16c:   haveF16C,
+	vnni:   haveVNNI,
 }
 
 // kernels is the set every scan uses, chosen once for this CPU.
@@ -91,6 +99,9 @@ func chooseKernels(f cpuFeatures) *kernelSet {
 		streamMin: noDim,
 		batchQ:    3,
 		batchRows: 1,
+
+		boundsI8Batch: boundsI8BatchGo,
+		batchI8Min:    noDim,
 	}
 	if f.simd {
 		k.dot, k.sum = dotVek, sumVek
@@ -105,6 +116,9 @@ func chooseKernels(f cpuFeatures) *kernelSet {
 		k.rowDotsQ = func(qs, rows, out, tops []float32, dim int) {
 			rowDotsGroups(3, k.rowDots3, qs, rows, out, tops, dim)
 		}
+	}
+	if f.simd && f.asm && f.avx512 && f.vnni {
+		useVNNI(k)
 	}
 	return k
 }

@@ -16,16 +16,21 @@ const maxBatch = 256
 
 // floatBatchMin is the least group of queries a pass (of SearchBatch or
 // of coalesced searches) scores on the float32 rows even where the
-// matrix's tier is compressed: the compressed bounds kernels take one
-// query at a time while the float32 ones score several per row read, so
-// from a few queries on the exact scan is the faster (BenchmarkSearchBatch:
-// at 64k x 512 it is slower at 3 queries, faster at 6), and its answer is
-// the same.
+// matrix's tier is compressed (but for the int8 tier's batched kernel,
+// see passBatchI8): the other bounds kernels take one query at a time
+// while the float32 ones score several per row read, so from
+// a few queries on the exact scan is the faster (BenchmarkSearchBatch: at
+// 64k x 512 it is slower at 3 queries, faster at 6), and its answer is the
+// same.
 const floatBatchMin = 6
 
-// passMany is pass for a group of queries: on the float32 rows, exactly,
-// from floatBatchMin queries on.
+// passMany is pass for a group of queries: the int8 tier's batched
+// kernel where it is faster (passBatchI8), else on the float32 rows,
+// exactly, from floatBatchMin queries on.
 func (m *Matrix) passMany(qs []*query, workers int) {
+	if m.passBatchI8(qs, workers) {
+		return
+	}
 	if len(qs) >= floatBatchMin {
 		m.passTier(qs, workers, TierFloat32)
 		return

@@ -131,8 +131,8 @@ func BenchmarkSearchBatch(b *testing.B) {
 
 // TestSearchBatchPasses: a batch reads the rows once per maxBatch queries,
 // not once per query, in every tier (a compressed tier's groups scan the
-// float32 rows, its lone last query the compressed copy, with perhaps a
-// fallback).
+// float32 rows or, int8 with VNNI, the int8 copy; its lone last query the
+// compressed copy; each with perhaps a fallback).
 func TestSearchBatchPasses(t *testing.T) {
 	for _, tier := range []Tier{TierFloat32, TierInt8, TierFloat16} {
 		rng := rand.New(rand.NewPCG(24, uint64(tier)))

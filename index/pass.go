@@ -49,16 +49,7 @@ func (m *Matrix) pass(qs []*query, workers int) {
 		return
 	}
 	m.passTier(qs, workers, m.tier)
-	var redo []*query
-	for _, q := range qs {
-		if q.err == nil && !m.rerank(q) {
-			redo = append(redo, q)
-		}
-	}
-	if len(redo) > 0 {
-		m.stats.fallbacks.Add(uint64(len(redo)))
-		m.passTier(redo, workers, TierFloat32)
-	}
+	m.rerankAll(qs, workers)
 }
 
 // passTier scans the rows once for all of qs: the float32 rows with exact

@@ -5,6 +5,22 @@ import (
 	"slices"
 )
 
+// rerankAll re-ranks the candidates a scan of the compressed tier found
+// for each of qs, and scans the float32 rows once for those whose answer
+// it cannot prove exact.
+func (m *Matrix) rerankAll(qs []*query, workers int) {
+	var redo []*query
+	for _, q := range qs {
+		if q.err == nil && !m.rerank(q) {
+			redo = append(redo, q)
+		}
+	}
+	if len(redo) > 0 {
+		m.stats.fallbacks.Add(uint64(len(redo)))
+		m.passTier(redo, workers, TierFloat32)
+	}
+}
+
 // rerank scores q's candidates, found by a scan of the compressed tier,
 // exactly and sets q.hits. It reports whether the answer is proven equal
 // to the float32 scan's.

@@ -61,25 +61,33 @@ func (c *int8Codes) decode(r int, out []float64) {
 // quantize sets p.q16 and p.sq, q ≈ sq * q16, and returns the squared norm
 // of what that rounding left out.
 func (c *int8Codes) quantize(q []float32, p *compQuery) (qres2 float64) {
+	// Every |q16| <= qmax, and |x8| <= 127, so no sum of stride products
+	// (the kernel's widest) overflows int32.
+	qmax := float64(min(32767, math.MaxInt32/(127*c.stride)))
+	p.q16 = make([]int16, c.stride)
+	p.sq, qres2 = quantizeSym(q, p.q16, qmax)
+	return qres2
+}
+
+// quantizeSym sets out[i] to q[i]/sq rounded to an integer of magnitude at
+// most qmax, with sq the query's largest magnitude over qmax, and returns
+// sq and the squared norm of what that rounding left out, q - sq*out.
+func quantizeSym[T int8 | int16](q []float32, out []T, qmax float64) (sq float32, qres2 float64) {
 	var maxAbs float64
 	for _, x := range q {
 		maxAbs = max(maxAbs, math.Abs(float64(x)))
 	}
-	// Every |q16| <= qmax, and |x8| <= 127, so no sum of stride products
-	// (the kernel's widest) overflows int32.
-	qmax := float64(min(32767, math.MaxInt32/(127*c.stride)))
-	p.sq = float32(maxAbs / qmax)
-	p.q16 = make([]int16, c.stride)
+	sq = float32(maxAbs / qmax)
 	for i, x := range q {
 		var v float64
-		if p.sq > 0 {
-			v = max(-qmax, min(qmax, math.Round(float64(x)/float64(p.sq))))
+		if sq > 0 {
+			v = max(-qmax, min(qmax, math.Round(float64(x)/float64(sq))))
 		}
-		p.q16[i] = int16(v)
-		d := float64(x) - float64(p.sq)*v
+		out[i] = T(v)
+		d := float64(x) - float64(sq)*v
 		qres2 += d * d
 	}
-	return qres2
+	return sq, qres2
 }
 
 // sumError: the integer sums are exact.
