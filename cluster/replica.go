@@ -1,0 +1,373 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/facesearch/facesearch/engine"
+)
+
+// ReadConsistency is what a [Replica]'s reads (describe, list, search)
+// promise.
+type ReadConsistency string
+
+const (
+	// Linearizable reads see every write acknowledged, on any node, before
+	// they started: each waits for a shared read barrier through the log.
+	Linearizable ReadConsistency = "linearizable"
+	// Local reads see what this node has applied, which may lag the log by
+	// its apply backlog; they cost no round trip and serve without quorum.
+	Local ReadConsistency = "local"
+)
+
+// ReplicaOptions configure [OpenReplica]. Name and Conn are required.
+type ReplicaOptions struct {
+	// Name is the node's name, stamped on the commands it issues: unique in
+	// the cluster and stable across restarts, matching
+	// [A-Za-z0-9_.:-]{1,128}. Required.
+	Name string
+	// Conn is the connection to NATS ([Connect]). The replica uses it and
+	// leaves it open on [Replica.Close]. Required.
+	Conn *nats.Conn
+	// Log configures the command log. The default value is nil: the
+	// [LogOptions] defaults.
+	Log *LogOptions
+	// Engine configures the local engine; PageTokenSecret is replaced by
+	// the cluster's shared one. The default value is nil: the engine's
+	// defaults.
+	Engine *engine.Options
+	// ReadConsistency is the reads' default (see [WithReadConsistency] for
+	// one call's). The default value is [Linearizable].
+	ReadConsistency ReadConsistency
+	// WriteTimeout bounds a write: its publish (bounded by
+	// LogOptions.PublishTimeout too) and the wait for this node to apply
+	// it. Past it the write fails with a retryable error saying whether it
+	// may still be applied. The default value is 20s.
+	WriteTimeout time.Duration
+	// ReadTimeout bounds a linearizable read's barrier. The default value
+	// is 10s.
+	ReadTimeout time.Duration
+	// RetryBackoff is the longest pause between attempts to apply again
+	// after a failure (a full disk, a stopped reader); the pauses double up
+	// to it from 50ms. The default value is 5s.
+	RetryBackoff time.Duration
+	// Rebootstrap is called when the log cannot continue the node's store
+	// ([ErrGap]: it was trimmed past it): with the local engine closed, it
+	// must replace the store in dir by a checkpoint's (whose applied
+	// sequence is recorded inside it) and return nil; the node then reopens
+	// dir and follows the log from there. An error leaves the node
+	// unhealthy, and the call is made again after a pause. The default
+	// value is nil: the node stays unhealthy, and its health says so,
+	// rather than skip a command.
+	Rebootstrap func(ctx context.Context, dir string, gap *GapError) error
+	// Now is the wall clock of the node's [Clock]. The default value is
+	// nil: time.Now.
+	Now func() time.Time
+	// Logger receives the follower's failures and recoveries. The default
+	// value is [slog.Default].
+	Logger *slog.Logger
+}
+
+func (o *ReplicaOptions) ensureDefaults() {
+	if o.ReadConsistency == "" {
+		o.ReadConsistency = Linearizable
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 20 * time.Second
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 10 * time.Second
+	}
+	if o.RetryBackoff == 0 {
+		o.RetryBackoff = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem of the options at once.
+func (o *ReplicaOptions) Validate() error {
+	var list []string
+	if !tokenPattern.MatchString(o.Name) {
+		list = append(list, fmt.Sprintf("Name %q must match %s", o.Name, tokenPattern))
+	}
+	if o.Conn == nil {
+		list = append(list, "Conn is required")
+	}
+	if o.ReadConsistency != Linearizable && o.ReadConsistency != Local {
+		list = append(list, fmt.Sprintf("ReadConsistency %q must be %q or %q", o.ReadConsistency, Linearizable, Local))
+	}
+	if o.WriteTimeout < 0 || o.ReadTimeout < 0 || o.RetryBackoff < 0 {
+		list = append(list, "WriteTimeout, ReadTimeout and RetryBackoff must not be negative")
+	}
+	return problems(ErrInvalidOptions, "replica", list)
+}
+
+// Replica is a cluster node's engine: it serves the 16 operations of
+// [engine.Engine], with the same inputs, outputs and errors, over the
+// replicated command log. A mutation is published to the log and answered
+// with the outcome this node's apply recorded for it; a read waits for a
+// read barrier (unless [Local]) and reads the local engine. A follower
+// goroutine applies the log to the local store in order, retrying after a
+// failure of its own. Replica implements server.Backend.
+type Replica struct {
+	opts  ReplicaOptions
+	dir   string
+	log   *Log
+	clock *Clock
+	// eopts are the engine's options, with the cluster's page-token secret.
+	eopts *engine.Options
+
+	state  atomic.Pointer[replicaState]
+	health health
+	// applyFault, set by tests, fails the apply of a command as a local
+	// failure (a full disk) would.
+	applyFault atomic.Pointer[func(seq uint64) error]
+
+	stop     context.CancelFunc
+	followed chan struct{} // closed when the follower returns
+	closeMu  sync.Mutex
+	closed   bool
+}
+
+// replicaState is what a re-bootstrap replaces: the local engine and what
+// depends on its store.
+type replicaState struct {
+	e       *engine.Engine
+	applier *EngineApplier
+	barrier *Barrier
+	// closed marks the state of an engine closed for a re-bootstrap whose
+	// store could not be opened again; the follower retries the open.
+	closed bool
+}
+
+// OpenReplica opens the node's engine in dir, the command log through
+// opts.Conn (waiting until ctx for a cluster still forming), and starts
+// following the log from the sequence the store last applied.
+func OpenReplica(ctx context.Context, dir string, opts *ReplicaOptions) (*Replica, error) {
+	o := ReplicaOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	o.ensureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	l, err := OpenLog(ctx, o.Conn, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := l.PageTokenSecret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	eopts := &engine.Options{}
+	if o.Engine != nil {
+		*eopts = *o.Engine
+	}
+	eopts.PageTokenSecret = secret
+	r := &Replica{opts: o, dir: dir, log: l, clock: NewClock(o.Now), eopts: eopts, followed: make(chan struct{})}
+	st, err := r.openState()
+	if err != nil {
+		return nil, err
+	}
+	r.state.Store(st)
+	fctx, stop := context.WithCancel(context.Background())
+	r.stop = stop
+	go r.follow(fctx)
+	return r, nil
+}
+
+// openState opens the engine in r.dir and its applier and barrier.
+func (r *Replica) openState() (*replicaState, error) {
+	e, err := engine.Open(r.dir, r.eopts)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: open the store in %s: %w", r.dir, err)
+	}
+	a, err := NewEngineApplier(e, r.clock)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	return &replicaState{e: e, applier: a, barrier: NewBarrier(r.log, r.opts.Name, r.clock, a.Progress())}, nil
+}
+
+// Close stops the follower and closes the local engine, after the calls in
+// flight. The NATS connection stays open: it is the caller's.
+func (r *Replica) Close() error {
+	r.closeMu.Lock()
+	defer r.closeMu.Unlock()
+	if r.closed {
+		return engine.ErrClosed
+	}
+	r.closed = true
+	r.stop()
+	<-r.followed
+	st := r.state.Load()
+	if err := st.e.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// LocalEngine returns the node's local engine, for reads that need no
+// barrier (metrics, backups). Writes must go through the Replica: one made
+// to the engine directly is on this node only. After a re-bootstrap the
+// engine returned before is closed.
+func (r *Replica) LocalEngine() *engine.Engine { return r.state.Load().e }
+
+// Applied returns the last log sequence the node applied.
+func (r *Replica) Applied() uint64 {
+	seq, _ := r.state.Load().applier.Applied()
+	return seq
+}
+
+// Health returns nil while the node applies the log, or why it does not:
+// an apply that failed (a full disk, an I/O error), a reader stopped (a
+// gap, an invalid command), a re-bootstrap under way, or no connection to
+// NATS. The error wraps [ErrUnhealthy]. The node keeps retrying and
+// recovers by itself when the cause clears.
+func (r *Replica) Health() error {
+	if err := r.health.get(); err != nil {
+		return err
+	}
+	if !r.opts.Conn.IsConnected() {
+		return fmt.Errorf("%w: not connected to NATS (%s)", ErrUnhealthy, r.opts.Conn.Status())
+	}
+	return nil
+}
+
+// health is the follower's state, for Health and the calls that refuse to
+// run on a node that does not apply the log.
+type health struct {
+	bad atomic.Bool
+	mu  sync.Mutex
+	err error
+}
+
+func (h *health) get() error {
+	if !h.bad.Load() {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+func (h *health) set(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrUnhealthy, err)
+	}
+	h.err = err
+	h.bad.Store(err != nil)
+}
+
+// healthyApplier marks the node healthy again once a command applies.
+type healthyApplier struct {
+	a *EngineApplier
+	r *Replica
+}
+
+func (h healthyApplier) Apply(ctx context.Context, seq uint64, cmd *Command) error {
+	if f := h.r.applyFault.Load(); f != nil {
+		if err := (*f)(seq); err != nil {
+			return err
+		}
+	}
+	err := h.a.Apply(ctx, seq, cmd)
+	if err == nil && h.r.health.bad.Load() {
+		h.r.health.set(nil)
+		h.r.opts.Logger.Info("cluster: applying the log again", "node", h.r.opts.Name, "seq", seq)
+	}
+	return err
+}
+
+// follow applies the log until ctx is done: after a failure it reports the
+// node unhealthy and tries again after a pause, doubling up to
+// RetryBackoff; after a gap it re-bootstraps.
+func (r *Replica) follow(ctx context.Context) {
+	defer close(r.followed)
+	const firstPause = 50 * time.Millisecond
+	pause := firstPause
+	for {
+		progressed, err := r.followOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if progressed {
+			pause = firstPause
+		}
+		r.health.set(err)
+		r.opts.Logger.Error("cluster: the node stopped applying the log", "node", r.opts.Name, "err", err, "retry_in", pause)
+		if gap := (*GapError)(nil); errors.As(err, &gap) {
+			if r.opts.Rebootstrap == nil {
+				r.health.set(fmt.Errorf("%w; no re-bootstrap is configured, so the node stays behind until its store is replaced", err))
+				<-ctx.Done()
+				return
+			}
+			if r.rebootstrap(ctx, gap) == nil {
+				pause = firstPause
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, r.opts.RetryBackoff)
+	}
+}
+
+// followOnce follows the log from the store's applied sequence until it
+// stops, reopening first a store left closed by a failed re-bootstrap. It
+// reports whether any command applied.
+func (r *Replica) followOnce(ctx context.Context) (progressed bool, err error) {
+	st := r.state.Load()
+	if st.closed {
+		if st, err = r.openState(); err != nil {
+			return false, err
+		}
+		r.state.Store(st)
+	}
+	before, _ := st.applier.Applied()
+	err = r.log.Follow(ctx, before, healthyApplier{st.applier, r})
+	after, _ := st.applier.Applied()
+	return after > before, err
+}
+
+// rebootstrap closes the local engine, has the hook replace its store, and
+// reopens it. Calls meanwhile are refused as unhealthy (local reads too:
+// the engine is closed).
+func (r *Replica) rebootstrap(ctx context.Context, gap *GapError) error {
+	r.health.set(fmt.Errorf("re-bootstrapping from a checkpoint after %w", gap))
+	old := r.state.Load()
+	if err := old.e.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
+		r.opts.Logger.Warn("cluster: closing the store to re-bootstrap", "node", r.opts.Name, "err", err)
+	}
+	herr := r.opts.Rebootstrap(ctx, r.dir, gap)
+	// The store is reopened whatever the hook did: a failed hook leaves the
+	// old store (or a new one) and the follower tries again from it.
+	st, oerr := r.openState()
+	if oerr != nil {
+		st = &replicaState{e: old.e, applier: old.applier, barrier: old.barrier, closed: true}
+	}
+	r.state.Store(st)
+	if err := errors.Join(herr, oerr); err != nil {
+		r.health.set(fmt.Errorf("re-bootstrap after %w failed: %w", gap, err))
+		r.opts.Logger.Error("cluster: re-bootstrap failed", "node", r.opts.Name, "err", err)
+		return err
+	}
+	r.opts.Logger.Info("cluster: re-bootstrapped from a checkpoint", "node", r.opts.Name, "seq", r.Applied())
+	return nil
+}
