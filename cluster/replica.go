@@ -341,9 +341,22 @@ func (r *Replica) followOnce(ctx context.Context) (progressed bool, err error) {
 		r.state.Store(st)
 	}
 	before, _ := st.applier.Applied()
+	if r.health.bad.Load() && r.caughtUp(ctx, before) {
+		// Nothing to apply (after a re-bootstrap, say): nothing would clear
+		// the failure before the next command.
+		r.health.set(nil)
+	}
 	err = r.log.Follow(ctx, before, healthyApplier{st.applier, r})
 	after, _ := st.applier.Applied()
 	return after > before, err
+}
+
+// caughtUp reports whether the log ends at applied and continues it.
+func (r *Replica) caughtUp(ctx context.Context, applied uint64) bool {
+	ctx, cancel := context.WithTimeout(ctx, r.log.opts.RequestTimeout)
+	defer cancel()
+	st, err := r.log.State(ctx)
+	return err == nil && st.Last == applied && st.First <= applied+1
 }
 
 // rebootstrap closes the local engine, has the hook replace its store, and
