@@ -16,6 +16,11 @@ data=${DATA:-./data/cluster}
 consistency=${READ_CONSISTENCY:-linearizable}
 routes=nats-route://127.0.0.1:6231,nats-route://127.0.0.1:6232,nats-route://127.0.0.1:6233
 
+# prefix labels each line of a node's log with its name, line by line.
+prefix() {
+	while IFS= read -r line; do printf '%s | %s\n' "$1" "$line"; done
+}
+
 pids=""
 stop() {
 	trap - INT TERM EXIT
@@ -29,7 +34,7 @@ for i in 1 2 3; do
 	mkdir -p "$data/n$i"
 	"$bin" serve --listen "127.0.0.1:808$i" --data "$data/n$i" --node-name "n$i" \
 		--nats-listen "127.0.0.1:423$i" --nats-cluster-listen "127.0.0.1:623$i" --nats-routes "$routes" \
-		--read-consistency "$consistency" > >(awk -v p="n$i | " '{ print p $0; fflush() }') 2>&1 &
+		--read-consistency "$consistency" > >(prefix "n$i") 2>&1 &
 	pids="$pids $!"
 done
 echo "facesearch cluster: http://127.0.0.1:8081 http://127.0.0.1:8082 http://127.0.0.1:8083 (Ctrl-C stops all three)"

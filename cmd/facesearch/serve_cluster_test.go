@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -176,6 +178,16 @@ func TestServeClusterEmbedded(t *testing.T) {
 			require.Equal(t, http.StatusOK, code, body)
 			assert.Contains(t, body, fmt.Sprintf(`"UserCount":%d`, i+1))
 		}
+	}
+	if err := exec.Command("python3", "-c", "import boto3").Run(); err == nil {
+		cmd := exec.Command("python3", "testdata/boto3_cluster.py", urls[0], urls[1], urls[2])
+		cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true", "AWS_MAX_ATTEMPTS=1",
+			"AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Equal(t, "ok\n", string(out))
+	} else {
+		t.Log("python3 with boto3 is not installed: the boto3 part is skipped")
 	}
 	assert.Equal(t, exitOK, procs[2].stop(t))
 	code, body = apiCall(t, urls[0], "CreateUser", `{"CollectionId":"c","UserId":"later"}`)
