@@ -107,6 +107,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 
 	var backend server.Backend
 	var live backuper // the store behind it, for live backups
+	storeDir := *dir
 	if cc == nil {
 		e, err := engine.Open(*dir, eopts)
 		if err != nil {
@@ -130,7 +131,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		}
 		// After the HTTP server: the follower, the store, then NATS.
 		defer closeCluster()
-		backend, live = rep, rep
+		backend, live, storeDir = rep, rep, clusterStoreDir(*dir)
 	}
 
 	srv, err := server.New(backend, &server.Options{
@@ -144,7 +145,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return usageErrorf(fs, "%v", err)
 	}
 	// Lets `facesearch backup` checkpoint the store while it is in use.
-	stopAdmin, err := serveAdmin(ctx, live, *dir, log)
+	stopAdmin, err := serveAdmin(ctx, live, storeDir, log)
 	if err != nil {
 		log.Warn("live backups are unavailable", "err", err)
 	} else {

@@ -189,6 +189,12 @@ func TestServeClusterEmbedded(t *testing.T) {
 	} else {
 		t.Log("python3 with boto3 is not installed: the boto3 part is skipped")
 	}
+	// A running node's store is backed up through its admin socket.
+	backup := filepath.Join(t.TempDir(), "copy")
+	var out bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}
+	require.Equal(t, exitOK, m.Run(context.Background(), []string{"backup", "--data", filepath.Join(dirs[1], "store"), "--to", backup}), "%s", &out)
+	assert.Contains(t, out.String(), "by the running server")
 	assert.Equal(t, exitOK, procs[2].stop(t))
 	code, body = apiCall(t, urls[0], "CreateUser", `{"CollectionId":"c","UserId":"later"}`)
 	require.Equal(t, http.StatusOK, code, body)
