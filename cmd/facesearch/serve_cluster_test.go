@@ -208,3 +208,16 @@ func TestServeClusterEmbedded(t *testing.T) {
 	assert.DirExists(t, filepath.Join(dirs[0], "nats"), "JetStream's files are in --data")
 	assert.DirExists(t, filepath.Join(dirs[0], "store"))
 }
+
+// A node waiting for the rest of its cluster stops cleanly when told to.
+func TestServeClusterStopsWhileJoining(t *testing.T) {
+	addrs := freeAddrs(t, 4)
+	routes := "nats-route://" + addrs[1] + ",nats-route://" + addrs[2] + ",nats-route://" + addrs[3]
+	p := launchServe(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--node-name", "alone",
+		"--nats-listen", addrs[0], "--nats-cluster-listen", addrs[1], "--nats-routes", routes)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), "joining the cluster"); time.Sleep(20 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "serve did not start joining: %s", p.stderr)
+	}
+	assert.Equal(t, exitOK, p.stop(t), "%s", p.stderr)
+	assert.Contains(t, p.stderr.String(), "stopped while joining the cluster")
+}
