@@ -205,8 +205,8 @@ func read[I, O any](ctx context.Context, r *Replica, in *I, call func(*engine.En
 		err := st.barrier.Wait(bctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
-			return nil, unavailable(err, "the cluster did not confirm a linearizable read within %v (is a quorum of the command log reachable?); "+
-				"retry, or read with local consistency", r.opts.ReadTimeout)
+			return nil, unavailable(err, "this node could not make a linearizable read within %v (%v): no quorum of the command log, "+
+				"or the node is behind applying it; retry, or read with local consistency", r.opts.ReadTimeout, err)
 		}
 		if err != nil {
 			return nil, err
