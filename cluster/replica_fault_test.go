@@ -32,7 +32,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 // nodes share the page-token secret through NATS.
 func TestReplicaPageTokensWorkAcrossNodes(t *testing.T) {
 	c := sharedCluster(t)
-	noLeaks(t, true)
+	noLeaks(t)
 	nodes := startReplicas(t, c, nil)
 	ctx := context.Background()
 	coll := aws.String("c")
@@ -78,7 +78,7 @@ func TestReplicaPageTokensWorkAcrossNodes(t *testing.T) {
 // the retryable ThrottlingException, a linearizable read fails likewise,
 // and a local read still serves.
 func TestReplicaQuorumLoss(t *testing.T) {
-	noLeaks(t, false)
+	noLeaks(t)
 	c := startCluster(t, 3)
 	const writeTimeout, readTimeout = 3 * time.Second, 2 * time.Second
 	nodes := startReplicas(t, c, func(_ int, o *ReplicaOptions) {
@@ -122,7 +122,7 @@ func TestReplicaQuorumLoss(t *testing.T) {
 // the log again to a store identical to the others'.
 func TestReplicaApplyFailureRecovers(t *testing.T) {
 	c := sharedCluster(t)
-	noLeaks(t, true)
+	noLeaks(t)
 	nodes := startReplicas(t, c, func(_ int, o *ReplicaOptions) { o.RetryBackoff = 200 * time.Millisecond })
 	ctx := context.Background()
 	coll := aws.String("c")
@@ -170,7 +170,7 @@ func TestReplicaApplyFailureRecovers(t *testing.T) {
 // follows the log from there to the same store as the others.
 func TestReplicaGapRebootstraps(t *testing.T) {
 	c := sharedCluster(t)
-	noLeaks(t, true)
+	noLeaks(t)
 	nodes := startReplicas(t, c, nil)
 	ctx := context.Background()
 	coll := aws.String("c")
