@@ -224,6 +224,14 @@ func (r *Replica) Close() error {
 // engine returned before is closed.
 func (r *Replica) LocalEngine() *engine.Engine { return r.state.Load().e }
 
+// Applier returns the applier of the node's current store (see
+// [Replica.LocalEngine] for what a re-bootstrap does to it).
+func (r *Replica) Applier() *EngineApplier { return r.state.Load().applier }
+
+// Backup writes a consistent copy of the node's current store into dir
+// (see [engine.Engine.Backup]); the copy holds the sequence it applied.
+func (r *Replica) Backup(dir string) error { return r.state.Load().e.Backup(dir) }
+
 // Applied returns the last log sequence the node applied.
 func (r *Replica) Applied() uint64 {
 	seq, _ := r.state.Load().applier.Applied()

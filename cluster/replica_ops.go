@@ -161,7 +161,7 @@ func mutate[O any](ctx context.Context, r *Replica, op, collection, token string
 		return nil, fmt.Errorf("cluster: %s: no outcome recorded for command %s at sequence %d", op, id, ack.Seq)
 	case !o.Matches(cmd):
 		return nil, &engine.Error{Code: engine.CodeIdempotentParameterMismatch,
-			Message: fmt.Sprintf("ClientRequestToken %s was used with other parameters within the last %v", token, OutcomeTTL)}
+			Message: fmt.Sprintf("ClientRequestToken %.64q was used with other parameters within the last %v", token, OutcomeTTL)}
 	}
 	if err := o.Err(); err != nil {
 		return nil, err
@@ -212,7 +212,14 @@ func read[I, O any](ctx context.Context, r *Replica, in *I, call func(*engine.En
 			return nil, err
 		}
 	}
-	return call(st.e, ctx, in)
+	out, err := call(st.e, ctx, in)
+	if errors.Is(err, engine.ErrClosed) {
+		// Closed for a re-bootstrap rather than by Close.
+		if herr := r.health.get(); herr != nil {
+			return nil, unavailable(herr, "this node cannot serve reads now (%v); retry on another node", herr)
+		}
+	}
+	return out, err
 }
 
 // unavailable is the error of a call the cluster could not serve in time:

@@ -106,9 +106,11 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 
 	var backend server.Backend
-	var e *engine.Engine // the local engine, for live backups
+	var live backuper // the store behind it, for live backups
+	storeDir := *dir
 	if cc == nil {
-		if e, err = engine.Open(*dir, eopts); err != nil {
+		e, err := engine.Open(*dir, eopts)
+		if err != nil {
 			return storeOpenError(*dir, err)
 		}
 		if d := e.Salvaged(); d != nil {
@@ -121,15 +123,19 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 				log.Error("closing the store", "err", err)
 			}
 		}()
-		backend = e
+		backend, live = e, e
 	} else {
 		rep, closeCluster, err := openCluster(ctx, cc, *dir, eopts, log)
+		if err != nil && ctx.Err() != nil {
+			log.Info("stopped while joining the cluster")
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		// After the HTTP server: the follower, the store, then NATS.
 		defer closeCluster()
-		backend, e = rep, rep.LocalEngine()
+		backend, live, storeDir = rep, rep, clusterStoreDir(*dir)
 	}
 
 	srv, err := server.New(backend, &server.Options{
@@ -143,7 +149,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return usageErrorf(fs, "%v", err)
 	}
 	// Lets `facesearch backup` checkpoint the store while it is in use.
-	stopAdmin, err := serveAdmin(ctx, e, *dir, log)
+	stopAdmin, err := serveAdmin(ctx, live, storeDir, log)
 	if err != nil {
 		log.Warn("live backups are unavailable", "err", err)
 	} else {

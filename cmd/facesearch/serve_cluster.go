@@ -155,6 +155,10 @@ func defaultNodeName(port string) string {
 	return fmt.Sprintf("%.100s-%s", host, port)
 }
 
+// clusterStoreDir is where a cluster node keeps its store: beside
+// JetStream's nats/ directory, so that a checkpoint can replace it whole.
+func clusterStoreDir(data string) string { return filepath.Join(data, "store") }
+
 // openCluster starts the embedded NATS node (if any), connects to NATS,
 // and opens the node's replica over the store in data's store/ directory,
 // waiting until ctx for the cluster to form. closeAll stops the follower,
@@ -188,7 +192,7 @@ func openCluster(ctx context.Context, c *clusterConfig, data string, eopts *engi
 		stopNATS()
 	}
 	log.Info("joining the cluster: waiting for the NATS cluster and its command log", "node", c.name, "nats", strings.Join(urls, ","))
-	store := filepath.Join(data, "store")
+	store := clusterStoreDir(data)
 	rep, err = cluster.OpenReplica(ctx, store, &cluster.ReplicaOptions{
 		Name: c.name, Conn: nc, Engine: eopts, ReadConsistency: c.consistency, Logger: log,
 	})

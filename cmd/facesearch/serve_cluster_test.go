@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/facesearch/facesearch/cluster"
 )
 
 func TestServeClusterFlagRefusals(t *testing.T) {
@@ -189,6 +191,12 @@ func TestServeClusterEmbedded(t *testing.T) {
 	} else {
 		t.Log("python3 with boto3 is not installed: the boto3 part is skipped")
 	}
+	// A running node's store is backed up through its admin socket.
+	backup := filepath.Join(t.TempDir(), "copy")
+	var out bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}
+	require.Equal(t, exitOK, m.Run(context.Background(), []string{"backup", "--data", filepath.Join(dirs[1], "store"), "--to", backup}), "%s", &out)
+	assert.Contains(t, out.String(), "by the running server")
 	assert.Equal(t, exitOK, procs[2].stop(t))
 	code, body = apiCall(t, urls[0], "CreateUser", `{"CollectionId":"c","UserId":"later"}`)
 	require.Equal(t, http.StatusOK, code, body)
@@ -201,4 +209,46 @@ func TestServeClusterEmbedded(t *testing.T) {
 	}
 	assert.DirExists(t, filepath.Join(dirs[0], "nats"), "JetStream's files are in --data")
 	assert.DirExists(t, filepath.Join(dirs[0], "store"))
+}
+
+// A node waiting for the rest of its cluster stops cleanly when told to.
+func TestServeClusterStopsWhileJoining(t *testing.T) {
+	addrs := freeAddrs(t, 4)
+	routes := "nats-route://" + addrs[1] + ",nats-route://" + addrs[2] + ",nats-route://" + addrs[3]
+	p := launchServe(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--node-name", "alone",
+		"--nats-listen", addrs[0], "--nats-cluster-listen", addrs[1], "--nats-routes", routes)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), "joining the cluster"); time.Sleep(20 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "serve did not start joining: %s", p.stderr)
+	}
+	assert.Equal(t, exitOK, p.stop(t), "%s", p.stderr)
+	assert.Contains(t, p.stderr.String(), "stopped while joining the cluster")
+}
+
+// Nodes on an external NATS cluster (--nats) are one engine as well.
+func TestServeClusterExternalNATS(t *testing.T) {
+	addrs := freeAddrs(t, 6)
+	var routes, urls []string
+	for i := range 3 {
+		routes = append(routes, "nats-route://"+addrs[3+i])
+	}
+	for i := range 3 {
+		n, err := cluster.StartNode(&cluster.NodeOptions{Name: fmt.Sprintf("nats%d", i+1), ClientListen: addrs[i],
+			ClusterListen: addrs[3+i], Routes: routes, DataDir: t.TempDir()})
+		require.NoError(t, err)
+		t.Cleanup(n.Shutdown) // after the facesearch nodes, registered later
+		urls = append(urls, n.ClientURL())
+	}
+	var api []string
+	for i := range 2 {
+		p := launchServe(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--nats", strings.Join(urls, ","),
+			"--node-name", fmt.Sprintf("fs%d", i+1), "--read-consistency", "linearizable")
+		api = append(api, p.url(t, 60*time.Second))
+	}
+	code, body := apiCall(t, api[0], "CreateCollection", `{"CollectionId":"c"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = apiCall(t, api[1], "CreateUser", `{"CollectionId":"c","UserId":"alice"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = apiCall(t, api[0], "ListUsers", `{"CollectionId":"c"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, `"alice"`)
 }
