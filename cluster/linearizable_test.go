@@ -283,6 +283,7 @@ func TestPartitionedLeaderStaysLinearizable(t *testing.T) {
 		var e *engine.Error
 		require.True(t, errors.As(err, &e) && e.Code == engine.CodeThrottling, "%v", err)
 		require.Less(t, time.Since(cut), 30*time.Second, "the majority took no write 30s after the cut: %v", err)
+		time.Sleep(50 * time.Millisecond)
 	}
 	h.add(probe, regOp{"probe", regCreate}, call, regResult{})
 	t.Logf("the majority acknowledged a write %s after the cut", time.Since(cut).Round(time.Millisecond))
@@ -317,6 +318,7 @@ func TestPartitionedLeaderStaysLinearizable(t *testing.T) {
 			break
 		}
 		require.Less(t, time.Since(healed), time.Minute, "no linearizable read on the healed node a minute after the heal")
+		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("the healed node served a linearizable read %s after the heal", time.Since(healed).Round(time.Millisecond))
 	time.Sleep(time.Second)
