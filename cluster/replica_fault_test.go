@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,9 +191,9 @@ func TestReplicaGapRebootstraps(t *testing.T) {
 	require.ErrorIs(t, stuck.Health(), ErrGap)
 	require.NoError(t, stuck.Close())
 
-	var calls int
+	var calls atomic.Int32
 	nodes[2].rep = reopen(func(_ context.Context, dir string, gap *GapError) error {
-		calls++
+		calls.Add(1)
 		tmp := dir + ".new"
 		if err := nodes[0].rep.LocalEngine().Backup(tmp); err != nil {
 			return err
@@ -205,7 +206,7 @@ func TestReplicaGapRebootstraps(t *testing.T) {
 	eventually(t, 10*time.Second, "the node re-bootstraps and catches up", func() bool {
 		return nodes[2].rep.Health() == nil && nodes[2].rep.Applied() >= nodes[0].rep.Applied()
 	})
-	require.Equal(t, 1, calls)
+	require.EqualValues(t, 1, calls.Load())
 	// Its HTTP server still serves the replica closed above: ask the new one.
 	users, err := nodes[2].rep.ListUsers(ctx, &engine.ListUsersInput{CollectionId: "c"})
 	require.NoError(t, err)

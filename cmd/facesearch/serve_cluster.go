@@ -203,6 +203,10 @@ func openCluster(ctx context.Context, c *clusterConfig, data string, eopts *engi
 		}
 		return nil, nil, fmt.Errorf("join the cluster: %w", err)
 	}
+	if d := rep.LocalEngine().Salvaged(); d != nil {
+		log.Warn("salvaged the store: dropped the records of a damaged write-ahead log; the log gives them back", "file", d.File,
+			"offset", d.Offset, "bytes", d.Bytes, "later_logs", d.LaterLogs, "saved_in", d.SavedIn)
+	}
 	log.Info("cluster node ready", "node", c.name, "applied", rep.Applied(), "read_consistency", string(c.consistency), "store", store)
 	return rep, func() {
 		if err := rep.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
