@@ -36,6 +36,9 @@ const (
 	regDescribe = "DescribeCollection"
 )
 
+// read reports whether o observes the state rather than changing it.
+func (o regOp) read() bool { return o.op == regList || o.op == regDescribe }
+
 // regUser is the one user ID of every register.
 const regUser = "u"
 
@@ -104,7 +107,7 @@ var regModel = porcupine.Model{
 		switch {
 		case out.unknown:
 			return fmt.Sprintf("%s %s -> ?", in.op, in.coll)
-		case in.op == regList || in.op == regDescribe:
+		case in.read():
 			return fmt.Sprintf("%s %s -> user %v, faces %d", in.op, in.coll, out.user, out.faces)
 		}
 		return fmt.Sprintf("%s %s -> %q", in.op, in.coll, out.code)
@@ -150,10 +153,10 @@ func (h *history) snapshot(at int64) []porcupine.Operation {
 	defer h.mu.Unlock()
 	var ops []porcupine.Operation
 	for _, op := range h.ops {
-		switch in := op.Input.(regOp); {
+		switch {
 		case at == 0 || op.Return <= at:
 			ops = append(ops, op)
-		case op.Call <= at && in.op != regList && in.op != regDescribe:
+		case op.Call <= at && !op.Input.(regOp).read():
 			op.Output, op.Return = regResult{unknown: true}, math.MaxInt64
 			ops = append(ops, op)
 		}
@@ -161,7 +164,7 @@ func (h *history) snapshot(at int64) []porcupine.Operation {
 	return ops
 }
 
-// check runs the checker on ops, failing the test on a time-out (an
+// checkHistory runs the checker on ops, failing the test on a time-out (an
 // unchecked history proves nothing), and returns its verdict; an illegal
 // history's visualization goes to the test's temporary directory.
 func checkHistory(t *testing.T, what string, ops []porcupine.Operation) porcupine.CheckResult {
@@ -310,4 +313,21 @@ func TestRegisterModelRejectsStaleReads(t *testing.T) {
 			require.Equal(t, tc.want, porcupine.CheckOperationsTimeout(regModel, h, 0))
 		})
 	}
+}
+
+// TestHistorySnapshotKeepsInFlightWrites checks the cut of a history at a
+// time: what returned stays, a write in flight becomes one of unknown
+// fate, a read in flight and whatever started later go.
+func TestHistorySnapshotKeepsInFlightWrites(t *testing.T) {
+	h := &history{}
+	op := func(o string, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{Input: regOp{"c", o}, Call: call, Output: regResult{}, Return: ret}
+	}
+	h.ops = []porcupine.Operation{
+		op(regCreate, 0, 5), op(regList, 1, 6), op(regDelete, 4, 20), op(regList, 8, 30), op(regIndex, 12, 13),
+	}
+	inFlight := op(regDelete, 4, math.MaxInt64)
+	inFlight.Output = regResult{unknown: true}
+	require.Equal(t, []porcupine.Operation{h.ops[0], h.ops[1], inFlight}, h.snapshot(10))
+	require.Equal(t, h.ops, h.snapshot(0))
 }

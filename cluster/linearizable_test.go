@@ -331,7 +331,7 @@ func TestPartitionedLeaderStaysLinearizable(t *testing.T) {
 		switch {
 		case op.Return == math.MaxInt64:
 			unknown++
-		case op.Input.(regOp).op == regList || op.Input.(regOp).op == regDescribe:
+		case op.Input.(regOp).read():
 			reads++
 		default:
 			writes++
