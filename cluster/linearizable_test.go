@@ -242,7 +242,9 @@ func TestPartitionedLeaderStaysLinearizable(t *testing.T) {
 				select {
 				case <-stop:
 					return
-				case <-time.After(time.Duration(rng.IntN(10)) * time.Millisecond):
+				// Paced below what a node applies, so that the node cut off
+				// catches up after the heal.
+				case <-time.After(time.Duration(10+rng.IntN(20)) * time.Millisecond):
 				}
 				op := regOp{coll: colls[rng.IntN(3)], op: ops[rng.IntN(len(ops))]}
 				call := h.now()
@@ -270,6 +272,11 @@ func TestPartitionedLeaderStaysLinearizable(t *testing.T) {
 	lc.isolate(leader, true)
 	cut := time.Now()
 	t.Logf("cut off the stream leader %s", st.Leader)
+	// No route went around the links.
+	for lc.nodes[leader].srv.NumRoutes() > 0 {
+		require.Less(t, time.Since(cut), 10*time.Second, "the cut-off node keeps %d routes", lc.nodes[leader].srv.NumRoutes())
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	// The other two elect a leader and take writes again: a create through
 	// one of them, retried with its token until acknowledged.
