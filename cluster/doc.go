@@ -1,7 +1,8 @@
 // Package cluster runs facesearch nodes as one engine over NATS JetStream:
 // a replicated, ordered log of commands that every node applies, in order,
 // to its own store. Consensus and replication are JetStream's; this package
-// holds the log's client side.
+// holds the log's client side, and the cluster node that serves the
+// engine's 16 operations over it ([Replica], [OpenReplica]).
 //
 // What is here: an embedded NATS JetStream node ([StartNode]), connecting to
 // an external NATS cluster ([Connect]), the command log's stream with its
@@ -11,7 +12,6 @@
 // [NewMutation] building its commands), trimming ([Log.Trim]), the command
 // envelope ([Command], [DecodeCommand]), the clock that stamps it
 // ([Clock]), and the shared read barrier ([Barrier]) with the applied
-// sequence it waits on ([Progress]). A cluster node is a [Replica]
-// ([OpenReplica]): all of these behind the 16 operations of the engine.
-// docs/cluster.md gives the design and what is still to come.
+// sequence it waits on ([Progress]). docs/cluster.md gives the design and
+// what is still to come.
 package cluster

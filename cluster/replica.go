@@ -224,6 +224,9 @@ func (r *Replica) Close() error {
 // engine returned before is closed.
 func (r *Replica) LocalEngine() *engine.Engine { return r.state.Load().e }
 
+// Log returns the command log the node follows.
+func (r *Replica) Log() *Log { return r.log }
+
 // Applier returns the applier of the node's current store (see
 // [Replica.LocalEngine] for what a re-bootstrap does to it).
 func (r *Replica) Applier() *EngineApplier { return r.state.Load().applier }

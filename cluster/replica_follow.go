@@ -20,6 +20,9 @@ type health struct {
 	bad atomic.Bool
 	mu  sync.Mutex
 	err error
+	// sick is closed while the node is unhealthy, and replaced when it
+	// recovers, so that writes waiting for their apply stop waiting.
+	sick chan struct{}
 }
 
 func (h *health) get() error {
@@ -31,11 +34,31 @@ func (h *health) get() error {
 	return h.err
 }
 
+// sickness returns a channel closed once the node is unhealthy.
+func (h *health) sickness() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sick == nil {
+		h.sick = make(chan struct{})
+		if h.err != nil {
+			close(h.sick)
+		}
+	}
+	return h.sick
+}
+
 func (h *health) set(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("%w: %w", ErrUnhealthy, err)
+	}
+	switch {
+	case h.sick == nil:
+	case err != nil && h.err == nil:
+		close(h.sick)
+	case err == nil && h.err != nil:
+		h.sick = nil
 	}
 	h.err = err
 	h.bad.Store(err != nil)

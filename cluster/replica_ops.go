@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -149,9 +150,9 @@ func mutate[O any](ctx context.Context, r *Replica, op, collection, token string
 		return nil, fmt.Errorf("cluster: %s: %w", op, err)
 	}
 	st := r.state.Load()
-	if err := st.applier.Progress().Wait(ctx, ack.Seq); err != nil {
-		return nil, unavailable(err, "the cluster committed this %s (log sequence %d), but this node did not apply it within %v; "+
-			"it will be applied; %s", op, ack.Seq, r.opts.WriteTimeout, retryAdvice(token))
+	if err := r.waitApplied(ctx, st, ack.Seq); err != nil {
+		return nil, unavailable(err, "the cluster committed this %s (log sequence %d), but this node did not apply it (%v); "+
+			"the other nodes apply it; %s", op, ack.Seq, err, retryAdvice(token))
 	}
 	o, ok, err := st.applier.Outcome(id)
 	switch {
@@ -171,6 +172,26 @@ func mutate[O any](ctx context.Context, r *Replica, op, collection, token string
 		return nil, fmt.Errorf("cluster: %s: the outcome of command %s does not decode: %w", op, id, err)
 	}
 	return out, nil
+}
+
+// waitApplied waits until st's applier has applied seq, or ctx is done, or
+// the node turns unhealthy (its apply failed: waiting on would only reach
+// the write's deadline).
+func (r *Replica) waitApplied(ctx context.Context, st *replicaState, seq uint64) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sick := r.health.sickness()
+	go func() {
+		select {
+		case <-sick:
+			cancel(r.health.get())
+		case <-ctx.Done():
+		}
+	}()
+	if err := st.applier.Progress().Wait(ctx, seq); err != nil {
+		return cmp.Or(context.Cause(ctx), err)
+	}
+	return nil
 }
 
 // retryAdvice says whether a retry of a write whose fate is unknown is safe.
@@ -205,8 +226,8 @@ func read[I, O any](ctx context.Context, r *Replica, in *I, call func(*engine.En
 		err := st.barrier.Wait(bctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
-			return nil, unavailable(err, "the cluster did not confirm a linearizable read within %v (is a quorum of the command log reachable?); "+
-				"retry, or read with local consistency", r.opts.ReadTimeout)
+			return nil, unavailable(err, "this node could not make a linearizable read within %v (%v): no quorum of the command log, "+
+				"or the node is behind applying it; retry, or read with local consistency", r.opts.ReadTimeout, err)
 		}
 		if err != nil {
 			return nil, err
