@@ -342,26 +342,12 @@ func TestClusterEquivalence(t *testing.T) {
 			Stream: lo.Stream, Subject: lo.Subject, DigestSubject: "eqdigest." + name}, k.procs, k.pureGo))
 	}
 
-	ids := newIDMap()
-	g := newEqGen(11)
-	codes := map[string]int{}
-	for step := 1; step <= steps; step++ {
-		op, in := g.next(t)
-		req, err := json.Marshal(in)
-		require.NoError(t, err)
-		sOut, sErr := apiCalls[op](ctx, single, req)
-		node := g.r.IntN(len(replicas))
-		cOut, cErr := apiCalls[op](ctx, replicas[node], translate(t, req, ids.s2c))
-		what := fmt.Sprintf("step %d, %s on r%d: %s", step, op, node+1, req)
-		ids.requireSameAnswer(t, what, sOut, sErr, cOut, cErr)
-		codes[op+" "+codeOf(sErr)]++
-		if sErr == nil {
-			g.observe(t, op, in, sOut)
-		}
-		if step%(steps/checkpoints) == 0 {
-			requireSameState(ctx, t, single, replicas, children, ids, base)
-		}
+	run := newEqRun(ctx, t, single, replicas, 11)
+	for range checkpoints {
+		run.steps(steps/checkpoints, 0, 1, 2)
+		run.requireSameState(children, base)
 	}
+	codes := run.codes
 	t.Logf("outcomes: %v", codes)
 	for _, want := range []string{"IndexFaces ok", "AssociateFaces ok", "CreateUser " + engine.CodeConflict, "CreateUser " + engine.CodeIdempotentParameterMismatch,
 		"DeleteCollection ok", "CreateCollection " + engine.CodeResourceAlreadyExists, "SearchUsers ok", "ListUsers ok", "ListFaces " + engine.CodeInvalidPaginationToken} {
@@ -416,10 +402,57 @@ func codeOf(err error) string {
 	return err.Error()
 }
 
-// requireSameState brings every replica to the same applied sequence and
+// eqRun sends one workload to a single node and to a cluster's replicas.
+type eqRun struct {
+	t        *testing.T
+	ctx      context.Context
+	single   *engine.Engine // nil: the cluster alone
+	replicas []*Replica
+	ids      *idMap
+	g        *eqGen
+	codes    map[string]int // operation and outcome -> count
+	step     int
+	// mutations counts the writes sent.
+	mutations int
+}
+
+func newEqRun(ctx context.Context, t *testing.T, single *engine.Engine, replicas []*Replica, seed uint64) *eqRun {
+	return &eqRun{t: t, ctx: ctx, single: single, replicas: replicas, ids: newIDMap(), g: newEqGen(seed), codes: map[string]int{}}
+}
+
+// steps sends n requests, each to one of the replicas at the given
+// indexes, and to the single node, and compares their answers.
+func (e *eqRun) steps(n int, nodes ...int) {
+	t := e.t
+	t.Helper()
+	for range n {
+		e.step++
+		op, in := e.g.next(t)
+		req, err := json.Marshal(in)
+		require.NoError(t, err)
+		node := nodes[e.g.r.IntN(len(nodes))]
+		cOut, cErr := apiCalls[op](e.ctx, e.replicas[node], translate(t, req, e.ids.s2c))
+		out, outErr := cOut, cErr
+		if e.single != nil {
+			out, outErr = apiCalls[op](e.ctx, e.single, req)
+			what := fmt.Sprintf("step %d, %s on r%d: %s", e.step, op, node+1, req)
+			e.ids.requireSameAnswer(t, what, out, outErr, cOut, cErr)
+		}
+		e.codes[op+" "+codeOf(outErr)]++
+		if engine.IsMutation(op) {
+			e.mutations++
+		}
+		if outErr == nil {
+			e.g.observe(t, op, in, out)
+		}
+	}
+}
+
+// requireSameState brings every replica to the same applied sequence,
 // compares their store digests with each other and their logical state
-// with the single node's.
-func requireSameState(ctx context.Context, t *testing.T, single *engine.Engine, replicas []*Replica, children []*eqChild, ids *idMap, dir string) {
+// with the single node's, and returns the digest.
+func (e *eqRun) requireSameState(children []*eqChild, dir string) string {
+	t, ctx, replicas := e.t, e.ctx, e.replicas
 	t.Helper()
 	var last uint64
 	for _, r := range replicas {
@@ -441,6 +474,9 @@ func requireSameState(ctx context.Context, t *testing.T, single *engine.Engine, 
 	for i, d := range digests {
 		require.Equal(t, digests[0], d, "store digest of replica %d at sequence %d", i+1, last)
 	}
-	require.Equal(t, logicalState(t, single, nil), logicalState(t, replicas[0].LocalEngine(), ids.c2s), "at sequence %d", last)
+	if e.single != nil {
+		require.Equal(t, logicalState(t, e.single, nil), logicalState(t, replicas[0].LocalEngine(), e.ids.c2s), "at sequence %d", last)
+	}
 	t.Logf("sequence %d: %s", last, digests[0])
+	return digests[0]
 }
