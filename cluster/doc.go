@@ -11,6 +11,7 @@
 // [NewMutation] building its commands), trimming ([Log.Trim]), the command
 // envelope ([Command], [DecodeCommand]), the clock that stamps it
 // ([Clock]), and the shared read barrier ([Barrier]) with the applied
-// sequence it waits on ([Progress]). docs/cluster.md gives the design and
-// what is still to come.
+// sequence it waits on ([Progress]). A cluster node is a [Replica]
+// ([OpenReplica]): all of these behind the 16 operations of the engine.
+// docs/cluster.md gives the design and what is still to come.
 package cluster

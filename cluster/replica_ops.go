@@ -199,7 +199,14 @@ func read[I, O any](ctx context.Context, r *Replica, in *I, call func(*engine.En
 			return nil, err
 		}
 	}
-	return call(st.e, ctx, in)
+	out, err := call(st.e, ctx, in)
+	if errors.Is(err, engine.ErrClosed) {
+		// Closed for a re-bootstrap rather than by Close.
+		if herr := r.health.get(); herr != nil {
+			return nil, unavailable(herr, "this node cannot serve reads now (%v); retry on another node", herr)
+		}
+	}
+	return out, err
 }
 
 // unavailable is the error of a call the cluster could not serve in time:

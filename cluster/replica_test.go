@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/rekognition/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/facesearch/facesearch/engine"
 	"github.com/facesearch/facesearch/internal/npy"
 	"github.com/facesearch/facesearch/server"
 )
@@ -228,4 +229,32 @@ func TestReplicaTokenRetryThroughAnotherNode(t *testing.T) {
 	users, err := nodes[1].client.ListUsers(ctx, &rekognition.ListUsersInput{CollectionId: aws.String("c")})
 	require.NoError(t, err)
 	require.Len(t, users.Users, 1)
+}
+
+// On a node that applies slowly, a linearizable read waits for the writes
+// acknowledged before it, while a local read may not see them yet: the
+// barrier is what the first test's reads rely on.
+func TestReplicaSlowNodeReads(t *testing.T) {
+	c := sharedCluster(t)
+	noLeaks(t, true)
+	nodes := startReplicas(t, c, nil)
+	slow := func(uint64) error { time.Sleep(30 * time.Millisecond); return nil }
+	nodes[2].rep.applyFault.Store(&slow)
+	ctx := context.Background()
+	_, err := nodes[0].rep.CreateCollection(ctx, &engine.CreateCollectionInput{CollectionId: "c"})
+	require.NoError(t, err)
+	stale := 0
+	const rounds = 10
+	for i := range rounds {
+		_, err := nodes[0].rep.CreateUser(ctx, &engine.CreateUserInput{CollectionId: "c", UserId: fmt.Sprintf("u%d", i)})
+		require.NoError(t, err)
+		local, err := nodes[2].rep.DescribeCollection(WithReadConsistency(ctx, Local), &engine.DescribeCollectionInput{CollectionId: "c"})
+		if err != nil || local.UserCount < int64(i+1) {
+			stale++
+		}
+		d, err := nodes[2].rep.DescribeCollection(ctx, &engine.DescribeCollectionInput{CollectionId: "c"})
+		require.NoError(t, err)
+		require.EqualValues(t, i+1, d.UserCount, "round %d: a linearizable read on the slow node", i)
+	}
+	require.Positive(t, stale, "local reads on the slow node never lagged: the test cannot tell a barrier from none")
 }

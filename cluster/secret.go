@@ -60,7 +60,9 @@ func (l *Log) PageTokenSecret(ctx context.Context) ([]byte, error) {
 		secret = e.Value()
 		return nil
 	}, l.opts.RequestTimeout, func(err error) bool {
-		return transient(err) || errors.Is(err, jetstream.ErrBucketExists)
+		// A key that exists but is not found yet: a direct get served by a
+		// replica behind the one that refused the create.
+		return transient(err) || errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrKeyNotFound)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: page-token secret in bucket %s: %w", l.secretBucket(), err)
