@@ -17,33 +17,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/facesearch/facesearch/engine"
+	"github.com/facesearch/facesearch/server"
 )
 
 // api is the 16 operations, as the single-node engine and a cluster
 // Replica both serve them.
-type api interface {
-	CreateCollection(context.Context, *engine.CreateCollectionInput) (*engine.CreateCollectionOutput, error)
-	DeleteCollection(context.Context, *engine.DeleteCollectionInput) (*engine.DeleteCollectionOutput, error)
-	DescribeCollection(context.Context, *engine.DescribeCollectionInput) (*engine.DescribeCollectionOutput, error)
-	ListCollections(context.Context, *engine.ListCollectionsInput) (*engine.ListCollectionsOutput, error)
-	IndexFaces(context.Context, *engine.IndexFacesInput) (*engine.IndexFacesOutput, error)
-	ListFaces(context.Context, *engine.ListFacesInput) (*engine.ListFacesOutput, error)
-	DeleteFaces(context.Context, *engine.DeleteFacesInput) (*engine.DeleteFacesOutput, error)
-	SearchFaces(context.Context, *engine.SearchFacesInput) (*engine.SearchFacesOutput, error)
-	SearchFacesByImage(context.Context, *engine.SearchFacesByImageInput) (*engine.SearchFacesByImageOutput, error)
-	CreateUser(context.Context, *engine.CreateUserInput) (*engine.CreateUserOutput, error)
-	DeleteUser(context.Context, *engine.DeleteUserInput) (*engine.DeleteUserOutput, error)
-	ListUsers(context.Context, *engine.ListUsersInput) (*engine.ListUsersOutput, error)
-	AssociateFaces(context.Context, *engine.AssociateFacesInput) (*engine.AssociateFacesOutput, error)
-	DisassociateFaces(context.Context, *engine.DisassociateFacesInput) (*engine.DisassociateFacesOutput, error)
-	SearchUsers(context.Context, *engine.SearchUsersInput) (*engine.SearchUsersOutput, error)
-	SearchUsersByImage(context.Context, *engine.SearchUsersByImageInput) (*engine.SearchUsersByImageOutput, error)
-}
+type api = server.Backend
 
-var (
-	_ api = (*engine.Engine)(nil)
-	_ api = (*Replica)(nil)
-)
+var _ api = (*Replica)(nil)
 
 // apiCall runs one operation with its input as JSON and returns its
 // output as JSON, so that one request can go to both sides.
