@@ -350,7 +350,8 @@ func TestClusterEquivalence(t *testing.T) {
 	codes := run.codes
 	t.Logf("outcomes: %v", codes)
 	for _, want := range []string{"IndexFaces ok", "AssociateFaces ok", "CreateUser " + engine.CodeConflict, "CreateUser " + engine.CodeIdempotentParameterMismatch,
-		"DeleteCollection ok", "CreateCollection " + engine.CodeResourceAlreadyExists, "SearchUsers ok", "ListUsers ok", "ListFaces " + engine.CodeInvalidPaginationToken} {
+		"DeleteCollection ok", "CreateCollection " + engine.CodeResourceAlreadyExists, "SearchUsers ok", "ListUsers ok", "ListFaces " + engine.CodeInvalidPaginationToken,
+		"LOW_MATCH_CONFIDENCE", "ASSOCIATED_TO_A_DIFFERENT_USER", "ASSOCIATED_TO_AN_EXISTING_USER"} {
 		require.Positive(t, codes[want], "%s in %v", want, codes)
 	}
 
@@ -441,6 +442,11 @@ func (e *eqRun) steps(n int, nodes ...int) {
 		e.codes[op+" "+codeOf(outErr)]++
 		if engine.IsMutation(op) {
 			e.mutations++
+		}
+		for _, reason := range []string{"LOW_MATCH_CONFIDENCE", "ASSOCIATED_TO_A_DIFFERENT_USER", "ASSOCIATED_TO_AN_EXISTING_USER"} {
+			if bytes.Contains(out, []byte(reason)) {
+				e.codes[reason]++
+			}
 		}
 		if outErr == nil {
 			e.g.observe(t, op, in, out)
