@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,4 +259,67 @@ func TestReplicaSlowNodeReads(t *testing.T) {
 		require.EqualValues(t, i+1, d.UserCount, "round %d: a linearizable read on the slow node", i)
 	}
 	require.Positive(t, stale, "local reads on the slow node never lagged: the test cannot tell a barrier from none")
+}
+
+// Under concurrent writes on every node, every linearizable read, on any
+// node, sees at least the writes acknowledged before it started.
+func TestReplicaConcurrentReadsSeeAcknowledgedWrites(t *testing.T) {
+	c := sharedCluster(t)
+	noLeaks(t, true)
+	nodes := startReplicas(t, c, nil)
+	ctx := context.Background()
+	_, err := nodes[0].rep.CreateCollection(ctx, &engine.CreateCollectionInput{CollectionId: "c"})
+	require.NoError(t, err)
+	var acked atomic.Int64 // users whose CreateUser returned
+	const writers, perWriter = 3, 15
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+3)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				_, err := nodes[(w+i)%3].rep.CreateUser(ctx, &engine.CreateUserInput{CollectionId: "c", UserId: fmt.Sprintf("w%d-%d", w, i)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				acked.Add(1)
+			}
+		})
+	}
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	reads := make([]int, 3)
+	for rd := range 3 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				before := acked.Load()
+				d, err := nodes[rd].rep.DescribeCollection(ctx, &engine.DescribeCollectionInput{CollectionId: "c"})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if d.UserCount < before {
+					errs <- fmt.Errorf("node %d read %d users, %d were acknowledged before the read started", rd+1, d.UserCount, before)
+					return
+				}
+				reads[rd]++
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	readers.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, writers*perWriter, acked.Load())
+	for rd, n := range reads {
+		require.Positive(t, n, "node %d read", rd+1)
+	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/facesearch/facesearch/cluster"
 )
 
 func TestServeClusterFlagRefusals(t *testing.T) {
@@ -220,4 +222,33 @@ func TestServeClusterStopsWhileJoining(t *testing.T) {
 	}
 	assert.Equal(t, exitOK, p.stop(t), "%s", p.stderr)
 	assert.Contains(t, p.stderr.String(), "stopped while joining the cluster")
+}
+
+// Nodes on an external NATS cluster (--nats) are one engine as well.
+func TestServeClusterExternalNATS(t *testing.T) {
+	addrs := freeAddrs(t, 6)
+	var routes, urls []string
+	for i := range 3 {
+		routes = append(routes, "nats-route://"+addrs[3+i])
+	}
+	for i := range 3 {
+		n, err := cluster.StartNode(&cluster.NodeOptions{Name: fmt.Sprintf("nats%d", i+1), ClientListen: addrs[i],
+			ClusterListen: addrs[3+i], Routes: routes, DataDir: t.TempDir()})
+		require.NoError(t, err)
+		t.Cleanup(n.Shutdown) // after the facesearch nodes, registered later
+		urls = append(urls, n.ClientURL())
+	}
+	var api []string
+	for i := range 2 {
+		p := launchServe(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--nats", strings.Join(urls, ","),
+			"--node-name", fmt.Sprintf("fs%d", i+1), "--read-consistency", "linearizable")
+		api = append(api, p.url(t, 60*time.Second))
+	}
+	code, body := apiCall(t, api[0], "CreateCollection", `{"CollectionId":"c"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = apiCall(t, api[1], "CreateUser", `{"CollectionId":"c","UserId":"alice"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = apiCall(t, api[0], "ListUsers", `{"CollectionId":"c"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, `"alice"`)
 }
