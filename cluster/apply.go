@@ -45,8 +45,7 @@ type Payload struct {
 
 // NewMutation builds the command of a mutation op taken by node at time t
 // (from its [Clock]), with input the operation's engine input, making the
-// random IDs the operation needs. id is the command ID ([NewCommandID], or
-// one derived from the request's ClientRequestToken).
+// random IDs the operation needs. id is the command ID ([NewCommandID]).
 func NewMutation(id, op, node string, t int64, input any) (*Command, error) {
 	p := Payload{}
 	if in, ok := input.(*engine.IndexFacesInput); ok && in != nil {

@@ -3,8 +3,6 @@ package cluster
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,19 +105,6 @@ func orEmpty[T any](in *T) *T {
 	return in
 }
 
-// TokenCommandID is the command ID of a request carrying a
-// ClientRequestToken: derived from the collection, the operation and the
-// token, so that a client's retry, through any node, is the same command
-// and gets the first one's outcome.
-func TokenCommandID(collection, op, token string) string {
-	h := sha256.New()
-	for _, s := range []string{collection, op, token} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	return "tok-" + hex.EncodeToString(h.Sum(nil)[:20])
-}
-
 // mutate publishes the mutation op of in, waits until this node has
 // applied it, and returns the outcome its apply recorded, decoded into O
 // (or its *engine.Error).
@@ -127,10 +112,12 @@ func mutate[O any](ctx context.Context, r *Replica, op, collection, token string
 	if err := r.health.get(); err != nil {
 		return nil, unavailable(err, "this node cannot take %s now (%v); retry on another node", op, err)
 	}
+	// Every request is its own command, a token's retry too: the engine's
+	// token records, replicated by the apply, answer a repeated token as a
+	// single node would. An ID derived from the token would let the apply's
+	// outcome (and JetStream's deduplication) answer for a deleted and
+	// re-created collection, or a token whose first call failed.
 	id := NewCommandID()
-	if token != "" {
-		id = TokenCommandID(collection, op, token)
-	}
 	cmd, err := NewMutation(id, op, r.opts.Name, r.clock.Now(), in)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %s: %w", op, err)

@@ -1,0 +1,86 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/facesearch/facesearch/engine"
+)
+
+// freeBytes is the space available on the file system of dir.
+func freeBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	require.NoError(t, syscall.Statfs(dir, &st))
+	return int64(st.Bavail) * st.Bsize
+}
+
+// TestClusterDiskFullMidWorkload fills the disk under one node's store
+// mid-workload: its store refuses the writes the log brings (its
+// free-space floor is placed 2 GiB under the space free when the test
+// starts, and a 4 GiB file is then allocated next to it), so the node
+// stops applying, keeps its applied sequence and reports unhealthy while
+// the other two take the workload. Once the file is removed the node
+// applies the log again by itself, to the same store as the others, and
+// the cluster still answers as the single node.
+func TestClusterDiskFullMidWorkload(t *testing.T) {
+	const margin = 2 << 30
+	c := sharedCluster(t)
+	noLeaks(t, true)
+	base := t.TempDir()
+	if freeBytes(t, base) < 4*margin {
+		t.Skip("needs 8 GiB free beside the test's stores")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	single, err := engine.Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	defer single.Close()
+	floor := freeBytes(t, base) - margin
+	replicas, dirs := openReplicas(ctx, t, c, testLogOptions(t), base, func(i int, o *ReplicaOptions) {
+		o.RetryBackoff = 100 * time.Millisecond
+		if i == 2 {
+			o.Engine = &engine.Options{MinFreeBytes: floor}
+		}
+	})
+	run := newEqRun(ctx, t, single, replicas, 12)
+	run.steps(60, 0, 1, 2)
+	held := replicas[0].Applied()
+	require.NoError(t, replicas[2].state.Load().applier.Progress().Wait(ctx, held))
+
+	ballast := filepath.Join(base, "ballast")
+	f, err := os.Create(ballast)
+	require.NoError(t, err)
+	err = syscall.Fallocate(int(f.Fd()), 0, 0, 2*margin)
+	require.NoError(t, f.Close())
+	if errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Skip("the file system cannot allocate a file without writing it")
+	}
+	require.NoError(t, err)
+	defer os.Remove(ballast)
+	run.steps(80, 0, 1)
+	eventually(t, 10*time.Second, "node 3 reports the full disk", func() bool { return errors.Is(replicas[2].Health(), engine.ErrDiskFull) })
+	require.ErrorIs(t, replicas[2].Health(), ErrUnhealthy)
+	require.Equal(t, held, replicas[2].Applied(), "a refused write leaves the applied sequence")
+	_, err = replicas[2].CreateUser(ctx, &engine.CreateUserInput{CollectionId: "alpha", UserId: "refused"})
+	var throttled *engine.Error
+	require.ErrorAs(t, err, &throttled)
+	require.Equal(t, engine.CodeThrottling, throttled.Code, "an unhealthy node refuses writes: %v", err)
+	require.ErrorIs(t, err, ErrUnhealthy)
+
+	require.NoError(t, os.Remove(ballast))
+	eventually(t, 20*time.Second, "node 3 applies the log again", func() bool { return replicas[2].Health() == nil })
+	run.steps(60, 0, 1, 2)
+	run.requireSameState(nil, base)
+	for _, r := range replicas {
+		require.NoError(t, r.Close())
+	}
+	requireSameStore(t, dirs...)
+}
