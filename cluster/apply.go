@@ -52,8 +52,8 @@ func NewMutation(id, op, node string, t int64, input any) (*Command, error) {
 		p.ImageId, p.FaceIds = engine.NewIndexFacesIDs(in)
 	}
 	var err error
-	if p.Input, err = json.Marshal(input); err != nil {
-		return nil, fmt.Errorf("%w: %s input: %v", ErrInvalidCommand, op, err)
+	if p.Input, err = engine.MutationRequest(op, input); err != nil {
+		return nil, err // the *engine.Error the caller gets
 	}
 	payload, err := json.Marshal(p)
 	if err != nil {

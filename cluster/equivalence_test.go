@@ -321,7 +321,7 @@ func TestClusterEquivalence(t *testing.T) {
 	}
 	const steps, checkpoints = 500, 5
 	c := sharedCluster(t)
-	noLeaks(t, true)
+	noLeaks(t)
 	lo := testLogOptions(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

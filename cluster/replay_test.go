@@ -27,7 +27,7 @@ func steppingClock(start time.Time, step time.Duration) func() time.Time {
 func TestClusterReplaysOldLog(t *testing.T) {
 	const steps, step = 400, 4 * time.Minute
 	c := sharedCluster(t)
-	noLeaks(t, true)
+	noLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	base := t.TempDir()

@@ -33,7 +33,7 @@ func freeBytes(t *testing.T, dir string) int64 {
 func TestClusterDiskFullMidWorkload(t *testing.T) {
 	const margin = 2 << 30
 	c := sharedCluster(t)
-	noLeaks(t, true)
+	noLeaks(t)
 	base := t.TempDir()
 	if freeBytes(t, base) < 4*margin {
 		t.Skip("needs 8 GiB free beside the test's stores")

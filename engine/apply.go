@@ -84,14 +84,16 @@ func IsMutation(op string) bool { return applyOps[op] != nil }
 func applyOp[In, Out any](call func(*Engine, context.Context, *In) (*Out, error)) func(*Engine, context.Context, []byte) (any, error) {
 	return func(e *Engine, ctx context.Context, request []byte) (any, error) {
 		in := new(In)
+		target, done := requestTarget(in)
 		dec := json.NewDecoder(bytes.NewReader(request))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(in); err != nil {
+		if err := dec.Decode(target); err != nil {
 			return nil, invalid("the request does not decode: %v", err)
 		}
 		if _, err := dec.Token(); err != io.EOF {
 			return nil, invalid("the request has data after its end")
 		}
+		done()
 		out, err := call(e, ctx, in)
 		if err != nil {
 			return nil, err
