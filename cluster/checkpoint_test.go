@@ -1,0 +1,230 @@
+package cluster
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/facesearch/facesearch/engine"
+)
+
+// openCheckpoints opens the test's own checkpoint bucket beside each log.
+func openCheckpoints(t testing.TB, logs []*Log, opts *CheckpointOptions) []*Checkpoints {
+	t.Helper()
+	o := CheckpointOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Bucket = cmp.Or(o.Bucket, "T_"+nonName.ReplaceAllString(t.Name(), "_"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*Checkpoints
+	for _, l := range logs {
+		c, err := OpenCheckpoints(ctx, l, &o)
+		require.NoError(t, err)
+		out = append(out, c)
+	}
+	return out
+}
+
+// storeAt makes a store in a new directory that applied the first n
+// commands of cmds, and returns its directory.
+func storeAt(t *testing.T, cmds []*Command, n int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "store")
+	require.EqualValues(t, n, applyLog(t, dir, nil, cmds[:n]))
+	return dir
+}
+
+// takeFrom opens the store in dir and takes its checkpoint.
+func takeFrom(t *testing.T, c *Checkpoints, dir string) Checkpoint {
+	t.Helper()
+	e, err := engine.Open(dir, nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, e.Close()) }()
+	cp, err := c.Take(context.Background(), e, "n1", t.TempDir())
+	require.NoError(t, err)
+	require.True(t, cp.Verified())
+	return cp
+}
+
+// appliedIn is the applied sequence recorded in the closed store in dir.
+func appliedIn(t *testing.T, dir string) uint64 {
+	t.Helper()
+	seq, err := readApplied(dir)
+	require.NoError(t, err)
+	return seq
+}
+
+// A checkpoint of a store, taken while its engine is open, restores on
+// another node to the same records, the same applied sequence, and a store
+// that passes facesearch check.
+func TestCheckpointRoundTrip(t *testing.T) {
+	c := sharedCluster(t)
+	cps := openCheckpoints(t, openLogs(t, c, testLogOptions(t)), nil)
+	ctx := context.Background()
+	cmds := workload(t, 3, 150)
+	src := storeAt(t, cmds, len(cmds))
+
+	cp := takeFrom(t, cps[0], src)
+	require.EqualValues(t, len(cmds), cp.Seq, "the sequence read from inside the checkpoint")
+	list, err := cps[1].List(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, cp.Name, list[0].Name)
+	require.Equal(t, cp.SHA256, list[0].SHA256)
+	require.Equal(t, cp.Seq, list[0].Seq)
+
+	dst := filepath.Join(t.TempDir(), "data", "store")
+	got, err := cps[2].Bootstrap(ctx, dst)
+	require.NoError(t, err)
+	require.Equal(t, cp.Name, got.Name)
+	requireSameStore(t, src, dst)
+
+	report, err := engine.Check(ctx, dst)
+	require.NoError(t, err)
+	require.True(t, report.OK(), "%+v", report)
+	e, err := engine.Open(dst, nil)
+	require.NoError(t, err)
+	defer e.Close()
+	a, err := NewEngineApplier(e, nil)
+	require.NoError(t, err)
+	applied, _ := a.Applied()
+	require.Equal(t, cp.Seq, applied)
+}
+
+// Of checkpoints that fail verification, or were never verified, none is
+// used: Bootstrap takes the newest good one, or fails with ErrNoCheckpoint.
+func TestBootstrapNeverUsesABadCheckpoint(t *testing.T) {
+	c := sharedCluster(t)
+	cps := openCheckpoints(t, openLogs(t, c, testLogOptions(t)), nil)
+	cp := cps[0]
+	ctx := context.Background()
+	cmds := workload(t, 4, 120)
+	older := storeAt(t, cmds, 80)
+	newer := storeAt(t, cmds, 120)
+	var archive bytes.Buffer
+	require.NoError(t, pack(newer, &archive))
+	sum := sha256.Sum256(archive.Bytes())
+	digest := hex.EncodeToString(sum[:])
+	put := func(name string, data []byte, meta map[string]string) {
+		_, err := cp.obs.Put(ctx, jetstream.ObjectMeta{Name: name, Metadata: meta}, bytes.NewReader(data))
+		require.NoError(t, err)
+	}
+	metaOf := func(seq uint64, verified string) map[string]string {
+		m := map[string]string{metaFormat: checkpointFormat, metaSequence: strconv.FormatUint(seq, 10), metaNode: "n2"}
+		if verified != "" {
+			m[metaVerified] = verified
+		}
+		return m
+	}
+	other := sha256.Sum256([]byte("other"))
+
+	cases := []struct {
+		name  string
+		setup func(name string)
+	}{
+		{"not verified", func(name string) { put(name, archive.Bytes(), metaOf(120, "")) }},
+		{"digest mismatch", func(name string) { put(name, archive.Bytes(), metaOf(120, hex.EncodeToString(other[:]))) }},
+		{"bytes replaced", func(name string) { put(name, bytes.Repeat([]byte("x"), 10_000), metaOf(120, digest)) }},
+		{"truncated", func(name string) { put(name, archive.Bytes()[:archive.Len()/2], metaOf(120, digest)) }},
+		{"sequence differs from inside", func(name string) { put(name, archive.Bytes(), metaOf(121, digest)) }},
+		{"newer format", func(name string) {
+			m := metaOf(120, digest)
+			m[metaFormat] = "2"
+			put(name, archive.Bytes(), m)
+		}},
+	}
+	// With only bad checkpoints, nothing is restored.
+	for i, tc := range cases {
+		tc.setup(fmt.Sprintf("bad-%d", i))
+	}
+	dst := filepath.Join(t.TempDir(), "store")
+	_, err := cp.Bootstrap(ctx, dst)
+	require.ErrorIs(t, err, ErrNoCheckpoint)
+	require.NoDirExists(t, dst)
+	for i := range cases {
+		require.NoError(t, cp.obs.Delete(ctx, fmt.Sprintf("bad-%d", i)))
+	}
+
+	good := takeFrom(t, cp, older)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			name := fmt.Sprintf("bad-%d", i)
+			tc.setup(name)
+			defer func() { require.NoError(t, cp.obs.Delete(ctx, name)) }()
+			dst := filepath.Join(t.TempDir(), "store")
+			got, err := cp.Bootstrap(ctx, dst)
+			require.NoError(t, err)
+			require.Equal(t, good.Name, got.Name)
+			require.EqualValues(t, 80, appliedIn(t, dst))
+		})
+	}
+}
+
+// A checkpoint interrupted mid-upload (its context cancelled), or by a kill
+// (an upload's chunks without their metadata; an upload never verified),
+// leaves the earlier checkpoints usable and the log as it was.
+func TestInterruptedCheckpointLeavesCheckpointsAndLog(t *testing.T) {
+	c := sharedCluster(t)
+	logs := openLogs(t, c, testLogOptions(t))
+	cps := openCheckpoints(t, logs, nil)
+	cp := cps[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmds := workload(t, 5, 120)
+	publishN(ctx, t, logs[0], 10)
+	before, err := logs[0].State(ctx)
+	require.NoError(t, err)
+	good := takeFrom(t, cp, storeAt(t, cmds, 60))
+	src := storeAt(t, cmds, 120)
+
+	// Cancelled once the upload is under way.
+	e, err := engine.Open(src, nil)
+	require.NoError(t, err)
+	uctx, stop := context.WithCancel(ctx)
+	cp.packed = func(n int64) {
+		if n > 0 {
+			stop()
+		}
+	}
+	_, err = cp.Take(uctx, e, "n1", t.TempDir())
+	cp.packed = nil
+	require.Error(t, err)
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, e.Close())
+
+	// What a kill leaves: chunks without metadata, and a complete upload
+	// never marked verified.
+	_, err = logs[0].js.Publish(ctx, "$O."+cp.opts.Bucket+".C.killedupload", bytes.Repeat([]byte("c"), 1000))
+	require.NoError(t, err)
+	var archive bytes.Buffer
+	require.NoError(t, pack(src, &archive))
+	_, err = cp.obs.Put(ctx, jetstream.ObjectMeta{Name: "unverified", Metadata: map[string]string{
+		metaFormat: checkpointFormat, metaSequence: "120", metaNode: "n1"}}, &archive)
+	require.NoError(t, err)
+
+	list, err := cps[1].List(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, good.Name, list[0].Name)
+	after, err := logs[1].State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, before.First, after.First)
+	require.Equal(t, before.Last, after.Last)
+	dst := filepath.Join(t.TempDir(), "store")
+	got, err := cps[2].Bootstrap(ctx, dst)
+	require.NoError(t, err)
+	require.Equal(t, good.Name, got.Name)
+	require.EqualValues(t, 60, appliedIn(t, dst))
+}

@@ -1,0 +1,200 @@
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/facesearch/facesearch/engine"
+)
+
+// keepCheckpoints is how many verified checkpoints the log is kept for: the
+// log is trimmed only below the older of them, so one checkpoint found bad
+// at bootstrap still leaves another with the log after it.
+const keepCheckpoints = 2
+
+// Trimmed is what [Checkpoints.Trim] did.
+type Trimmed struct {
+	// Below is the log's first sequence after the trim (0 when fewer than
+	// two verified checkpoints exist and nothing was trimmed).
+	Below uint64
+	// Deleted are the checkpoints deleted: verified ones older than the two
+	// kept, and unverified ones older than the lease (their upload or
+	// verification was interrupted).
+	Deleted []string
+}
+
+// Trim applies the trimming policy: with at least two verified
+// checkpoints, the log is purged below the older of the two newest one's
+// sequence plus one (a node restored from it reads on from there), then
+// the older verified checkpoints are deleted, and the unverified ones left
+// by interrupted uploads once older than the lease. The order makes every
+// interruption safe: a log trimmed without the deletions still has both
+// checkpoints kept and more, and the next Trim deletes what is left.
+//
+// A checkpoint whose sequence is beyond the log's end (the log was
+// recreated) stops the trim with [ErrGap]: its store is ahead of the log.
+func (c *Checkpoints) Trim(ctx context.Context) (Trimmed, error) {
+	all, err := c.all(ctx)
+	if err != nil {
+		return Trimmed{}, err
+	}
+	var verified []Checkpoint
+	for _, cp := range all {
+		if cp.Verified() {
+			verified = append(verified, cp)
+		}
+	}
+	var out Trimmed
+	if len(verified) < keepCheckpoints {
+		return out, nil
+	}
+	oldest := verified[keepCheckpoints-1]
+	st, err := c.log.State(ctx)
+	if err != nil {
+		return out, err
+	}
+	if verified[0].Seq > st.Last {
+		return out, &GapError{Stream: c.log.opts.Stream, Applied: verified[0].Seq, Next: st.Last + 1}
+	}
+	out.Below = max(st.First, oldest.Seq+1)
+	if st.First < out.Below {
+		if err := c.log.Trim(ctx, out.Below); err != nil {
+			return out, err
+		}
+	}
+	if c.trimmed != nil {
+		c.trimmed()
+	}
+	for _, cp := range all {
+		stale := !cp.Verified() && time.Since(cp.Time) > c.opts.Lease
+		older := cp.Verified() && cmpCheckpoints(cp, oldest) > 0
+		if !stale && !older {
+			continue
+		}
+		if err := c.obs.Delete(ctx, cp.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return out, fmt.Errorf("cluster: delete checkpoint %s: %w", cp.Name, err)
+		}
+		out.Deleted = append(out.Deleted, cp.Name)
+	}
+	return out, nil
+}
+
+// CheckpointerOptions configure a [Checkpointer]. Node and Scratch are
+// required.
+type CheckpointerOptions struct {
+	// Node names the node taking checkpoints, in their names and the lease.
+	Node string
+	// Scratch is a directory on the store's file system for the Pebble
+	// checkpoint, which hard-links the store's tables there while it is
+	// uploaded.
+	Scratch string
+	// Every is how many commands the node must have applied beyond the
+	// newest verified checkpoint before it takes the next. The default value
+	// is 100000.
+	Every uint64
+	// Interval is how often the node looks whether a checkpoint is due; each
+	// wait is drawn between 0.5 and 1.5 times it, so that nodes do not look
+	// together. The default value is 1m.
+	Interval time.Duration
+}
+
+// Checkpointer takes a node's checkpoints and trims the log after them.
+// Every node of a cluster may run one: a checkpoint is due when the node
+// applied Every commands beyond the newest verified checkpoint, and only the
+// node that then holds the bucket's lease (a key created in a key-value
+// bucket whose entries expire after [CheckpointOptions.Lease]) takes it.
+// Two checkpoints taken at once (a lease expired during a slow upload) are
+// harmless: each is verified on its own, and trimming keeps two.
+type Checkpointer struct {
+	c    *Checkpoints
+	e    *engine.Engine
+	a    *EngineApplier
+	opts CheckpointerOptions
+}
+
+// NewCheckpointer returns the checkpointer of the node whose engine e is
+// applied to by a.
+func (c *Checkpoints) NewCheckpointer(e *engine.Engine, a *EngineApplier, opts *CheckpointerOptions) (*Checkpointer, error) {
+	o := CheckpointerOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Every = cmp.Or(o.Every, 100_000)
+	o.Interval = cmp.Or(o.Interval, time.Minute)
+	var list []string
+	if !tokenPattern.MatchString(o.Node) {
+		list = append(list, fmt.Sprintf("Node %q must match %s", o.Node, tokenPattern))
+	}
+	if o.Scratch == "" {
+		list = append(list, "Scratch is required")
+	}
+	if o.Interval < 0 {
+		list = append(list, "Interval must not be negative")
+	}
+	if err := problems(ErrInvalidOptions, "checkpointer", list); err != nil {
+		return nil, err
+	}
+	return &Checkpointer{c: c, e: e, a: a, opts: o}, nil
+}
+
+// leaseKey is the one key of the lease bucket.
+const leaseKey = "checkpointer"
+
+// Once takes a checkpoint if one is due and this node gets the lease, then
+// trims the log. It reports whether it took one.
+func (k *Checkpointer) Once(ctx context.Context) (bool, error) {
+	list, err := k.c.List(ctx)
+	if err != nil {
+		return false, err
+	}
+	applied, _ := k.a.Applied()
+	if applied == 0 || (len(list) > 0 && applied < list[0].Seq+k.opts.Every) {
+		return false, nil
+	}
+	rev, err := k.c.lease.Create(ctx, leaseKey, []byte(k.opts.Node))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return false, nil // another node is taking one
+	}
+	if err != nil {
+		return false, fmt.Errorf("cluster: checkpoint lease: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.c.log.opts.RequestTimeout)
+		defer cancel()
+		// Only this node's lease: after it expired, another's is not ours.
+		_ = k.c.lease.Delete(ctx, leaseKey, jetstream.LastRevision(rev))
+	}()
+	if _, err := k.c.Take(ctx, k.e, k.opts.Node, k.opts.Scratch); err != nil {
+		return false, err
+	}
+	_, err = k.c.Trim(ctx)
+	return true, err
+}
+
+// Run calls [Checkpointer.Once] every Interval or so until ctx is done,
+// then returns ctx.Err(). A failed round is reported to report, if not
+// nil, and the next round tries again.
+func (k *Checkpointer) Run(ctx context.Context, report func(error)) error {
+	for {
+		wait := time.Duration(float64(k.opts.Interval) * (0.5 + rand.Float64()))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		if _, err := k.Once(ctx); err != nil && ctx.Err() == nil && report != nil {
+			report(err)
+		}
+	}
+}
+
+// cmpCheckpoints orders checkpoints newest first, as [Checkpoints.List].
+func cmpCheckpoints(a, b Checkpoint) int {
+	return cmp.Or(cmp.Compare(b.Seq, a.Seq), b.Time.Compare(a.Time), cmp.Compare(a.Name, b.Name))
+}
