@@ -85,7 +85,7 @@ func removeLeftovers(dir string) error {
 
 // fetch downloads and unpacks cp into a new directory beside dir, and
 // verifies it there.
-func (c *Checkpoints) fetch(ctx context.Context, cp Checkpoint, dir string) (tmp string, err error) {
+func (c *Checkpoints) fetch(ctx context.Context, cp Checkpoint, dir string) (_ string, err error) {
 	if cp.Size > uint64(c.opts.MaxSize) {
 		return "", fmt.Errorf("%w: %s has %d bytes, above the limit of %d", ErrBadCheckpoint, cp.Name, cp.Size, c.opts.MaxSize)
 	}
@@ -93,7 +93,8 @@ func (c *Checkpoints) fetch(ctx context.Context, cp Checkpoint, dir string) (tmp
 		return "", err
 	}
 	base := leftover(dir, "bootstrap")
-	if tmp, err = os.MkdirTemp(filepath.Dir(base), filepath.Base(base)); err != nil {
+	tmp, err := os.MkdirTemp(filepath.Dir(base), filepath.Base(base))
+	if err != nil {
 		return "", err
 	}
 	defer func() {
@@ -107,7 +108,7 @@ func (c *Checkpoints) fetch(ctx context.Context, cp Checkpoint, dir string) (tmp
 	}
 	defer res.Close()
 	h := sha256.New()
-	src := &sourceReader{r: io.TeeReader(io.LimitReader(res, int64(cp.Size)+1), h)}
+	src := &sourceReader{r: io.TeeReader(io.LimitReader(res, int64(cp.Size)+1), h), hook: c.fetched}
 	if err := unpack(src, tmp, int64(cp.Size)); err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", cp.Name, err)
 	}
@@ -132,14 +133,18 @@ func (c *Checkpoints) fetch(ctx context.Context, cp Checkpoint, dir string) (tmp
 // sourceReader counts what it reads and keeps its source's error, so that
 // a failed download is told from a malformed archive.
 type sourceReader struct {
-	r   io.Reader
-	n   int64
-	err error
+	r    io.Reader
+	n    int64
+	err  error
+	hook func(int64)
 }
 
 func (s *sourceReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	s.n += int64(n)
+	if s.hook != nil {
+		s.hook(s.n)
+	}
 	if err != nil && err != io.EOF {
 		s.err = err
 		if errors.Is(err, jetstream.ErrDigestMismatch) {

@@ -106,10 +106,11 @@ type Checkpoints struct {
 	lease jetstream.KeyValue
 	opts  CheckpointOptions
 
-	// Test hooks: packed is called with the bytes packed so far, trimmed
-	// after Trim purged the log and before it deletes checkpoints.
-	packed  func(n int64)
-	trimmed func()
+	// Test hooks: packed and fetched are called with the bytes packed or
+	// downloaded so far, trimmed after Trim purged the log and before it
+	// deletes checkpoints.
+	packed, fetched func(n int64)
+	trimmed         func()
 }
 
 // OpenCheckpoints creates the checkpoint bucket beside l, or checks an
