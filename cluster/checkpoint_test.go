@@ -227,4 +227,23 @@ func TestInterruptedCheckpointLeavesCheckpointsAndLog(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, good.Name, got.Name)
 	require.EqualValues(t, 60, appliedIn(t, dst))
+
+	// Once older than the lease, what the interruptions left is deleted by
+	// the next trim, and only what the good checkpoint holds is left.
+	short := openCheckpoints(t, logs[:1], &CheckpointOptions{Bucket: cp.opts.Bucket, Lease: 300 * time.Millisecond})[0]
+	time.Sleep(400 * time.Millisecond)
+	trimmed, err := short.Trim(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"unverified"}, trimmed.Deleted)
+	require.GreaterOrEqual(t, trimmed.Orphans, 1)
+	info, err := cp.obs.GetInfo(ctx, good.Name)
+	require.NoError(t, err)
+	stream, err := logs[0].js.Stream(ctx, "OBJ_"+cp.opts.Bucket)
+	require.NoError(t, err)
+	si, err := stream.Info(ctx, jetstream.WithSubjectFilter("$O."+cp.opts.Bucket+".C.>"))
+	require.NoError(t, err)
+	require.Equal(t, map[string]uint64{"$O." + cp.opts.Bucket + ".C." + info.NUID: uint64(info.Chunks)}, si.State.Subjects)
+	list, err = cps[1].List(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,18 +25,22 @@ type Trimmed struct {
 	// two verified checkpoints exist and nothing was trimmed).
 	Below uint64
 	// Deleted are the checkpoints deleted: verified ones older than the two
-	// kept, and unverified ones older than the lease (their upload or
-	// verification was interrupted).
+	// kept, and unverified ones older than the lease (their verification was
+	// interrupted).
 	Deleted []string
+	// Orphans is how many interrupted uploads' chunks (uploads without
+	// their metadata, older than the lease) were purged.
+	Orphans int
 }
 
 // Trim applies the trimming policy: with at least two verified
 // checkpoints, the log is purged below the older of the two newest one's
 // sequence plus one (a node restored from it reads on from there), then
-// the older verified checkpoints are deleted, and the unverified ones left
-// by interrupted uploads once older than the lease. The order makes every
-// interruption safe: a log trimmed without the deletions still has both
-// checkpoints kept and more, and the next Trim deletes what is left.
+// the older verified checkpoints are deleted. What interrupted checkpoints
+// left (unverified ones, chunks of uploads without metadata) is deleted
+// once older than the lease. The order makes every interruption safe: a
+// log trimmed without the deletions still has both checkpoints kept and
+// more, and the next Trim deletes what is left.
 //
 // A checkpoint whose sequence is beyond the log's end (the log was
 // recreated) stops the trim with [ErrGap]: its store is ahead of the log.
@@ -51,30 +56,19 @@ func (c *Checkpoints) Trim(ctx context.Context) (Trimmed, error) {
 		}
 	}
 	var out Trimmed
-	if len(verified) < keepCheckpoints {
-		return out, nil
-	}
-	oldest := verified[keepCheckpoints-1]
-	st, err := c.log.State(ctx)
-	if err != nil {
-		return out, err
-	}
-	if verified[0].Seq > st.Last {
-		return out, &GapError{Stream: c.log.opts.Stream, Applied: verified[0].Seq, Next: st.Last + 1}
-	}
-	out.Below = max(st.First, oldest.Seq+1)
-	if st.First < out.Below {
-		if err := c.log.Trim(ctx, out.Below); err != nil {
+	older := func(cp Checkpoint) bool { return false }
+	if len(verified) >= keepCheckpoints {
+		oldest := verified[keepCheckpoints-1]
+		if out.Below, err = c.trimBelow(ctx, verified[0], oldest); err != nil {
 			return out, err
 		}
+		older = func(cp Checkpoint) bool { return cp.Verified() && cmpCheckpoints(cp, oldest) > 0 }
 	}
 	if c.trimmed != nil {
 		c.trimmed()
 	}
 	for _, cp := range all {
-		stale := !cp.Verified() && time.Since(cp.Time) > c.opts.Lease
-		older := cp.Verified() && cmpCheckpoints(cp, oldest) > 0
-		if !stale && !older {
+		if !older(cp) && (cp.Verified() || time.Since(cp.Time) <= c.opts.Lease) {
 			continue
 		}
 		if err := c.obs.Delete(ctx, cp.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
@@ -82,7 +76,66 @@ func (c *Checkpoints) Trim(ctx context.Context) (Trimmed, error) {
 		}
 		out.Deleted = append(out.Deleted, cp.Name)
 	}
-	return out, nil
+	out.Orphans, err = c.purgeOrphans(ctx)
+	return out, err
+}
+
+// trimBelow purges the log below oldest's sequence plus one, and returns
+// the log's first sequence.
+func (c *Checkpoints) trimBelow(ctx context.Context, newest, oldest Checkpoint) (uint64, error) {
+	st, err := c.log.State(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if newest.Seq > st.Last {
+		return 0, &GapError{Stream: c.log.opts.Stream, Applied: newest.Seq, Next: st.Last + 1}
+	}
+	below := max(st.First, oldest.Seq+1)
+	if st.First < below {
+		if err := c.log.Trim(ctx, below); err != nil {
+			return 0, err
+		}
+	}
+	return below, nil
+}
+
+// purgeOrphans purges the chunks of uploads that never got their metadata
+// (the uploading node was killed), once their last chunk is older than the
+// lease: an upload still going writes a chunk more often than that, and
+// its metadata right after its last chunk. It returns how many it purged.
+func (c *Checkpoints) purgeOrphans(ctx context.Context) (int, error) {
+	infos, err := c.obs.List(ctx, jetstream.ListObjectsShowDeleted())
+	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return 0, err
+	}
+	known := map[string]bool{}
+	for _, info := range infos {
+		known[info.NUID] = true
+	}
+	stream, err := c.log.js.Stream(ctx, "OBJ_"+c.opts.Bucket)
+	if err != nil {
+		return 0, err
+	}
+	prefix := "$O." + c.opts.Bucket + ".C."
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for subj := range info.State.Subjects {
+		if known[strings.TrimPrefix(subj, prefix)] {
+			continue
+		}
+		last, err := stream.GetLastMsgForSubject(ctx, subj)
+		if err != nil || time.Since(last.Time) <= c.opts.Lease {
+			continue
+		}
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+			return n, fmt.Errorf("cluster: purge the orphaned upload %s: %w", subj, err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // CheckpointerOptions configure a [Checkpointer]. Node and Scratch are
