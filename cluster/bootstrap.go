@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -44,8 +45,8 @@ func (c *Checkpoints) Bootstrap(ctx context.Context, dir string) (Checkpoint, er
 	var bad []error
 	for _, cp := range list {
 		tmp, err := c.fetch(ctx, cp, dir)
-		if errors.Is(err, ErrBadCheckpoint) || errors.Is(err, jetstream.ErrObjectNotFound) {
-			bad = append(bad, err) // deleted since listed, or corrupt: try an older one
+		if errors.Is(err, ErrBadCheckpoint) || errors.Is(err, jetstream.ErrObjectNotFound) || c.gone(ctx, cp, err) {
+			bad = append(bad, err) // corrupt, or deleted since listed: try an older one
 			continue
 		}
 		if err == nil {
@@ -59,6 +60,16 @@ func (c *Checkpoints) Bootstrap(ctx context.Context, dir string) (Checkpoint, er
 	}
 	return Checkpoint{}, fmt.Errorf("%w in bucket %s for %s (%d verified): %w",
 		ErrNoCheckpoint, c.opts.Bucket, dir, len(list), errors.Join(bad...))
+}
+
+// gone reports whether err is a download of cp that stalled because cp
+// was deleted meanwhile (by a trim after two newer checkpoints).
+func (c *Checkpoints) gone(ctx context.Context, cp Checkpoint, err error) bool {
+	if !errors.Is(err, errStalled) {
+		return false
+	}
+	_, err = c.obs.GetInfo(ctx, cp.Name)
+	return errors.Is(err, jetstream.ErrObjectNotFound)
 }
 
 // leftover names a directory beside dir that only Bootstrap makes.
@@ -102,7 +113,7 @@ func (c *Checkpoints) fetch(ctx context.Context, cp Checkpoint, dir string) (_ s
 			os.RemoveAll(tmp)
 		}
 	}()
-	res, err := c.obs.Get(ctx, cp.Name)
+	res, err := c.openObject(ctx, cp.Name)
 	if err != nil {
 		return "", err
 	}
@@ -188,6 +199,9 @@ func unpack(src *sourceReader, dir string, limit int64) error {
 		default:
 			return fmt.Errorf("%w: entry %q is neither a file nor a directory (type %q)", ErrBadCheckpoint, hdr.Name, hdr.Typeflag)
 		}
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTDIR) {
+			return fmt.Errorf("%w: entry %q clashes with an earlier one: %w", ErrBadCheckpoint, hdr.Name, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -200,9 +214,6 @@ func writeEntry(src *sourceReader, path string, r io.Reader, n int64) error {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%w: entry %s twice", ErrBadCheckpoint, filepath.Base(path))
-	}
 	if err != nil {
 		return err
 	}

@@ -98,6 +98,8 @@ func TestUnpackRejectsHostileArchives(t *testing.T) {
 		{"files beyond the limit", goodData, 115, false},
 		{"one file twice", archiveOf(t, entry{name: "a", typ: tar.TypeReg, size: 1}, entry{name: "a", typ: tar.TypeReg, size: 1}), 100, false},
 		{"a file over a directory", archiveOf(t, entry{name: "d/", typ: tar.TypeDir}, entry{name: "d", typ: tar.TypeReg, size: 1}), 100, false},
+		{"a directory over a file", archiveOf(t, entry{name: "d", typ: tar.TypeReg, size: 1}, entry{name: "d/", typ: tar.TypeDir}), 100, false},
+		{"a file under a file", archiveOf(t, entry{name: "d", typ: tar.TypeReg, size: 1}, entry{name: "d/f", typ: tar.TypeReg, size: 1}), 100, false},
 		// Cut between entries, only the digest tells; within one, unpack does.
 		{"truncated", goodData[:2100], 116, false},
 		{"not a tar", bytes.Repeat([]byte("garbage!"), 200), 1600, false},

@@ -111,6 +111,8 @@ type Checkpoints struct {
 	// deletes checkpoints.
 	packed, fetched func(n int64)
 	trimmed         func()
+	// stall bounds a download's wait for its next bytes.
+	stall time.Duration
 }
 
 // OpenCheckpoints creates the checkpoint bucket beside l, or checks an
@@ -127,7 +129,7 @@ func OpenCheckpoints(ctx context.Context, l *Log, opts *CheckpointOptions) (*Che
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Checkpoints{log: l, opts: o}
+	c := &Checkpoints{log: l, opts: o, stall: 30 * time.Second}
 	cfg := jetstream.ObjectStoreConfig{Bucket: o.Bucket, Description: "facesearch store checkpoints",
 		Storage: jetstream.FileStorage, Replicas: o.Replicas}
 	lcfg := jetstream.KeyValueConfig{Bucket: o.Bucket + "_LEASE", Description: "facesearch checkpoint lease",
@@ -210,7 +212,7 @@ func (c *Checkpoints) Take(ctx context.Context, e *engine.Engine, node, scratch 
 		return Checkpoint{}, fmt.Errorf("cluster: checkpoint %s: upload: %w", cp.Name, err)
 	}
 	// What JetStream stored, read back, must be what was packed.
-	res, err := c.obs.Get(ctx, cp.Name)
+	res, err := c.openObject(ctx, cp.Name)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("cluster: checkpoint %s: read back: %w", cp.Name, err)
 	}
@@ -225,11 +227,78 @@ func (c *Checkpoints) Take(ctx context.Context, e *engine.Engine, node, scratch 
 			ErrBadCheckpoint, cp.Name, n, got, size, digest)
 	}
 	meta.Metadata[metaVerified] = digest
-	if err := c.obs.UpdateMeta(ctx, cp.Name, meta); err != nil {
+	if err := c.visible(ctx, func() error { return c.obs.UpdateMeta(ctx, cp.Name, meta) }); err != nil {
 		return Checkpoint{}, fmt.Errorf("cluster: checkpoint %s: mark verified: %w", cp.Name, err)
 	}
 	cp.Size, cp.SHA256, cp.Time = uint64(size), digest, time.Now()
 	return cp, nil
+}
+
+// visible runs op, an operation on one object, again while it fails for
+// not finding the object, for up to RequestTimeout: the bucket answers
+// lookups from any replica (direct gets), and one that has not caught up
+// yet does not know an object just written.
+func (c *Checkpoints) visible(ctx context.Context, op func() error) error {
+	deadline := time.Now().Add(c.log.opts.RequestTimeout)
+	for {
+		err := op()
+		if !errors.Is(err, jetstream.ErrObjectNotFound) && !errors.Is(err, jetstream.ErrUpdateMetaDeleted) ||
+			time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// errStalled: an object's download waited too long for its next bytes.
+var errStalled = errors.New("cluster: checkpoint download stalled")
+
+// openObject opens the named object for reading. A read waiting longer than
+// the stall timeout for data fails with errStalled: the download of an
+// object deleted meanwhile (its chunks purged) would otherwise wait forever.
+func (c *Checkpoints) openObject(ctx context.Context, name string) (io.ReadCloser, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	var res jetstream.ObjectResult
+	err := c.visible(ctx, func() (err error) {
+		res, err = c.obs.Get(ctx, name)
+		return err
+	})
+	if err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	r := &stallReader{res: res, ctx: ctx, cancel: cancel, stall: c.stall}
+	r.timer = time.AfterFunc(c.stall, func() { cancel(errStalled) })
+	return r, nil
+}
+
+type stallReader struct {
+	res    jetstream.ObjectResult
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	stall  time.Duration
+}
+
+func (r *stallReader) Read(p []byte) (int, error) {
+	n, err := r.res.Read(p)
+	if n > 0 {
+		r.timer.Reset(r.stall)
+	}
+	if err != nil && errors.Is(context.Cause(r.ctx), errStalled) {
+		err = fmt.Errorf("%w: no data for %s", errStalled, r.stall)
+	}
+	return n, err
+}
+
+func (r *stallReader) Close() error {
+	r.timer.Stop()
+	r.cancel(nil)
+	return r.res.Close()
 }
 
 // upload streams dir, packed, into the object meta names, returning the

@@ -154,7 +154,7 @@ func TestBootstrapNeverUsesABadCheckpoint(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoCheckpoint)
 	require.NoDirExists(t, dst)
 	for i := range cases {
-		require.NoError(t, cp.obs.Delete(ctx, fmt.Sprintf("bad-%d", i)))
+		require.NoError(t, cp.visible(ctx, func() error { return cp.obs.Delete(ctx, fmt.Sprintf("bad-%d", i)) }))
 	}
 
 	good := takeFrom(t, cp, older)
@@ -162,7 +162,7 @@ func TestBootstrapNeverUsesABadCheckpoint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			name := fmt.Sprintf("bad-%d", i)
 			tc.setup(name)
-			defer func() { require.NoError(t, cp.obs.Delete(ctx, name)) }()
+			defer func() { require.NoError(t, cp.visible(ctx, func() error { return cp.obs.Delete(ctx, name) })) }()
 			dst := filepath.Join(t.TempDir(), "store")
 			got, err := cp.Bootstrap(ctx, dst)
 			require.NoError(t, err)
@@ -170,6 +170,22 @@ func TestBootstrapNeverUsesABadCheckpoint(t *testing.T) {
 			require.EqualValues(t, 80, appliedIn(t, dst))
 		})
 	}
+
+	// A checkpoint whose chunks go while its metadata stays (deleted while
+	// being downloaded, seen through a replica behind) fails the download
+	// once it stalls, rather than waiting forever.
+	put("purged", archive.Bytes(), metaOf(120, digest))
+	var info *jetstream.ObjectInfo
+	require.NoError(t, cp.visible(ctx, func() (err error) {
+		info, err = cp.obs.GetInfo(ctx, "purged")
+		return err
+	}))
+	stream, err := cp.log.js.Stream(ctx, "OBJ_"+cp.opts.Bucket)
+	require.NoError(t, err)
+	require.NoError(t, stream.Purge(ctx, jetstream.WithPurgeSubject("$O."+cp.opts.Bucket+".C."+info.NUID)))
+	cp.stall = 500 * time.Millisecond
+	_, err = cp.Bootstrap(ctx, filepath.Join(t.TempDir(), "store"))
+	require.ErrorIs(t, err, errStalled)
 }
 
 // A checkpoint interrupted mid-upload (its context cancelled), or by a kill

@@ -197,8 +197,11 @@ func requireOnlyChunksOf(ctx context.Context, t *testing.T, c *Checkpoints, name
 	t.Helper()
 	want := map[string]uint64{}
 	for _, name := range names {
-		info, err := c.obs.GetInfo(ctx, name)
-		require.NoError(t, err)
+		var info *jetstream.ObjectInfo
+		require.NoError(t, c.visible(ctx, func() (err error) {
+			info, err = c.obs.GetInfo(ctx, name)
+			return err
+		}))
 		want["$O."+c.opts.Bucket+".C."+info.NUID] = uint64(info.Chunks)
 	}
 	stream, err := c.log.js.Stream(ctx, "OBJ_"+c.opts.Bucket)

@@ -71,10 +71,14 @@ func (c *Checkpoints) Trim(ctx context.Context) (Trimmed, error) {
 		if !older(cp) && (cp.Verified() || time.Since(cp.Time) <= c.opts.Lease) {
 			continue
 		}
-		if err := c.obs.Delete(ctx, cp.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		err := c.visible(ctx, func() error { return c.obs.Delete(ctx, cp.Name) })
+		switch {
+		case errors.Is(err, jetstream.ErrObjectNotFound): // deleted by another node's trim
+		case err != nil:
 			return out, fmt.Errorf("cluster: delete checkpoint %s: %w", cp.Name, err)
+		default:
+			out.Deleted = append(out.Deleted, cp.Name)
 		}
-		out.Deleted = append(out.Deleted, cp.Name)
 	}
 	out.Orphans, err = c.purgeOrphans(ctx)
 	return out, err
