@@ -257,3 +257,28 @@ func TestInterruptedCheckpointLeavesCheckpointsAndLog(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 }
+
+// A bucket that would not keep checkpoints as the log keeps commands is
+// refused, and left as it is; unusable options are refused at once.
+func TestOpenCheckpointsRefusesAMisconfiguredBucket(t *testing.T) {
+	c := sharedCluster(t)
+	logs := openLogs(t, c, testLogOptions(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bucket := "T_" + nonName.ReplaceAllString(t.Name(), "_")
+	_, err := logs[0].js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: bucket, Storage: jetstream.MemoryStorage, Replicas: 1, TTL: time.Hour})
+	require.NoError(t, err)
+	_, err = OpenCheckpoints(ctx, logs[0], &CheckpointOptions{Bucket: bucket})
+	require.ErrorIs(t, err, ErrStreamConfig)
+	obs, err := logs[0].js.ObjectStore(ctx, bucket)
+	require.NoError(t, err)
+	st, err := obs.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, jetstream.MemoryStorage, st.Storage(), "left as it is")
+
+	for _, o := range []CheckpointOptions{{Bucket: "a.b"}, {Replicas: 7}, {Lease: -time.Second}, {MaxSize: -1}} {
+		_, err := OpenCheckpoints(ctx, logs[0], &o)
+		require.ErrorIs(t, err, ErrInvalidOptions, "%+v", o)
+	}
+}
