@@ -58,8 +58,8 @@ func (c *Checkpoints) Bootstrap(ctx context.Context, dir string) (Checkpoint, er
 		}
 		return cp, nil
 	}
-	return Checkpoint{}, fmt.Errorf("%w in bucket %s for %s (%d verified): %w",
-		ErrNoCheckpoint, c.opts.Bucket, dir, len(list), errors.Join(bad...))
+	err = fmt.Errorf("%w in bucket %s for %s (%d verified)", ErrNoCheckpoint, c.opts.Bucket, dir, len(list))
+	return Checkpoint{}, errors.Join(append([]error{err}, bad...)...)
 }
 
 // gone reports whether err is a download of cp that stalled because cp

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -280,5 +281,53 @@ func TestOpenCheckpointsRefusesAMisconfiguredBucket(t *testing.T) {
 	for _, o := range []CheckpointOptions{{Bucket: "a.b"}, {Replicas: 7}, {Lease: -time.Second}, {MaxSize: -1}} {
 		_, err := OpenCheckpoints(ctx, logs[0], &o)
 		require.ErrorIs(t, err, ErrInvalidOptions, "%+v", o)
+	}
+}
+
+// BenchmarkCheckpoint takes a checkpoint of a store and bootstraps a new
+// one from it, through the 3-node test cluster on loopback.
+func BenchmarkCheckpoint(b *testing.B) {
+	c := sharedCluster(b)
+	cps := openCheckpoints(b, openLogs(b, c, testLogOptions(b)), nil)
+	cmds := workload(b, 11, 600)
+	src := filepath.Join(b.TempDir(), "store")
+	e, err := engine.Open(src, nil)
+	require.NoError(b, err)
+	defer e.Close()
+	a, err := NewEngineApplier(e, nil)
+	require.NoError(b, err)
+	ctx := context.Background()
+	for i, cmd := range cmds {
+		require.NoError(b, a.Apply(ctx, uint64(i+1), cmd))
+	}
+	// Bulk: 20,000 faces of 512 dimensions, about 40 MiB of vectors.
+	_, err = e.CreateCollection(ctx, &engine.CreateCollectionInput{CollectionId: "bulk"})
+	require.NoError(b, err)
+	r := rand.New(rand.NewPCG(11, 2))
+	for range 200 {
+		in := &engine.IndexFacesInput{CollectionId: "bulk"}
+		for range 100 {
+			v := make([]float32, 512)
+			for i := range v {
+				v[i] = r.Float32() - 0.5
+			}
+			in.Faces = append(in.Faces, engine.FaceEmbedding{Vector: v})
+		}
+		_, err := e.IndexFaces(ctx, in)
+		require.NoError(b, err)
+	}
+	for _, phase := range []string{"take", "bootstrap"} {
+		b.Run(phase, func(b *testing.B) {
+			var cp Checkpoint
+			for b.Loop() {
+				if phase == "take" {
+					cp, err = cps[0].Take(ctx, e, "n1", b.TempDir())
+				} else {
+					cp, err = cps[1].Bootstrap(ctx, filepath.Join(b.TempDir(), "store"))
+				}
+				require.NoError(b, err)
+			}
+			b.SetBytes(int64(cp.Size))
+		})
 	}
 }
