@@ -72,6 +72,17 @@ func (c *Checkpoints) gone(ctx context.Context, cp Checkpoint, err error) bool {
 	return errors.Is(err, jetstream.ErrObjectNotFound)
 }
 
+// Rebootstrap is [Checkpoints.Bootstrap] in the form of a node's hook for
+// a log that cannot continue its store: the gap is the reader's, and the
+// checkpoint's sequence is in the store it leaves in dir.
+func (c *Checkpoints) Rebootstrap(ctx context.Context, dir string, gap *GapError) error {
+	_, err := c.Bootstrap(ctx, dir)
+	if err != nil && gap != nil {
+		err = fmt.Errorf("%w (after %v)", err, gap)
+	}
+	return err
+}
+
 // leftover names a directory beside dir that only Bootstrap makes.
 func leftover(dir, kind string) string {
 	return filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+"."+kind+"-")

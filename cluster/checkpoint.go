@@ -180,21 +180,31 @@ func (o *CheckpointOptions) checkBucket(ctx context.Context, obs jetstream.Objec
 	return problems(ErrStreamConfig, "checkpoint bucket "+o.Bucket, list)
 }
 
-// Take checkpoints e's store and publishes it: a consistent Pebble
+// Backuper is a store that [Checkpoints.Take] can checkpoint while it is
+// in use: [*engine.Engine] is one.
+type Backuper interface {
+	// Backup writes a consistent copy of the store into dir, which must not
+	// exist yet.
+	Backup(dir string) error
+}
+
+var _ Backuper = (*engine.Engine)(nil)
+
+// Take checkpoints src's store and publishes it: a consistent Pebble
 // checkpoint made in a new directory under scratch (which should be on the
 // store's file system, so that the checkpoint hard-links its tables), its
 // applied sequence read from inside it, packed and uploaded under a new
 // name, read back and compared by SHA-256, and only then marked verified.
 // Whatever fails or is interrupted before the mark leaves no usable
 // checkpoint, and the others as they were. node names the taker.
-func (c *Checkpoints) Take(ctx context.Context, e *engine.Engine, node, scratch string) (Checkpoint, error) {
+func (c *Checkpoints) Take(ctx context.Context, src Backuper, node, scratch string) (Checkpoint, error) {
 	tmp, err := os.MkdirTemp(scratch, ".checkpoint-")
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("cluster: checkpoint: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	dir := filepath.Join(tmp, "store")
-	if err := e.Backup(dir); err != nil {
+	if err := src.Backup(dir); err != nil {
 		return Checkpoint{}, fmt.Errorf("cluster: checkpoint: %w", err)
 	}
 	seq, err := readApplied(dir)

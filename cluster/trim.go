@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/facesearch/facesearch/engine"
 )
 
 // keepCheckpoints is how many verified checkpoints the log is kept for: the
@@ -170,14 +168,22 @@ type CheckpointerOptions struct {
 // harmless: each is verified on its own, and trimming keeps two.
 type Checkpointer struct {
 	c    *Checkpoints
-	e    *engine.Engine
-	a    *EngineApplier
+	src  CheckpointSource
 	opts CheckpointerOptions
 }
 
-// NewCheckpointer returns the checkpointer of the node whose engine e is
-// applied to by a.
-func (c *Checkpoints) NewCheckpointer(e *engine.Engine, a *EngineApplier, opts *CheckpointerOptions) (*Checkpointer, error) {
+// CheckpointSource is the store a [Checkpointer] checkpoints: the node's
+// current one, which a re-bootstrap replaces.
+type CheckpointSource interface {
+	Backuper
+	// Applied returns the last sequence the store applied. It only tells
+	// whether a checkpoint is due; a checkpoint's sequence is read from
+	// inside it.
+	Applied() uint64
+}
+
+// NewCheckpointer returns the checkpointer of the node whose store is src.
+func (c *Checkpoints) NewCheckpointer(src CheckpointSource, opts *CheckpointerOptions) (*Checkpointer, error) {
 	o := CheckpointerOptions{}
 	if opts != nil {
 		o = *opts
@@ -197,7 +203,7 @@ func (c *Checkpoints) NewCheckpointer(e *engine.Engine, a *EngineApplier, opts *
 	if err := problems(ErrInvalidOptions, "checkpointer", list); err != nil {
 		return nil, err
 	}
-	return &Checkpointer{c: c, e: e, a: a, opts: o}, nil
+	return &Checkpointer{c: c, src: src, opts: o}, nil
 }
 
 // leaseKey is the one key of the lease bucket.
@@ -210,7 +216,7 @@ func (k *Checkpointer) Once(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	applied, _ := k.a.Applied()
+	applied := k.src.Applied()
 	if applied == 0 || (len(list) > 0 && applied < list[0].Seq+k.opts.Every) {
 		return false, nil
 	}
@@ -227,7 +233,7 @@ func (k *Checkpointer) Once(ctx context.Context) (bool, error) {
 		// Only this node's lease: after it expired, another's is not ours.
 		_ = k.c.lease.Delete(ctx, leaseKey, jetstream.LastRevision(rev))
 	}()
-	if _, err := k.c.Take(ctx, k.e, k.opts.Node, k.opts.Scratch); err != nil {
+	if _, err := k.c.Take(ctx, k.src, k.opts.Node, k.opts.Scratch); err != nil {
 		return false, err
 	}
 	_, err = k.c.Trim(ctx)

@@ -21,6 +21,17 @@ type testNode struct {
 	done   chan error
 }
 
+// engineSource is an engine and its applier as a CheckpointSource.
+type engineSource struct {
+	*engine.Engine
+	a *EngineApplier
+}
+
+func (s engineSource) Applied() uint64 {
+	seq, _ := s.a.Applied()
+	return seq
+}
+
 // startNode opens the store in dir and follows l from its applied sequence.
 func startNode(t *testing.T, l *Log, dir string) *testNode {
 	t.Helper()
@@ -132,9 +143,9 @@ func TestTrimPastStoppedNodeThenBootstrap(t *testing.T) {
 	b.done <- nil
 	require.NoError(t, b.stop(t))
 
-	got, err := cps[1].Bootstrap(ctx, dirB)
-	require.NoError(t, err)
-	require.Equal(t, taken[1].Name, got.Name, "the newest checkpoint")
+	// As the serving node's hook does.
+	require.NoError(t, cps[1].Rebootstrap(ctx, dirB, gap))
+	require.Equal(t, taken[1].Seq, appliedIn(t, dirB), "the newest checkpoint")
 	b = startNode(t, logs[1], dirB)
 	applied, _ := b.a.Applied()
 	require.Equal(t, taken[1].Seq, applied)
@@ -198,7 +209,7 @@ func TestCheckpointerTakesWhenDueUnderTheLease(t *testing.T) {
 	defer cancel()
 	cmds := workload(t, 9, 90)
 	n := startNode(t, logs[0], filepath.Join(t.TempDir(), "store"))
-	k, err := cps[0].NewCheckpointer(n.e, n.a, &CheckpointerOptions{Node: "a", Scratch: t.TempDir(), Every: 20})
+	k, err := cps[0].NewCheckpointer(engineSource{n.e, n.a}, &CheckpointerOptions{Node: "a", Scratch: t.TempDir(), Every: 20})
 	require.NoError(t, err)
 
 	once := func() bool {
@@ -225,6 +236,6 @@ func TestCheckpointerTakesWhenDueUnderTheLease(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, list[1].Seq+1, st.First)
 
-	_, err = cps[0].NewCheckpointer(n.e, n.a, &CheckpointerOptions{Node: "bad node"})
+	_, err = cps[0].NewCheckpointer(engineSource{n.e, n.a}, &CheckpointerOptions{Node: "bad node"})
 	require.ErrorIs(t, err, ErrInvalidOptions)
 }
