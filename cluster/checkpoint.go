@@ -221,27 +221,38 @@ func (c *Checkpoints) Take(ctx context.Context, src Backuper, node, scratch stri
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("cluster: checkpoint %s: upload: %w", cp.Name, err)
 	}
-	// What JetStream stored, read back, must be what was packed.
-	res, err := c.openObject(ctx, cp.Name)
+	if err := c.verify(ctx, meta, digest, size); err != nil {
+		// Best effort: a later trim deletes it past the lease otherwise.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.log.opts.RequestTimeout)
+		_ = c.obs.Delete(dctx, cp.Name)
+		cancel()
+		return Checkpoint{}, fmt.Errorf("cluster: checkpoint %s: %w", cp.Name, err)
+	}
+	cp.Size, cp.SHA256, cp.Time = uint64(size), digest, time.Now()
+	return cp, nil
+}
+
+// verify reads the upload back and, if it is the size and SHA-256 (hex)
+// packed, marks it verified.
+func (c *Checkpoints) verify(ctx context.Context, meta jetstream.ObjectMeta, digest string, size int64) error {
+	res, err := c.openObject(ctx, meta.Name)
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("cluster: checkpoint %s: read back: %w", cp.Name, err)
+		return fmt.Errorf("read back: %w", err)
 	}
 	h := sha256.New()
 	n, err := io.Copy(h, io.LimitReader(res, size+1))
 	res.Close()
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("cluster: checkpoint %s: read back: %w", cp.Name, err)
+		return fmt.Errorf("read back: %w", err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != digest || n != size {
-		return Checkpoint{}, fmt.Errorf("%w: %s read back as %d bytes with SHA-256 %s, uploaded %d with %s",
-			ErrBadCheckpoint, cp.Name, n, got, size, digest)
+		return fmt.Errorf("%w: read back as %d bytes with SHA-256 %s, uploaded %d with %s", ErrBadCheckpoint, n, got, size, digest)
 	}
 	meta.Metadata[metaVerified] = digest
-	if err := c.visible(ctx, func() error { return c.obs.UpdateMeta(ctx, cp.Name, meta) }); err != nil {
-		return Checkpoint{}, fmt.Errorf("cluster: checkpoint %s: mark verified: %w", cp.Name, err)
+	if err := c.visible(ctx, func() error { return c.obs.UpdateMeta(ctx, meta.Name, meta) }); err != nil {
+		return fmt.Errorf("mark verified: %w", err)
 	}
-	cp.Size, cp.SHA256, cp.Time = uint64(size), digest, time.Now()
-	return cp, nil
+	return nil
 }
 
 // visible runs op, an operation on one object, again while it fails for
