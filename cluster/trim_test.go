@@ -12,8 +12,8 @@ import (
 	"github.com/facesearch/facesearch/engine"
 )
 
-// testNode is an engine following the log, as a serving node's.
-type testNode struct {
+// engineNode is an engine following the log, as a serving node's.
+type engineNode struct {
 	dir    string
 	e      *engine.Engine
 	a      *EngineApplier
@@ -33,14 +33,14 @@ func (s engineSource) Applied() uint64 {
 }
 
 // startNode opens the store in dir and follows l from its applied sequence.
-func startNode(t *testing.T, l *Log, dir string) *testNode {
+func startNode(t *testing.T, l *Log, dir string) *engineNode {
 	t.Helper()
 	e, err := engine.Open(dir, nil)
 	require.NoError(t, err)
 	a, err := NewEngineApplier(e, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &testNode{dir: dir, e: e, a: a, cancel: cancel, done: make(chan error, 1)}
+	n := &engineNode{dir: dir, e: e, a: a, cancel: cancel, done: make(chan error, 1)}
 	applied, _ := a.Applied()
 	go func() { n.done <- l.Follow(ctx, applied, a) }()
 	t.Cleanup(func() { n.stop(t) })
@@ -49,7 +49,7 @@ func startNode(t *testing.T, l *Log, dir string) *testNode {
 
 // stop ends the node's reader and closes its engine, returning the
 // reader's error (nil when it was stopped rather than failing).
-func (n *testNode) stop(t *testing.T) error {
+func (n *engineNode) stop(t *testing.T) error {
 	t.Helper()
 	if n.e == nil {
 		return nil
@@ -70,7 +70,7 @@ func (n *testNode) stop(t *testing.T) error {
 }
 
 // waitApplied waits until the node applied seq.
-func (n *testNode) waitApplied(t *testing.T, seq uint64) {
+func (n *engineNode) waitApplied(t *testing.T, seq uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
