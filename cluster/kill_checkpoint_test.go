@@ -29,7 +29,7 @@ type childCheckpointer struct {
 	URL     string
 	Log     LogOptions
 	Bucket  string
-	Op      string // "take" or "bootstrap"
+	Op      string // "take", "bootstrap" or "trim"
 	Dir     string // the store taken from, or bootstrapped
 	Scratch string
 }
@@ -79,6 +79,13 @@ func runChildCheckpointer(spec string) {
 		c.fetched = slow
 		for {
 			if _, err := c.Bootstrap(ctx, s.Dir); err != nil {
+				fail(err)
+			}
+		}
+	case "trim":
+		c.trimmed = func() { slow(0) }
+		for {
+			if _, err := c.Trim(ctx); err != nil {
 				fail(err)
 			}
 		}
@@ -189,6 +196,48 @@ func TestKillMidCheckpointAndMidBootstrap(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, names, 1, "no leftovers")
 	}
+}
+
+// A node SIGKILLed in a trim, after its purge of the log, leaves every
+// checkpoint the log is kept for whole; the next trim finishes.
+func TestKillMidTrim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a child process")
+	}
+	c := sharedCluster(t)
+	lopts := testLogOptions(t)
+	logs := openLogs(t, c, lopts)
+	cps := openCheckpoints(t, logs, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	publishN(ctx, t, logs[0], 150)
+	cmds := workload(t, 12, 120)
+	var taken []Checkpoint
+	for _, n := range []int{40, 80, 120} {
+		taken = append(taken, takeFrom(t, cps[0], storeAt(t, cmds, n)))
+	}
+
+	killWhenBusy(t, childCheckpointer{URL: c.nodes[2].ClientURL(), Log: *lopts, Bucket: cps[0].opts.Bucket, Op: "trim"}, 0)
+	st, err := logs[1].State(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 81, st.First)
+	list, err := cps[1].List(ctx)
+	require.NoError(t, err)
+	t.Logf("killed in a trim: %d verified checkpoints left", len(list))
+	require.GreaterOrEqual(t, len(list), 2)
+	require.Equal(t, []string{taken[2].Name, taken[1].Name}, []string{list[0].Name, list[1].Name})
+	for _, cp := range list {
+		tmp, err := cps[1].fetch(ctx, cp, filepath.Join(t.TempDir(), "store"))
+		require.NoError(t, err, "checkpoint %s", cp.Name)
+		require.NoError(t, os.RemoveAll(tmp))
+	}
+
+	_, err = cps[2].Trim(ctx)
+	require.NoError(t, err)
+	list, err = cps[0].List(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	requireOnlyChunksOf(ctx, t, cps[0], taken[2].Name, taken[1].Name)
 }
 
 // requireOnlyChunksOf fails unless the bucket's chunks are those of the
