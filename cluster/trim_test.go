@@ -32,6 +32,26 @@ func (s engineSource) Applied() uint64 {
 	return seq
 }
 
+// countingSource is a store whose applied sequence the test sets, to make
+// checkpoints due.
+type countingSource struct {
+	*engine.Engine
+	applied uint64
+}
+
+func (s *countingSource) Applied() uint64 { return s.applied }
+
+// startEngineOn opens the store in dir as a CheckpointSource that has
+// applied what the store records.
+func startEngineOn(t *testing.T, dir string) *countingSource {
+	t.Helper()
+	applied := appliedIn(t, dir)
+	e, err := engine.Open(dir, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	return &countingSource{Engine: e, applied: applied}
+}
+
 // startNode opens the store in dir and follows l from its applied sequence.
 func startNode(t *testing.T, l *Log, dir string) *engineNode {
 	t.Helper()
