@@ -259,3 +259,34 @@ func TestCheckpointerTakesWhenDueUnderTheLease(t *testing.T) {
 	_, err = cps[0].NewCheckpointer(engineSource{n.e, n.a}, &CheckpointerOptions{Node: "bad node"})
 	require.ErrorIs(t, err, ErrInvalidOptions)
 }
+
+// Run looks every Interval or so, takes a due checkpoint, and stops with
+// its context.
+func TestCheckpointerRun(t *testing.T) {
+	c := sharedCluster(t)
+	logs := openLogs(t, c, testLogOptions(t))
+	cps := openCheckpoints(t, logs, nil)
+	publishN(context.Background(), t, logs[0], 30)
+	src := startEngineOn(t, storeAt(t, workload(t, 14, 30), 30))
+	k, err := cps[0].NewCheckpointer(src, &CheckpointerOptions{Node: "a", Scratch: t.TempDir(), Interval: 50 * time.Millisecond})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		ran <- k.Run(ctx, func(err error) { t.Errorf("a round failed: %v", err) })
+	}()
+	require.Eventually(t, func() bool {
+		list, err := cps[1].List(context.Background())
+		return err == nil && len(list) == 1
+	}, 30*time.Second, 50*time.Millisecond)
+	cancel()
+	select {
+	case err := <-ran:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	list, err := cps[1].List(context.Background())
+	require.NoError(t, err)
+	require.Len(t, list, 1, "not due again: nothing applied since")
+}
