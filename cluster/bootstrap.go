@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -91,14 +92,19 @@ func leftover(dir, kind string) string {
 // removeLeftovers removes what an interrupted Bootstrap of dir left beside
 // it: a partial download, or the store it was replacing.
 func removeLeftovers(dir string) error {
-	for _, kind := range []string{"bootstrap", "replaced"} {
-		names, err := filepath.Glob(leftover(dir, kind) + "*")
-		if err != nil {
-			return err
-		}
-		for _, n := range names {
-			if err := os.RemoveAll(n); err != nil {
-				return err
+	entries, err := os.ReadDir(filepath.Dir(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		for _, kind := range []string{"bootstrap", "replaced"} {
+			if strings.HasPrefix(e.Name(), filepath.Base(leftover(dir, kind))) {
+				if err := os.RemoveAll(filepath.Join(filepath.Dir(dir), e.Name())); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -174,6 +174,8 @@ func TestInterruptedBootstrapBootstrapsAgain(t *testing.T) {
 	parent := filepath.Dir(dst)
 	require.NoError(t, os.Rename(dst, filepath.Join(parent, ".store.replaced-1")))
 	partial := filepath.Join(parent, ".store.bootstrap-2")
+	// Another store's leftovers are not this one's.
+	require.NoError(t, os.MkdirAll(filepath.Join(parent, ".store2.bootstrap-3"), 0o755))
 	require.NoError(t, os.MkdirAll(partial, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(partial, "CURRENT"), []byte("MANIFEST-0"), 0o644))
 	got, err := cps[1].Bootstrap(ctx, dst)
@@ -182,5 +184,6 @@ func TestInterruptedBootstrapBootstrapsAgain(t *testing.T) {
 	requireSameStore(t, src, dst)
 	names, err := os.ReadDir(parent)
 	require.NoError(t, err)
-	require.Len(t, names, 1, "only the store is left")
+	require.Len(t, names, 2, "only the store, and the other store's leftover, are left")
+	require.DirExists(t, filepath.Join(parent, ".store2.bootstrap-3"))
 }
