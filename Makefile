@@ -4,7 +4,7 @@ FUZZTIME ?= 10s
 DATA ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: all build run test vet fmt-check unit fuzz stress bench clean
+.PHONY: all build run cluster test vet fmt-check unit fuzz stress bench clean
 
 all: build
 
@@ -14,6 +14,13 @@ build:
 # Serve on loopback with the embedded store in ./data.
 run:
 	$(GO) run ./cmd/facesearch serve --listen $(LISTEN) --data $(DATA)
+
+# A 3-node cluster on loopback, NATS JetStream embedded in each node: the
+# Rekognition API on 127.0.0.1:8081, :8082 and :8083, data in
+# ./data/cluster/n1..n3 (ports and settings: scripts/cluster.sh). Ctrl-C
+# stops all three.
+cluster: build
+	scripts/cluster.sh bin/facesearch
 
 test: fmt-check vet unit fuzz
 

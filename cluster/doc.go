@@ -1,7 +1,8 @@
 // Package cluster runs facesearch nodes as one engine over NATS JetStream:
 // a replicated, ordered log of commands that every node applies, in order,
 // to its own store. Consensus and replication are JetStream's; this package
-// holds the log's client side.
+// holds the log's client side, and the cluster node that serves the
+// engine's 16 operations over it ([Replica], [OpenReplica]).
 //
 // What is here: an embedded NATS JetStream node ([StartNode]), connecting to
 // an external NATS cluster ([Connect]), the command log's stream with its

@@ -12,6 +12,12 @@ var (
 	// ErrUnreachable: no NATS server in the given list accepted a connection.
 	// The error is an [*UnreachableError] naming every URL tried.
 	ErrUnreachable = errors.New("cluster: NATS unreachable")
+	// ErrUnhealthy: a [Replica] does not apply the log (its apply failed,
+	// its reader stopped, it is re-bootstrapping); the message says why.
+	// [Replica.Health] returns it, and the node's writes and linearizable
+	// reads fail with it (as a retryable ThrottlingException) until the
+	// node recovers.
+	ErrUnhealthy = errors.New("cluster: node unhealthy")
 	// ErrInvalidOptions: a [NodeOptions] or [LogOptions] value is unusable;
 	// the message lists every problem.
 	ErrInvalidOptions = errors.New("cluster: invalid options")

@@ -47,6 +47,9 @@ func openStore(dir string, o *Options, so *store.Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{opts: o, store: st, secret: st.Secret(), now: time.Now, colls: map[string]*collection{}}
+	if len(o.PageTokenSecret) > 0 {
+		e.secret = o.PageTokenSecret
+	}
 	if err := e.loadVerified(dir); err != nil {
 		st.Close()
 		return nil, err

@@ -34,6 +34,12 @@ type Options struct {
 	// Region is the region in collection ARNs of calls whose context names
 	// none (see [WithRegion]). The default value is "local".
 	Region string
+	// PageTokenSecret, when set, signs and checks page tokens (NextToken)
+	// instead of the store's own secret, so that the engines of several
+	// nodes holding the same data accept each other's tokens (cluster mode
+	// shares one through NATS). It must be at least 16 bytes. The default
+	// value is nil: the secret made with the store.
+	PageTokenSecret []byte
 }
 
 // Validate reports every problem of o at once.
@@ -45,15 +51,23 @@ func (o *Options) Validate() error {
 	if o.IdempotencyTTL < 0 {
 		errs = append(errs, fmt.Errorf("engine: Options.IdempotencyTTL %v is negative", o.IdempotencyTTL))
 	}
+	if n := len(o.PageTokenSecret); n > 0 && n < minPageTokenSecret {
+		errs = append(errs, fmt.Errorf("engine: Options.PageTokenSecret has %d bytes, want at least %d", n, minPageTokenSecret))
+	}
 	errs = append(errs, o.arnProblems()...)
 	return errors.Join(errs...)
 }
+
+// minPageTokenSecret is the shortest PageTokenSecret: an HMAC key shorter
+// than half of SHA-256's output weakens the tokens' tamper evidence.
+const minPageTokenSecret = 16
 
 func (o *Options) clone() *Options {
 	if o == nil {
 		return &Options{}
 	}
 	c := *o
+	c.PageTokenSecret = append([]byte(nil), o.PageTokenSecret...)
 	return &c
 }
 

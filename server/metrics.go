@@ -18,7 +18,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(reg *prometheus.Registry, e *engine.Engine) *metrics {
+func newMetrics(reg *prometheus.Registry, e Backend) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "facesearch",
@@ -46,7 +46,7 @@ func newMetrics(reg *prometheus.Registry, e *engine.Engine) *metrics {
 func (s *Server) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.promh) // GET patterns match HEAD too
-	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /healthz", s.healthz)
 	return mux
 }
 
@@ -64,8 +64,9 @@ var (
 
 // collectionCollector reads faces and users per collection from the engine
 // at scrape time, so the numbers are the engine's own and need no upkeep on
-// every write.
-type collectionCollector struct{ engine *engine.Engine }
+// every write. A replicated backend's local engine is read (see
+// localReader): a scrape needs no read barrier.
+type collectionCollector struct{ engine Backend }
 
 var _ prometheus.Collector = (*collectionCollector)(nil)
 
@@ -77,14 +78,18 @@ func (c *collectionCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *collectionCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	var e Backend = c.engine
+	if l, ok := e.(localReader); ok {
+		e = l.LocalEngine()
+	}
 	in := &engine.ListCollectionsInput{}
 	for {
-		page, err := c.engine.ListCollections(ctx, in)
+		page, err := e.ListCollections(ctx, in)
 		if err != nil {
 			return // closed engine: no collection gauges, the rest still scrapes
 		}
 		for _, id := range page.CollectionIds {
-			d, err := c.engine.DescribeCollection(ctx, &engine.DescribeCollectionInput{CollectionId: id})
+			d, err := e.DescribeCollection(ctx, &engine.DescribeCollectionInput{CollectionId: id})
 			if err != nil {
 				continue // deleted since the listing
 			}

@@ -12,23 +12,21 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-
-	"github.com/facesearch/facesearch/engine"
 )
 
-// operation decodes a request body, calls the engine and encodes the
+// operation decodes a request body, calls the backend and encodes the
 // answer.
-type operation func(ctx context.Context, e *engine.Engine, body []byte) ([]byte, error)
+type operation func(ctx context.Context, b Backend, body []byte) ([]byte, error)
 
-// op adapts one engine method (as a method expression) to an operation: the
-// whole protocol layer of an operation is this decode -> call -> encode.
-func op[I, O any](fn func(*engine.Engine, context.Context, *I) (*O, error)) operation {
-	return func(ctx context.Context, e *engine.Engine, body []byte) ([]byte, error) {
+// op adapts one Backend method (as a method expression) to an operation:
+// the whole protocol layer of an operation is this decode -> call -> encode.
+func op[I, O any](fn func(Backend, context.Context, *I) (*O, error)) operation {
+	return func(ctx context.Context, b Backend, body []byte) ([]byte, error) {
 		in := new(I)
 		if err := decodeJSON(body, in); err != nil {
 			return nil, err
 		}
-		out, err := fn(e, ctx, in)
+		out, err := fn(b, ctx, in)
 		if err != nil {
 			return nil, err
 		}
@@ -41,22 +39,22 @@ const targetPrefix = "RekognitionService."
 
 // operations are the 16 operations facesearch serves, by name.
 var operations = map[string]operation{
-	"CreateCollection":   op((*engine.Engine).CreateCollection),
-	"DeleteCollection":   op((*engine.Engine).DeleteCollection),
-	"DescribeCollection": op((*engine.Engine).DescribeCollection),
-	"ListCollections":    op((*engine.Engine).ListCollections),
-	"IndexFaces":         op((*engine.Engine).IndexFaces),
-	"ListFaces":          op((*engine.Engine).ListFaces),
-	"DeleteFaces":        op((*engine.Engine).DeleteFaces),
-	"SearchFaces":        op((*engine.Engine).SearchFaces),
-	"SearchFacesByImage": op((*engine.Engine).SearchFacesByImage),
-	"CreateUser":         op((*engine.Engine).CreateUser),
-	"DeleteUser":         op((*engine.Engine).DeleteUser),
-	"ListUsers":          op((*engine.Engine).ListUsers),
-	"AssociateFaces":     op((*engine.Engine).AssociateFaces),
-	"DisassociateFaces":  op((*engine.Engine).DisassociateFaces),
-	"SearchUsers":        op((*engine.Engine).SearchUsers),
-	"SearchUsersByImage": op((*engine.Engine).SearchUsersByImage),
+	"CreateCollection":   op(Backend.CreateCollection),
+	"DeleteCollection":   op(Backend.DeleteCollection),
+	"DescribeCollection": op(Backend.DescribeCollection),
+	"ListCollections":    op(Backend.ListCollections),
+	"IndexFaces":         op(Backend.IndexFaces),
+	"ListFaces":          op(Backend.ListFaces),
+	"DeleteFaces":        op(Backend.DeleteFaces),
+	"SearchFaces":        op(Backend.SearchFaces),
+	"SearchFacesByImage": op(Backend.SearchFacesByImage),
+	"CreateUser":         op(Backend.CreateUser),
+	"DeleteUser":         op(Backend.DeleteUser),
+	"ListUsers":          op(Backend.ListUsers),
+	"AssociateFaces":     op(Backend.AssociateFaces),
+	"DisassociateFaces":  op(Backend.DisassociateFaces),
+	"SearchUsers":        op(Backend.SearchUsers),
+	"SearchUsersByImage": op(Backend.SearchUsersByImage),
 }
 
 // lookupOperation finds the operation of an X-Amz-Target header; op is nil

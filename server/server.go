@@ -1,5 +1,5 @@
 // Package server speaks Amazon Rekognition's wire protocol (AWS JSON 1.1
-// over HTTP) in front of an [engine.Engine], so unmodified AWS SDKs work
+// over HTTP) in front of an [engine.Engine] (or another [Backend]), so unmodified AWS SDKs work
 // against facesearch with an endpoint override.
 //
 // A [Server] is an [http.Handler]:
@@ -14,7 +14,8 @@
 //     [Options.BodyTimeout] and [Options.MinBodyRate] allow). The body is
 //     read whole, at most [Options.MaxBodyBytes] and nested at most
 //     [MaxJSONDepth] deep, before the request takes a slot.
-//   - GET /healthz answers "ok"; GET /metrics serves Prometheus metrics.
+//   - GET /healthz answers "ok" (503 with the reason when the backend
+//     reports itself unhealthy); GET /metrics serves Prometheus metrics.
 //     [Server.MetricsHandler] serves both without a signature, for a
 //     listener of their own.
 //
@@ -43,10 +44,10 @@ import (
 	"github.com/facesearch/facesearch/engine"
 )
 
-// Server serves the Rekognition API of one engine. It is an [http.Handler]
-// and safe for concurrent use.
+// Server serves the Rekognition API of one [Backend]: an engine, or a
+// cluster node. It is an [http.Handler] and safe for concurrent use.
 type Server struct {
-	engine *engine.Engine
+	engine Backend
 	opts   *Options
 	log    *slog.Logger
 	slots  chan struct{} // one token per operation in flight
@@ -60,10 +61,14 @@ type Server struct {
 
 var _ http.Handler = (*Server)(nil)
 
-// New returns a server for e. The caller keeps ownership of e: close the
-// engine after the HTTP server that uses s has shut down.
-func New(e *engine.Engine, opts *Options) (*Server, error) {
+// New returns a server for e, an [*engine.Engine] or another [Backend].
+// The caller keeps ownership of e: close it after the HTTP server that
+// uses s has shut down.
+func New(e Backend, opts *Options) (*Server, error) {
 	if e == nil {
+		return nil, errors.New("server: nil engine")
+	}
+	if en, ok := e.(*engine.Engine); ok && en == nil {
 		return nil, errors.New("server: nil engine")
 	}
 	o := opts.clone()
@@ -118,7 +123,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed(w, r, "GET, HEAD")
 			return
 		}
-		healthz(w, r)
+		s.healthz(w, r)
 	case "/metrics":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			methodNotAllowed(w, r, "GET, HEAD")
@@ -141,8 +146,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func healthz(w http.ResponseWriter, _ *http.Request) {
+// healthz answers "ok", or 503 with the reason when the backend says it
+// cannot serve (see [Backend]).
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if h, ok := s.engine.(healthChecker); ok {
+		if err := h.Health(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "unhealthy: "+err.Error()+"\n")
+			return
+		}
+	}
 	io.WriteString(w, "ok\n")
 }
 

@@ -16,8 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/facesearch/facesearch/engine"
 )
 
 // A running server holds its store's lock, so offline commands cannot open
@@ -61,10 +59,16 @@ func adminSocketPath(dir string) (string, error) {
 	return filepath.Join(run, hex.EncodeToString(sum[:8])+".sock"), nil
 }
 
+// backuper writes a consistent copy of a live store: an engine, or a
+// cluster node's current local engine.
+type backuper interface {
+	Backup(dir string) error
+}
+
 // serveAdmin answers POST /backup?to=DIR on dir's admin socket until ctx
 // ends. The caller holds the store's lock, so a socket file left by a
 // crashed server is stale and safe to replace.
-func serveAdmin(ctx context.Context, e *engine.Engine, dir string, log *slog.Logger) (stop func(), err error) {
+func serveAdmin(ctx context.Context, e backuper, dir string, log *slog.Logger) (stop func(), err error) {
 	legacy := filepath.Join(dir, legacyAdminSocket)
 	if fi, err := os.Lstat(legacy); err == nil && fi.Mode()&fs.ModeSocket != 0 {
 		os.Remove(legacy) // a crashed older server's, stale: we hold the lock

@@ -16,13 +16,17 @@ import (
 const serveExamples = `  facesearch serve                                   # 127.0.0.1:8080, store in ./data
   facesearch serve --listen 127.0.0.1:9000 --data /var/lib/facesearch
   facesearch serve --listen 0.0.0.0:8080 --credentials /etc/facesearch/credentials --region eu-west-1
-  facesearch serve --listen 0.0.0.0:8080 --credentials creds --listen-metrics 127.0.0.1:9464   # Prometheus scrapes here, unsigned`
+  facesearch serve --listen 0.0.0.0:8080 --credentials creds --listen-metrics 127.0.0.1:9464   # Prometheus scrapes here, unsigned
+  facesearch serve --data /var/lib/facesearch --node-name fs1 --nats-listen 10.0.0.1:4222 --nats-cluster-listen 10.0.0.1:6222 \
+      --nats-routes nats-route://10.0.0.1:6222,nats-route://10.0.0.2:6222,nats-route://10.0.0.3:6222 ...   # a node of a 3-node cluster, NATS embedded
+  facesearch serve --node-name fs1 --nats nats://10.0.0.5:4222,nats://10.0.0.6:4222 ...                    # a node on an external NATS cluster`
 
 // serve runs the Rekognition-compatible HTTP server until ctx is cancelled
 // (SIGINT or SIGTERM), then lets requests in flight finish and closes the
 // store.
 func (m *Main) serve(ctx context.Context, args []string) error {
-	fs := m.newFlagSet("serve", "[--listen ADDR] [--data DIR] [--credentials FILE [--region REGION]] [--listen-metrics ADDR]", serveExamples)
+	fs := m.newFlagSet("serve", "[--listen ADDR] [--data DIR] [--credentials FILE [--region REGION]] [--listen-metrics ADDR] "+
+		"[--nats URL,... | --nats-listen ADDR --nats-cluster-listen ADDR --nats-routes URL,...] [--node-name NAME] [--read-consistency linearizable|local]", serveExamples)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on; without --credentials it must be a loopback address")
 	dir := fs.String("data", "./data", "store `directory`, created if missing")
 	credsPath := fs.String("credentials", "", "AWS shared-credentials `file`; when set, every request must be SigV4-signed by one of its key pairs")
@@ -38,6 +42,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		"such as 512MiB or 2GiB; 0 turns the floor off (default 5% of the disk, at least 256MiB and at most 20GiB)")
 	salvage := fs.Bool("salvage", false, "open a store whose write-ahead log is damaged by dropping the records from the damage on, "+
 		"after saving the logs in the store's salvaged/ directory; the log says what was dropped")
+	cf := addClusterFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,6 +52,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	host, _, err := net.SplitHostPort(*listen)
 	if err != nil {
 		return usageErrorf(fs, "--listen %q is not host:port: %v", *listen, err)
+	}
+	cc, err := cf.config(*listen)
+	if err != nil {
+		return usageErrorf(fs, "%v", err)
 	}
 	var handler slog.Handler
 	switch *logFormat {
@@ -96,28 +105,40 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		defer metricsLn.Close()
 	}
 
-	e, err := engine.Open(*dir, eopts)
-	if errors.Is(err, engine.ErrLocked) {
-		return fmt.Errorf("the store in %s is in use by another facesearch process; stop it or choose another --data directory", *dir)
-	}
-	if d := (*engine.LogDamage)(nil); errors.As(err, &d) {
-		return fmt.Errorf("open %s: %w; to open it without those records, start once with --salvage", *dir, err)
-	}
-	if err != nil {
-		return fmt.Errorf("open %s: %w", *dir, err)
-	}
-	if d := e.Salvaged(); d != nil {
-		log.Warn("salvaged the store: dropped the records of a damaged write-ahead log", "file", d.File, "offset", d.Offset,
-			"bytes", d.Bytes, "later_logs", d.LaterLogs, "saved_in", d.SavedIn)
-	}
-	// Closed last, after every request in flight has finished.
-	defer func() {
-		if err := e.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
-			log.Error("closing the store", "err", err)
+	var backend server.Backend
+	var live backuper // the store behind it, for live backups
+	storeDir := *dir
+	if cc == nil {
+		e, err := engine.Open(*dir, eopts)
+		if err != nil {
+			return storeOpenError(*dir, err)
 		}
-	}()
+		if d := e.Salvaged(); d != nil {
+			log.Warn("salvaged the store: dropped the records of a damaged write-ahead log", "file", d.File, "offset", d.Offset,
+				"bytes", d.Bytes, "later_logs", d.LaterLogs, "saved_in", d.SavedIn)
+		}
+		// Closed last, after every request in flight has finished.
+		defer func() {
+			if err := e.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
+				log.Error("closing the store", "err", err)
+			}
+		}()
+		backend, live = e, e
+	} else {
+		rep, closeCluster, err := openCluster(ctx, cc, *dir, eopts, *timeout, log)
+		if err != nil && ctx.Err() != nil {
+			log.Info("stopped while joining the cluster")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		// After the HTTP server: the follower, the store, then NATS.
+		defer closeCluster()
+		backend, live, storeDir = rep, rep, clusterStoreDir(*dir)
+	}
 
-	srv, err := server.New(e, &server.Options{
+	srv, err := server.New(backend, &server.Options{
 		Credentials:           creds,
 		Region:                *region,
 		RequestTimeout:        *timeout,
@@ -128,7 +149,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return usageErrorf(fs, "%v", err)
 	}
 	// Lets `facesearch backup` checkpoint the store while it is in use.
-	stopAdmin, err := serveAdmin(ctx, e, *dir, log)
+	stopAdmin, err := serveAdmin(ctx, live, storeDir, log)
 	if err != nil {
 		log.Warn("live backups are unavailable", "err", err)
 	} else {
@@ -165,6 +186,17 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	log.Info("HTTP server stopped; closing the store")
 	return nil
+}
+
+// storeOpenError says what to do about a store that did not open.
+func storeOpenError(dir string, err error) error {
+	if errors.Is(err, engine.ErrLocked) {
+		return fmt.Errorf("the store in %s is in use by another facesearch process; stop it or choose another --data directory", dir)
+	}
+	if d := (*engine.LogDamage)(nil); errors.As(err, &d) {
+		return fmt.Errorf("open %s: %w; to open it without those records, start once with --salvage", dir, err)
+	}
+	return fmt.Errorf("open %s: %w", dir, err)
 }
 
 // isLoopbackHost reports whether host (from --listen) names only the local

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/facesearch/facesearch/cluster"
+	"github.com/facesearch/facesearch/engine"
+	"github.com/facesearch/facesearch/server"
+)
+
+// A cluster node serves what a single engine serves.
+var _ server.Backend = (*cluster.Replica)(nil)
+
+// clusterFlags are serve's cluster-mode flags. Without any of them serve
+// runs the single-node server.
+type clusterFlags struct {
+	nats, natsListen, natsClusterListen, natsRoutes, nodeName, readConsistency *string
+}
+
+func addClusterFlags(fs *flag.FlagSet) *clusterFlags {
+	return &clusterFlags{
+		nats: fs.String("nats", "", "join a cluster through an external NATS JetStream cluster at these client `URLs` (nats://host:port, comma-separated); "+
+			"not with the embedded --nats-* flags"),
+		natsListen: fs.String("nats-listen", "", "run an embedded NATS JetStream node with its client port on `host:port`; "+
+			"needs --nats-cluster-listen and --nats-routes; its files go in --data's nats/ directory"),
+		natsClusterListen: fs.String("nats-cluster-listen", "", "the embedded NATS node's route port, `host:port`, where the other nodes connect"),
+		natsRoutes:        fs.String("nats-routes", "", "every embedded NATS node's route `URLs` (nats-route://host:port, comma-separated), this one's included"),
+		nodeName: fs.String("node-name", "", "this cluster node's `name`: unique in the cluster and the same across restarts "+
+			"(default: the host name and the port of --nats-cluster-listen, or of --listen with --nats)"),
+		readConsistency: fs.String("read-consistency", "", "cluster reads: linearizable (see every write acknowledged before, on any node; "+
+			"one shared log round trip) or local (what this node has applied; no round trip) (default linearizable)"),
+	}
+}
+
+// clusterConfig is a validated cluster mode.
+type clusterConfig struct {
+	urls        []string             // external NATS client URLs
+	node        *cluster.NodeOptions // the embedded node, or nil
+	name        string
+	consistency cluster.ReadConsistency
+}
+
+var (
+	nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:\-]{1,128}$`)
+	nonNameRE  = regexp.MustCompile(`[^A-Za-z0-9_.\-]+`)
+)
+
+// config checks the cluster flags, naming the one at fault, and returns nil
+// when none is set (single-node mode). listen is --listen.
+func (f *clusterFlags) config(listen string) (*clusterConfig, error) {
+	embedded := *f.natsListen != "" || *f.natsClusterListen != "" || *f.natsRoutes != ""
+	if *f.nats == "" && !embedded {
+		for _, fl := range []struct{ name, v string }{{"--node-name", *f.nodeName}, {"--read-consistency", *f.readConsistency}} {
+			if fl.v != "" {
+				return nil, fmt.Errorf("%s is for cluster mode: give --nats, or the embedded --nats-listen, --nats-cluster-listen and --nats-routes", fl.name)
+			}
+		}
+		return nil, nil
+	}
+	c := &clusterConfig{consistency: cluster.Linearizable}
+	switch *f.readConsistency {
+	case "", string(cluster.Linearizable):
+	case string(cluster.Local):
+		c.consistency = cluster.Local
+	default:
+		return nil, fmt.Errorf("--read-consistency must be linearizable or local, not %q", *f.readConsistency)
+	}
+	var namePort string
+	if *f.nats != "" {
+		if embedded {
+			return nil, errors.New("--nats joins an external NATS cluster, --nats-listen, --nats-cluster-listen and --nats-routes run an embedded one: give one or the other")
+		}
+		for _, u := range splitList(*f.nats) {
+			p, err := url.Parse(u)
+			if err != nil || p.Hostname() == "" || p.Port() == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, p.Scheme) {
+				return nil, fmt.Errorf("--nats: %q is not a NATS client URL (nats://host:port)", u)
+			}
+			c.urls = append(c.urls, u)
+		}
+		_, namePort, _ = net.SplitHostPort(listen)
+	} else {
+		var err error
+		if c.node, err = f.embedded(); err != nil {
+			return nil, err
+		}
+		_, namePort, _ = net.SplitHostPort(c.node.ClusterListen)
+	}
+	c.name = *f.nodeName
+	if c.name == "" {
+		c.name = defaultNodeName(namePort)
+	}
+	if !nodeNameRE.MatchString(c.name) {
+		return nil, fmt.Errorf("--node-name %q must be 1 to 128 letters, digits, '_', '.', ':' or '-'", c.name)
+	}
+	if c.node != nil {
+		c.node.Name = c.name
+	}
+	return c, nil
+}
+
+// embedded checks the embedded NATS node's flags.
+func (f *clusterFlags) embedded() (*cluster.NodeOptions, error) {
+	for _, fl := range []struct{ name, v string }{
+		{"--nats-listen", *f.natsListen}, {"--nats-cluster-listen", *f.natsClusterListen}, {"--nats-routes", *f.natsRoutes},
+	} {
+		if fl.v == "" {
+			return nil, fmt.Errorf("%s is missing: an embedded NATS node needs --nats-listen, --nats-cluster-listen and --nats-routes", fl.name)
+		}
+	}
+	for _, fl := range []struct{ name, v string }{{"--nats-listen", *f.natsListen}, {"--nats-cluster-listen", *f.natsClusterListen}} {
+		if _, _, err := net.SplitHostPort(fl.v); err != nil {
+			return nil, fmt.Errorf("%s %q is not host:port", fl.name, fl.v)
+		}
+	}
+	o := &cluster.NodeOptions{ClientListen: *f.natsListen, ClusterListen: *f.natsClusterListen}
+	for _, r := range splitList(*f.natsRoutes) {
+		u, err := url.Parse(r)
+		if err != nil || u.Scheme != "nats-route" || u.Hostname() == "" || u.Port() == "" {
+			return nil, fmt.Errorf("--nats-routes: %q is not nats-route://host:port", r)
+		}
+		o.Routes = append(o.Routes, r)
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// defaultNodeName is the host name and port: stable across restarts with
+// the same flags, and unique among nodes sharing a machine.
+func defaultNodeName(port string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "facesearch"
+	}
+	host = nonNameRE.ReplaceAllString(host, "-")
+	return fmt.Sprintf("%.100s-%s", host, port)
+}
+
+// clusterStoreDir is where a cluster node keeps its store: beside
+// JetStream's nats/ directory, so that a checkpoint can replace it whole.
+func clusterStoreDir(data string) string { return filepath.Join(data, "store") }
+
+// openCluster starts the embedded NATS node (if any), connects to NATS,
+// and opens the node's replica over the store in data's store/ directory,
+// waiting until ctx for the cluster to form. closeAll stops the follower,
+// closes the store, then NATS.
+func openCluster(ctx context.Context, c *clusterConfig, data string, eopts *engine.Options, requestTimeout time.Duration, log *slog.Logger) (rep *cluster.Replica, closeAll func(), err error) {
+	var node *cluster.Node
+	urls := c.urls
+	if c.node != nil {
+		c.node.DataDir = data
+		if node, err = cluster.StartNode(c.node); err != nil {
+			return nil, nil, fmt.Errorf("--nats-listen: %w", err)
+		}
+		urls = []string{node.ClientURL()}
+		log.Info("embedded NATS node started", "name", c.name, "client", node.ClientURL(), "routes", node.RouteURL())
+	}
+	stopNATS := func() {
+		if node != nil {
+			node.Shutdown()
+		}
+	}
+	nc, err := cluster.Connect(urls, &cluster.ConnectOptions{Name: "facesearch " + c.name})
+	if err != nil {
+		stopNATS()
+		if errors.Is(err, cluster.ErrUnreachable) {
+			return nil, nil, fmt.Errorf("--nats: %w", err)
+		}
+		return nil, nil, err
+	}
+	closeNATS := func() {
+		nc.Close()
+		stopNATS()
+	}
+	log.Info("joining the cluster: waiting for the NATS cluster and its command log", "node", c.name, "nats", strings.Join(urls, ","))
+	store := clusterStoreDir(data)
+	// A write or read the cluster cannot serve fails with its own message
+	// before the request's deadline does.
+	bound := func(d time.Duration) time.Duration { return min(d, max(requestTimeout*3/4, time.Second)) }
+	rep, err = cluster.OpenReplica(ctx, store, &cluster.ReplicaOptions{
+		Name: c.name, Conn: nc, Engine: eopts, ReadConsistency: c.consistency, Logger: log,
+		WriteTimeout: bound(cluster.DefaultWriteTimeout), ReadTimeout: bound(cluster.DefaultReadTimeout),
+	})
+	if err != nil {
+		closeNATS()
+		if d := (*engine.LogDamage)(nil); errors.Is(err, engine.ErrLocked) || errors.As(err, &d) {
+			return nil, nil, storeOpenError(store, err)
+		}
+		return nil, nil, fmt.Errorf("join the cluster: %w", err)
+	}
+	if d := rep.LocalEngine().Salvaged(); d != nil {
+		log.Warn("salvaged the store: dropped the records of a damaged write-ahead log; the log gives them back", "file", d.File,
+			"offset", d.Offset, "bytes", d.Bytes, "later_logs", d.LaterLogs, "saved_in", d.SavedIn)
+	}
+	log.Info("cluster node ready", "node", c.name, "applied", rep.Applied(), "read_consistency", string(c.consistency), "store", store)
+	return rep, func() {
+		if err := rep.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
+			log.Error("closing the store", "err", err)
+		}
+		closeNATS()
+	}, nil
+}
