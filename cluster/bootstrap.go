@@ -45,7 +45,11 @@ func (c *Checkpoints) Bootstrap(ctx context.Context, dir string) (Checkpoint, er
 	}
 	var bad []error
 	for _, cp := range list {
-		tmp, err := c.fetch(ctx, cp, dir)
+		var tmp string
+		err := again(ctx, func() (err error) {
+			tmp, err = c.fetch(ctx, cp, dir)
+			return err
+		})
 		if errors.Is(err, ErrBadCheckpoint) || errors.Is(err, jetstream.ErrObjectNotFound) || c.gone(ctx, cp, err) {
 			bad = append(bad, err) // corrupt, or deleted since listed: try an older one
 			continue
@@ -137,11 +141,16 @@ func (c *Checkpoints) fetch(ctx context.Context, cp Checkpoint, dir string) (_ s
 	defer res.Close()
 	h := sha256.New()
 	src := &sourceReader{r: io.TeeReader(io.LimitReader(res, int64(cp.Size)+1), h), hook: c.fetched}
-	if err := unpack(src, tmp, int64(cp.Size)); err != nil {
-		return "", fmt.Errorf("checkpoint %s: %w", cp.Name, err)
+	err = unpack(src, tmp, int64(cp.Size))
+	if err == nil {
+		// The tar's padding after its end, and anything beyond, is in the
+		// digest.
+		_, err = io.Copy(io.Discard, src)
 	}
-	// The tar's padding after its end, and anything beyond, is in the digest.
-	if _, err := io.Copy(io.Discard, src); err != nil {
+	if src.n < int64(cp.Size) && (err == nil || errors.Is(err, ErrBadCheckpoint)) {
+		return "", fmt.Errorf("%w: %w: %s: %d of its %d bytes (%v)", ErrBadCheckpoint, errShort, cp.Name, src.n, cp.Size, err)
+	}
+	if err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", cp.Name, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != cp.SHA256 || src.n != int64(cp.Size) {

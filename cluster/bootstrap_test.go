@@ -143,7 +143,7 @@ func FuzzUnpack(f *testing.F) {
 // the replaced one, and the next bootstrap cleans up and restores.
 func TestInterruptedBootstrapBootstrapsAgain(t *testing.T) {
 	c := sharedCluster(t)
-	cps := openCheckpoints(t, openLogs(t, c, testLogOptions(t)), nil)
+	cps := openCheckpoints(t, openLogs(t, c, runLogOptions(t)), nil)
 	cp := cps[0]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -235,24 +235,57 @@ func (c *Checkpoints) Take(ctx context.Context, src Backuper, node, scratch stri
 // verify reads the upload back and, if it is the size and SHA-256 (hex)
 // packed, marks it verified.
 func (c *Checkpoints) verify(ctx context.Context, meta jetstream.ObjectMeta, digest string, size int64) error {
-	res, err := c.openObject(ctx, meta.Name)
+	err := again(ctx, func() error {
+		res, err := c.openObject(ctx, meta.Name)
+		if err != nil {
+			return err
+		}
+		defer res.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, io.LimitReader(res, size+1))
+		switch {
+		case err != nil && !errors.Is(err, jetstream.ErrDigestMismatch):
+			return err
+		case n < size:
+			return fmt.Errorf("%w: %w: %d of %d bytes (%v)", ErrBadCheckpoint, errShort, n, size, err)
+		case err != nil:
+			return fmt.Errorf("%w: %w", ErrBadCheckpoint, err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != digest || n != size {
+			return fmt.Errorf("%w: read back as %d bytes with SHA-256 %s, uploaded %d with %s", ErrBadCheckpoint, n, got, size, digest)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("read back: %w", err)
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(res, size+1))
-	res.Close()
-	if err != nil {
-		return fmt.Errorf("read back: %w", err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != digest || n != size {
-		return fmt.Errorf("%w: read back as %d bytes with SHA-256 %s, uploaded %d with %s", ErrBadCheckpoint, n, got, size, digest)
 	}
 	meta.Metadata[metaVerified] = digest
 	if err := c.visible(ctx, func() error { return c.obs.UpdateMeta(ctx, meta.Name, meta) }); err != nil {
 		return fmt.Errorf("mark verified: %w", err)
 	}
 	return nil
+}
+
+// errShort: an object's read ended before its size, as one served by a
+// replica that has not caught up does.
+var errShort = errors.New("cluster: checkpoint read ended early")
+
+// readAttempts bounds the reads of one object that end early.
+const readAttempts = 3
+
+// again runs read up to readAttempts times while it fails with errShort.
+func again(ctx context.Context, read func() error) error {
+	for i := 1; ; i++ {
+		err := read()
+		if !errors.Is(err, errShort) || i == readAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(i) * 100 * time.Millisecond):
+		}
+	}
 }
 
 // visible runs op, an operation on one object, again while it fails for
@@ -430,12 +463,9 @@ func (c *Checkpoints) List(ctx context.Context) ([]Checkpoint, error) {
 // all returns every checkpoint in the bucket, verified or not, newest
 // first. Objects that are not checkpoints of a known format are left out.
 func (c *Checkpoints) all(ctx context.Context) ([]Checkpoint, error) {
-	infos, err := c.obs.List(ctx)
-	if errors.Is(err, jetstream.ErrNoObjectsFound) {
-		return nil, nil
-	}
+	infos, err := c.objects(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: list checkpoints in %s: %w", c.opts.Bucket, err)
+		return nil, err
 	}
 	var out []Checkpoint
 	for _, info := range infos {
@@ -452,4 +482,37 @@ func (c *Checkpoints) all(ctx context.Context) ([]Checkpoint, error) {
 	}
 	slices.SortFunc(out, cmpCheckpoints)
 	return out, nil
+}
+
+// objects lists every object of the bucket, deleted ones included. The
+// listing may start from a replica that has not caught up (and then list
+// nothing at all), so it is taken again, for up to RequestTimeout, until
+// it holds as many objects as the stream's leader counts.
+func (c *Checkpoints) objects(ctx context.Context) ([]*jetstream.ObjectInfo, error) {
+	stream, err := c.log.js.Stream(ctx, "OBJ_"+c.opts.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: list checkpoints in %s: %w", c.opts.Bucket, err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter("$O."+c.opts.Bucket+".M.>"))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: list checkpoints in %s: %w", c.opts.Bucket, err)
+	}
+	deadline := time.Now().Add(c.log.opts.RequestTimeout)
+	for {
+		infos, err := c.obs.List(ctx, jetstream.ListObjectsShowDeleted())
+		if errors.Is(err, jetstream.ErrNoObjectsFound) {
+			err = nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster: list checkpoints in %s: %w", c.opts.Bucket, err)
+		}
+		if len(infos) >= len(info.State.Subjects) || time.Now().After(deadline) {
+			return infos, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

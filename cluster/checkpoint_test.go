@@ -26,7 +26,8 @@ func openCheckpoints(t testing.TB, logs []*Log, opts *CheckpointOptions) []*Chec
 	if opts != nil {
 		o = *opts
 	}
-	o.Bucket = cmp.Or(o.Bucket, "T_"+nonName.ReplaceAllString(t.Name(), "_"))
+	// A bucket of this run's own: the shared cluster keeps earlier runs'.
+	o.Bucket = cmp.Or(o.Bucket, fmt.Sprintf("T_%s_%d", nonName.ReplaceAllString(t.Name(), "_"), time.Now().UnixNano()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out []*Checkpoints
@@ -72,7 +73,7 @@ func appliedIn(t *testing.T, dir string) uint64 {
 // that passes facesearch check.
 func TestCheckpointRoundTrip(t *testing.T) {
 	c := sharedCluster(t)
-	cps := openCheckpoints(t, openLogs(t, c, testLogOptions(t)), nil)
+	cps := openCheckpoints(t, openLogs(t, c, runLogOptions(t)), nil)
 	ctx := context.Background()
 	cmds := workload(t, 3, 150)
 	src := storeAt(t, cmds, len(cmds))
@@ -108,7 +109,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 // used: Bootstrap takes the newest good one, or fails with ErrNoCheckpoint.
 func TestBootstrapNeverUsesABadCheckpoint(t *testing.T) {
 	c := sharedCluster(t)
-	cps := openCheckpoints(t, openLogs(t, c, testLogOptions(t)), nil)
+	cps := openCheckpoints(t, openLogs(t, c, runLogOptions(t)), nil)
 	cp := cps[0]
 	ctx := context.Background()
 	cmds := workload(t, 4, 120)
@@ -194,7 +195,7 @@ func TestBootstrapNeverUsesABadCheckpoint(t *testing.T) {
 // leaves the earlier checkpoints usable and the log as it was.
 func TestInterruptedCheckpointLeavesCheckpointsAndLog(t *testing.T) {
 	c := sharedCluster(t)
-	logs := openLogs(t, c, testLogOptions(t))
+	logs := openLogs(t, c, runLogOptions(t))
 	cps := openCheckpoints(t, logs, nil)
 	cp := cps[0]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -263,10 +264,10 @@ func TestInterruptedCheckpointLeavesCheckpointsAndLog(t *testing.T) {
 // refused, and left as it is; unusable options are refused at once.
 func TestOpenCheckpointsRefusesAMisconfiguredBucket(t *testing.T) {
 	c := sharedCluster(t)
-	logs := openLogs(t, c, testLogOptions(t))
+	logs := openLogs(t, c, runLogOptions(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bucket := "T_" + nonName.ReplaceAllString(t.Name(), "_")
+	bucket := fmt.Sprintf("T_%s_%d", nonName.ReplaceAllString(t.Name(), "_"), time.Now().UnixNano())
 	_, err := logs[0].js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket: bucket, Storage: jetstream.MemoryStorage, Replicas: 1, TTL: time.Hour})
 	require.NoError(t, err)
@@ -288,7 +289,7 @@ func TestOpenCheckpointsRefusesAMisconfiguredBucket(t *testing.T) {
 // one from it, through the 3-node test cluster on loopback.
 func BenchmarkCheckpoint(b *testing.B) {
 	c := sharedCluster(b)
-	cps := openCheckpoints(b, openLogs(b, c, testLogOptions(b)), nil)
+	cps := openCheckpoints(b, openLogs(b, c, runLogOptions(b)), nil)
 	cmds := workload(b, 11, 600)
 	src := filepath.Join(b.TempDir(), "store")
 	e, err := engine.Open(src, nil)

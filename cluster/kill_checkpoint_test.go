@@ -131,7 +131,7 @@ func TestKillMidCheckpointAndMidBootstrap(t *testing.T) {
 		t.Skip("runs child processes")
 	}
 	c := sharedCluster(t)
-	lopts := testLogOptions(t)
+	lopts := runLogOptions(t)
 	logs := openLogs(t, c, lopts)
 	cps := openCheckpoints(t, logs, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -205,7 +205,7 @@ func TestKillMidTrim(t *testing.T) {
 		t.Skip("runs a child process")
 	}
 	c := sharedCluster(t)
-	lopts := testLogOptions(t)
+	lopts := runLogOptions(t)
 	logs := openLogs(t, c, lopts)
 	cps := openCheckpoints(t, logs, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -106,8 +106,8 @@ func (c *Checkpoints) trimBelow(ctx context.Context, newest, oldest Checkpoint) 
 // lease: an upload still going writes a chunk more often than that, and
 // its metadata right after its last chunk. It returns how many it purged.
 func (c *Checkpoints) purgeOrphans(ctx context.Context) (int, error) {
-	infos, err := c.obs.List(ctx, jetstream.ListObjectsShowDeleted())
-	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+	infos, err := c.objects(ctx)
+	if err != nil {
 		return 0, err
 	}
 	known := map[string]bool{}

@@ -118,7 +118,7 @@ func publishAll(t *testing.T, l *Log, cmds []*Command) uint64 {
 // to a store identical to the node that never stopped.
 func TestTrimPastStoppedNodeThenBootstrap(t *testing.T) {
 	c := sharedCluster(t)
-	logs := openLogs(t, c, testLogOptions(t))
+	logs := openLogs(t, c, runLogOptions(t))
 	cps := openCheckpoints(t, logs, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -181,7 +181,7 @@ func TestTrimPastStoppedNodeThenBootstrap(t *testing.T) {
 // checkpoints, leaves every checkpoint usable; the next trim finishes.
 func TestInterruptedTrimFinishesNextTime(t *testing.T) {
 	c := sharedCluster(t)
-	logs := openLogs(t, c, testLogOptions(t))
+	logs := openLogs(t, c, runLogOptions(t))
 	cps := openCheckpoints(t, logs, nil)
 	cp := cps[0]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -223,7 +223,7 @@ func TestInterruptedTrimFinishesNextTime(t *testing.T) {
 // it, the log is trimmed.
 func TestCheckpointerTakesWhenDueUnderTheLease(t *testing.T) {
 	c := sharedCluster(t)
-	logs := openLogs(t, c, testLogOptions(t))
+	logs := openLogs(t, c, runLogOptions(t))
 	cps := openCheckpoints(t, logs, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -264,7 +264,7 @@ func TestCheckpointerTakesWhenDueUnderTheLease(t *testing.T) {
 // its context.
 func TestCheckpointerRun(t *testing.T) {
 	c := sharedCluster(t)
-	logs := openLogs(t, c, testLogOptions(t))
+	logs := openLogs(t, c, runLogOptions(t))
 	cps := openCheckpoints(t, logs, nil)
 	publishN(context.Background(), t, logs[0], 30)
 	src := startEngineOn(t, storeAt(t, workload(t, 14, 30), 30))
