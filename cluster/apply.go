@@ -124,10 +124,9 @@ func NewEngineApplier(e *engine.Engine, clock *Clock) (*EngineApplier, error) {
 	}
 	a := &EngineApplier{e: e, clock: clock}
 	if ok {
-		if len(v) != 16 {
-			return nil, fmt.Errorf("cluster: the store's applied record has %d bytes, want 16", len(v))
+		if a.applied, a.last, err = decodeApplied(v); err != nil {
+			return nil, err
 		}
-		a.applied, a.last = binary.BigEndian.Uint64(v), int64(binary.BigEndian.Uint64(v[8:]))
 	}
 	if clock != nil {
 		clock.Observe(a.last)
@@ -263,4 +262,12 @@ func expiryKey(t int64, id string) string {
 func appliedRecord(seq uint64, t int64) []byte {
 	b := binary.BigEndian.AppendUint64(nil, seq)
 	return binary.BigEndian.AppendUint64(b, uint64(t))
+}
+
+// decodeApplied reads the applied record: the sequence and the applied time.
+func decodeApplied(v []byte) (seq uint64, t int64, err error) {
+	if len(v) != 16 {
+		return 0, 0, fmt.Errorf("cluster: the store's applied record has %d bytes, want 16", len(v))
+	}
+	return binary.BigEndian.Uint64(v), int64(binary.BigEndian.Uint64(v[8:])), nil
 }

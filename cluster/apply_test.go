@@ -33,7 +33,7 @@ var t0 = time.Date(2020, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano()
 // reused with the same and with other parameters, and commands repeated
 // under their first ID. Times advance by up to a minute, sometimes
 // stepping back (another node's clock).
-func workload(t *testing.T, seed uint64, n int) []*Command {
+func workload(t testing.TB, seed uint64, n int) []*Command {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
 	colls := []string{"alpha", "beta"}

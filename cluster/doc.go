@@ -11,7 +11,11 @@
 // the [Applier] interface), the engine's applier ([EngineApplier], with
 // [NewMutation] building its commands), trimming ([Log.Trim]), the command
 // envelope ([Command], [DecodeCommand]), the clock that stamps it
-// ([Clock]), and the shared read barrier ([Barrier]) with the applied
-// sequence it waits on ([Progress]). docs/cluster.md gives the design and
-// what is still to come.
+// ([Clock]), the shared read barrier ([Barrier]) with the applied
+// sequence it waits on ([Progress]), and the store checkpoints in the
+// object store ([OpenCheckpoints], [Checkpoints.Take]) that new nodes and
+// nodes behind the trimmed log bootstrap from ([Checkpoints.Bootstrap]),
+// with the trimming policy ([Checkpoints.Trim]) and the [Checkpointer]
+// that decides who takes them. docs/cluster.md gives the design and what
+// is still to come.
 package cluster

@@ -43,6 +43,15 @@ var (
 	// still be in the log and be applied; publishing it again with the same
 	// command ID is safe and returns its outcome. The error is retryable.
 	ErrUnconfirmed = errors.New("cluster: publish not acknowledged; the command may still be applied, a retry with the same command ID is safe")
+	// ErrNoCheckpoint: the checkpoint bucket holds no verified checkpoint
+	// that passes verification, so a node cannot bootstrap from it.
+	ErrNoCheckpoint = errors.New("cluster: no usable checkpoint")
+	// ErrBadCheckpoint: a checkpoint failed verification: its bytes do not
+	// match the digest published when it was verified, its archive is
+	// malformed or hostile (a path leaving its directory, a link or device,
+	// sizes beyond the object's), or the applied sequence inside differs
+	// from the published one. It is never opened as a store.
+	ErrBadCheckpoint = errors.New("cluster: bad checkpoint")
 )
 
 // UnreachableError reports a connection that failed to every URL given.

@@ -125,6 +125,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(nodeEnv); spec != "" {
 		runChildNode(spec)
 	}
+	if spec := os.Getenv(checkpointerEnv); spec != "" {
+		runChildCheckpointer(spec)
+	}
 	code := m.Run()
 	if shared.c != nil {
 		shared.c.shutdown()
