@@ -159,11 +159,9 @@ func splitLabels(ids []identity, k int, impostors float64, seed uint64) evalSpli
 	return s
 }
 
-// meanUnit is a user vector, as the engine computes it.
-func meanUnit(vecs [][]float32) []float32 {
-	out := make([]float32, len(vecs[0]))
-	vector.Mean(out, nil, len(vecs), func(i int) []float32 { return vecs[i] })
-	return out
+// meanUnit sets dst to a user vector, as the engine computes it.
+func meanUnit(dst []float32, vecs [][]float32) {
+	vector.Mean(dst, nil, len(vecs), func(i int) []float32 { return vecs[i] })
 }
 
 const (
@@ -176,12 +174,15 @@ const (
 )
 
 // scorePairs scores every probe against every user vector. tailLen is how
-// many of the highest impostor scores to keep.
+// many of the highest impostor scores to keep. tick, if not nil, is told
+// how many pairs are scored so far, now and then, one call at a time.
 //
 // Workers take blocks of pairProbes probes and score them against the
 // users pairUsers at a time with index.Dots, which reads each user vector
 // once per block rather than once per probe; every score is index.Dot's.
-func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) roc.Scores {
+// A row of scores is counted in one pass, the genuine pair's score taken
+// out of it by position.
+func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tick func(pairs int64)) roc.Scores {
 	blocks := (len(probes) + pairProbes - 1) / pairProbes
 	workers := max(1, min(runtime.GOMAXPROCS(0), blocks))
 	parts := make([]*roc.Counter, workers)
@@ -190,11 +191,9 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) roc
 		return roc.Merge(scores, tailLen)
 	}
 	dim := len(users[0])
-	packed := make([]float32, 0, len(users)*dim)
-	for _, u := range users {
-		packed = append(packed, u...)
-	}
-	var next atomic.Int64
+	packed := packRows(users, dim)
+	var next, done atomic.Int64
+	var ticking sync.Mutex
 	var wg sync.WaitGroup
 	for w := range parts {
 		p := roc.NewCounter(tailLen)
@@ -216,19 +215,48 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) roc
 					n := min(pairUsers, len(users)-lo)
 					index.Dots(qs, packed[lo*dim:(lo+n)*dim], dim, out)
 					for j, pr := range block {
-						for r, s := range out[j*n : (j+1)*n] {
-							if lo+r == pr.mate {
-								scores[b*pairProbes+j] = s
-								p.Genuine(s)
-								continue
-							}
-							p.Impostor(s)
+						row := out[j*n : (j+1)*n]
+						if m := pr.mate - lo; m >= 0 && m < n {
+							scores[b*pairProbes+j] = row[m]
+							p.Genuine(row[m])
+							p.Impostors(row[:m])
+							row = row[m+1:]
 						}
+						p.Impostors(row)
 					}
+				}
+				all := done.Add(int64(len(block)) * int64(len(users)))
+				if tick != nil && ticking.TryLock() {
+					tick(all)
+					ticking.Unlock()
 				}
 			}
 		})
 	}
 	wg.Wait()
 	return roc.Merge(scores, tailLen, parts...)
+}
+
+// packRows returns rows, each of dim values, as one slice: the slice they
+// lie in one after another if they do (eval's users), else a copy.
+func packRows(rows [][]float32, dim int) []float32 {
+	n := len(rows) * dim
+	if cap(rows[0]) >= n {
+		all := rows[0][:n]
+		in := true
+		for i, r := range rows {
+			if len(r) != dim || &r[0] != &all[i*dim] {
+				in = false
+				break
+			}
+		}
+		if in {
+			return all
+		}
+	}
+	packed := make([]float32, 0, n)
+	for _, r := range rows {
+		packed = append(packed, r...)
+	}
+	return packed
 }

@@ -151,6 +151,8 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The users lie in one slice, so that scorePairs reads them in place.
+	slab := make([]float32, len(split.gallery)*dim)
 	users := make([][]float32, len(split.gallery))
 	for g, faces := range split.enrolled {
 		for _, v := range faces {
@@ -158,7 +160,8 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		users[g] = meanUnit(faces)
+		users[g] = slab[g*dim : (g+1)*dim]
+		meanUnit(users[g], faces)
 	}
 	if err := im.Close(); err != nil {
 		return err
@@ -179,7 +182,11 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 	}
 
 	impostorPairs := int64(split.genuine)*int64(len(users)-1) + int64(len(split.probes)-split.genuine)*int64(len(users))
-	ps := scorePairs(users, split.probes, split.genuine, roc.TailLength(evalFARs[0], impostorPairs))
+	prog := newProgress(m.Stderr, "pairs", impostorPairs+int64(split.genuine), false)
+	ps := scorePairs(users, split.probes, split.genuine, roc.TailLength(evalFARs[0], impostorPairs), func(pairs int64) {
+		prog.Tick(pairs, int(pairs))
+	})
+	prog.Done()
 	rep.ImpostorPairs = ps.Impostors
 	rep.OperatingPoints = roc.OperatingPoints(ps, evalFARs, strangerTop)
 	rep.SuggestedSimilarity = roc.SuggestCurve(rep.OperatingPoints, evalPercents)

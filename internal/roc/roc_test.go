@@ -62,13 +62,80 @@ func TestMerge(t *testing.T) {
 				counters[i%tt.workers].Genuine(s)
 			}
 			got := Merge(genuine, tt.tailLen, counters...)
-			slices.SortFunc(all, func(a, b float32) int { return cmp.Compare(b, a) })
-			assert.Equal(t, all[:min(tt.tailLen, len(all))], got.Tail)
+			assert.Equal(t, descending(all)[:min(tt.tailLen, len(all))], descending(got.Tail))
 			assert.EqualValues(t, tt.impostor, got.Impostors)
 			assert.Equal(t, wantImp, got.ImpostorHist)
 			assert.Equal(t, wantGen, got.GenuineHist)
 			assert.Equal(t, genuine, got.Genuine)
 		})
+	}
+}
+
+// descending returns a sorted copy of scores, highest first.
+func descending(scores []float32) []float32 {
+	if len(scores) == 0 {
+		return nil
+	}
+	out := slices.Clone(scores)
+	slices.SortFunc(out, func(a, b float32) int { return cmp.Compare(b, a) })
+	return out
+}
+
+// TestTopK: the kept values are the limit largest offered, whatever the
+// order and however many repeat, across the buffer's compactions.
+func TestTopK(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		n, limit, mod int // values 0..mod-1 repeat when mod is small
+	}{
+		{"none kept", 1000, 0, 1 << 30},
+		{"one kept", 5000, 1, 1 << 30},
+		{"distinct, many compactions", 50_000, 300, 1 << 30},
+		{"heavy repeats", 50_000, 700, 7},
+		{"all equal", 10_000, 10, 1},
+		{"more kept than offered", 100, 500, 1 << 30},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, uint64(tt.n)))
+			c := NewCounter(tt.limit)
+			all := make([]float32, tt.n)
+			for i := range all {
+				all[i] = float32(r.IntN(tt.mod)) / float32(tt.mod)
+			}
+			for lo := 0; lo < len(all); lo += 333 {
+				c.Impostors(all[lo:min(lo+333, len(all))])
+			}
+			got := Merge(nil, tt.limit, c)
+			if tt.limit == 0 {
+				assert.Empty(t, got.Tail)
+				return
+			}
+			assert.Equal(t, descending(all)[:min(tt.limit, tt.n)], descending(got.Tail))
+		})
+	}
+}
+
+// TestSelectTop: a[:k] are the k largest and a[k-1] the least of them,
+// against a sort.
+func TestSelectTop(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 2, 3, 10, 101, 4096} {
+		for _, mod := range []int{1, 3, 1 << 20} {
+			a := make([]float32, n)
+			for i := range a {
+				a[i] = float32(r.IntN(mod))
+			}
+			want := descending(a)
+			for _, k := range []int{1, n / 2, n - 1, n} {
+				if k < 1 {
+					continue
+				}
+				b := slices.Clone(a)
+				selectTop(b, k)
+				require.Equal(t, want[k-1], b[k-1], "n=%d mod=%d k=%d", n, mod, k)
+				require.Equal(t, want[:k], descending(b[:k]), "n=%d mod=%d k=%d", n, mod, k)
+			}
+		}
 	}
 }
 

@@ -9,11 +9,6 @@
 // small FARs lie among those.
 package roc
 
-import (
-	"cmp"
-	"slices"
-)
-
 // Bins is the resolution of the score histograms over cosine [-1, 1]:
 // fine enough that a ROC drawn from them is smooth.
 const Bins = 4000
@@ -30,7 +25,9 @@ type Scores struct {
 	Genuine []float32
 	// Impostors is how many impostor pairs were scored.
 	Impostors int64
-	// Tail holds the highest impostor scores, descending.
+	// Tail holds the highest impostor scores, in no particular order:
+	// ordering tens of millions of them would cost more than reading the
+	// few thresholds [OperatingPoints] needs off them.
 	Tail []float32
 	// GenuineHist and ImpostorHist count the scores per [Bin].
 	GenuineHist, ImpostorHist []int64
@@ -39,7 +36,7 @@ type Scores struct {
 // Counter gathers one worker's share of the scores; [Merge] adds the
 // workers' counters up.
 type Counter struct {
-	tail      minHeap
+	tail      topK
 	genHist   []int64
 	impHist   []int64
 	impostors int64
@@ -48,7 +45,7 @@ type Counter struct {
 // NewCounter returns a counter that keeps the tailLen highest impostor
 // scores (see [TailLength]).
 func NewCounter(tailLen int) *Counter {
-	return &Counter{tail: minHeap{limit: max(tailLen, 0)}, genHist: make([]int64, Bins), impHist: make([]int64, Bins)}
+	return &Counter{tail: newTopK(tailLen), genHist: make([]int64, Bins), impHist: make([]int64, Bins)}
 }
 
 // Genuine counts a genuine pair's score in the histogram; the caller keeps
@@ -56,67 +53,49 @@ func NewCounter(tailLen int) *Counter {
 func (c *Counter) Genuine(s float32) { c.genHist[Bin(s)]++ }
 
 // Impostor counts an impostor pair's score.
-func (c *Counter) Impostor(s float32) {
-	c.impostors++
-	c.impHist[Bin(s)]++
-	c.tail.offer(s)
+func (c *Counter) Impostor(s float32) { c.Impostors([]float32{s}) }
+
+// Impostors counts impostor pairs' scores: a row of them costs a bin
+// increment and one comparison per score.
+func (c *Counter) Impostors(scores []float32) {
+	c.impostors += int64(len(scores))
+	h := c.impHist[:Bins]
+	t := &c.tail
+	for _, s := range scores {
+		h[Bin(s)]++
+		if s > t.floor {
+			t.add(s)
+		}
+	}
 }
 
 // Merge adds counters up into the Scores of genuine (every genuine score,
 // in probe order), keeping the tailLen highest impostor scores of all.
 func Merge(genuine []float32, tailLen int, counters ...*Counter) Scores {
 	s := Scores{Genuine: genuine, GenuineHist: make([]int64, Bins), ImpostorHist: make([]int64, Bins)}
+	n := 0
+	for _, c := range counters {
+		n += len(c.tail.items)
+	}
+	if len(counters) == 1 {
+		s.Tail = counters[0].tail.items // no copy of what may be most of the memory
+	} else if n > 0 {
+		s.Tail = make([]float32, 0, n)
+	}
 	for _, c := range counters {
 		s.Impostors += c.impostors
-		s.Tail = append(s.Tail, c.tail.items...)
+		if len(counters) > 1 {
+			s.Tail = append(s.Tail, c.tail.items...)
+		}
 		for b := range Bins {
 			s.GenuineHist[b] += c.genHist[b]
 			s.ImpostorHist[b] += c.impHist[b]
 		}
 	}
-	slices.SortFunc(s.Tail, func(a, b float32) int { return cmp.Compare(b, a) })
+	tailLen = max(tailLen, 0)
 	if len(s.Tail) > tailLen {
-		s.Tail = s.Tail[:max(tailLen, 0)]
+		selectTop(s.Tail, tailLen)
+		s.Tail = s.Tail[:tailLen]
 	}
 	return s
-}
-
-// minHeap keeps the limit largest values offered, the least on top, so a
-// value that cannot enter costs one comparison.
-type minHeap struct {
-	items []float32
-	limit int
-}
-
-func (h *minHeap) offer(x float32) {
-	if len(h.items) < h.limit {
-		h.items = append(h.items, x)
-		for i := len(h.items) - 1; i > 0; {
-			p := (i - 1) / 2
-			if h.items[p] <= h.items[i] {
-				break
-			}
-			h.items[p], h.items[i] = h.items[i], h.items[p]
-			i = p
-		}
-		return
-	}
-	if h.limit == 0 || x <= h.items[0] {
-		return
-	}
-	h.items[0] = x
-	for i, n := 0, len(h.items); ; {
-		c := 2*i + 1
-		if c >= n {
-			return
-		}
-		if c+1 < n && h.items[c+1] < h.items[c] {
-			c++
-		}
-		if h.items[i] <= h.items[c] {
-			return
-		}
-		h.items[i], h.items[c] = h.items[c], h.items[i]
-		i = c
-	}
 }
