@@ -167,10 +167,10 @@ func meanUnit(dst []float32, vecs [][]float32) {
 const (
 	// pairProbes is how many probes an eval worker scores at a time (a
 	// multiple of the three index.Dots scores per row read).
-	pairProbes = 48
+	pairProbes = 96
 	// pairUsers is how many users it scores them against at a time: their
 	// scores, pairProbes x pairUsers, stay in L2 until counted.
-	pairUsers = 4096
+	pairUsers = 1024
 )
 
 // scorePairs scores every probe against every user vector. tailLen is how

@@ -69,3 +69,58 @@ func TestScorePairs(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkScorePairs times eval's scoring of every probe against every
+// user next to index.Dots alone over the same blocks, so that the share of
+// the time outside the kernel reads off one run: GFLOP/s counts the dot
+// products' multiply-adds as two operations.
+func BenchmarkScorePairs(b *testing.B) {
+	const dim, nUsers, nProbes = 512, 50_000, 192
+	rng := rand.New(rand.NewPCG(1, 2))
+	vec := func() []float32 {
+		v := make([]float64, dim)
+		for i := range v {
+			v[i] = rng.NormFloat64()
+		}
+		u, _ := unit(v)
+		return u
+	}
+	slab := make([]float32, 0, nUsers*dim)
+	users := make([][]float32, nUsers)
+	for u := range users {
+		slab = append(slab, vec()...)
+		users[u] = slab[u*dim : (u+1)*dim]
+	}
+	probes := make([]probe, nProbes)
+	for i := range probes {
+		probes[i] = probe{vec: vec(), mate: i % nUsers}
+	}
+	pairs := float64(nUsers) * nProbes
+	tail := roc.TailLength(0.01, int64(pairs))
+	report := func(b *testing.B) {
+		b.ReportMetric(2*dim*pairs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	}
+	b.Run("scorePairs", func(b *testing.B) {
+		for b.Loop() {
+			scorePairs(users, probes, nProbes, tail, nil)
+		}
+		report(b)
+	})
+	b.Run("dots", func(b *testing.B) {
+		qs := make([]float32, 0, pairProbes*dim)
+		out := make([]float32, pairProbes*pairUsers)
+		for b.Loop() {
+			for lo := 0; lo < nProbes; lo += pairProbes {
+				qs = qs[:0]
+				for _, pr := range probes[lo:min(lo+pairProbes, nProbes)] {
+					qs = append(qs, pr.vec...)
+				}
+				for u := 0; u < nUsers; u += pairUsers {
+					n := min(pairUsers, nUsers-u)
+					index.Dots(qs, slab[u*dim:(u+n)*dim], dim, out)
+				}
+			}
+		}
+		report(b)
+	})
+}

@@ -93,6 +93,7 @@ func TestTopK(t *testing.T) {
 		{"distinct, many compactions", 50_000, 300, 1 << 30},
 		{"heavy repeats", 50_000, 700, 7},
 		{"all equal", 10_000, 10, 1},
+		{"all equal, long tail", 100_000, 5000, 1},
 		{"more kept than offered", 100, 500, 1 << 30},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,6 +105,7 @@ func TestTopK(t *testing.T) {
 			}
 			for lo := 0; lo < len(all); lo += 333 {
 				c.Impostors(all[lo:min(lo+333, len(all))])
+				require.LessOrEqual(t, len(c.tail), 2*tt.limit+minFilter+333, "the kept scores stay bounded")
 			}
 			got := Merge(nil, tt.limit, c)
 			if tt.limit == 0 {
@@ -226,5 +228,15 @@ func TestSuggestCurve(t *testing.T) {
 			}
 			require.Equal(t, tt.want, SuggestCurve(points, percents))
 		})
+	}
+}
+
+// TestBinFloor: binFloor(b) is in bin b and the float32 just below it is
+// not, for every bin.
+func TestBinFloor(t *testing.T) {
+	for b := 1; b < Bins; b++ {
+		f := binFloor(b)
+		require.Equal(t, b, Bin(f), "bin %d", b)
+		require.Equal(t, b-1, Bin(math.Nextafter32(f, -2)), "bin %d", b)
 	}
 }

@@ -9,6 +9,12 @@
 // small FARs lie among those.
 package roc
 
+import (
+	"math"
+	"slices"
+	"sync"
+)
+
 // Bins is the resolution of the score histograms over cosine [-1, 1]:
 // fine enough that a ROC drawn from them is smooth.
 const Bins = 4000
@@ -16,7 +22,7 @@ const Bins = 4000
 // Bin is the histogram bin of cosine s; scores outside [-1, 1] land in the
 // end bins.
 func Bin(s float32) int {
-	return min(max(int((float64(s)+1)/2*Bins), 0), Bins-1)
+	return min(max(int((float64(s)+1)*(Bins/2)), 0), Bins-1)
 }
 
 // Scores summarizes every pair's cosine.
@@ -35,8 +41,22 @@ type Scores struct {
 
 // Counter gathers one worker's share of the scores; [Merge] adds the
 // workers' counters up.
+//
+// Of the impostor scores it keeps every one at or above floor, the low
+// edge of the bin that holds its tailLen-th highest so far: none below
+// can be among the highest at the end, of its own scores or of all. A
+// score that cannot enter costs one comparison, one that can an append,
+// and the kept ones are filtered when they have doubled; a heap of them,
+// at tens of millions, would miss the cache at every level of every
+// insert.
 type Counter struct {
-	tail      topK
+	tail     []float32
+	tailLen  int
+	floorBin int
+	floor    float32 // at least binFloor(floorBin)
+	above    int64   // impostor scores in bins from floorBin up, or fewer once floor is above binFloor(floorBin)
+	filterAt int     // len(tail) at which to drop the kept scores below floor
+
 	genHist   []int64
 	impHist   []int64
 	impostors int64
@@ -45,8 +65,16 @@ type Counter struct {
 // NewCounter returns a counter that keeps the tailLen highest impostor
 // scores (see [TailLength]).
 func NewCounter(tailLen int) *Counter {
-	return &Counter{tail: newTopK(tailLen), genHist: make([]int64, Bins), impHist: make([]int64, Bins)}
+	c := &Counter{tailLen: max(tailLen, 0), floor: float32(math.Inf(-1)), genHist: make([]int64, Bins), impHist: make([]int64, Bins)}
+	if c.tailLen == 0 {
+		c.floor = float32(math.Inf(1))
+	}
+	c.filterAt = c.tailLen + minFilter
+	return c
 }
+
+// minFilter keeps a short tail from being filtered at almost every call.
+const minFilter = 4096
 
 // Genuine counts a genuine pair's score in the histogram; the caller keeps
 // the score itself, in probe order, for [Merge].
@@ -55,37 +83,117 @@ func (c *Counter) Genuine(s float32) { c.genHist[Bin(s)]++ }
 // Impostor counts an impostor pair's score.
 func (c *Counter) Impostor(s float32) { c.Impostors([]float32{s}) }
 
-// Impostors counts impostor pairs' scores: a row of them costs a bin
-// increment and one comparison per score.
+// Impostors counts impostor pairs' scores.
 func (c *Counter) Impostors(scores []float32) {
 	c.impostors += int64(len(scores))
 	h := c.impHist[:Bins]
-	t := &c.tail
 	for _, s := range scores {
 		h[Bin(s)]++
-		if s > t.floor {
-			t.add(s)
+	}
+	if c.tailLen == 0 {
+		return
+	}
+	// A second pass: apart, both loops keep their values in registers.
+	kept := len(c.tail)
+	c.tail = appendFrom(c.tail, scores, c.floor)
+	c.above += int64(len(c.tail) - kept) // s >= floor is Bin(s) >= floorBin
+	if c.above-h[c.floorBin] >= int64(c.tailLen) {
+		for c.floorBin < Bins-1 && c.above-h[c.floorBin] >= int64(c.tailLen) {
+			c.above -= h[c.floorBin]
+			c.floorBin++
+		}
+		c.floor = max(c.floor, binFloors()[c.floorBin])
+	}
+	if len(c.tail) >= c.filterAt {
+		c.tail = appendFrom(c.tail[:0], c.tail, c.floor)
+		if len(c.tail) > c.tailLen {
+			// The floor's bin holds more than the tail needs (many equal
+			// scores, at worst): the tailLen-th highest score itself is a
+			// floor too, and keeps the tail bounded whatever the scores.
+			selectTop(c.tail, c.tailLen)
+			c.tail = c.tail[:c.tailLen]
+			c.floor = c.tail[c.tailLen-1]
+		}
+		c.filterAt = max(2*len(c.tail), len(c.tail)+minFilter)
+	}
+}
+
+// appendFrom appends the values of src at or above floor to dst, which may
+// be src[:0]. It has no branch per value: early on, before the floor has
+// risen, whether a score enters is a coin toss the CPU would mispredict.
+func appendFrom(dst, src []float32, floor float32) []float32 {
+	n := len(dst)
+	dst = slices.Grow(dst, len(src))
+	buf := dst[:n+len(src)]
+	for _, s := range src {
+		buf[n] = s
+		if s >= floor {
+			n++
 		}
 	}
+	return dst[:n]
+}
+
+// binFloors holds binFloor of every bin.
+var binFloors = sync.OnceValue(func() []float32 {
+	f := make([]float32, Bins)
+	for b := range f {
+		f[b] = binFloor(b)
+	}
+	return f
+})
+
+// binFloor is the least score of bin b, found by bisection over the
+// float32 values between -1 (bin 0) and 1 (the last bin) in order.
+func binFloor(b int) float32 {
+	if b <= 0 {
+		return float32(math.Inf(-1))
+	}
+	lo, hi := orderKey(-1), orderKey(1) // Bin(lo) < b <= Bin(hi)
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if Bin(fromOrderKey(mid)) >= b {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return fromOrderKey(hi)
+}
+
+// orderKey maps float32s to uint32s in the same order (for non-NaNs).
+func orderKey(x float32) uint32 {
+	u := math.Float32bits(x)
+	if u>>31 != 0 {
+		return ^u
+	}
+	return u | 1<<31
+}
+
+func fromOrderKey(k uint32) float32 {
+	if k>>31 != 0 {
+		return math.Float32frombits(k &^ (1 << 31))
+	}
+	return math.Float32frombits(^k)
 }
 
 // Merge adds counters up into the Scores of genuine (every genuine score,
 // in probe order), keeping the tailLen highest impostor scores of all.
+// The counters are spent.
 func Merge(genuine []float32, tailLen int, counters ...*Counter) Scores {
 	s := Scores{Genuine: genuine, GenuineHist: make([]int64, Bins), ImpostorHist: make([]int64, Bins)}
-	n := 0
+	// Every counter's floor is below its own tailLen-th highest score, so
+	// below the tailLen-th highest of all: the highest floor holds for all.
+	floor := float32(math.Inf(-1))
 	for _, c := range counters {
-		n += len(c.tail.items)
-	}
-	if len(counters) == 1 {
-		s.Tail = counters[0].tail.items // no copy of what may be most of the memory
-	} else if n > 0 {
-		s.Tail = make([]float32, 0, n)
+		floor = max(floor, c.floor)
 	}
 	for _, c := range counters {
 		s.Impostors += c.impostors
-		if len(counters) > 1 {
-			s.Tail = append(s.Tail, c.tail.items...)
+		if len(counters) == 1 {
+			s.Tail = c.tail // no copy of what may be most of the memory
+		} else {
+			s.Tail = appendFrom(s.Tail, c.tail, floor)
 		}
 		for b := range Bins {
 			s.GenuineHist[b] += c.genHist[b]
@@ -96,6 +204,9 @@ func Merge(genuine []float32, tailLen int, counters ...*Counter) Scores {
 	if len(s.Tail) > tailLen {
 		selectTop(s.Tail, tailLen)
 		s.Tail = s.Tail[:tailLen]
+	}
+	if len(s.Tail) == 0 {
+		s.Tail = nil
 	}
 	return s
 }
