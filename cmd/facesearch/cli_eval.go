@@ -175,7 +175,8 @@ const (
 
 // scorePairs scores every probe against every user vector. tailLen is how
 // many of the highest impostor scores to keep. tick, if not nil, is told
-// how many pairs are scored so far, now and then, one call at a time.
+// how many pairs are scored so far after every block of probes, one call
+// at a time, the last with them all.
 //
 // Workers take blocks of pairProbes probes and score them against the
 // users pairUsers at a time with index.Dots, which reads each user vector
@@ -225,9 +226,10 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 						p.Impostors(row)
 					}
 				}
-				all := done.Add(int64(len(block)) * int64(len(users)))
-				if tick != nil && ticking.TryLock() {
-					tick(all)
+				done.Add(int64(len(block)) * int64(len(users)))
+				if tick != nil {
+					ticking.Lock()
+					tick(done.Load())
 					ticking.Unlock()
 				}
 			}

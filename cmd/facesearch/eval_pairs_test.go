@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/facesearch/facesearch/index"
@@ -68,6 +69,21 @@ func TestScorePairs(t *testing.T) {
 			require.Equal(t, want, got)
 		})
 	}
+}
+
+// TestScorePairsProgress: scorePairs reports pairs scored after every
+// block of probes, never fewer than before, the last report all of them.
+func TestScorePairsProgress(t *testing.T) {
+	users := [][]float32{{1, 0}, {0, 1}, {0.6, 0.8}}
+	probes := make([]probe, 5*pairProbes+1)
+	for i := range probes {
+		probes[i] = probe{vec: users[i%len(users)], mate: i % len(users)}
+	}
+	var ticks []int64
+	scorePairs(users, probes, len(probes), 10, func(pairs int64) { ticks = append(ticks, pairs) })
+	require.Len(t, ticks, 6, "one report per block of probes")
+	assert.IsNonDecreasing(t, ticks)
+	assert.EqualValues(t, len(users)*len(probes), ticks[len(ticks)-1])
 }
 
 // BenchmarkScorePairs times eval's scoring of every probe against every
