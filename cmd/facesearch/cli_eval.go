@@ -192,7 +192,7 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 		return roc.Merge(scores, tailLen)
 	}
 	dim := len(users[0])
-	packed := packRows(users, dim)
+	slab := contiguous(users, dim)
 	var next, done atomic.Int64
 	var ticking sync.Mutex
 	var wg sync.WaitGroup
@@ -202,6 +202,10 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 		wg.Go(func() {
 			qs := make([]float32, 0, pairProbes*dim)
 			out := make([]float32, pairProbes*pairUsers)
+			var packed []float32 // users lo to lo+n, when they are not in one slice
+			if slab == nil {
+				packed = make([]float32, 0, pairUsers*dim)
+			}
 			for {
 				b := int(next.Add(1) - 1)
 				if b >= blocks {
@@ -214,7 +218,17 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 				}
 				for lo := 0; lo < len(users); lo += pairUsers {
 					n := min(pairUsers, len(users)-lo)
-					index.Dots(qs, packed[lo*dim:(lo+n)*dim], dim, out)
+					var rows []float32
+					if slab != nil {
+						rows = slab[lo*dim : (lo+n)*dim]
+					} else {
+						packed = packed[:0]
+						for _, u := range users[lo : lo+n] {
+							packed = append(packed, u...)
+						}
+						rows = packed
+					}
+					index.Dots(qs, rows, dim, out)
 					for j, pr := range block {
 						row := out[j*n : (j+1)*n]
 						if m := pr.mate - lo; m >= 0 && m < n {
@@ -239,26 +253,21 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 	return roc.Merge(scores, tailLen, parts...)
 }
 
-// packRows returns rows, each of dim values, as one slice: the slice they
-// lie in one after another if they do (eval's users), else a copy.
-func packRows(rows [][]float32, dim int) []float32 {
+// contiguous returns rows, each of dim values, as the one slice they lie
+// in one after another (eval's users), or nil if they do not. scorePairs
+// then packs users a block at a time rather than copying them all: a
+// fresh copy of a large matrix costs more in page faults than a block
+// copy per probe block does in memory reads, which Dots would do anyway.
+func contiguous(rows [][]float32, dim int) []float32 {
 	n := len(rows) * dim
-	if cap(rows[0]) >= n {
-		all := rows[0][:n]
-		in := true
-		for i, r := range rows {
-			if len(r) != dim || &r[0] != &all[i*dim] {
-				in = false
-				break
-			}
-		}
-		if in {
-			return all
+	if cap(rows[0]) < n {
+		return nil
+	}
+	all := rows[0][:n]
+	for i, r := range rows {
+		if len(r) != dim || &r[0] != &all[i*dim] {
+			return nil
 		}
 	}
-	packed := make([]float32, 0, n)
-	for _, r := range rows {
-		packed = append(packed, r...)
-	}
-	return packed
+	return all
 }
