@@ -63,10 +63,21 @@ func TestScorePairs(t *testing.T) {
 				}
 			}
 			tail := 1 + tt.users*tt.probes/10
-			want, got := naivePairs(users, probes, genuine, tail), scorePairs(users, probes, genuine, tail, nil)
+			// The same users in one slice, as eval lays them out, are read
+			// in place rather than packed block by block.
+			slab := slices.Concat(users...)
+			inPlace := make([][]float32, len(users))
+			for u := range inPlace {
+				inPlace[u] = slab[u*tt.dim : (u+1)*tt.dim]
+			}
+			require.NotNil(t, contiguous(inPlace, tt.dim))
+			want := naivePairs(users, probes, genuine, tail)
 			slices.Sort(want.Tail) // the tail is a set: its order is the workers'
-			slices.Sort(got.Tail)
-			require.Equal(t, want, got)
+			for _, us := range [][][]float32{users, inPlace} {
+				got := scorePairs(us, probes, genuine, tail, nil)
+				slices.Sort(got.Tail)
+				require.Equal(t, want, got)
+			}
 		})
 	}
 }

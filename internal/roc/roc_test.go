@@ -240,3 +240,81 @@ func TestBinFloor(t *testing.T) {
 		require.Equal(t, b-1, Bin(math.Nextafter32(f, -2)), "bin %d", b)
 	}
 }
+
+// sortedPoints is OperatingPoints as it was over a tail sorted highest
+// first, a heap's output: the reference for the selection over the
+// unordered tail.
+func sortedPoints(s Scores, fars []float64, strangerTop []float32) []OperatingPoint {
+	tail := descending(s.Tail)
+	out := make([]OperatingPoint, len(fars))
+	for i, far := range fars {
+		k := int64(math.Floor(far * float64(s.Impostors)))
+		var t float32
+		switch {
+		case s.Impostors == 0 || len(tail) == 0:
+			t = -1
+		case int(k) < len(tail):
+			t = math.Nextafter32(tail[k], 2)
+		default:
+			t = math.Nextafter32(tail[len(tail)-1], 2)
+		}
+		p := OperatingPoint{FAR: far, Cosine: float64(t), ImpostorPairsAbove: k}
+		if s.Impostors > 0 {
+			p.AchievedFAR = float64(countFrom(tail, t)) / float64(s.Impostors)
+		}
+		if len(s.Genuine) > 0 {
+			p.TAR = float64(countFrom(s.Genuine, t)) / float64(len(s.Genuine))
+		}
+		if len(strangerTop) > 0 {
+			f := float64(countFrom(strangerTop, t)) / float64(len(strangerTop))
+			p.StrangersMatched = &f
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// TestOperatingPointsSeeded: on seeded scores, coarse (many repeats) and
+// fine, from several workers and tails long and short, the operating
+// points are those read off the sorted tail of every impostor score.
+func TestOperatingPointsSeeded(t *testing.T) {
+	fars := []float64{1e-2, 1e-3, 1e-4, 0.3}
+	for _, tt := range []struct {
+		name               string
+		impostors, workers int
+		levels             float64 // scores are multiples of 1/levels
+		tailLen            func(n int64) int
+	}{
+		{"fine", 200_000, 2, 1 << 24, func(n int64) int { return TailLength(0.3, n) }},
+		{"coarse", 200_000, 3, 200, func(n int64) int { return TailLength(0.3, n) }},
+		{"tail too short", 50_000, 2, 1 << 20, func(int64) int { return 7 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(11, uint64(tt.impostors)))
+			score := func(mean float64) float32 {
+				return float32(math.Round(math.Max(-1, math.Min(1, mean+r.NormFloat64()*0.1))*tt.levels) / tt.levels)
+			}
+			tailLen := tt.tailLen(int64(tt.impostors))
+			counters := make([]*Counter, tt.workers)
+			for w := range counters {
+				counters[w] = NewCounter(tailLen)
+			}
+			row := make([]float32, 0, 100)
+			for i := range tt.impostors {
+				row = append(row, score(0))
+				if len(row) == cap(row) || i == tt.impostors-1 {
+					counters[i%tt.workers].Impostors(row)
+					row = row[:0]
+				}
+			}
+			genuine := make([]float32, 1000)
+			for i := range genuine {
+				genuine[i] = score(0.4)
+			}
+			strangers := genuine[:100]
+			s := Merge(genuine, tailLen, counters...)
+			require.Len(t, s.Tail, min(tailLen, tt.impostors))
+			assert.Equal(t, sortedPoints(s, fars, strangers), OperatingPoints(s, fars, strangers))
+		})
+	}
+}
