@@ -42,13 +42,13 @@ type Scores struct {
 // Counter gathers one worker's share of the scores; [Merge] adds the
 // workers' counters up.
 //
-// Of the impostor scores it keeps every one at or above floor, the low
-// edge of the bin that holds its tailLen-th highest so far: none below
-// can be among the highest at the end, of its own scores or of all. A
-// score that cannot enter costs one comparison, one that can an append,
-// and the kept ones are filtered when they have doubled; a heap of them,
-// at tens of millions, would miss the cache at every level of every
-// insert.
+// Of the impostor scores it keeps every one at or above floor: the low
+// edge of the bin that holds its tailLen-th highest so far, or that score
+// itself once the kept ones are filtered. None below can be among the
+// highest at the end, of its own scores or of all. Keeping costs a
+// comparison and a store per score, filtering a pass over the kept ones
+// when they have doubled; a heap of tens of millions, as the tail of 10^10
+// pairs is, would miss the cache at every level of every insert.
 type Counter struct {
 	tail     []float32
 	tailLen  int
