@@ -70,6 +70,10 @@ func NewCounter(tailLen int) *Counter {
 		c.floor = float32(math.Inf(1))
 	}
 	c.filterAt = c.tailLen + minFilter
+	// All the room the tail takes between filters, at once: grown step by
+	// step, a tail of millions is copied and zeroed, and its fresh pages
+	// faulted in, over and over. Untouched pages cost nothing.
+	c.tail = make([]float32, 0, max(2*c.tailLen, c.filterAt)+minFilter)
 	return c
 }
 
@@ -188,10 +192,13 @@ func Merge(genuine []float32, tailLen int, counters ...*Counter) Scores {
 	for _, c := range counters {
 		floor = max(floor, c.floor)
 	}
-	for _, c := range counters {
+	for i, c := range counters {
 		s.Impostors += c.impostors
-		if len(counters) == 1 {
-			s.Tail = c.tail // no copy of what may be most of the memory
+		if i == 0 {
+			// The first counter's room, filtered in place, takes the
+			// others' scores: no fresh copy of what may be most of the
+			// memory.
+			s.Tail = appendFrom(c.tail[:0], c.tail, floor)
 		} else {
 			s.Tail = appendFrom(s.Tail, c.tail, floor)
 		}
