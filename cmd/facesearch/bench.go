@@ -78,7 +78,7 @@ func benchEval(ctx context.Context, users, probes [][]float32) error {
 	for i, v := range probes {
 		ps[i] = probe{vec: v, mate: -1}
 	}
-	scorePairs(users, ps, 0, roc.TailLength(evalFARs[0], int64(len(users))*int64(len(probes))))
+	scorePairs(users, ps, 0, roc.TailLength(evalFARs[0], int64(len(users))*int64(len(probes))), nil)
 	return ctx.Err()
 }
 

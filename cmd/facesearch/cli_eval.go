@@ -159,29 +159,31 @@ func splitLabels(ids []identity, k int, impostors float64, seed uint64) evalSpli
 	return s
 }
 
-// meanUnit is a user vector, as the engine computes it.
-func meanUnit(vecs [][]float32) []float32 {
-	out := make([]float32, len(vecs[0]))
-	vector.Mean(out, nil, len(vecs), func(i int) []float32 { return vecs[i] })
-	return out
+// meanUnit sets dst to a user vector, as the engine computes it.
+func meanUnit(dst []float32, vecs [][]float32) {
+	vector.Mean(dst, nil, len(vecs), func(i int) []float32 { return vecs[i] })
 }
 
 const (
 	// pairProbes is how many probes an eval worker scores at a time (a
 	// multiple of the three index.Dots scores per row read).
-	pairProbes = 48
+	pairProbes = 96
 	// pairUsers is how many users it scores them against at a time: their
 	// scores, pairProbes x pairUsers, stay in L2 until counted.
-	pairUsers = 4096
+	pairUsers = 1024
 )
 
 // scorePairs scores every probe against every user vector. tailLen is how
-// many of the highest impostor scores to keep.
+// many of the highest impostor scores to keep. tick, if not nil, is told
+// how many pairs are scored so far after every block of probes, one call
+// at a time, the last with them all.
 //
 // Workers take blocks of pairProbes probes and score them against the
 // users pairUsers at a time with index.Dots, which reads each user vector
 // once per block rather than once per probe; every score is index.Dot's.
-func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) roc.Scores {
+// A row of scores is counted in one pass, the genuine pair's score taken
+// out of it by position.
+func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tick func(pairs int64)) roc.Scores {
 	blocks := (len(probes) + pairProbes - 1) / pairProbes
 	workers := max(1, min(runtime.GOMAXPROCS(0), blocks))
 	parts := make([]*roc.Counter, workers)
@@ -190,11 +192,9 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) roc
 		return roc.Merge(scores, tailLen)
 	}
 	dim := len(users[0])
-	packed := make([]float32, 0, len(users)*dim)
-	for _, u := range users {
-		packed = append(packed, u...)
-	}
-	var next atomic.Int64
+	slab := contiguous(users, dim)
+	var next, done atomic.Int64
+	var ticking sync.Mutex
 	var wg sync.WaitGroup
 	for w := range parts {
 		p := roc.NewCounter(tailLen)
@@ -202,6 +202,10 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) roc
 		wg.Go(func() {
 			qs := make([]float32, 0, pairProbes*dim)
 			out := make([]float32, pairProbes*pairUsers)
+			var packed []float32 // users lo to lo+n, when they are not in one slice
+			if slab == nil {
+				packed = make([]float32, 0, pairUsers*dim)
+			}
 			for {
 				b := int(next.Add(1) - 1)
 				if b >= blocks {
@@ -214,21 +218,56 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int) roc
 				}
 				for lo := 0; lo < len(users); lo += pairUsers {
 					n := min(pairUsers, len(users)-lo)
-					index.Dots(qs, packed[lo*dim:(lo+n)*dim], dim, out)
-					for j, pr := range block {
-						for r, s := range out[j*n : (j+1)*n] {
-							if lo+r == pr.mate {
-								scores[b*pairProbes+j] = s
-								p.Genuine(s)
-								continue
-							}
-							p.Impostor(s)
+					var rows []float32
+					if slab != nil {
+						rows = slab[lo*dim : (lo+n)*dim]
+					} else {
+						packed = packed[:0]
+						for _, u := range users[lo : lo+n] {
+							packed = append(packed, u...)
 						}
+						rows = packed
 					}
+					index.Dots(qs, rows, dim, out)
+					for j, pr := range block {
+						row := out[j*n : (j+1)*n]
+						if m := pr.mate - lo; m >= 0 && m < n {
+							scores[b*pairProbes+j] = row[m]
+							p.Genuine(row[m])
+							p.Impostors(row[:m])
+							row = row[m+1:]
+						}
+						p.Impostors(row)
+					}
+				}
+				done.Add(int64(len(block)) * int64(len(users)))
+				if tick != nil {
+					ticking.Lock()
+					tick(done.Load())
+					ticking.Unlock()
 				}
 			}
 		})
 	}
 	wg.Wait()
 	return roc.Merge(scores, tailLen, parts...)
+}
+
+// contiguous returns rows, each of dim values, as the one slice they lie
+// in one after another (eval's users), or nil if they do not. scorePairs
+// then packs users a block at a time rather than copying them all: a
+// fresh copy of a large matrix costs more in page faults than a block
+// copy per probe block does in memory reads, which Dots would do anyway.
+func contiguous(rows [][]float32, dim int) []float32 {
+	n := len(rows) * dim
+	if cap(rows[0]) < n {
+		return nil
+	}
+	all := rows[0][:n]
+	for i, r := range rows {
+		if len(r) != dim || &r[0] != &all[i*dim] {
+			return nil
+		}
+	}
+	return all
 }

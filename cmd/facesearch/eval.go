@@ -13,7 +13,7 @@ import (
 	"github.com/facesearch/facesearch/internal/roc"
 )
 
-const evalSynopsis = `--labels FILE [--enroll K] [--impostors F] [--seed S] [--plot PATH] [--output table|json]
+const evalSynopsis = `--labels FILE [--enroll K] [--impostors F] [--seed S] [--plot PATH] [--quiet] [--output table|json]
 
 Measures how well your embeddings tell people apart, and suggests the
 similarity curve (the facesearch:similarity collection setting) that makes
@@ -41,7 +41,8 @@ and keeps the rest as genuine probes. It then
     threshold means FAR 1e-4 per comparison;
   - draws the ROC curve and the genuine and impostor score histograms.
 FAR 1e-4 needs well over 10,000 impostor pairs to mean much; the table
-says how many pairs each threshold rests on.`
+says how many pairs each threshold rests on. Scoring every pair takes
+longest: a progress line on standard error tells how far it is.`
 
 // evalFARs are the false-accept rates eval reports, strictest last.
 var evalFARs = []float64{1e-2, 1e-3, 1e-4}
@@ -88,6 +89,7 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 	impostors := fs.Float64("impostors", 0.2, "`fraction` of the identities held out as strangers (0 to <1)")
 	seed := fs.Uint64("seed", 1, "`seed` choosing the strangers")
 	plotPath := fs.String("plot", "eval.png", "write the ROC and score histograms to this PNG `PATH` (\"\" for none)")
+	quiet := fs.Bool("quiet", false, "no progress output")
 	output := addOutputFlag(fs)
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -151,6 +153,8 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The users lie in one slice, so that scorePairs reads them in place.
+	slab := make([]float32, len(split.gallery)*dim)
 	users := make([][]float32, len(split.gallery))
 	for g, faces := range split.enrolled {
 		for _, v := range faces {
@@ -158,7 +162,8 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		users[g] = meanUnit(faces)
+		users[g] = slab[g*dim : (g+1)*dim]
+		meanUnit(users[g], faces)
 	}
 	if err := im.Close(); err != nil {
 		return err
@@ -179,7 +184,11 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 	}
 
 	impostorPairs := int64(split.genuine)*int64(len(users)-1) + int64(len(split.probes)-split.genuine)*int64(len(users))
-	ps := scorePairs(users, split.probes, split.genuine, roc.TailLength(evalFARs[0], impostorPairs))
+	prog := newProgress(m.Stderr, "pairs", impostorPairs+int64(split.genuine), *quiet)
+	ps := scorePairs(users, split.probes, split.genuine, roc.TailLength(evalFARs[0], impostorPairs), func(pairs int64) {
+		prog.Tick(pairs, int(pairs))
+	})
+	prog.Done()
 	rep.ImpostorPairs = ps.Impostors
 	rep.OperatingPoints = roc.OperatingPoints(ps, evalFARs, strangerTop)
 	rep.SuggestedSimilarity = roc.SuggestCurve(rep.OperatingPoints, evalPercents)

@@ -2,6 +2,7 @@ package roc
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -37,8 +38,9 @@ type OperatingPoint struct {
 // stranger search's best cosine. The tail must hold at least
 // [TailLength] of the loosest FAR scores, or the thresholds of the
 // loosest FARs are too strict; with no impostor scores at all, every
-// threshold is -1.
+// threshold is -1. s is left as it was: the tail is ranked in a copy.
 func OperatingPoints(s Scores, fars []float64, strangerTop []float32) []OperatingPoint {
+	tail := ranker{a: slices.Clone(s.Tail)}
 	out := make([]OperatingPoint, len(fars))
 	for i, far := range fars {
 		k := int64(math.Floor(far * float64(s.Impostors)))
@@ -46,12 +48,11 @@ func OperatingPoints(s Scores, fars []float64, strangerTop []float32) []Operatin
 		switch {
 		case s.Impostors == 0 || len(s.Tail) == 0:
 			t = -1
-		case int(k) < len(s.Tail):
-			// Just above the (k+1)-th highest impostor score, so at most
-			// k impostor pairs reach it.
-			t = math.Nextafter32(s.Tail[k], 2)
 		default:
-			t = math.Nextafter32(s.Tail[len(s.Tail)-1], 2)
+			// Just above the (k+1)-th highest impostor score, so at most
+			// k impostor pairs reach it; the least kept one if the tail is
+			// shorter.
+			t = math.Nextafter32(tail.largest(int(min(k, int64(len(s.Tail)-1)))+1), 2)
 		}
 		p := OperatingPoint{FAR: far, Cosine: float64(t), ImpostorPairsAbove: k}
 		if s.Impostors > 0 {
@@ -67,6 +68,24 @@ func OperatingPoints(s Scores, fars []float64, strangerTop []float32) []Operatin
 		out[i] = p
 	}
 	return out
+}
+
+// ranker finds the n-th largest values of a for a few n, narrowing the
+// search as n falls (the FARs of a report come loosest first).
+type ranker struct {
+	a      []float32
+	ranked int // a[:ranked] are the ranked largest values, a[ranked-1] the least of them; 0 before the first
+}
+
+// largest returns the n-th largest value of a, 1 <= n <= len(a).
+func (r *ranker) largest(n int) float32 {
+	if r.ranked == 0 || n > r.ranked {
+		selectTop(r.a, n)
+	} else {
+		selectTop(r.a[:r.ranked], n)
+	}
+	r.ranked = n
+	return r.a[n-1]
 }
 
 // countFrom counts the scores at or above t.

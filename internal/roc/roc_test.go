@@ -62,13 +62,82 @@ func TestMerge(t *testing.T) {
 				counters[i%tt.workers].Genuine(s)
 			}
 			got := Merge(genuine, tt.tailLen, counters...)
-			slices.SortFunc(all, func(a, b float32) int { return cmp.Compare(b, a) })
-			assert.Equal(t, all[:min(tt.tailLen, len(all))], got.Tail)
+			assert.Equal(t, descending(all)[:min(tt.tailLen, len(all))], descending(got.Tail))
 			assert.EqualValues(t, tt.impostor, got.Impostors)
 			assert.Equal(t, wantImp, got.ImpostorHist)
 			assert.Equal(t, wantGen, got.GenuineHist)
 			assert.Equal(t, genuine, got.Genuine)
 		})
+	}
+}
+
+// descending returns a sorted copy of scores, highest first.
+func descending(scores []float32) []float32 {
+	if len(scores) == 0 {
+		return nil
+	}
+	out := slices.Clone(scores)
+	slices.SortFunc(out, func(a, b float32) int { return cmp.Compare(b, a) })
+	return out
+}
+
+// TestTopK: the kept values are the limit largest offered, whatever the
+// order and however many repeat, across the buffer's compactions.
+func TestTopK(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		n, limit, mod int // values 0..mod-1 repeat when mod is small
+	}{
+		{"none kept", 1000, 0, 1 << 30},
+		{"one kept", 5000, 1, 1 << 30},
+		{"distinct, many compactions", 50_000, 300, 1 << 30},
+		{"heavy repeats", 50_000, 700, 7},
+		{"all equal", 10_000, 10, 1},
+		{"all equal, long tail", 100_000, 5000, 1},
+		{"more kept than offered", 100, 500, 1 << 30},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, uint64(tt.n)))
+			c := NewCounter(tt.limit)
+			all := make([]float32, tt.n)
+			for i := range all {
+				all[i] = float32(r.IntN(tt.mod)) / float32(tt.mod)
+			}
+			for lo := 0; lo < len(all); lo += 333 {
+				c.Impostors(all[lo:min(lo+333, len(all))])
+				require.LessOrEqual(t, len(c.tail), 2*tt.limit+minFilter+333, "the kept scores stay bounded")
+			}
+			got := Merge(nil, tt.limit, c)
+			if tt.limit == 0 {
+				assert.Empty(t, got.Tail)
+				return
+			}
+			assert.Equal(t, descending(all)[:min(tt.limit, tt.n)], descending(got.Tail))
+		})
+	}
+}
+
+// TestSelectTop: a[:k] are the k largest and a[k-1] the least of them,
+// against a sort.
+func TestSelectTop(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 2, 3, 10, 101, 4096} {
+		for _, mod := range []int{1, 3, 1 << 20} {
+			a := make([]float32, n)
+			for i := range a {
+				a[i] = float32(r.IntN(mod))
+			}
+			want := descending(a)
+			for _, k := range []int{1, n / 2, n - 1, n} {
+				if k < 1 {
+					continue
+				}
+				b := slices.Clone(a)
+				selectTop(b, k)
+				require.Equal(t, want[k-1], b[k-1], "n=%d mod=%d k=%d", n, mod, k)
+				require.Equal(t, want[:k], descending(b[:k]), "n=%d mod=%d k=%d", n, mod, k)
+			}
+		}
 	}
 }
 
@@ -158,6 +227,94 @@ func TestSuggestCurve(t *testing.T) {
 				points[i].Cosine = c
 			}
 			require.Equal(t, tt.want, SuggestCurve(points, percents))
+		})
+	}
+}
+
+// TestBinFloor: binFloor(b) is in bin b and the float32 just below it is
+// not, for every bin.
+func TestBinFloor(t *testing.T) {
+	for b := 1; b < Bins; b++ {
+		f := binFloor(b)
+		require.Equal(t, b, Bin(f), "bin %d", b)
+		require.Equal(t, b-1, Bin(math.Nextafter32(f, -2)), "bin %d", b)
+	}
+}
+
+// sortedPoints is OperatingPoints as it was over a tail sorted highest
+// first, a heap's output: the reference for the selection over the
+// unordered tail.
+func sortedPoints(s Scores, fars []float64, strangerTop []float32) []OperatingPoint {
+	tail := descending(s.Tail)
+	out := make([]OperatingPoint, len(fars))
+	for i, far := range fars {
+		k := int64(math.Floor(far * float64(s.Impostors)))
+		var t float32
+		switch {
+		case s.Impostors == 0 || len(tail) == 0:
+			t = -1
+		case int(k) < len(tail):
+			t = math.Nextafter32(tail[k], 2)
+		default:
+			t = math.Nextafter32(tail[len(tail)-1], 2)
+		}
+		p := OperatingPoint{FAR: far, Cosine: float64(t), ImpostorPairsAbove: k}
+		if s.Impostors > 0 {
+			p.AchievedFAR = float64(countFrom(tail, t)) / float64(s.Impostors)
+		}
+		if len(s.Genuine) > 0 {
+			p.TAR = float64(countFrom(s.Genuine, t)) / float64(len(s.Genuine))
+		}
+		if len(strangerTop) > 0 {
+			f := float64(countFrom(strangerTop, t)) / float64(len(strangerTop))
+			p.StrangersMatched = &f
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// TestOperatingPointsSeeded: on seeded scores, coarse (many repeats) and
+// fine, from several workers and tails long and short, the operating
+// points are those read off the sorted tail of every impostor score.
+func TestOperatingPointsSeeded(t *testing.T) {
+	fars := []float64{1e-2, 1e-3, 1e-4, 0.3}
+	for _, tt := range []struct {
+		name               string
+		impostors, workers int
+		levels             float64 // scores are multiples of 1/levels
+		tailLen            func(n int64) int
+	}{
+		{"fine", 200_000, 2, 1 << 24, func(n int64) int { return TailLength(0.3, n) }},
+		{"coarse", 200_000, 3, 200, func(n int64) int { return TailLength(0.3, n) }},
+		{"tail too short", 50_000, 2, 1 << 20, func(int64) int { return 7 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(11, uint64(tt.impostors)))
+			score := func(mean float64) float32 {
+				return float32(math.Round(math.Max(-1, math.Min(1, mean+r.NormFloat64()*0.1))*tt.levels) / tt.levels)
+			}
+			tailLen := tt.tailLen(int64(tt.impostors))
+			counters := make([]*Counter, tt.workers)
+			for w := range counters {
+				counters[w] = NewCounter(tailLen)
+			}
+			row := make([]float32, 0, 100)
+			for i := range tt.impostors {
+				row = append(row, score(0))
+				if len(row) == cap(row) || i == tt.impostors-1 {
+					counters[i%tt.workers].Impostors(row)
+					row = row[:0]
+				}
+			}
+			genuine := make([]float32, 1000)
+			for i := range genuine {
+				genuine[i] = score(0.4)
+			}
+			strangers := genuine[:100]
+			s := Merge(genuine, tailLen, counters...)
+			require.Len(t, s.Tail, min(tailLen, tt.impostors))
+			assert.Equal(t, sortedPoints(s, fars, strangers), OperatingPoints(s, fars, strangers))
 		})
 	}
 }

@@ -10,8 +10,9 @@
 package roc
 
 import (
-	"cmp"
+	"math"
 	"slices"
+	"sync"
 )
 
 // Bins is the resolution of the score histograms over cosine [-1, 1]:
@@ -21,7 +22,7 @@ const Bins = 4000
 // Bin is the histogram bin of cosine s; scores outside [-1, 1] land in the
 // end bins.
 func Bin(s float32) int {
-	return min(max(int((float64(s)+1)/2*Bins), 0), Bins-1)
+	return min(max(int((float64(s)+1)*(Bins/2)), 0), Bins-1)
 }
 
 // Scores summarizes every pair's cosine.
@@ -30,7 +31,9 @@ type Scores struct {
 	Genuine []float32
 	// Impostors is how many impostor pairs were scored.
 	Impostors int64
-	// Tail holds the highest impostor scores, descending.
+	// Tail holds the highest impostor scores, in no particular order:
+	// ordering tens of millions of them would cost more than reading the
+	// few thresholds [OperatingPoints] needs off them.
 	Tail []float32
 	// GenuineHist and ImpostorHist count the scores per [Bin].
 	GenuineHist, ImpostorHist []int64
@@ -38,8 +41,22 @@ type Scores struct {
 
 // Counter gathers one worker's share of the scores; [Merge] adds the
 // workers' counters up.
+//
+// Of the impostor scores it keeps every one at or above floor: the low
+// edge of the bin that holds its tailLen-th highest so far, or that score
+// itself once the kept ones are filtered. None below can be among the
+// highest at the end, of its own scores or of all. Keeping costs a
+// comparison and a store per score, filtering a pass over the kept ones
+// when they have doubled; a heap of tens of millions, as the tail of 10^10
+// pairs is, would miss the cache at every level of every insert.
 type Counter struct {
-	tail      minHeap
+	tail     []float32
+	tailLen  int
+	floorBin int
+	floor    float32 // at least binFloor(floorBin)
+	above    int64   // impostor scores in bins from floorBin up, or fewer once floor is above binFloor(floorBin)
+	filterAt int     // len(tail) at which to drop the kept scores below floor
+
 	genHist   []int64
 	impHist   []int64
 	impostors int64
@@ -48,75 +65,155 @@ type Counter struct {
 // NewCounter returns a counter that keeps the tailLen highest impostor
 // scores (see [TailLength]).
 func NewCounter(tailLen int) *Counter {
-	return &Counter{tail: minHeap{limit: max(tailLen, 0)}, genHist: make([]int64, Bins), impHist: make([]int64, Bins)}
+	c := &Counter{tailLen: max(tailLen, 0), floor: float32(math.Inf(-1)), genHist: make([]int64, Bins), impHist: make([]int64, Bins)}
+	if c.tailLen == 0 {
+		c.floor = float32(math.Inf(1))
+	}
+	c.filterAt = c.tailLen + minFilter
+	// All the room the tail takes between filters, at once: grown step by
+	// step, a tail of millions is copied and zeroed, and its fresh pages
+	// faulted in, over and over. Untouched pages cost nothing.
+	c.tail = make([]float32, 0, max(2*c.tailLen, c.filterAt)+minFilter)
+	return c
 }
+
+// minFilter keeps a short tail from being filtered at almost every call.
+const minFilter = 4096
 
 // Genuine counts a genuine pair's score in the histogram; the caller keeps
 // the score itself, in probe order, for [Merge].
 func (c *Counter) Genuine(s float32) { c.genHist[Bin(s)]++ }
 
 // Impostor counts an impostor pair's score.
-func (c *Counter) Impostor(s float32) {
-	c.impostors++
-	c.impHist[Bin(s)]++
-	c.tail.offer(s)
+func (c *Counter) Impostor(s float32) { c.Impostors([]float32{s}) }
+
+// Impostors counts impostor pairs' scores.
+func (c *Counter) Impostors(scores []float32) {
+	c.impostors += int64(len(scores))
+	h := c.impHist[:Bins]
+	for _, s := range scores {
+		h[Bin(s)]++
+	}
+	if c.tailLen == 0 {
+		return
+	}
+	// A second pass: apart, both loops keep their values in registers.
+	kept := len(c.tail)
+	c.tail = appendFrom(c.tail, scores, c.floor)
+	c.above += int64(len(c.tail) - kept) // s >= floor is Bin(s) >= floorBin
+	if c.above-h[c.floorBin] >= int64(c.tailLen) {
+		for c.floorBin < Bins-1 && c.above-h[c.floorBin] >= int64(c.tailLen) {
+			c.above -= h[c.floorBin]
+			c.floorBin++
+		}
+		c.floor = max(c.floor, binFloors()[c.floorBin])
+	}
+	if len(c.tail) >= c.filterAt {
+		c.tail = appendFrom(c.tail[:0], c.tail, c.floor)
+		if len(c.tail) > c.tailLen {
+			// The floor's bin holds more than the tail needs (many equal
+			// scores, at worst): the tailLen-th highest score itself is a
+			// floor too, and keeps the tail bounded whatever the scores.
+			selectTop(c.tail, c.tailLen)
+			c.tail = c.tail[:c.tailLen]
+			c.floor = c.tail[c.tailLen-1]
+		}
+		c.filterAt = max(2*len(c.tail), len(c.tail)+minFilter)
+	}
+}
+
+// appendFrom appends the values of src at or above floor to dst, which may
+// be src[:0]. It has no branch per value: early on, before the floor has
+// risen, whether a score enters is a coin toss the CPU would mispredict.
+func appendFrom(dst, src []float32, floor float32) []float32 {
+	n := len(dst)
+	dst = slices.Grow(dst, len(src))
+	buf := dst[:n+len(src)]
+	for _, s := range src {
+		buf[n] = s
+		if s >= floor {
+			n++
+		}
+	}
+	return dst[:n]
+}
+
+// binFloors holds binFloor of every bin.
+var binFloors = sync.OnceValue(func() []float32 {
+	f := make([]float32, Bins)
+	for b := range f {
+		f[b] = binFloor(b)
+	}
+	return f
+})
+
+// binFloor is the least score of bin b, found by bisection over the
+// float32 values between -1 (bin 0) and 1 (the last bin) in order.
+func binFloor(b int) float32 {
+	if b <= 0 {
+		return float32(math.Inf(-1))
+	}
+	lo, hi := orderKey(-1), orderKey(1) // Bin(lo) < b <= Bin(hi)
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if Bin(fromOrderKey(mid)) >= b {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return fromOrderKey(hi)
+}
+
+// orderKey maps float32s to uint32s in the same order (for non-NaNs).
+func orderKey(x float32) uint32 {
+	u := math.Float32bits(x)
+	if u>>31 != 0 {
+		return ^u
+	}
+	return u | 1<<31
+}
+
+func fromOrderKey(k uint32) float32 {
+	if k>>31 != 0 {
+		return math.Float32frombits(k &^ (1 << 31))
+	}
+	return math.Float32frombits(^k)
 }
 
 // Merge adds counters up into the Scores of genuine (every genuine score,
 // in probe order), keeping the tailLen highest impostor scores of all.
+// The counters are spent.
 func Merge(genuine []float32, tailLen int, counters ...*Counter) Scores {
 	s := Scores{Genuine: genuine, GenuineHist: make([]int64, Bins), ImpostorHist: make([]int64, Bins)}
+	// Every counter's floor is below its own tailLen-th highest score, so
+	// below the tailLen-th highest of all: the highest floor holds for all.
+	floor := float32(math.Inf(-1))
 	for _, c := range counters {
+		floor = max(floor, c.floor)
+	}
+	for i, c := range counters {
 		s.Impostors += c.impostors
-		s.Tail = append(s.Tail, c.tail.items...)
+		if i == 0 {
+			// The first counter's room, filtered in place, takes the
+			// others' scores: no fresh copy of what may be most of the
+			// memory.
+			s.Tail = appendFrom(c.tail[:0], c.tail, floor)
+		} else {
+			s.Tail = appendFrom(s.Tail, c.tail, floor)
+		}
 		for b := range Bins {
 			s.GenuineHist[b] += c.genHist[b]
 			s.ImpostorHist[b] += c.impHist[b]
 		}
 	}
-	slices.SortFunc(s.Tail, func(a, b float32) int { return cmp.Compare(b, a) })
+	tailLen = max(tailLen, 0)
 	if len(s.Tail) > tailLen {
-		s.Tail = s.Tail[:max(tailLen, 0)]
+		selectTop(s.Tail, tailLen)
+		s.Tail = s.Tail[:tailLen]
+	}
+	if len(s.Tail) == 0 {
+		s.Tail = nil
 	}
 	return s
-}
-
-// minHeap keeps the limit largest values offered, the least on top, so a
-// value that cannot enter costs one comparison.
-type minHeap struct {
-	items []float32
-	limit int
-}
-
-func (h *minHeap) offer(x float32) {
-	if len(h.items) < h.limit {
-		h.items = append(h.items, x)
-		for i := len(h.items) - 1; i > 0; {
-			p := (i - 1) / 2
-			if h.items[p] <= h.items[i] {
-				break
-			}
-			h.items[p], h.items[i] = h.items[i], h.items[p]
-			i = p
-		}
-		return
-	}
-	if h.limit == 0 || x <= h.items[0] {
-		return
-	}
-	h.items[0] = x
-	for i, n := 0, len(h.items); ; {
-		c := 2*i + 1
-		if c >= n {
-			return
-		}
-		if c+1 < n && h.items[c+1] < h.items[c] {
-			c++
-		}
-		if h.items[i] <= h.items[c] {
-			return
-		}
-		h.items[i], h.items[c] = h.items[c], h.items[i]
-		i = c
-	}
 }
