@@ -15,6 +15,7 @@ import (
 )
 
 const benchSynopsis = `[--users N] [--faces-per-user F] [--dim D] [--concurrency C] [--batch B] [--eval-probes P] [--tier int8|float16|none] [--no-throughput] [--dump DIR] [--json] [--data DIR]
+       facesearch bench --cluster [--users N] [--faces-per-user F] [--dim D] [--concurrency C] [--queries Q] [--index-callers N] [--visible-samples N] [--json]
 
 bench loads a synthetic collection (users whose faces scatter around random
 identities) into a fresh store and measures, in one run: the memory-bandwidth
@@ -27,7 +28,9 @@ scoring of probes against every user. Progress goes to standard error; the
 report to standard output, as a table or (--json) one JSON object. The
 defaults finish in under two minutes on a 2-core machine; the data set needs
 about 4*N*F*D bytes of memory besides the engine's. --dump writes the user
-vectors and probes as .npy files for bench/faiss_compare.py.`
+vectors and probes as .npy files for bench/faiss_compare.py. --cluster
+measures a three-node cluster beside a single node instead (bench/README.md,
+"Cluster mode").`
 
 func (m *Main) bench(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("bench", benchSynopsis, examples(
@@ -35,6 +38,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		"facesearch bench --users 1000000 --faces-per-user 1 --dim 512 --json > report.json",
 		"facesearch bench --users 100000 --dim 128 --tier float16",
 		"facesearch bench --json --dump /tmp/fsdump > report.json && bench/faiss_compare.py /tmp/fsdump --report report.json",
+		"facesearch bench --cluster --users 20000 --json > cluster.json",
 	))
 	var cfg bench.Config
 	fs.IntVar(&cfg.Users, "users", 200_000, "`N` users")
@@ -53,8 +57,14 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.SkipThroughput, "no-throughput", false, "skip the throughput phases (FMA peak, batched, coalesced, eval)")
 	fs.StringVar(&cfg.DumpDir, "dump", "", "write users.npy and probes.npy to `DIR` (for bench/faiss_compare.py)")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	cf := addBenchClusterFlags(fs)
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
+	}
+	if cc, err := cf.clusterConfig(fs, &cfg); err != nil {
+		return usageErrorf(fs, "%v", err)
+	} else if cc != nil {
+		return m.benchCluster(ctx, cc, *asJSON)
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageErrorf(fs, "%v", err)

@@ -26,7 +26,7 @@ const serveExamples = `  facesearch serve                                   # 12
 // store.
 func (m *Main) serve(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("serve", "[--listen ADDR] [--data DIR] [--credentials FILE [--region REGION]] [--listen-metrics ADDR] "+
-		"[--nats URL,... | --nats-listen ADDR --nats-cluster-listen ADDR --nats-routes URL,...] [--node-name NAME] [--read-consistency linearizable|local]", serveExamples)
+		"[--nats URL,... | --nats-listen ADDR --nats-cluster-listen ADDR --nats-routes URL,...] [--node-name NAME] [--read-consistency linearizable|local] [--checkpoint-every N] [--checkpoint-interval D]", serveExamples)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on; without --credentials it must be a loopback address")
 	dir := fs.String("data", "./data", "store `directory`, created if missing")
 	credsPath := fs.String("credentials", "", "AWS shared-credentials `file`; when set, every request must be SigV4-signed by one of its key pairs")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -14,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/facesearch/facesearch/cluster"
 	"github.com/facesearch/facesearch/engine"
@@ -26,11 +29,26 @@ var _ server.Backend = (*cluster.Replica)(nil)
 // clusterFlags are serve's cluster-mode flags. Without any of them serve
 // runs the single-node server.
 type clusterFlags struct {
+	fs                                                                         *flag.FlagSet
 	nats, natsListen, natsClusterListen, natsRoutes, nodeName, readConsistency *string
+	checkpointEvery                                                            *uint64
+	checkpointInterval                                                         *time.Duration
 }
+
+// The checkpointer's defaults: cluster.CheckpointerOptions' own.
+const (
+	defaultCheckpointEvery    = 100_000
+	defaultCheckpointInterval = time.Minute
+)
 
 func addClusterFlags(fs *flag.FlagSet) *clusterFlags {
 	return &clusterFlags{
+		fs: fs,
+		checkpointEvery: fs.Uint64("checkpoint-every", defaultCheckpointEvery, "cluster: take a checkpoint of the store once it has applied `N` commands "+
+			"beyond the newest checkpoint (one node at a time), then trim the log to the two newest; new nodes and nodes behind the trimmed log "+
+			"start from the newest; 0 turns taking them off on this node"),
+		checkpointInterval: fs.Duration("checkpoint-interval", defaultCheckpointInterval, "cluster: how often this node looks whether a checkpoint is due "+
+			"(each wait drawn between half and one and a half times it)"),
 		nats: fs.String("nats", "", "join a cluster through an external NATS JetStream cluster at these client `URLs` (nats://host:port, comma-separated); "+
 			"not with the embedded --nats-* flags"),
 		natsListen: fs.String("nats-listen", "", "run an embedded NATS JetStream node with its client port on `host:port`; "+
@@ -50,6 +68,9 @@ type clusterConfig struct {
 	node        *cluster.NodeOptions // the embedded node, or nil
 	name        string
 	consistency cluster.ReadConsistency
+	// every and interval are the checkpointer's; every 0 runs none.
+	every    uint64
+	interval time.Duration
 }
 
 var (
@@ -62,14 +83,18 @@ var (
 func (f *clusterFlags) config(listen string) (*clusterConfig, error) {
 	embedded := *f.natsListen != "" || *f.natsClusterListen != "" || *f.natsRoutes != ""
 	if *f.nats == "" && !embedded {
-		for _, fl := range []struct{ name, v string }{{"--node-name", *f.nodeName}, {"--read-consistency", *f.readConsistency}} {
-			if fl.v != "" {
-				return nil, fmt.Errorf("%s is for cluster mode: give --nats, or the embedded --nats-listen, --nats-cluster-listen and --nats-routes", fl.name)
+		var err error
+		f.fs.Visit(func(fl *flag.Flag) {
+			if err == nil && slices.Contains([]string{"node-name", "read-consistency", "checkpoint-every", "checkpoint-interval"}, fl.Name) {
+				err = fmt.Errorf("--%s is for cluster mode: give --nats, or the embedded --nats-listen, --nats-cluster-listen and --nats-routes", fl.Name)
 			}
-		}
-		return nil, nil
+		})
+		return nil, err
 	}
-	c := &clusterConfig{consistency: cluster.Linearizable}
+	c := &clusterConfig{consistency: cluster.Linearizable, every: *f.checkpointEvery, interval: *f.checkpointInterval}
+	if c.interval <= 0 {
+		return nil, fmt.Errorf("--checkpoint-interval must be positive, not %v (--checkpoint-every 0 turns checkpoints off)", c.interval)
+	}
 	switch *f.readConsistency {
 	case "", string(cluster.Linearizable):
 	case string(cluster.Local):
@@ -161,9 +186,11 @@ func defaultNodeName(port string) string {
 func clusterStoreDir(data string) string { return filepath.Join(data, "store") }
 
 // openCluster starts the embedded NATS node (if any), connects to NATS,
-// and opens the node's replica over the store in data's store/ directory,
-// waiting until ctx for the cluster to form. closeAll stops the follower,
-// closes the store, then NATS.
+// opens the checkpoint bucket, and opens the node's replica over the store
+// in data's store/ directory (from the newest checkpoint for a new node on
+// a trimmed log), waiting until ctx for the cluster to form; then it starts
+// the checkpointer. closeAll stops the checkpointer, the follower, closes
+// the store, then NATS.
 func openCluster(ctx context.Context, c *clusterConfig, data string, eopts *engine.Options, requestTimeout time.Duration, log *slog.Logger) (rep *cluster.Replica, closeAll func(), err error) {
 	var node *cluster.Node
 	urls := c.urls
@@ -194,12 +221,18 @@ func openCluster(ctx context.Context, c *clusterConfig, data string, eopts *engi
 	}
 	log.Info("joining the cluster: waiting for the NATS cluster and its command log", "node", c.name, "nats", strings.Join(urls, ","))
 	store := clusterStoreDir(data)
+	cps, err := openCheckpoints(ctx, nc, store, log)
+	if err != nil {
+		closeNATS()
+		return nil, nil, fmt.Errorf("join the cluster: %w", err)
+	}
 	// A write or read the cluster cannot serve fails with its own message
 	// before the request's deadline does.
 	bound := func(d time.Duration) time.Duration { return min(d, max(requestTimeout*3/4, time.Second)) }
 	rep, err = cluster.OpenReplica(ctx, store, &cluster.ReplicaOptions{
 		Name: c.name, Conn: nc, Engine: eopts, ReadConsistency: c.consistency, Logger: log,
 		WriteTimeout: bound(cluster.DefaultWriteTimeout), ReadTimeout: bound(cluster.DefaultReadTimeout),
+		Rebootstrap: cps.Rebootstrap,
 	})
 	if err != nil {
 		closeNATS()
@@ -208,15 +241,89 @@ func openCluster(ctx context.Context, c *clusterConfig, data string, eopts *engi
 		}
 		return nil, nil, fmt.Errorf("join the cluster: %w", err)
 	}
-	if d := rep.LocalEngine().Salvaged(); d != nil {
-		log.Warn("salvaged the store: dropped the records of a damaged write-ahead log; the log gives them back", "file", d.File,
-			"offset", d.Offset, "bytes", d.Bytes, "later_logs", d.LaterLogs, "saved_in", d.SavedIn)
-	}
-	log.Info("cluster node ready", "node", c.name, "applied", rep.Applied(), "read_consistency", string(c.consistency), "store", store)
-	return rep, func() {
+	closeReplica := func() {
 		if err := rep.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
 			log.Error("closing the store", "err", err)
 		}
 		closeNATS()
+	}
+	if d := rep.LocalEngine().Salvaged(); d != nil {
+		log.Warn("salvaged the store: dropped the records of a damaged write-ahead log; the log gives them back", "file", d.File,
+			"offset", d.Offset, "bytes", d.Bytes, "later_logs", d.LaterLogs, "saved_in", d.SavedIn)
+	}
+	stopCheckpointer, err := startCheckpointer(cps, rep, c, data, log)
+	if err != nil {
+		closeReplica()
+		return nil, nil, err
+	}
+	log.Info("cluster node ready", "node", c.name, "applied", rep.Applied(), "read_consistency", string(c.consistency), "store", store)
+	return rep, func() {
+		stopCheckpointer()
+		closeReplica()
+	}, nil
+}
+
+// openCheckpoints opens the checkpoint bucket and, for a new node (no
+// store yet) on a log that no longer starts at its first command, puts the
+// newest checkpoint's store in store; a new node on a complete log replays
+// it from the start instead.
+func openCheckpoints(ctx context.Context, nc *nats.Conn, store string, log *slog.Logger) (*cluster.Checkpoints, error) {
+	l, err := cluster.OpenLog(ctx, nc, nil)
+	if err != nil {
+		return nil, err
+	}
+	cps, err := cluster.OpenCheckpoints(ctx, l, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(store); !errors.Is(err, fs.ErrNotExist) {
+		return cps, nil // the engine reports any other failure
+	}
+	st, err := l.State(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.First <= 1 {
+		return cps, nil
+	}
+	log.Info("new node on a trimmed log: bootstrapping from the newest checkpoint", "log_first", st.First)
+	cp, err := cps.Bootstrap(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("bootstrapped from a checkpoint", "checkpoint", cp.Name, "seq", cp.Seq, "bytes", cp.Size, "taken_by", cp.Node)
+	return cps, nil
+}
+
+// startCheckpointer runs the node's checkpointer in the background, unless
+// c.every is 0, and returns what stops it and waits for it.
+func startCheckpointer(cps *cluster.Checkpoints, rep *cluster.Replica, c *clusterConfig, data string, log *slog.Logger) (stop func(), err error) {
+	if c.every == 0 {
+		log.Info("this node takes no checkpoints (--checkpoint-every 0)")
+		return func() {}, nil
+	}
+	// On the store's file system, so that a checkpoint hard-links its
+	// tables; what an interrupted one left there is only such a copy.
+	scratch := filepath.Join(data, "checkpoint-scratch")
+	if err := os.RemoveAll(scratch); err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	k, err := cps.NewCheckpointer(rep, &cluster.CheckpointerOptions{Node: c.name, Scratch: scratch, Every: c.every, Interval: c.interval})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = k.Run(ctx, func(err error) { log.Warn("checkpoint round failed; the next one tries again", "err", err) })
+	}()
+	log.Info("checkpointer running", "every", c.every, "interval", c.interval)
+	return func() {
+		cancel()
+		<-done
 	}, nil
 }

@@ -41,6 +41,11 @@ func TestServeClusterFlagRefusals(t *testing.T) {
 		{"bad read consistency", append([]string{"--read-consistency", "eventual"}, embedded...), `--read-consistency must be linearizable or local, not "eventual"`},
 		{"node name without cluster", []string{"--node-name", "n1"}, "--node-name is for cluster mode"},
 		{"read consistency without cluster", []string{"--read-consistency", "local"}, "--read-consistency is for cluster mode"},
+		{"checkpoint every without cluster", []string{"--checkpoint-every", "10"}, "--checkpoint-every is for cluster mode"},
+		{"checkpoint interval without cluster", []string{"--checkpoint-interval", "1s"}, "--checkpoint-interval is for cluster mode"},
+		{"checkpoint interval zero", append([]string{"--checkpoint-interval", "0s"}, embedded...), "--checkpoint-interval must be positive"},
+		{"checkpoint interval negative", append([]string{"--checkpoint-interval", "-1s"}, embedded...), "--checkpoint-interval must be positive"},
+		{"checkpoint every negative", append([]string{"--checkpoint-every", "-1"}, embedded...), "-checkpoint-every"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,4 +256,68 @@ func TestServeClusterExternalNATS(t *testing.T) {
 	code, body = apiCall(t, api[0], "ListUsers", `{"CollectionId":"c"}`)
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Contains(t, body, `"alice"`)
+}
+
+// Nodes take checkpoints and trim the log after them; a fourth node with
+// an empty --data then joins from the newest checkpoint (the log no longer
+// holds the first commands) and serves the same users as the others.
+func TestServeClusterJoinFromCheckpoint(t *testing.T) {
+	addrs := freeAddrs(t, 6)
+	var routes, clients []string
+	for i := range 3 {
+		routes = append(routes, "nats-route://"+addrs[3+i])
+		clients = append(clients, "nats://"+addrs[i])
+	}
+	var procs []*serveProc
+	for i := range 3 {
+		procs = append(procs, launchServe(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--node-name", fmt.Sprintf("n%d", i+1),
+			"--nats-listen", addrs[i], "--nats-cluster-listen", addrs[3+i], "--nats-routes", strings.Join(routes, ","),
+			"--checkpoint-every", "2", "--checkpoint-interval", "50ms"))
+	}
+	var urls []string
+	for _, p := range procs {
+		urls = append(urls, p.url(t, 60*time.Second))
+	}
+	code, body := apiCall(t, urls[0], "CreateCollection", `{"CollectionId":"c"}`)
+	require.Equal(t, http.StatusOK, code, body)
+
+	nc, err := cluster.Connect(clients, nil)
+	require.NoError(t, err)
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := cluster.OpenLog(ctx, nc, nil)
+	require.NoError(t, err)
+	users := 0
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, body = apiCall(t, urls[users%3], "CreateUser", fmt.Sprintf(`{"CollectionId":"c","UserId":"u%d"}`, users))
+		require.Equal(t, http.StatusOK, code, body)
+		users++
+		st, err := l.State(ctx)
+		require.NoError(t, err)
+		if st.First > 1 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the log was not trimmed after %d writes", users)
+	}
+
+	joined := launchServe(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--node-name", "n4",
+		"--nats", strings.Join(clients, ","), "--checkpoint-every", "0")
+	urls = append(urls, joined.url(t, 60*time.Second))
+	assert.Contains(t, joined.stderr.String(), "bootstrapped from a checkpoint")
+	code, want := apiCall(t, urls[0], "ListUsers", `{"CollectionId":"c","MaxResults":500}`)
+	require.Equal(t, http.StatusOK, code, want)
+	for i := range users {
+		assert.Contains(t, want, fmt.Sprintf(`"u%d"`, i))
+	}
+	for _, u := range urls[1:] {
+		code, body = apiCall(t, u, "ListUsers", `{"CollectionId":"c","MaxResults":500}`)
+		require.Equal(t, http.StatusOK, code, body)
+		assert.Equal(t, want, body)
+	}
+	for _, p := range []*serveProc{joined, procs[2], procs[1], procs[0]} {
+		assert.Equal(t, exitOK, p.stop(t), "%s", p.stderr)
+	}
+	assert.Contains(t, procs[0].stderr.String(), "checkpointer running")
+	assert.Contains(t, joined.stderr.String(), "takes no checkpoints")
 }
