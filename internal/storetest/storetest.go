@@ -14,13 +14,13 @@ import (
 
 // Dump returns every key and value of the closed store in dir, opened
 // read-only, so that a test can tell whether anything changed.
-func Dump(t *testing.T, dir string) map[string]string {
+func Dump(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	return DumpFS(t, vfs.Default, dir)
 }
 
 // DumpFS is [Dump] of the store in dir on fs.
-func DumpFS(t *testing.T, fs vfs.FS, dir string) map[string]string {
+func DumpFS(t testing.TB, fs vfs.FS, dir string) map[string]string {
 	t.Helper()
 	db, err := pebble.Open(dir, &pebble.Options{FS: fs, ReadOnly: true, Logger: quiet{}})
 	require.NoError(t, err)
