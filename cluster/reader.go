@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,7 +35,71 @@ const (
 	resumePause = 100 * time.Millisecond
 	// fetchBytes bounds the commands one pull holds in memory.
 	fetchBytes = 4 * MaxCommandSize
+	// stallGrace is how long a pull may deliver nothing while the log is
+	// known to hold more before its consumer is taken as stuck.
+	stallGrace = 500 * time.Millisecond
 )
+
+// tail is the highest sequence this node has seen the log hold, from its
+// own publishes' acknowledgements and the log's state: a pull that
+// delivers nothing while the log holds more has a stuck consumer (one on a
+// server cut off and healed, say), which a quiet log never shows.
+type tail struct {
+	seq   atomic.Uint64
+	moved chan struct{} // holds a token once seq rises
+}
+
+func (t *tail) see(seq uint64) {
+	for {
+		cur := t.seq.Load()
+		if seq <= cur {
+			return
+		}
+		if t.seq.CompareAndSwap(cur, seq) {
+			break
+		}
+	}
+	select {
+	case t.moved <- struct{}{}:
+	default:
+	}
+}
+
+// pullProgress is what a pull has done, for its watch.
+type pullProgress struct {
+	applied atomic.Uint64 // the last sequence applied
+	busy    atomic.Bool   // a command is being applied
+	stuck   atomic.Bool   // the watch cancelled the pull
+}
+
+// watch cancels a pull, marking it stuck, when the log is known to hold a
+// command after the pull's last applied one and the pull applies nothing
+// for stallGrace. It waits on the tail, so a quiet log costs nothing.
+func (l *Log) watch(ctx context.Context, cancel context.CancelFunc, p *pullProgress) {
+	for {
+		was := p.applied.Load()
+		if l.tail.seq.Load() <= was {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.tail.moved:
+			}
+			continue
+		}
+		t := time.NewTimer(stallGrace)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if p.applied.Load() == was && !p.busy.Load() {
+			p.stuck.Store(true)
+			cancel()
+			return
+		}
+	}
+}
 
 // errResume asks Follow to read on through a new consumer.
 var errResume = errors.New("cluster: resume reading")
@@ -112,27 +177,13 @@ func (l *Log) continues(ctx context.Context, applied uint64) error {
 }
 
 // drain pulls from cons and applies in order until an error; errResume
-// means the consumer is lost or skipped a command and a new one must take
-// over from *applied.
+// means the consumer is lost, stuck or skipped a command and a new one
+// must take over from *applied.
 func (l *Log) drain(ctx context.Context, cons jetstream.Consumer, applied *uint64, a Applier) error {
 	for {
-		fctx, cancel := context.WithTimeout(ctx, fetchWait)
-		batch, err := cons.FetchBytes(fetchBytes, jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(fetchHeartbeat))
+		n, err := l.pull(ctx, cons, applied, a)
 		if err != nil {
-			cancel()
-			return errResume
-		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
-			if err := l.applyMsg(ctx, msg, applied, a); err != nil {
-				cancel()
-				return err
-			}
-		}
-		cancel()
-		if batch.Error() != nil {
-			return errResume
+			return err
 		}
 		// An empty pull while the log holds more means the consumer is stuck
 		// (its server lost, say); a gap is reported from here too.
@@ -143,6 +194,42 @@ func (l *Log) drain(ctx context.Context, cons jetstream.Consumer, applied *uint6
 			}
 		}
 	}
+}
+
+// pull applies what one pull from cons delivers and returns how many
+// commands that was.
+func (l *Log) pull(ctx context.Context, cons jetstream.Consumer, applied *uint64, a Applier) (int, error) {
+	fctx, cancel := context.WithTimeout(ctx, fetchWait)
+	var p pullProgress
+	p.applied.Store(*applied)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		l.watch(fctx, cancel, &p)
+	}()
+	defer func() {
+		cancel()
+		<-watched
+	}()
+	batch, err := cons.FetchBytes(fetchBytes, jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(fetchHeartbeat))
+	if err != nil {
+		return 0, errResume
+	}
+	n := 0
+	for msg := range batch.Messages() {
+		n++
+		p.busy.Store(true)
+		err := l.applyMsg(ctx, msg, applied, a)
+		p.applied.Store(*applied)
+		p.busy.Store(false)
+		if err != nil {
+			return n, err
+		}
+	}
+	if batch.Error() != nil || p.stuck.Load() {
+		return n, errResume
+	}
+	return n, nil
 }
 
 // applyMsg hands one message to a. A sequence other than applied+1 means
