@@ -301,6 +301,9 @@ type State struct {
 	First, Last uint64
 	// Leader is the name of the NATS node leading the stream's Raft group.
 	Leader string
+	// Leaderless reports an answer from a replica while the clustered
+	// stream has no leader (an election): its bounds may be stale.
+	Leaderless bool
 }
 
 // State asks JetStream for the log's bounds and leader. It is not a read
@@ -314,6 +317,7 @@ func (l *Log) State(ctx context.Context) (State, error) {
 	l.tail.see(s.Last)
 	if info.Cluster != nil {
 		s.Leader = info.Cluster.Leader
+		s.Leaderless = s.Leader == ""
 	}
 	return s, nil
 }

@@ -36,7 +36,9 @@ const (
 	// fetchBytes bounds the commands one pull holds in memory.
 	fetchBytes = 4 * MaxCommandSize
 	// stallGrace is how long a pull may deliver nothing while the log is
-	// known to hold more before its consumer is taken as stuck.
+	// known to hold more before its consumer is taken as stuck; it doubles,
+	// up to fetchWait, for each replacement that delivered nothing either
+	// (one whose server is still catching up, say).
 	stallGrace = 500 * time.Millisecond
 )
 
@@ -67,6 +69,7 @@ func (t *tail) see(seq uint64) {
 
 // pullProgress is what a pull has done, for its watch.
 type pullProgress struct {
+	grace   time.Duration
 	applied atomic.Uint64 // the last sequence applied
 	busy    atomic.Bool   // a command is being applied
 	stuck   atomic.Bool   // the watch cancelled the pull
@@ -74,7 +77,7 @@ type pullProgress struct {
 
 // watch cancels a pull, marking it stuck, when the log is known to hold a
 // command after the pull's last applied one and the pull applies nothing
-// for stallGrace. It waits on the tail, so a quiet log costs nothing.
+// for p.grace. It waits on the tail, so a quiet log costs nothing.
 func (l *Log) watch(ctx context.Context, cancel context.CancelFunc, p *pullProgress) {
 	for {
 		was := p.applied.Load()
@@ -86,7 +89,7 @@ func (l *Log) watch(ctx context.Context, cancel context.CancelFunc, p *pullProgr
 			}
 			continue
 		}
-		t := time.NewTimer(stallGrace)
+		t := time.NewTimer(p.grace)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -101,8 +104,14 @@ func (l *Log) watch(ctx context.Context, cancel context.CancelFunc, p *pullProgr
 	}
 }
 
-// errResume asks Follow to read on through a new consumer.
-var errResume = errors.New("cluster: resume reading")
+// errResume asks Follow to read on through a new consumer; errStalled
+// does so for a consumer that stopped delivering.
+var (
+	errResume  = errors.New("cluster: resume reading")
+	errStalled = fmt.Errorf("%w: the consumer delivers nothing", errResume)
+	// errLeaderless is a log state that cannot tell a gap: retried.
+	errLeaderless = errors.New("cluster: the stream has no leader")
+)
 
 // Follow reads the log from the command after applied and hands each to a,
 // in order, until ctx is done or something stops it:
@@ -113,15 +122,22 @@ var errResume = errors.New("cluster: resume reading")
 //     same sequence;
 //   - an error from a.Apply, returned wrapped.
 //
-// When ctx is done it returns ctx.Err(). Leader elections, lost servers and
-// lost connections are ridden through: the reader resumes after the last
-// command applied.
+// When ctx is done it returns ctx.Err(). Leader elections, lost servers,
+// lost connections and consumers that stop delivering are ridden through:
+// the reader resumes after the last command applied.
 func (l *Log) Follow(ctx context.Context, applied uint64, a Applier) error {
+	grace := stallGrace
 	for {
+		from := applied
 		cons, err := l.reader(ctx, applied)
 		if err == nil {
-			err = l.drain(ctx, cons, &applied, a)
+			err = l.drain(ctx, cons, &applied, a, grace)
 			l.dropReader(cons)
+		}
+		if errors.Is(err, errStalled) && applied == from {
+			grace = min(2*grace, fetchWait)
+		} else {
+			grace = stallGrace
 		}
 		if !errors.Is(err, errResume) || ctx.Err() != nil {
 			return cmp.Or(ctx.Err(), err)
@@ -154,7 +170,7 @@ func (l *Log) reader(ctx context.Context, applied uint64) (jetstream.Consumer, e
 			MemoryStorage:     true,
 		})
 		return err
-	}, l.opts.RequestTimeout, transient)
+	}, l.opts.RequestTimeout, func(err error) bool { return transient(err) || errors.Is(err, errLeaderless) })
 	if err != nil && ctx.Err() == nil {
 		return nil, fmt.Errorf("cluster: read stream %s after %d: %w", l.opts.Stream, applied, err)
 	}
@@ -162,12 +178,15 @@ func (l *Log) reader(ctx context.Context, applied uint64) (jetstream.Consumer, e
 }
 
 // continues reports a [*GapError] unless the log holds applied+1 or is
-// waiting for it.
+// waiting for it. A replica answering through an election may be behind
+// the node, so only a leader's answer is taken.
 func (l *Log) continues(ctx context.Context, applied uint64) error {
 	st, err := l.State(ctx)
 	switch {
 	case err != nil:
 		return err
+	case st.Leaderless:
+		return errLeaderless
 	case applied+1 < st.First:
 		return &GapError{Stream: l.opts.Stream, Applied: applied, Next: st.First}
 	case applied > st.Last:
@@ -179,9 +198,9 @@ func (l *Log) continues(ctx context.Context, applied uint64) error {
 // drain pulls from cons and applies in order until an error; errResume
 // means the consumer is lost, stuck or skipped a command and a new one
 // must take over from *applied.
-func (l *Log) drain(ctx context.Context, cons jetstream.Consumer, applied *uint64, a Applier) error {
+func (l *Log) drain(ctx context.Context, cons jetstream.Consumer, applied *uint64, a Applier, grace time.Duration) error {
 	for {
-		n, err := l.pull(ctx, cons, applied, a)
+		n, err := l.pull(ctx, cons, applied, a, grace)
 		if err != nil {
 			return err
 		}
@@ -196,11 +215,11 @@ func (l *Log) drain(ctx context.Context, cons jetstream.Consumer, applied *uint6
 	}
 }
 
-// pull applies what one pull from cons delivers and returns how many
-// commands that was.
-func (l *Log) pull(ctx context.Context, cons jetstream.Consumer, applied *uint64, a Applier) (int, error) {
+// pull applies what one pull from cons delivers, watched with grace, and
+// returns how many commands that was.
+func (l *Log) pull(ctx context.Context, cons jetstream.Consumer, applied *uint64, a Applier, grace time.Duration) (int, error) {
 	fctx, cancel := context.WithTimeout(ctx, fetchWait)
-	var p pullProgress
+	p := pullProgress{grace: grace}
 	p.applied.Store(*applied)
 	watched := make(chan struct{})
 	go func() {
@@ -226,7 +245,10 @@ func (l *Log) pull(ctx context.Context, cons jetstream.Consumer, applied *uint64
 			return n, err
 		}
 	}
-	if batch.Error() != nil || p.stuck.Load() {
+	switch {
+	case p.stuck.Load():
+		return n, errStalled
+	case batch.Error() != nil:
 		return n, errResume
 	}
 	return n, nil
