@@ -27,6 +27,13 @@ const (
 	Local ReadConsistency = "local"
 )
 
+// The default bounds of a Replica's writes and linearizable reads (see
+// [ReplicaOptions]).
+const (
+	DefaultWriteTimeout = 20 * time.Second
+	DefaultReadTimeout  = 10 * time.Second
+)
+
 // ReplicaOptions configure [OpenReplica]. Name and Conn are required.
 type ReplicaOptions struct {
 	// Name is the node's name, stamped on the commands it issues: unique in
@@ -80,10 +87,10 @@ func (o *ReplicaOptions) ensureDefaults() {
 		o.ReadConsistency = Linearizable
 	}
 	if o.WriteTimeout == 0 {
-		o.WriteTimeout = 20 * time.Second
+		o.WriteTimeout = DefaultWriteTimeout
 	}
 	if o.ReadTimeout == 0 {
-		o.ReadTimeout = 10 * time.Second
+		o.ReadTimeout = DefaultReadTimeout
 	}
 	if o.RetryBackoff == 0 {
 		o.RetryBackoff = 5 * time.Second

@@ -46,6 +46,7 @@ func startReplicas(t *testing.T, c *testCluster, edit func(i int, o *ReplicaOpti
 	defer cancel()
 	quiet := slog.New(slog.DiscardHandler)
 	var nodes []*testNode
+	logOpts := runLogOptions(t)
 	var urls []string
 	for _, n := range c.nodes {
 		urls = append(urls, n.ClientURL())
@@ -54,7 +55,8 @@ func startReplicas(t *testing.T, c *testCluster, edit func(i int, o *ReplicaOpti
 		nc, err := Connect(failover(urls, i), nil)
 		require.NoError(t, err)
 		t.Cleanup(nc.Close)
-		o := &ReplicaOptions{Name: fmt.Sprintf("r%d", i+1), Conn: nc, Log: testLogOptions(t), Logger: quiet}
+		lo := *logOpts
+		o := &ReplicaOptions{Name: fmt.Sprintf("r%d", i+1), Conn: nc, Log: &lo, Logger: quiet}
 		if edit != nil {
 			edit(i, o)
 		}
@@ -74,6 +76,16 @@ func startReplicas(t *testing.T, c *testCluster, edit func(i int, o *ReplicaOpti
 		})})
 	}
 	return nodes
+}
+
+// runLogOptions gives the test a stream of this run's own: the shared
+// cluster keeps the streams of the same test's earlier runs (go test
+// -count).
+func runLogOptions(t testing.TB) *LogOptions {
+	o := testLogOptions(t)
+	run := time.Now().UnixNano()
+	o.Stream, o.Subject = fmt.Sprintf("%s_%d", o.Stream, run), fmt.Sprintf("%s_%d", o.Subject, run)
+	return o
 }
 
 // noLeaks fails the test if goroutines started after it was called are
@@ -183,17 +195,23 @@ func TestReplicaReadsSeeAcknowledgedWrites(t *testing.T) {
 		}
 	}
 	// Every node applied the same log to the same store.
-	last := nodes[0].rep.Applied()
-	for _, n := range nodes {
-		require.NoError(t, n.rep.state.Load().applier.Progress().Wait(ctx, last))
-	}
 	requireSameReplicas(t, nodes)
 }
 
-// requireSameReplicas closes the nodes' replicas and compares their stores
-// record for record.
+// requireSameReplicas waits until every node has applied what any has
+// (reads publish barriers, which the other nodes apply later), closes the
+// nodes' replicas and compares their stores record for record.
 func requireSameReplicas(t *testing.T, nodes []*testNode) {
 	t.Helper()
+	var last uint64
+	for _, n := range nodes {
+		last = max(last, n.rep.Applied())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, n := range nodes {
+		require.NoError(t, n.rep.Applier().Progress().Wait(ctx, last), "node %d", i+1)
+	}
 	var dirs []string
 	for _, n := range nodes {
 		require.NoError(t, n.rep.Close())

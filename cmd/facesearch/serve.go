@@ -125,7 +125,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		}()
 		backend, live = e, e
 	} else {
-		rep, closeCluster, err := openCluster(ctx, cc, *dir, eopts, log)
+		rep, closeCluster, err := openCluster(ctx, cc, *dir, eopts, *timeout, log)
 		if err != nil && ctx.Err() != nil {
 			log.Info("stopped while joining the cluster")
 			return nil

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/facesearch/facesearch/cluster"
 	"github.com/facesearch/facesearch/engine"
@@ -163,7 +164,7 @@ func clusterStoreDir(data string) string { return filepath.Join(data, "store") }
 // and opens the node's replica over the store in data's store/ directory,
 // waiting until ctx for the cluster to form. closeAll stops the follower,
 // closes the store, then NATS.
-func openCluster(ctx context.Context, c *clusterConfig, data string, eopts *engine.Options, log *slog.Logger) (rep *cluster.Replica, closeAll func(), err error) {
+func openCluster(ctx context.Context, c *clusterConfig, data string, eopts *engine.Options, requestTimeout time.Duration, log *slog.Logger) (rep *cluster.Replica, closeAll func(), err error) {
 	var node *cluster.Node
 	urls := c.urls
 	if c.node != nil {
@@ -193,8 +194,12 @@ func openCluster(ctx context.Context, c *clusterConfig, data string, eopts *engi
 	}
 	log.Info("joining the cluster: waiting for the NATS cluster and its command log", "node", c.name, "nats", strings.Join(urls, ","))
 	store := clusterStoreDir(data)
+	// A write or read the cluster cannot serve fails with its own message
+	// before the request's deadline does.
+	bound := func(d time.Duration) time.Duration { return min(d, max(requestTimeout*3/4, time.Second)) }
 	rep, err = cluster.OpenReplica(ctx, store, &cluster.ReplicaOptions{
 		Name: c.name, Conn: nc, Engine: eopts, ReadConsistency: c.consistency, Logger: log,
+		WriteTimeout: bound(cluster.DefaultWriteTimeout), ReadTimeout: bound(cluster.DefaultReadTimeout),
 	})
 	if err != nil {
 		closeNATS()
