@@ -19,9 +19,15 @@ import (
 // a ClientRequestToken.
 const OutcomeTTL = 24 * time.Hour
 
-// expirePerCommand bounds the expired outcomes one command's batch
-// deletes; each command adds one, so the backlog cannot grow.
+// expirePerCommand bounds the expired outcomes one mutation's batch
+// deletes; each adds one, so the backlog cannot grow.
 const expirePerCommand = 64
+
+// barrierPersistEvery bounds the barriers a restarted node re-applies: a
+// barrier changes nothing but the applied sequence, which is written with
+// the next mutation, or by a barrier whose sequence is a multiple of this
+// (so that replicas at one sequence hold the same records).
+const barrierPersistEvery = 1024
 
 // The applier's records in the engine's store (see engine.LogRecord):
 // the applied sequence and time, and each command's outcome with an entry
@@ -101,6 +107,13 @@ func (o *Outcome) Err() error {
 // command's outcome written in the batch of its effects. A command ID
 // applied before (within [OutcomeTTL] of the log's time) is answered with
 // its recorded outcome and not run again.
+//
+// The log is the durable record, so batches are committed unsynced
+// ([engine.ApplyEnv.NoSync]): a crash loses at most a tail of them, and
+// with it the applied sequence they recorded, and the node applies those
+// commands again, to the same outcomes. A barrier writes no batch of its
+// own (see barrierPersistEvery): a restarted node re-applies the barriers
+// after its recorded sequence, which changes nothing but that sequence.
 type EngineApplier struct {
 	e        *engine.Engine
 	progress *Progress
@@ -169,21 +182,7 @@ func (a *EngineApplier) Apply(ctx context.Context, seq uint64, cmd *Command) err
 		return &GapError{Applied: applied, Next: seq}
 	}
 	t := cmd.ApplyTime(last)
-	recs, err := a.expired(t)
-	if err != nil {
-		return err
-	}
-	recs = append(recs, engine.LogRecord{Key: keyApplied, Value: appliedRecord(seq, t)})
-	kept, err := a.kept(cmd.ID)
-	switch {
-	case err != nil:
-		return err
-	case cmd.Op == OpBarrier || kept:
-		err = a.e.WriteLogRecords(recs)
-	default:
-		err = a.mutate(ctx, seq, t, cmd, recs)
-	}
-	if err != nil {
+	if err := a.write(ctx, seq, t, cmd); err != nil {
 		return err
 	}
 	a.mu.Lock()
@@ -196,9 +195,35 @@ func (a *EngineApplier) Apply(ctx context.Context, seq uint64, cmd *Command) err
 	return nil
 }
 
+// write writes what cmd changes in the store with the applied sequence,
+// nothing for most barriers. Outcomes expire with mutations and repeated
+// commands only, as on every node.
+func (a *EngineApplier) write(ctx context.Context, seq uint64, t int64, cmd *Command) error {
+	applied := engine.LogRecord{Key: keyApplied, Value: appliedRecord(seq, t)}
+	if cmd.Op == OpBarrier {
+		if seq%barrierPersistEvery != 0 {
+			return nil
+		}
+		return a.e.WriteLogRecords([]engine.LogRecord{applied}, false)
+	}
+	recs, err := a.expired(t)
+	if err != nil {
+		return err
+	}
+	recs = append(recs, applied)
+	kept, err := a.kept(cmd.ID)
+	switch {
+	case err != nil:
+		return err
+	case kept:
+		return a.e.WriteLogRecords(recs, false)
+	}
+	return a.mutate(ctx, seq, t, cmd, recs)
+}
+
 // mutate runs a mutation, recording its outcome and recs with it.
 func (a *EngineApplier) mutate(ctx context.Context, seq uint64, t int64, cmd *Command, recs []engine.LogRecord) error {
-	env := &engine.ApplyEnv{Time: At(t)}
+	env := &engine.ApplyEnv{Time: At(t), NoSync: true}
 	record := func(o *engine.Outcome) []engine.LogRecord {
 		h := sha256.Sum256(cmd.Payload)
 		out := Outcome{Op: cmd.Op, Seq: seq, Time: t, Response: o.Response, Payload: h[:]}
@@ -217,7 +242,7 @@ func (a *EngineApplier) mutate(ctx context.Context, seq uint64, t int64, cmd *Co
 		// Every node decodes the same bytes alike: the failure is the
 		// command's outcome.
 		msg := fmt.Sprintf("the %s command's payload does not decode: %v", cmd.Op, err)
-		return a.e.WriteLogRecords(record(&engine.Outcome{Err: &engine.Error{Code: engine.CodeInvalidParameter, Message: msg}}))
+		return a.e.WriteLogRecords(record(&engine.Outcome{Err: &engine.Error{Code: engine.CodeInvalidParameter, Message: msg}}), false)
 	}
 	env.ImageID, env.FaceIDs, env.Records = p.ImageId, p.FaceIds, record
 	_, err := a.e.Apply(ctx, cmd.Op, p.Input, env)

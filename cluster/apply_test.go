@@ -139,7 +139,7 @@ func randVec(r *rand.Rand, centre []float32, noise float64) []float32 {
 
 // applyLog applies cmds to the store in dir from the command after its
 // applied sequence on, and returns the applied sequence.
-func applyLog(t *testing.T, dir string, opts *engine.Options, cmds []*Command) uint64 {
+func applyLog(t testing.TB, dir string, opts *engine.Options, cmds []*Command) uint64 {
 	t.Helper()
 	e, err := engine.Open(dir, opts)
 	require.NoError(t, err)
@@ -157,7 +157,7 @@ func applyLog(t *testing.T, dir string, opts *engine.Options, cmds []*Command) u
 
 // dump is every record of the closed store in dir but its page-token
 // secret, which each store makes for itself.
-func dump(t *testing.T, dir string) map[string]string {
+func dump(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	d := storetest.Dump(t, dir)
 	delete(d, "sys/secret")
@@ -273,7 +273,7 @@ func apply1(t *testing.T, a *EngineApplier, cmd *Command) *Outcome {
 	return o
 }
 
-func mutation(t *testing.T, id, op string, at time.Duration, in any) *Command {
+func mutation(t testing.TB, id, op string, at time.Duration, in any) *Command {
 	t.Helper()
 	c, err := NewMutation(id, op, "node-1", t0+int64(at), in)
 	require.NoError(t, err)

@@ -64,7 +64,7 @@ func (c *Checkpoints) Bootstrap(ctx context.Context, dir string) (Checkpoint, er
 // gone reports whether err is a download of cp that stalled because cp
 // was deleted meanwhile (by a trim after two newer checkpoints).
 func (c *Checkpoints) gone(ctx context.Context, cp Checkpoint, err error) bool {
-	if !errors.Is(err, errStalled) {
+	if !errors.Is(err, errDownloadStalled) {
 		return false
 	}
 	_, err = c.obs.GetInfo(ctx, cp.Name)

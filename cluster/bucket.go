@@ -52,11 +52,11 @@ func (c *Checkpoints) visible(ctx context.Context, op func() error) error {
 	}
 }
 
-// errStalled: an object's download waited too long for its next bytes.
-var errStalled = errors.New("cluster: checkpoint download stalled")
+// errDownloadStalled: an object's download waited too long for its next bytes.
+var errDownloadStalled = errors.New("cluster: checkpoint download stalled")
 
 // openObject opens the named object for reading. A read waiting longer than
-// the stall timeout for data fails with errStalled: the download of an
+// the stall timeout for data fails with errDownloadStalled: the download of an
 // object deleted meanwhile (its chunks purged) would otherwise wait forever.
 func (c *Checkpoints) openObject(ctx context.Context, name string) (io.ReadCloser, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -70,7 +70,7 @@ func (c *Checkpoints) openObject(ctx context.Context, name string) (io.ReadClose
 		return nil, err
 	}
 	r := &stallReader{res: res, ctx: ctx, cancel: cancel, stall: c.stall}
-	r.timer = time.AfterFunc(c.stall, func() { cancel(errStalled) })
+	r.timer = time.AfterFunc(c.stall, func() { cancel(errDownloadStalled) })
 	return r, nil
 }
 
@@ -87,8 +87,8 @@ func (r *stallReader) Read(p []byte) (int, error) {
 	if n > 0 {
 		r.timer.Reset(r.stall)
 	}
-	if err != nil && errors.Is(context.Cause(r.ctx), errStalled) {
-		err = fmt.Errorf("%w: no data for %s", errStalled, r.stall)
+	if err != nil && errors.Is(context.Cause(r.ctx), errDownloadStalled) {
+		err = fmt.Errorf("%w: no data for %s", errDownloadStalled, r.stall)
 	}
 	return n, err
 }

@@ -187,7 +187,7 @@ func TestBootstrapNeverUsesABadCheckpoint(t *testing.T) {
 	require.NoError(t, stream.Purge(ctx, jetstream.WithPurgeSubject("$O."+cp.opts.Bucket+".C."+info.NUID)))
 	cp.stall = 500 * time.Millisecond
 	_, err = cp.Bootstrap(ctx, filepath.Join(t.TempDir(), "store"))
-	require.ErrorIs(t, err, errStalled)
+	require.ErrorIs(t, err, errDownloadStalled)
 }
 
 // A checkpoint interrupted mid-upload (its context cancelled), or by a kill

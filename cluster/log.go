@@ -94,6 +94,7 @@ type Log struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	opts   LogOptions
+	tail   tail
 }
 
 // streamConfig is the configuration the log needs: file storage, the given
@@ -182,7 +183,7 @@ func OpenLog(ctx context.Context, nc *nats.Conn, opts *LogOptions) (*Log, error)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	l := &Log{js: js, opts: o}
+	l := &Log{js: js, opts: o, tail: tail{moved: make(chan struct{}, 1)}}
 	err = retry(ctx, func(ctx context.Context) error {
 		st, err := l.js.CreateStream(ctx, o.streamConfig())
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
@@ -250,6 +251,7 @@ func (l *Log) Publish(ctx context.Context, cmd *Command) (Ack, error) {
 	}, l.opts.RequestTimeout, transient)
 	switch {
 	case err == nil:
+		l.tail.see(ack.Sequence)
 		return Ack{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
 	case transient(err) || errors.Is(err, context.Canceled):
 		return Ack{}, fmt.Errorf("%w: command %s on stream %s: %v", ErrUnconfirmed, cmd.ID, l.opts.Stream, err)
@@ -299,6 +301,9 @@ type State struct {
 	First, Last uint64
 	// Leader is the name of the NATS node leading the stream's Raft group.
 	Leader string
+	// Leaderless reports an answer from a replica while the clustered
+	// stream has no leader (an election): its bounds may be stale.
+	Leaderless bool
 }
 
 // State asks JetStream for the log's bounds and leader. It is not a read
@@ -309,8 +314,10 @@ func (l *Log) State(ctx context.Context) (State, error) {
 		return State{}, fmt.Errorf("cluster: stream %s info: %w", l.opts.Stream, err)
 	}
 	s := State{First: info.State.FirstSeq, Last: info.State.LastSeq}
+	l.tail.see(s.Last)
 	if info.Cluster != nil {
 		s.Leader = info.Cluster.Leader
+		s.Leaderless = s.Leader == ""
 	}
 	return s, nil
 }

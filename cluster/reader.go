@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,10 +35,83 @@ const (
 	resumePause = 100 * time.Millisecond
 	// fetchBytes bounds the commands one pull holds in memory.
 	fetchBytes = 4 * MaxCommandSize
+	// stallGrace is how long a pull may deliver nothing while the log is
+	// known to hold more before its consumer is taken as stuck; it doubles,
+	// up to fetchWait, for each replacement that delivered nothing either
+	// (one whose server is still catching up, say).
+	stallGrace = 500 * time.Millisecond
 )
 
-// errResume asks Follow to read on through a new consumer.
-var errResume = errors.New("cluster: resume reading")
+// tail is the highest sequence this node has seen the log hold, from its
+// own publishes' acknowledgements and the log's state: a pull that
+// delivers nothing while the log holds more has a stuck consumer (one on a
+// server cut off and healed, say), which a quiet log never shows.
+type tail struct {
+	seq   atomic.Uint64
+	moved chan struct{} // holds a token once seq rises
+}
+
+func (t *tail) see(seq uint64) {
+	for {
+		cur := t.seq.Load()
+		if seq <= cur {
+			return
+		}
+		if t.seq.CompareAndSwap(cur, seq) {
+			break
+		}
+	}
+	select {
+	case t.moved <- struct{}{}:
+	default:
+	}
+}
+
+// pullProgress is what a pull has done, for its watch.
+type pullProgress struct {
+	grace   time.Duration
+	applied atomic.Uint64 // the last sequence applied
+	busy    atomic.Bool   // a command is being applied
+	stuck   atomic.Bool   // the watch cancelled the pull
+}
+
+// watch cancels a pull, marking it stuck, when the log is known to hold a
+// command after the pull's last applied one and the pull applies nothing
+// for p.grace. It waits on the tail, so a quiet log costs nothing.
+func (l *Log) watch(ctx context.Context, cancel context.CancelFunc, p *pullProgress) {
+	for {
+		was := p.applied.Load()
+		if l.tail.seq.Load() <= was {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.tail.moved:
+			}
+			continue
+		}
+		t := time.NewTimer(p.grace)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if p.applied.Load() == was && !p.busy.Load() {
+			p.stuck.Store(true)
+			cancel()
+			return
+		}
+	}
+}
+
+// errResume asks Follow to read on through a new consumer; errStalled
+// does so for a consumer that stopped delivering.
+var (
+	errResume  = errors.New("cluster: resume reading")
+	errStalled = fmt.Errorf("%w: the consumer delivers nothing", errResume)
+	// errLeaderless is a log state that cannot tell a gap: retried.
+	errLeaderless = errors.New("cluster: the stream has no leader")
+)
 
 // Follow reads the log from the command after applied and hands each to a,
 // in order, until ctx is done or something stops it:
@@ -48,15 +122,22 @@ var errResume = errors.New("cluster: resume reading")
 //     same sequence;
 //   - an error from a.Apply, returned wrapped.
 //
-// When ctx is done it returns ctx.Err(). Leader elections, lost servers and
-// lost connections are ridden through: the reader resumes after the last
-// command applied.
+// When ctx is done it returns ctx.Err(). Leader elections, lost servers,
+// lost connections and consumers that stop delivering are ridden through:
+// the reader resumes after the last command applied.
 func (l *Log) Follow(ctx context.Context, applied uint64, a Applier) error {
+	grace := stallGrace
 	for {
+		from := applied
 		cons, err := l.reader(ctx, applied)
 		if err == nil {
-			err = l.drain(ctx, cons, &applied, a)
+			err = l.drain(ctx, cons, &applied, a, grace)
 			l.dropReader(cons)
+		}
+		if errors.Is(err, errStalled) && applied == from {
+			grace = min(2*grace, fetchWait)
+		} else {
+			grace = stallGrace
 		}
 		if !errors.Is(err, errResume) || ctx.Err() != nil {
 			return cmp.Or(ctx.Err(), err)
@@ -89,7 +170,7 @@ func (l *Log) reader(ctx context.Context, applied uint64) (jetstream.Consumer, e
 			MemoryStorage:     true,
 		})
 		return err
-	}, l.opts.RequestTimeout, transient)
+	}, l.opts.RequestTimeout, func(err error) bool { return transient(err) || errors.Is(err, errLeaderless) })
 	if err != nil && ctx.Err() == nil {
 		return nil, fmt.Errorf("cluster: read stream %s after %d: %w", l.opts.Stream, applied, err)
 	}
@@ -97,12 +178,15 @@ func (l *Log) reader(ctx context.Context, applied uint64) (jetstream.Consumer, e
 }
 
 // continues reports a [*GapError] unless the log holds applied+1 or is
-// waiting for it.
+// waiting for it. A replica answering through an election may be behind
+// the node, so only a leader's answer is taken.
 func (l *Log) continues(ctx context.Context, applied uint64) error {
 	st, err := l.State(ctx)
 	switch {
 	case err != nil:
 		return err
+	case st.Leaderless:
+		return errLeaderless
 	case applied+1 < st.First:
 		return &GapError{Stream: l.opts.Stream, Applied: applied, Next: st.First}
 	case applied > st.Last:
@@ -112,27 +196,13 @@ func (l *Log) continues(ctx context.Context, applied uint64) error {
 }
 
 // drain pulls from cons and applies in order until an error; errResume
-// means the consumer is lost or skipped a command and a new one must take
-// over from *applied.
-func (l *Log) drain(ctx context.Context, cons jetstream.Consumer, applied *uint64, a Applier) error {
+// means the consumer is lost, stuck or skipped a command and a new one
+// must take over from *applied.
+func (l *Log) drain(ctx context.Context, cons jetstream.Consumer, applied *uint64, a Applier, grace time.Duration) error {
 	for {
-		fctx, cancel := context.WithTimeout(ctx, fetchWait)
-		batch, err := cons.FetchBytes(fetchBytes, jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(fetchHeartbeat))
+		n, err := l.pull(ctx, cons, applied, a, grace)
 		if err != nil {
-			cancel()
-			return errResume
-		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
-			if err := l.applyMsg(ctx, msg, applied, a); err != nil {
-				cancel()
-				return err
-			}
-		}
-		cancel()
-		if batch.Error() != nil {
-			return errResume
+			return err
 		}
 		// An empty pull while the log holds more means the consumer is stuck
 		// (its server lost, say); a gap is reported from here too.
@@ -143,6 +213,45 @@ func (l *Log) drain(ctx context.Context, cons jetstream.Consumer, applied *uint6
 			}
 		}
 	}
+}
+
+// pull applies what one pull from cons delivers, watched with grace, and
+// returns how many commands that was.
+func (l *Log) pull(ctx context.Context, cons jetstream.Consumer, applied *uint64, a Applier, grace time.Duration) (int, error) {
+	fctx, cancel := context.WithTimeout(ctx, fetchWait)
+	p := pullProgress{grace: grace}
+	p.applied.Store(*applied)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		l.watch(fctx, cancel, &p)
+	}()
+	defer func() {
+		cancel()
+		<-watched
+	}()
+	batch, err := cons.FetchBytes(fetchBytes, jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(fetchHeartbeat))
+	if err != nil {
+		return 0, errResume
+	}
+	n := 0
+	for msg := range batch.Messages() {
+		n++
+		p.busy.Store(true)
+		err := l.applyMsg(ctx, msg, applied, a)
+		p.applied.Store(*applied)
+		p.busy.Store(false)
+		if err != nil {
+			return n, err
+		}
+	}
+	switch {
+	case p.stuck.Load():
+		return n, errStalled
+	case batch.Error() != nil:
+		return n, errResume
+	}
+	return n, nil
 }
 
 // applyMsg hands one message to a. A sequence other than applied+1 means

@@ -53,7 +53,8 @@ func init() {
 
 // runChildReplica serves as a facesearch node until killed. Its store is
 // in the node's DataDir, beside the NATS files; GET /test/applied answers
-// the last sequence it applied.
+// the last sequence it applied; POST /test/close closes its Replica, whose
+// store then holds every batch it applied unsynced.
 func runChildReplica(spec string) {
 	fail := func(err error) {
 		fmt.Println("error", err)
@@ -85,6 +86,11 @@ func runChildReplica(spec string) {
 	mux := http.NewServeMux()
 	mux.Handle("/", srv)
 	mux.HandleFunc("GET /test/applied", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, r.Applied()) })
+	mux.HandleFunc("POST /test/close", func(w http.ResponseWriter, _ *http.Request) {
+		if err := r.Close(); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
 	ln, err := net.Listen("tcp", s.HTTP)
 	if err != nil {
 		fail(err)
@@ -154,6 +160,17 @@ func (c *childReplica) kill() {
 	_ = c.cmd.Process.Signal(syscall.SIGKILL)
 	_ = c.cmd.Wait()
 	c.cmd = nil
+}
+
+// closeStore closes the node's Replica, so that its store holds all it
+// applied: a SIGKILL may lose a tail of unsynced batches, which a restart
+// would apply again.
+func (c *childReplica) closeStore(t *testing.T) {
+	t.Helper()
+	resp, err := http.Post(c.spec.url()+"/test/close", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "node %s", c.spec.Node.Name)
 }
 
 // applied asks the node for the last sequence it applied.
@@ -337,6 +354,7 @@ func TestKillReplicasUnderLoad(t *testing.T) {
 			}
 			require.Less(t, time.Since(start), 30*time.Second, "node %d applied %d of %d: %v", i+1, seq, st.Last, err)
 		}
+		n.closeStore(t)
 		n.kill()
 		stores = append(stores, filepath.Join(n.spec.Node.DataDir, "store"))
 	}

@@ -31,6 +31,13 @@ type ApplyEnv struct {
 	// deletes); they are written in the batch that commits the mutation, or
 	// alone when the outcome changes nothing else. Nil writes none.
 	Records func(o *Outcome) []LogRecord
+	// NoSync commits the mutation and its records without waiting for
+	// stable storage, for an applier whose log is the durable record: a
+	// crash may lose the batch, and the applier then applies the command
+	// again from its log. Pebble's write-ahead log keeps commits in order,
+	// so a batch that survives a crash has every earlier one with it. The
+	// default value is false: synced, like every call outside Apply.
+	NoSync bool
 }
 
 // LogRecord is one of an applier's own records (see [ApplyEnv.Records]),
@@ -140,7 +147,7 @@ func (e *Engine) Apply(ctx context.Context, op string, request []byte, env *Appl
 		return a.committed, nil
 	}
 	if env.Records != nil {
-		if err := e.WriteLogRecords(env.Records(o)); err != nil {
+		if err := e.WriteLogRecords(env.Records(o), !env.NoSync); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
@@ -193,8 +200,8 @@ func putRecords(b *store.Batch, env *ApplyEnv, o *Outcome) {
 
 // commit commits a call's batch b, durably; under Apply with the
 // applier's records for the call's answer out, so that they and the
-// mutation are written together or not at all. Every mutation commits
-// here.
+// mutation are written together or not at all, and unsynced if the
+// applier asks (see [ApplyEnv.NoSync]). Every mutation commits here.
 func (e *Engine) commit(ctx context.Context, b *store.Batch, op string, out any) error {
 	a := applying(ctx)
 	var o *Outcome
@@ -205,7 +212,7 @@ func (e *Engine) commit(ctx context.Context, b *store.Batch, op string, out any)
 		}
 		putRecords(b, a.env, o)
 	}
-	if err := b.Commit(true); err != nil {
+	if err := b.Commit(a == nil || !a.env.NoSync); err != nil {
 		return internal(op, err)
 	}
 	if a != nil {
@@ -301,10 +308,12 @@ func (e *Engine) LogRecords(from, to string, limit int) ([]LogRecord, error) {
 	return out, err
 }
 
-// WriteLogRecords writes the applier's records alone, durably and
-// atomically: for a log entry that changes no data (a read barrier, a
-// repeated command). A failure wraps [ErrApply].
-func (e *Engine) WriteLogRecords(recs []LogRecord) error {
+// WriteLogRecords writes the applier's records alone, atomically: for a
+// log entry that changes no data (a read barrier, a repeated command).
+// With sync it returns once they are on stable storage; without, a crash
+// may lose them, together with every later write (see [ApplyEnv.NoSync]).
+// A failure wraps [ErrApply].
+func (e *Engine) WriteLogRecords(recs []LogRecord, sync bool) error {
 	err := e.whileOpen(func() error {
 		b := e.store.NewBatch()
 		defer b.Close()
@@ -312,7 +321,7 @@ func (e *Engine) WriteLogRecords(recs []LogRecord) error {
 		if b.Empty() {
 			return nil
 		}
-		return b.Commit(true)
+		return b.Commit(sync)
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrApply, err)

@@ -4,17 +4,25 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 )
 
 // Dump returns every key and value of the closed store in dir, opened
 // read-only, so that a test can tell whether anything changed.
-func Dump(t *testing.T, dir string) map[string]string {
+func Dump(t testing.TB, dir string) map[string]string {
 	t.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true})
+	return DumpFS(t, vfs.Default, dir)
+}
+
+// DumpFS is [Dump] of the store in dir on fs.
+func DumpFS(t testing.TB, fs vfs.FS, dir string) map[string]string {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{FS: fs, ReadOnly: true, Logger: quiet{}})
 	require.NoError(t, err)
 	defer db.Close()
 	it, err := db.NewIter(nil)
@@ -25,4 +33,13 @@ func Dump(t *testing.T, dir string) map[string]string {
 	}
 	require.NoError(t, it.Close())
 	return out
+}
+
+// quiet discards Pebble's log lines (a log replayed on open, say).
+type quiet struct{}
+
+func (quiet) Infof(string, ...any)  {}
+func (quiet) Errorf(string, ...any) {}
+func (quiet) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
 }
