@@ -15,12 +15,12 @@ import (
 
 // CreateCollection creates a collection on every node.
 func (r *Replica) CreateCollection(ctx context.Context, in *engine.CreateCollectionInput) (*engine.CreateCollectionOutput, error) {
-	return mutate[engine.CreateCollectionOutput](ctx, r, OpCreateCollection, orEmpty(in).CollectionId, "", in)
+	return mutate[engine.CreateCollectionOutput](ctx, r, OpCreateCollection, "", in)
 }
 
 // DeleteCollection deletes a collection on every node.
 func (r *Replica) DeleteCollection(ctx context.Context, in *engine.DeleteCollectionInput) (*engine.DeleteCollectionOutput, error) {
-	return mutate[engine.DeleteCollectionOutput](ctx, r, OpDeleteCollection, orEmpty(in).CollectionId, "", in)
+	return mutate[engine.DeleteCollectionOutput](ctx, r, OpDeleteCollection, "", in)
 }
 
 // DescribeCollection describes a collection (see [Replica] for reads).
@@ -35,7 +35,7 @@ func (r *Replica) ListCollections(ctx context.Context, in *engine.ListCollection
 
 // IndexFaces adds faces, with IDs this node makes before publishing.
 func (r *Replica) IndexFaces(ctx context.Context, in *engine.IndexFacesInput) (*engine.IndexFacesOutput, error) {
-	return mutate[engine.IndexFacesOutput](ctx, r, OpIndexFaces, orEmpty(in).CollectionId, "", in)
+	return mutate[engine.IndexFacesOutput](ctx, r, OpIndexFaces, "", in)
 }
 
 // ListFaces lists a collection's faces.
@@ -45,7 +45,7 @@ func (r *Replica) ListFaces(ctx context.Context, in *engine.ListFacesInput) (*en
 
 // DeleteFaces deletes faces.
 func (r *Replica) DeleteFaces(ctx context.Context, in *engine.DeleteFacesInput) (*engine.DeleteFacesOutput, error) {
-	return mutate[engine.DeleteFacesOutput](ctx, r, OpDeleteFaces, orEmpty(in).CollectionId, "", in)
+	return mutate[engine.DeleteFacesOutput](ctx, r, OpDeleteFaces, "", in)
 }
 
 // SearchFaces searches faces by a face.
@@ -62,13 +62,13 @@ func (r *Replica) SearchFacesByImage(ctx context.Context, in *engine.SearchFaces
 // any node the same command.
 func (r *Replica) CreateUser(ctx context.Context, in *engine.CreateUserInput) (*engine.CreateUserOutput, error) {
 	in = orEmpty(in)
-	return mutate[engine.CreateUserOutput](ctx, r, OpCreateUser, in.CollectionId, in.ClientRequestToken, in)
+	return mutate[engine.CreateUserOutput](ctx, r, OpCreateUser, in.ClientRequestToken, in)
 }
 
 // DeleteUser deletes a user.
 func (r *Replica) DeleteUser(ctx context.Context, in *engine.DeleteUserInput) (*engine.DeleteUserOutput, error) {
 	in = orEmpty(in)
-	return mutate[engine.DeleteUserOutput](ctx, r, OpDeleteUser, in.CollectionId, in.ClientRequestToken, in)
+	return mutate[engine.DeleteUserOutput](ctx, r, OpDeleteUser, in.ClientRequestToken, in)
 }
 
 // ListUsers lists a collection's users.
@@ -79,13 +79,13 @@ func (r *Replica) ListUsers(ctx context.Context, in *engine.ListUsersInput) (*en
 // AssociateFaces associates faces with a user.
 func (r *Replica) AssociateFaces(ctx context.Context, in *engine.AssociateFacesInput) (*engine.AssociateFacesOutput, error) {
 	in = orEmpty(in)
-	return mutate[engine.AssociateFacesOutput](ctx, r, OpAssociateFaces, in.CollectionId, in.ClientRequestToken, in)
+	return mutate[engine.AssociateFacesOutput](ctx, r, OpAssociateFaces, in.ClientRequestToken, in)
 }
 
 // DisassociateFaces disassociates faces from a user.
 func (r *Replica) DisassociateFaces(ctx context.Context, in *engine.DisassociateFacesInput) (*engine.DisassociateFacesOutput, error) {
 	in = orEmpty(in)
-	return mutate[engine.DisassociateFacesOutput](ctx, r, OpDisassociateFaces, in.CollectionId, in.ClientRequestToken, in)
+	return mutate[engine.DisassociateFacesOutput](ctx, r, OpDisassociateFaces, in.ClientRequestToken, in)
 }
 
 // SearchUsers searches users by a face or a user.
@@ -108,7 +108,7 @@ func orEmpty[T any](in *T) *T {
 // mutate publishes the mutation op of in, waits until this node has
 // applied it, and returns the outcome its apply recorded, decoded into O
 // (or its *engine.Error).
-func mutate[O any](ctx context.Context, r *Replica, op, collection, token string, in any) (*O, error) {
+func mutate[O any](ctx context.Context, r *Replica, op, token string, in any) (*O, error) {
 	if err := r.health.get(); err != nil {
 		return nil, unavailable(err, "this node cannot take %s now (%v); retry on another node", op, err)
 	}

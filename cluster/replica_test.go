@@ -220,9 +220,9 @@ func requireSameReplicas(t *testing.T, nodes []*testNode) {
 	requireSameStore(t, dirs...)
 }
 
-// A ClientRequestToken makes a retry through another node the same
-// command: within JetStream's deduplication window and after it (the
-// apply's record answers), it returns the first outcome; with other
+// A retry with the same ClientRequestToken through another node, within
+// JetStream's deduplication window and after it, returns the first
+// outcome (the engine's token record, replicated by the apply); with other
 // parameters it is IdempotentParameterMismatchException.
 func TestReplicaTokenRetryThroughAnotherNode(t *testing.T) {
 	c := sharedCluster(t)

@@ -60,4 +60,3 @@ func requestTarget(in any) (target any, done func()) {
 	}
 	return in, func() {}
 }
-
