@@ -95,6 +95,8 @@ type Log struct {
 	stream jetstream.Stream
 	opts   LogOptions
 	tail   tail
+	// behindGrace: see the constant.
+	behindGrace time.Duration
 }
 
 // streamConfig is the configuration the log needs: file storage, the given
@@ -183,7 +185,7 @@ func OpenLog(ctx context.Context, nc *nats.Conn, opts *LogOptions) (*Log, error)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	l := &Log{js: js, opts: o, tail: tail{moved: make(chan struct{}, 1)}}
+	l := &Log{js: js, opts: o, tail: tail{moved: make(chan struct{}, 1)}, behindGrace: behindGrace}
 	err = retry(ctx, func(ctx context.Context) error {
 		st, err := l.js.CreateStream(ctx, o.streamConfig())
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {

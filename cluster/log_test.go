@@ -153,9 +153,16 @@ func TestFollowReportsGap(t *testing.T) {
 		{"trimmed past the node", 1, 4},
 		{"store ahead of the log", 9, 6},
 	}
+	// A log ending before the store is first taken for a replica catching
+	// up (a leader just elected), for the grace.
+	l.behindGrace = 300 * time.Millisecond
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
 			err := l.Follow(ctx, tt.applied, &recorder{})
+			if tt.applied > 5 {
+				assert.GreaterOrEqual(t, time.Since(start), l.behindGrace, "reported before the grace")
+			}
 			require.ErrorIs(t, err, ErrGap)
 			var gap *GapError
 			require.ErrorAs(t, err, &gap)

@@ -113,6 +113,11 @@ var (
 	errLeaderless = errors.New("cluster: the stream has no leader")
 )
 
+// behindGrace is how long a log that ends before the node's applied
+// sequence is taken for a replica catching up before it is a gap
+// (Log.behindGrace, which tests shorten).
+const behindGrace = 30 * time.Second
+
 // Follow reads the log from the command after applied and hands each to a,
 // in order, until ctx is done or something stops it:
 //   - a log that does not hold applied+1 (it was trimmed past the node, or
@@ -155,12 +160,27 @@ func (l *Log) Follow(ctx context.Context, applied uint64, a Applier) error {
 // delivering from there. Through a leader election the requests time out;
 // they are retried for as long as ctx allows.
 func (l *Log) reader(ctx context.Context, applied uint64) (jetstream.Consumer, error) {
-	var cons jetstream.Consumer
+	var (
+		cons        jetstream.Consumer
+		behindSince time.Time
+	)
 	err := retry(ctx, func(ctx context.Context) error {
-		if err := l.continues(ctx, applied); err != nil {
+		err := l.continues(ctx, applied)
+		var gap *GapError
+		if errors.As(err, &gap) && gap.Next <= applied {
+			// The log ends before the store: either a replica that has not
+			// stored all the stream holds yet (a leader just elected) or a
+			// stream recreated behind the store. Only the second lasts.
+			if behindSince.IsZero() {
+				behindSince = time.Now()
+			}
+			if time.Since(behindSince) < l.behindGrace {
+				return errLeaderless
+			}
+		}
+		if err != nil {
 			return err
 		}
-		var err error
 		cons, err = l.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 			OptStartSeq:       applied + 1,
