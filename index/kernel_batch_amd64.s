@@ -73,6 +73,24 @@ TEXT ·dotRowsQ4(SB), NOSPLIT, $0-56
 groupQ4:
 	MOVQ rows+8(FP), DI
 	MOVQ n+24(FP), R8
+	// Bring 512 bytes of the rows after these, the next call's as the
+	// pass reads them, into the caches, a different 512 bytes for each
+	// group, so that the next call's first group does not wait on memory
+	// (past the matrix the hints are harmless).
+	MOVQ R8, R13
+	IMULQ DX, R13
+	LEAQ -1(BX), R14
+	SHLQ $7, R14
+	ADDQ R14, R13
+	LEAQ (DI)(R13*4), R13
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	PREFETCHT1 128(R13)
+	PREFETCHT1 192(R13)
+	PREFETCHT1 256(R13)
+	PREFETCHT1 320(R13)
+	PREFETCHT1 384(R13)
+	PREFETCHT1 448(R13)
 	LEAQ (SI)(DX*4), R10   // query 1
 	LEAQ (R10)(DX*4), R11  // query 2
 	LEAQ (R11)(DX*4), R12  // query 3
