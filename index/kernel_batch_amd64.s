@@ -26,10 +26,13 @@
 // PAIR16 folds two products' accumulators, AP and BP (as REDUCE16's ZA
 // and ZB) and AQ and BQ, into S: its low half holds the first product's
 // four 8-lane sums added in Dot's order, ((a0+a1)+a2)+a3, its high half
-// the second's. Z24..Z27 are scratch.
+// the second's. The first sum takes the blend of AP's low and AQ's high
+// half plus the halves crossed, a1+a0 for the second product, the same
+// bits as a0+a1, for one shuffle less than crossing both. K2 selects the
+// high half; Z24..Z27 are scratch.
 #define PAIR16(AP, AQ, BP, BQ, S) \
-	VSHUFF64X2 $0x44, AQ, AP, Z24; \
-	VSHUFF64X2 $0xee, AQ, AP, Z25; \
+	VBLENDMPS  AQ, AP, K2, Z24; \
+	VSHUFF64X2 $0x4e, AQ, AP, Z25; \
 	VSHUFF64X2 $0x44, BQ, BP, Z26; \
 	VSHUFF64X2 $0xee, BQ, BP, Z27; \
 	VADDPS     Z25, Z24, Z24; \
@@ -64,10 +67,30 @@ TEXT ·dotRowsQ4(SB), NOSPLIT, $0-56
 	ANDQ $-32, AX
 	MOVL $0x0fff, R8       // the twelve scores of a triple
 	KMOVW R8, K1
+	MOVL $0xff00, R8       // a zmm's high half
+	KMOVW R8, K2
 
 groupQ4:
 	MOVQ rows+8(FP), DI
 	MOVQ n+24(FP), R8
+	// Bring 512 bytes of the rows after these, the next call's as the
+	// pass reads them, into the caches, a different 512 bytes for each
+	// group, so that the next call's first group does not wait on memory
+	// (past the matrix the hints are harmless).
+	MOVQ R8, R13
+	IMULQ DX, R13
+	LEAQ -1(BX), R14
+	SHLQ $7, R14
+	ADDQ R14, R13
+	LEAQ (DI)(R13*4), R13
+	PREFETCHT1 (R13)
+	PREFETCHT1 64(R13)
+	PREFETCHT1 128(R13)
+	PREFETCHT1 192(R13)
+	PREFETCHT1 256(R13)
+	PREFETCHT1 320(R13)
+	PREFETCHT1 384(R13)
+	PREFETCHT1 448(R13)
 	LEAQ (SI)(DX*4), R10   // query 1
 	LEAQ (R10)(DX*4), R11  // query 2
 	LEAQ (R11)(DX*4), R12  // query 3
@@ -155,24 +178,26 @@ vecQ4:
 	CMPQ        CX, AX
 	JNE         vecQ4
 	PAIR16(Z0, Z4, Z12, Z16, Z0)
-	PAIR16(Z8, Z8, Z20, Z20, Z4)
-	VSHUFF32X4 $0x88, Z4, Z0, Z24
-	VSHUFF32X4 $0xdd, Z4, Z0, Z25
-	VADDPS     Z25, Z24, Z0
 	PAIR16(Z1, Z5, Z13, Z17, Z1)
-	PAIR16(Z9, Z9, Z21, Z21, Z5)
-	VSHUFF32X4 $0x88, Z5, Z1, Z24
-	VSHUFF32X4 $0xdd, Z5, Z1, Z25
-	VADDPS     Z25, Z24, Z1
 	PAIR16(Z2, Z6, Z14, Z18, Z2)
-	PAIR16(Z10, Z10, Z22, Z22, Z6)
-	VSHUFF32X4 $0x88, Z6, Z2, Z24
-	VSHUFF32X4 $0xdd, Z6, Z2, Z25
-	VADDPS     Z25, Z24, Z2
 	PAIR16(Z3, Z7, Z15, Z19, Z3)
-	PAIR16(Z11, Z11, Z23, Z23, Z7)
-	VSHUFF32X4 $0x88, Z7, Z3, Z24
-	VSHUFF32X4 $0xdd, Z7, Z3, Z25
+	// Row 2's products pair across queries: Z4 holds queries 0 and 1,
+	// Z5 queries 2 and 3. Each query's 8 -> 4 fold takes rows 0 and 1
+	// from its own pair and row 2 from the half of Z4 or Z5 that is its
+	// own, twice (lanes 8..15 repeat row 2).
+	PAIR16(Z8, Z9, Z20, Z21, Z4)
+	PAIR16(Z10, Z11, Z22, Z23, Z5)
+	VSHUFF32X4 $0x08, Z4, Z0, Z24
+	VSHUFF32X4 $0x5d, Z4, Z0, Z25
+	VADDPS     Z25, Z24, Z0
+	VSHUFF32X4 $0xa8, Z4, Z1, Z24
+	VSHUFF32X4 $0xfd, Z4, Z1, Z25
+	VADDPS     Z25, Z24, Z1
+	VSHUFF32X4 $0x08, Z5, Z2, Z24
+	VSHUFF32X4 $0x5d, Z5, Z2, Z25
+	VADDPS     Z25, Z24, Z2
+	VSHUFF32X4 $0xa8, Z5, Z3, Z24
+	VSHUFF32X4 $0xfd, Z5, Z3, Z25
 	VADDPS     Z25, Z24, Z3
 	// Lane r of Zj holds row r's four partial sums with query j (lane 3
 	// repeats row 2). Dot's 4 -> 2 -> 1 folds, of two queries at a time,
