@@ -67,19 +67,7 @@ func TestClusterDiskFullMidWorkload(t *testing.T) {
 	defer os.Remove(ballast)
 	run.steps(80, 0, 1)
 	eventually(t, 10*time.Second, "node 3 reports the full disk", func() bool { return errors.Is(replicas[2].Health(), engine.ErrDiskFull) })
-	require.ErrorIs(t, replicas[2].Health(), ErrUnhealthy)
-	// Barriers write nothing, so node 3 may apply those after held; the
-	// first mutation stops it, and its retries leave the sequence there.
-	stuck := replicas[2].Applied()
-	require.GreaterOrEqual(t, stuck, held)
-	require.Less(t, stuck, replicas[0].Applied(), "a refused write stops the apply")
-	run.steps(5, 0, 1)
-	require.Equal(t, stuck, replicas[2].Applied(), "a refused write leaves the applied sequence")
-	_, err = replicas[2].CreateUser(ctx, &engine.CreateUserInput{CollectionId: "alpha", UserId: "refused"})
-	var throttled *engine.Error
-	require.ErrorAs(t, err, &throttled)
-	require.Equal(t, engine.CodeThrottling, throttled.Code, "an unhealthy node refuses writes: %v", err)
-	require.ErrorIs(t, err, ErrUnhealthy)
+	requireStuck(ctx, t, run, replicas, held)
 
 	require.NoError(t, os.Remove(ballast))
 	eventually(t, 20*time.Second, "node 3 applies the log again", func() bool { return replicas[2].Health() == nil })

@@ -33,7 +33,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		return nil, err
 	}
 	return openStore(dir, o, &store.Options{ReadOnly: o.ReadOnly, CacheSize: o.CacheSize,
-		MinFreeBytes: o.MinFreeBytes, Salvage: o.Salvage})
+		MinFreeBytes: o.MinFreeBytes, Salvage: o.Salvage, FS: o.FS})
 }
 
 // openStore is Open once o is complete, with the store's options so.
@@ -118,6 +118,23 @@ func (e *Engine) loadCollection(m store.CollectionMeta) (*collection, error) {
 	}
 	c.faceSeq.Store(max(c.faceSeq.Load(), last))
 	return c, nil
+}
+
+// Flush writes what the store holds in memory to its tables, so that the
+// next Open has little of the write-ahead log to replay. When the disk is
+// full (Pebble's flush fails for lack of space) it returns at once with an
+// error wrapping [ErrDiskFull], and mutating calls fail with
+// ThrottlingException until a flush succeeds; Pebble retries it by itself.
+func (e *Engine) Flush() error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	if err := e.store.Flush(); err != nil {
+		return fmt.Errorf("engine: flush: %w", err)
+	}
+	return nil
 }
 
 // Close waits for calls in flight and closes the store. Calls after Close

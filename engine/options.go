@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Options configure [Open]. A nil *Options is valid and means all defaults.
@@ -40,6 +42,10 @@ type Options struct {
 	// shares one through NATS). It must be at least 16 bytes. The default
 	// value is nil: the secret made with the store.
 	PageTokenSecret []byte
+	// FS is the file system the store lives on; tests pass one that fails
+	// or loses writes on purpose (Pebble's vfs/errorfs, vfs.NewCrashableMem).
+	// The default value is the operating system's file system (vfs.Default).
+	FS vfs.FS
 }
 
 // Validate reports every problem of o at once.
@@ -77,6 +83,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.IdempotencyTTL == 0 {
 		o.IdempotencyTTL = 24 * time.Hour
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
 	}
 	o.arnDefaults()
 }

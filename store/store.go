@@ -74,6 +74,23 @@ func (s *Store) Close() error {
 	return err
 }
 
+// Flush writes the memtable to a table, so that the next Open has little
+// log to replay. When Pebble's flush fails for lack of space it returns at
+// once with an error wrapping [ErrDiskFull]; Pebble keeps retrying it, and
+// the log keeps every write meanwhile.
+func (s *Store) Flush() error {
+	if s.db == nil {
+		return ErrClosed
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	if s.disk.bgFull.Load() {
+		return fmt.Errorf("%w: the flush of %s failed for lack of space", ErrDiskFull, s.dir)
+	}
+	return nil
+}
+
 // flush flushes the memtable, unless the disk is full: Pebble retries a
 // failed flush until it succeeds, and Close would wait for it forever.
 // Without the flush, the next Open replays the log, which holds every
