@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -81,17 +80,6 @@ type Outcome struct {
 	// Code and Message are the [engine.Error] the caller gets instead.
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
-	// Payload is the SHA-256 of the command's payload (see [Outcome.Matches]).
-	Payload []byte `json:"payload"`
-}
-
-// Matches reports whether o is the outcome of cmd's own payload. A command
-// ID derived from a ClientRequestToken repeats when a client reuses the
-// token; with other parameters, its caller must get
-// IdempotentParameterMismatchException rather than the first outcome.
-func (o *Outcome) Matches(cmd *Command) bool {
-	h := sha256.Sum256(cmd.Payload)
-	return bytes.Equal(o.Payload, h[:])
 }
 
 // Err is the outcome's error as an [*engine.Error], or nil for a success.
@@ -225,8 +213,7 @@ func (a *EngineApplier) write(ctx context.Context, seq uint64, t int64, cmd *Com
 func (a *EngineApplier) mutate(ctx context.Context, seq uint64, t int64, cmd *Command, recs []engine.LogRecord) error {
 	env := &engine.ApplyEnv{Time: At(t), NoSync: true}
 	record := func(o *engine.Outcome) []engine.LogRecord {
-		h := sha256.Sum256(cmd.Payload)
-		out := Outcome{Op: cmd.Op, Seq: seq, Time: t, Response: o.Response, Payload: h[:]}
+		out := Outcome{Op: cmd.Op, Seq: seq, Time: t, Response: o.Response}
 		if o.Err != nil {
 			out.Code, out.Message = o.Err.Code, o.Err.Message
 		}

@@ -297,9 +297,6 @@ func TestEngineApplierRepeatedCommandKeepsItsOutcome(t *testing.T) {
 	again.Time += int64(time.Hour) // past JetStream's dedup window, within the outcome's
 	got := apply1(t, a, &again)
 	require.Equal(t, first, got, "the stored outcome, not a second apply")
-	require.True(t, got.Matches(&again))
-	other := mutation(t, "c2", OpCreateUser, time.Hour, &engine.CreateUserInput{CollectionId: "staff", UserId: "bob"})
-	require.False(t, got.Matches(other), "the same ID with another payload")
 	users, err := e.ListUsers(ctx, &engine.ListUsersInput{CollectionId: "staff"})
 	require.NoError(t, err)
 	require.Empty(t, users.Users, "the repeated CreateUser did not run again")

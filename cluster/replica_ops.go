@@ -147,9 +147,6 @@ func mutate[O any](ctx context.Context, r *Replica, op, token string, in any) (*
 		return nil, err
 	case !ok:
 		return nil, fmt.Errorf("cluster: %s: no outcome recorded for command %s at sequence %d", op, id, ack.Seq)
-	case !o.Matches(cmd):
-		return nil, &engine.Error{Code: engine.CodeIdempotentParameterMismatch,
-			Message: fmt.Sprintf("ClientRequestToken %.64q was used with other parameters within the last %v", token, OutcomeTTL)}
 	}
 	if err := o.Err(); err != nil {
 		return nil, err
