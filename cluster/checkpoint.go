@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,7 +52,7 @@ func (o *CheckpointOptions) ensureDefaults(l *LogOptions) {
 func (o *CheckpointOptions) Validate() error {
 	var list []string
 	// JetStream's bucket names; the lease bucket adds a suffix.
-	if !tokenPattern.MatchString(o.Bucket) || containsAny(o.Bucket, ".:") || len(o.Bucket) > 100 {
+	if !tokenPattern.MatchString(o.Bucket) || strings.ContainsAny(o.Bucket, ".:") || len(o.Bucket) > 100 {
 		list = append(list, fmt.Sprintf("Bucket %q must be letters, digits, '-' and '_'", o.Bucket))
 	}
 	if o.Replicas < 1 || o.Replicas > 5 {

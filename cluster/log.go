@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -58,10 +59,10 @@ func (o *LogOptions) ensureDefaults() {
 // Validate reports every problem of the options at once.
 func (o *LogOptions) Validate() error {
 	var list []string
-	if !tokenPattern.MatchString(o.Stream) || containsAny(o.Stream, ".:") {
+	if !tokenPattern.MatchString(o.Stream) || strings.ContainsAny(o.Stream, ".:") {
 		list = append(list, fmt.Sprintf("Stream %q must be a name without dots", o.Stream))
 	}
-	if !tokenPattern.MatchString(o.Subject) || containsAny(o.Subject, ":") {
+	if !tokenPattern.MatchString(o.Subject) || strings.ContainsAny(o.Subject, ":") {
 		list = append(list, fmt.Sprintf("Subject %q must be a literal subject", o.Subject))
 	}
 	// JetStream allows at most 5 replicas.
@@ -75,17 +76,6 @@ func (o *LogOptions) Validate() error {
 		list = append(list, "PublishTimeout and RequestTimeout must be positive")
 	}
 	return problems(ErrInvalidOptions, "command log", list)
-}
-
-func containsAny(s, chars string) bool {
-	for _, c := range s {
-		for _, d := range chars {
-			if c == d {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Log is the replicated command log: one JetStream stream, appended to by
