@@ -159,6 +159,12 @@ type CheckpointerOptions struct {
 	Interval time.Duration
 }
 
+// The defaults of [CheckpointerOptions].
+const (
+	DefaultCheckpointEvery    = 100_000
+	DefaultCheckpointInterval = time.Minute
+)
+
 // Checkpointer takes a node's checkpoints and trims the log after them.
 // Every node of a cluster may run one: a checkpoint is due when the node
 // applied Every commands beyond the newest verified checkpoint, and only the
@@ -188,8 +194,8 @@ func (c *Checkpoints) NewCheckpointer(src CheckpointSource, opts *CheckpointerOp
 	if opts != nil {
 		o = *opts
 	}
-	o.Every = cmp.Or(o.Every, 100_000)
-	o.Interval = cmp.Or(o.Interval, time.Minute)
+	o.Every = cmp.Or(o.Every, DefaultCheckpointEvery)
+	o.Interval = cmp.Or(o.Interval, DefaultCheckpointInterval)
 	var list []string
 	if !tokenPattern.MatchString(o.Node) {
 		list = append(list, fmt.Sprintf("Node %q must match %s", o.Node, tokenPattern))

@@ -35,19 +35,13 @@ type clusterFlags struct {
 	checkpointInterval                                                         *time.Duration
 }
 
-// The checkpointer's defaults: cluster.CheckpointerOptions' own.
-const (
-	defaultCheckpointEvery    = 100_000
-	defaultCheckpointInterval = time.Minute
-)
-
 func addClusterFlags(fs *flag.FlagSet) *clusterFlags {
 	return &clusterFlags{
 		fs: fs,
-		checkpointEvery: fs.Uint64("checkpoint-every", defaultCheckpointEvery, "cluster: take a checkpoint of the store once it has applied `N` commands "+
+		checkpointEvery: fs.Uint64("checkpoint-every", cluster.DefaultCheckpointEvery, "cluster: take a checkpoint of the store once it has applied `N` commands "+
 			"beyond the newest checkpoint (one node at a time), then trim the log to the two newest; new nodes and nodes behind the trimmed log "+
 			"start from the newest; 0 turns taking them off on this node"),
-		checkpointInterval: fs.Duration("checkpoint-interval", defaultCheckpointInterval, "cluster: how often this node looks whether a checkpoint is due "+
+		checkpointInterval: fs.Duration("checkpoint-interval", cluster.DefaultCheckpointInterval, "cluster: how often this node looks whether a checkpoint is due "+
 			"(each wait drawn between half and one and a half times it)"),
 		nats: fs.String("nats", "", "join a cluster through an external NATS JetStream cluster at these client `URLs` (nats://host:port, comma-separated); "+
 			"not with the embedded --nats-* flags"),
