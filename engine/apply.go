@@ -139,12 +139,12 @@ func (e *Engine) Apply(ctx context.Context, op string, request []byte, env *Appl
 		if local := localFailure(err); local != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrApply, op, local)
 		}
+		if a.committed != nil { // commit made the outcome, and wrote its records
+			return a.committed, nil
+		}
 		if o, err = outcomeOf(op, out, err); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrApply, op, err)
 		}
-	}
-	if a.committed != nil {
-		return a.committed, nil
 	}
 	if env.Records != nil {
 		if err := e.WriteLogRecords(env.Records(o), !env.NoSync); err != nil {
@@ -185,11 +185,8 @@ func outcomeOf(op string, out any, err error) (*Outcome, error) {
 	return &Outcome{Response: resp}, nil
 }
 
-func putRecords(b *store.Batch, env *ApplyEnv, o *Outcome) {
-	if env.Records == nil {
-		return
-	}
-	for _, r := range env.Records(o) {
+func putRecords(b *store.Batch, recs []LogRecord) {
+	for _, r := range recs {
 		if r.Value == nil {
 			b.DeleteApplyRecord(r.Key)
 		} else {
@@ -210,7 +207,9 @@ func (e *Engine) commit(ctx context.Context, b *store.Batch, op string, out any)
 		if o, err = outcomeOf(op, out, nil); err != nil {
 			return err
 		}
-		putRecords(b, a.env, o)
+		if a.env.Records != nil {
+			putRecords(b, a.env.Records(o))
+		}
 	}
 	if err := b.Commit(a == nil || !a.env.NoSync); err != nil {
 		return internal(op, err)
@@ -317,7 +316,7 @@ func (e *Engine) WriteLogRecords(recs []LogRecord, sync bool) error {
 	err := e.whileOpen(func() error {
 		b := e.store.NewBatch()
 		defer b.Close()
-		putRecords(b, &ApplyEnv{Records: func(*Outcome) []LogRecord { return recs }}, nil)
+		putRecords(b, recs)
 		if b.Empty() {
 			return nil
 		}
