@@ -26,9 +26,7 @@ const batchGroup = 256
 // each answer is consistent, but two may see different versions of the
 // collection.
 func (e *Engine) SearchUsersBatch(ctx context.Context, in *SearchUsersBatchInput) (*SearchUsersBatchOutput, error) {
-	if in == nil {
-		in = &SearchUsersBatchInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	threshold := v.percent("UserMatchThreshold", in.UserMatchThreshold, DefaultSearchUsersThreshold)
@@ -66,13 +64,11 @@ func (e *Engine) SearchUsersBatch(ctx context.Context, in *SearchUsersBatchInput
 // once, as [Engine.SearchUsersBatch] is for users: Results[i] is exactly
 // the answer to Vectors[i] alone.
 func (e *Engine) SearchFacesBatch(ctx context.Context, in *SearchFacesBatchInput) (*SearchFacesBatchOutput, error) {
-	if in == nil {
-		in = &SearchFacesBatchInput{}
-	}
+	in = orEmpty(in)
 	var v validator
 	v.collectionID(in.CollectionId)
 	threshold := v.percent("FaceMatchThreshold", in.FaceMatchThreshold, DefaultSearchFacesThreshold)
-	k := v.intRange("MaxFaces", in.MaxFaces, 1, 4096, DefaultMaxFaces)
+	k := v.intRange("MaxFaces", in.MaxFaces, 1, maxSearchFaces, DefaultMaxFaces)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
