@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // Apply records are what a replicated log's applier keeps beside the data
@@ -39,13 +41,12 @@ func (s *Store) ApplyRecords(from, to string, limit int) ([]ApplyKV, error) {
 		return nil, nil
 	}
 	var out []ApplyKV
-	it, err := s.db.NewIter(nil)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: applyKey(from), UpperBound: applyKey(to)})
 	if err != nil {
 		return nil, err
 	}
 	defer it.Close()
-	upper := applyKey(to)
-	for valid := it.SeekGE(applyKey(from)); valid && bytes.Compare(it.Key(), upper) < 0 && len(out) < limit; valid = it.Next() {
+	for valid := it.First(); valid && len(out) < limit; valid = it.Next() {
 		out = append(out, ApplyKV{Key: string(it.Key()[len(prefixApply):]), Value: bytes.Clone(it.Value())})
 	}
 	if err := it.Error(); err != nil {
