@@ -9,19 +9,27 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// openWithCollections opens an engine, closed when t ends, holding the
+// empty collections ids.
+func openWithCollections(t *testing.T, ids ...string) *Engine {
+	t.Helper()
+	e, err := Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	for _, id := range ids {
+		_, err = e.CreateCollection(context.Background(), &CreateCollectionInput{CollectionId: id})
+		require.NoError(t, err)
+	}
+	return e
+}
+
 // TestSearchBatchChecksEveryVectorFirst: a vector of the wrong dimension
 // fails the batch, naming its index, before any group is searched, in
 // whichever group it lies; a collection with no dimension yet answers a
 // batch of any lengths in one group.
 func TestSearchBatchChecksEveryVectorFirst(t *testing.T) {
 	ctx := context.Background()
-	e, err := Open(t.TempDir(), nil)
-	require.NoError(t, err)
-	defer e.Close()
-	for _, id := range []string{"c", "empty"} {
-		_, err = e.CreateCollection(ctx, &CreateCollectionInput{CollectionId: id})
-		require.NoError(t, err)
-	}
+	e := openWithCollections(t, "c", "empty")
 	indexed(t, e, "c", []float32{1, 0, 0}, []float32{0, 1, 0})
 	batch := func(n, bad int) [][]float32 {
 		vs := make([][]float32, n)
