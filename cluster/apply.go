@@ -52,20 +52,27 @@ type Payload struct {
 // (from its [Clock]), with input the operation's engine input, making the
 // random IDs the operation needs. id is the command ID ([NewCommandID]).
 func NewMutation(id, op, node string, t int64, input any) (*Command, error) {
+	c, _, err := newMutation(id, op, node, t, input)
+	return c, err
+}
+
+// newMutation is [NewMutation], and the request the command carries (its
+// payload's Input).
+func newMutation(id, op, node string, t int64, input any) (*Command, json.RawMessage, error) {
 	p := Payload{}
 	if in, ok := input.(*engine.IndexFacesInput); ok && in != nil {
 		p.ImageId, p.FaceIds = engine.NewIndexFacesIDs(in)
 	}
 	var err error
 	if p.Input, err = engine.MutationRequest(op, input); err != nil {
-		return nil, err // the *engine.Error the caller gets
+		return nil, nil, err // the *engine.Error the caller gets
 	}
 	payload, err := json.Marshal(p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s payload: %v", ErrInvalidCommand, op, err)
+		return nil, nil, fmt.Errorf("%w: %s payload: %v", ErrInvalidCommand, op, err)
 	}
 	c := &Command{Version: CommandVersion, ID: id, Op: op, Node: node, Time: t, Payload: payload}
-	return c, c.Validate()
+	return c, p.Input, c.Validate()
 }
 
 // Outcome is what a command answered, as every node's apply recorded it.

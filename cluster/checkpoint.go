@@ -334,6 +334,11 @@ func (c *Checkpoints) all(ctx context.Context) ([]Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	return checkpointsIn(infos), nil
+}
+
+// checkpointsIn is [Checkpoints.all] of a listing of the bucket.
+func checkpointsIn(infos []*jetstream.ObjectInfo) []Checkpoint {
 	var out []Checkpoint
 	for _, info := range infos {
 		m := info.Metadata
@@ -348,5 +353,5 @@ func (c *Checkpoints) all(ctx context.Context) ([]Checkpoint, error) {
 		out = append(out, cp)
 	}
 	slices.SortFunc(out, cmpCheckpoints)
-	return out, nil
+	return out
 }

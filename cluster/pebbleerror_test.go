@@ -44,7 +44,7 @@ func TestClusterPebbleWriteErrorMidWorkload(t *testing.T) {
 		}
 		return nil
 	}))
-	replicas, dirs := openReplicas(ctx, t, c, testLogOptions(t), base, func(i int, o *ReplicaOptions) {
+	replicas, dirs := openReplicas(ctx, t, c, runLogOptions(t), base, func(i int, o *ReplicaOptions) {
 		o.RetryBackoff = 100 * time.Millisecond
 		if i == 2 {
 			o.Engine = &engine.Options{FS: fs}

@@ -109,18 +109,24 @@ func orEmpty[T any](in *T) *T {
 // applied it, and returns the outcome its apply recorded, decoded into O
 // (or its *engine.Error).
 func mutate[O any](ctx context.Context, r *Replica, op, token string, in any) (*O, error) {
-	if err := r.health.get(); err != nil {
-		return nil, unavailable(err, "this node cannot take %s now (%v); retry on another node", op, err)
-	}
 	// Every request is its own command, a token's retry too: the engine's
 	// token records, replicated by the apply, answer a repeated token as a
 	// single node would. An ID derived from the token would let the apply's
 	// outcome (and JetStream's deduplication) answer for a deleted and
 	// re-created collection, or a token whose first call failed.
 	id := NewCommandID()
-	cmd, err := NewMutation(id, op, r.opts.Name, r.clock.Now(), in)
+	cmd, req, err := newMutation(id, op, r.opts.Name, r.clock.Now(), in)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %s: %w", op, err)
+	}
+	// A request that no state can make succeed is refused as every node's
+	// apply would refuse it, on any node, healthy or not, without a log
+	// entry.
+	if err := engine.CheckRequest(op, req); err != nil {
+		return nil, err
+	}
+	if err := r.health.get(); err != nil {
+		return nil, unavailable(err, "this node cannot take %s now (%v); retry on another node", op, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.WriteTimeout)
 	defer cancel()

@@ -43,10 +43,13 @@ type Trimmed struct {
 // A checkpoint whose sequence is beyond the log's end (the log was
 // recreated) stops the trim with [ErrGap]: its store is ahead of the log.
 func (c *Checkpoints) Trim(ctx context.Context) (Trimmed, error) {
-	all, err := c.all(ctx)
+	// One listing serves the checkpoints and the orphaned uploads.
+	listed := time.Now()
+	infos, err := c.objects(ctx)
 	if err != nil {
 		return Trimmed{}, err
 	}
+	all := checkpointsIn(infos)
 	var verified []Checkpoint
 	for _, cp := range all {
 		if cp.Verified() {
@@ -78,7 +81,7 @@ func (c *Checkpoints) Trim(ctx context.Context) (Trimmed, error) {
 			out.Deleted = append(out.Deleted, cp.Name)
 		}
 	}
-	out.Orphans, err = c.purgeOrphans(ctx)
+	out.Orphans, err = c.purgeOrphans(ctx, infos, listed)
 	return out, err
 }
 
@@ -104,12 +107,11 @@ func (c *Checkpoints) trimBelow(ctx context.Context, newest, oldest Checkpoint) 
 // purgeOrphans purges the chunks of uploads that never got their metadata
 // (the uploading node was killed), once their last chunk is older than the
 // lease: an upload still going writes a chunk more often than that, and
-// its metadata right after its last chunk. It returns how many it purged.
-func (c *Checkpoints) purgeOrphans(ctx context.Context) (int, error) {
-	infos, err := c.objects(ctx)
-	if err != nil {
-		return 0, err
-	}
+// its metadata right after its last chunk. infos is the bucket's listing,
+// taken at listed: an upload whose metadata came after it wrote its last
+// chunk less than a lease before listed, or later, so it is measured from
+// listed, not now. It returns how many it purged.
+func (c *Checkpoints) purgeOrphans(ctx context.Context, infos []*jetstream.ObjectInfo, listed time.Time) (int, error) {
 	known := map[string]bool{}
 	for _, info := range infos {
 		known[info.NUID] = true
@@ -129,7 +131,7 @@ func (c *Checkpoints) purgeOrphans(ctx context.Context) (int, error) {
 			continue
 		}
 		last, err := stream.GetLastMsgForSubject(ctx, subj)
-		if err != nil || time.Since(last.Time) <= c.opts.Lease {
+		if err != nil || listed.Sub(last.Time) <= c.opts.Lease {
 			continue
 		}
 		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {

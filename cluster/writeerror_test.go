@@ -44,7 +44,7 @@ func TestClusterDiskFullMidWorkload(t *testing.T) {
 	require.NoError(t, err)
 	defer single.Close()
 	floor := freeBytes(t, base) - margin
-	replicas, dirs := openReplicas(ctx, t, c, testLogOptions(t), base, func(i int, o *ReplicaOptions) {
+	replicas, dirs := openReplicas(ctx, t, c, runLogOptions(t), base, func(i int, o *ReplicaOptions) {
 		o.RetryBackoff = 100 * time.Millisecond
 		if i == 2 {
 			o.Engine = &engine.Options{MinFreeBytes: floor}

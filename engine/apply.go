@@ -73,40 +73,103 @@ func applying(ctx context.Context) *applyCall {
 	return a
 }
 
-// applyOps are the mutations Apply runs, by operation name.
-var applyOps = map[string]func(e *Engine, ctx context.Context, request []byte) (any, error){
-	"CreateCollection":  applyOp((*Engine).CreateCollection),
-	"DeleteCollection":  applyOp((*Engine).DeleteCollection),
-	"IndexFaces":        applyOp((*Engine).IndexFaces),
-	"DeleteFaces":       applyOp((*Engine).DeleteFaces),
-	"CreateUser":        applyOp((*Engine).CreateUser),
-	"DeleteUser":        applyOp((*Engine).DeleteUser),
-	"AssociateFaces":    applyOp((*Engine).AssociateFaces),
-	"DisassociateFaces": applyOp((*Engine).DisassociateFaces),
+// mutation is how Apply runs one operation on its request (run), and the
+// checks of the request that the operation makes before it reads the
+// engine (check, for [CheckRequest]).
+type mutation struct {
+	run   func(e *Engine, ctx context.Context, request []byte) (any, error)
+	check func(request []byte) error
+}
+
+// applyOps are the mutations Apply runs, by operation name. Each check is
+// the first step of its operation, which makes it again itself.
+var applyOps = map[string]mutation{
+	"CreateCollection": applyOp((*Engine).CreateCollection, func(in *CreateCollectionInput) error {
+		_, _, _, err := in.settings()
+		return err
+	}),
+	"DeleteCollection": applyOp((*Engine).DeleteCollection, func(in *DeleteCollectionInput) error { return checked(in.validate) }),
+	"IndexFaces": applyOp((*Engine).IndexFaces, func(in *IndexFacesInput) error {
+		_, err := in.prepare()
+		return err
+	}),
+	"DeleteFaces": applyOp((*Engine).DeleteFaces, func(in *DeleteFacesInput) error { return checked(in.validate) }),
+	"CreateUser": applyOp((*Engine).CreateUser, func(in *CreateUserInput) error {
+		return checkUserCall(in.CollectionId, in.UserId, in.ClientRequestToken)
+	}),
+	"DeleteUser": applyOp((*Engine).DeleteUser, func(in *DeleteUserInput) error {
+		return checkUserCall(in.CollectionId, in.UserId, in.ClientRequestToken)
+	}),
+	"AssociateFaces": applyOp((*Engine).AssociateFaces, func(in *AssociateFacesInput) error {
+		var threshold float64
+		return checked(in.membership(&threshold).validate)
+	}),
+	"DisassociateFaces": applyOp((*Engine).DisassociateFaces, func(in *DisassociateFacesInput) error {
+		return checked(in.membership().validate)
+	}),
 }
 
 // IsMutation reports whether op names an operation [Engine.Apply] runs.
-func IsMutation(op string) bool { return applyOps[op] != nil }
+func IsMutation(op string) bool { _, ok := applyOps[op]; return ok }
 
-func applyOp[In, Out any](call func(*Engine, context.Context, *In) (*Out, error)) func(*Engine, context.Context, []byte) (any, error) {
-	return func(e *Engine, ctx context.Context, request []byte) (any, error) {
-		in := new(In)
-		target, done := requestTarget(in)
-		dec := json.NewDecoder(bytes.NewReader(request))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(target); err != nil {
-			return nil, invalid("the request does not decode: %v", err)
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return nil, invalid("the request has data after its end")
-		}
-		done()
-		out, err := call(e, ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		return out, nil
+// notMutation is the outcome of an op Apply does not run.
+func notMutation(op string) *Error {
+	return invalid("%s is not an operation a command applies", op)
+}
+
+// CheckRequest returns the error [Engine.Apply] answers for the request of
+// the mutation op whatever any engine holds: op is not a mutation, the
+// request does not decode, or its parameters break a constraint (the
+// checks each operation makes before it reads the engine, the same
+// function). nil means only an engine's state may still refuse it. A
+// replicated log calls it before it publishes a request, so that one that
+// can never succeed costs no entry and gets the same [*Error].
+func CheckRequest(op string, request []byte) error {
+	m, ok := applyOps[op]
+	if !ok {
+		return notMutation(op)
 	}
+	return m.check(request)
+}
+
+func applyOp[In, Out any](call func(*Engine, context.Context, *In) (*Out, error), check func(*In) error) mutation {
+	return mutation{
+		run: func(e *Engine, ctx context.Context, request []byte) (any, error) {
+			in, err := decodeRequest[In](request)
+			if err != nil {
+				return nil, err
+			}
+			out, err := call(e, ctx, in)
+			if err != nil {
+				return nil, err
+			}
+			return out, nil
+		},
+		check: func(request []byte) error {
+			in, err := decodeRequest[In](request)
+			if err != nil {
+				return err
+			}
+			return check(in)
+		},
+	}
+}
+
+// decodeRequest decodes an Apply's request into the operation's input,
+// its Go-only fields included.
+func decodeRequest[In any](request []byte) (*In, error) {
+	in := new(In)
+	target, done := requestTarget(in)
+	dec := json.NewDecoder(bytes.NewReader(request))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(target); err != nil {
+		return nil, invalid("the request does not decode: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, invalid("the request has data after its end")
+	}
+	done()
+	return in, nil
 }
 
 // Apply runs the mutation op (one of the eight that change a collection)
@@ -120,7 +183,7 @@ func applyOp[In, Out any](call func(*Engine, context.Context, *In) (*Out, error)
 // mutation or of env's records was written, and the same Apply may be
 // made again. Calls from one goroutine only, in the log's order.
 func (e *Engine) Apply(ctx context.Context, op string, request []byte, env *ApplyEnv) (*Outcome, error) {
-	run := applyOps[op]
+	run := applyOps[op].run
 	switch {
 	case env == nil || env.Time.IsZero():
 		return nil, fmt.Errorf("%w: %s without a time", ErrApply, op)
@@ -133,7 +196,7 @@ func (e *Engine) Apply(ctx context.Context, op string, request []byte, env *Appl
 	a := &applyCall{env: env}
 	var o *Outcome
 	if run == nil {
-		o = &Outcome{Err: invalid("%s is not an operation a command applies", op)}
+		o = &Outcome{Err: notMutation(op)}
 	} else {
 		out, err := run(e, context.WithValue(ctx, applyKey{}, a), request)
 		if local := localFailure(err); local != nil {

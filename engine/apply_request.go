@@ -27,7 +27,7 @@ type indexFacesRequest struct {
 // an InvalidParameterException, as the engine would answer it.
 func MutationRequest(op string, in any) ([]byte, error) {
 	if !IsMutation(op) {
-		return nil, invalid("%s is not an operation a command applies", op)
+		return nil, notMutation(op)
 	}
 	var w any = in
 	switch in := in.(type) {

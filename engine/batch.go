@@ -100,11 +100,12 @@ func (e *Engine) SearchFacesBatch(ctx context.Context, in *SearchFacesBatchInput
 
 // searchBatch normalizes every vector, then calls each with the collection
 // for one group of them at a time, lo being the group's first index, under
-// the collection's read lock.
+// the collection's read lock. Every vector is checked before the first
+// group is searched, so a bad one fails the batch before any work.
 func (e *Engine) searchBatch(ctx context.Context, id string, vectors [][]float32, each func(c *collection, lo int, qs [][]float32) error) error {
 	qs := make([][]float32, len(vectors))
 	for i, vec := range vectors {
-		q, err := normalize(vec, fmt.Sprintf("Vectors[%d]", i))
+		q, err := normalize(vec, batchVector(i))
 		if err != nil {
 			return err
 		}
@@ -115,26 +116,40 @@ func (e *Engine) searchBatch(ctx context.Context, id string, vectors [][]float32
 		return err
 	}
 	defer release()
-	for lo := 0; lo < len(qs); lo += batchGroup {
-		group := qs[lo:min(lo+batchGroup, len(qs))]
-		if err := c.searchGroup(ctx, id, lo, group, each); err != nil {
+	for lo := 0; lo < len(qs); {
+		hi, err := c.searchGroup(ctx, id, lo, qs, each)
+		if err != nil {
 			return err
 		}
+		lo = hi
 	}
 	return nil
 }
 
-// searchGroup checks the group's vectors against the collection's dimension
-// and searches them, all under c.mu held shared.
-func (c *collection) searchGroup(ctx context.Context, id string, lo int, qs [][]float32, each func(c *collection, lo int, qs [][]float32) error) error {
+// batchVector names the batch's i-th vector in errors.
+func batchVector(i int) string { return fmt.Sprintf("Vectors[%d]", i) }
+
+// searchGroup searches the group of qs from lo, under c.mu held shared,
+// and returns where the next group starts. The first group checks every
+// vector against the collection's dimension first, under the same hold:
+// a dimension once fixed never changes, so the later groups need no check.
+// A collection without one yet holds no vectors, so the first group is then
+// the whole batch, each answer empty, all from that one version.
+func (c *collection) searchGroup(ctx context.Context, id string, lo int, qs [][]float32, each func(c *collection, lo int, qs [][]float32) error) (int, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	for _, q := range qs {
-		if err := c.checkQueryDim(q, id); err != nil {
-			return err
+	hi := min(lo+batchGroup, len(qs))
+	if lo == 0 {
+		for i, q := range qs {
+			if err := checkDim(batchVector(i), len(q), id, c.dim); err != nil {
+				return 0, err
+			}
+		}
+		if c.dim == 0 {
+			hi = len(qs)
 		}
 	}
-	return each(c, lo, qs)
+	return hi, each(c, lo, qs[lo:hi])
 }
 
 // scanBatch is scan for many queries: out[i] is what scan returns for

@@ -118,10 +118,20 @@ func (e *Engine) beginIdempotent(ctx context.Context, v *validator, id, op, toke
 // input is a collection, a user and a token.
 func (e *Engine) beginUserCall(ctx context.Context, op, coll, userID, token string, params, out any) (*collection, *idempotent, func(), error) {
 	var v validator
+	validateUserCall(&v, coll, userID, token)
+	return e.beginIdempotent(ctx, &v, coll, op, token, params, out)
+}
+
+// checkUserCall is the error of validateUserCall's problems.
+func checkUserCall(coll, userID, token string) error {
+	return checked(func(v *validator) { validateUserCall(v, coll, userID, token) })
+}
+
+// validateUserCall checks the input of CreateUser or DeleteUser.
+func validateUserCall(v *validator, coll, userID, token string) {
 	v.collectionID(coll)
 	v.userID("UserId", userID, true)
 	v.clientToken(token)
-	return e.beginIdempotent(ctx, &v, coll, op, token, params, out)
 }
 
 // membershipCall is the input of AssociateFaces or DisassociateFaces that
@@ -133,18 +143,23 @@ type membershipCall struct {
 	more             func(*validator)
 }
 
+// validate checks m's fields.
+func (m membershipCall) validate(v *validator) {
+	v.collectionID(m.coll)
+	v.userID("UserId", m.userID, true)
+	v.faceIDList("FaceIds", m.faceIDs, true, maxUserFaceIDs)
+	if m.more != nil {
+		m.more(v)
+	}
+	v.clientToken(m.token)
+}
+
 // beginMembership is beginIdempotent for a call that changes a user's
 // faces: it also finds the user, and returns holding c.mu shared, which
 // the caller releases.
 func (e *Engine) beginMembership(ctx context.Context, m membershipCall, params, out any) (*collection, *user, *idempotent, func(), error) {
 	var v validator
-	v.collectionID(m.coll)
-	v.userID("UserId", m.userID, true)
-	v.faceIDList("FaceIds", m.faceIDs, true, maxUserFaceIDs)
-	if m.more != nil {
-		m.more(&v)
-	}
-	v.clientToken(m.token)
+	m.validate(&v)
 	c, tok, done, err := e.beginIdempotent(ctx, &v, m.coll, m.op, m.token, params, out)
 	if err != nil || c == nil {
 		return nil, nil, nil, nil, err

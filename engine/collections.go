@@ -24,10 +24,8 @@ const (
 // CreateCollection creates an empty collection.
 func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput) (*CreateCollectionOutput, error) {
 	in = orEmpty(in)
-	var v validator
-	v.collectionID(in.CollectionId)
-	dim, cv, tier := v.collectionSettings(in)
-	if err := v.err(); err != nil {
+	dim, cv, tier, err := in.settings()
+	if err != nil {
 		return nil, err
 	}
 	if err := e.writable(); err != nil {
@@ -58,13 +56,23 @@ func (e *Engine) CreateCollection(ctx context.Context, in *CreateCollectionInput
 	return out, nil
 }
 
+// settings checks CreateCollection's input and returns the collection's
+// settings.
+func (in *CreateCollectionInput) settings() (dim int, cv *curve, tier index.Tier, err error) {
+	var v validator
+	v.collectionID(in.CollectionId)
+	dim, cv, tier = v.collectionSettings(in)
+	return dim, cv, tier, v.err()
+}
+
+// validate checks DeleteCollection's input.
+func (in *DeleteCollectionInput) validate(v *validator) { v.collectionID(in.CollectionId) }
+
 // DeleteCollection deletes a collection with all its faces and users. It
 // waits for calls in flight on the collection.
 func (e *Engine) DeleteCollection(ctx context.Context, in *DeleteCollectionInput) (*DeleteCollectionOutput, error) {
 	in = orEmpty(in)
-	var v validator
-	v.collectionID(in.CollectionId)
-	if err := v.err(); err != nil {
+	if err := checked(in.validate); err != nil {
 		return nil, err
 	}
 	if err := e.writable(); err != nil {

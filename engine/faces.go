@@ -79,11 +79,20 @@ func queryVector(img *Image, vec []float32) (*query, error) {
 
 func newUUID() string { return uuid.Must(uuid.NewRandom()).String() }
 
-// IndexFaces adds faces to a collection. Faces past MaxFaces (at most 100 per
-// call) come back in UnindexedFaces. The first face of a collection created
-// without a dimension fixes it.
-func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFacesOutput, error) {
-	in = orEmpty(in)
+// indexPlan is what IndexFaces makes of its input before it reads the
+// engine: the faces it indexes (at most MaxFaces), their boxes (nil for the
+// whole image) and normalized vectors, and the output it fills, which
+// already lists the faces past MaxFaces.
+type indexPlan struct {
+	faces []FaceEmbedding
+	boxes []*store.Box
+	vecs  [][]float32
+	out   *IndexFacesOutput
+}
+
+// prepare checks IndexFaces' input, all of it that needs no engine state,
+// and returns its plan.
+func (in *IndexFacesInput) prepare() (*indexPlan, error) {
 	var v validator
 	v.collectionID(in.CollectionId)
 	v.externalImageID(in.ExternalImageId)
@@ -151,6 +160,19 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 		}
 		vecs[i] = nv
 	}
+	return &indexPlan{faces: faces, boxes: boxes, vecs: vecs, out: out}, nil
+}
+
+// IndexFaces adds faces to a collection. Faces past MaxFaces (at most 100 per
+// call) come back in UnindexedFaces. The first face of a collection created
+// without a dimension fixes it.
+func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFacesOutput, error) {
+	in = orEmpty(in)
+	p, err := in.prepare()
+	if err != nil {
+		return nil, err
+	}
+	faces, boxes, vecs, out := p.faces, p.boxes, p.vecs, p.out
 	if err := e.writable(); err != nil {
 		return nil, err
 	}
@@ -309,13 +331,18 @@ func (e *Engine) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesO
 	return out, nil
 }
 
+// validate checks DeleteFaces' input.
+func (in *DeleteFacesInput) validate(v *validator) {
+	v.collectionID(in.CollectionId)
+	v.faceIDList("FaceIds", in.FaceIds, true, maxDeleteFaceIDs)
+}
+
 // DeleteFaces deletes faces that belong to no user. Faces of a user and
 // unknown faces come back in UnsuccessfulFaceDeletions.
 func (e *Engine) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*DeleteFacesOutput, error) {
 	in = orEmpty(in)
 	var v validator
-	v.collectionID(in.CollectionId)
-	v.faceIDList("FaceIds", in.FaceIds, true, maxDeleteFaceIDs)
+	in.validate(&v)
 	c, done, err := e.beginWrite(&v, in.CollectionId)
 	if err != nil {
 		return nil, err

@@ -21,7 +21,9 @@ type Options struct {
 	// MinFreeBytes is the free-space floor: a mutating call that would
 	// leave less free space than this on the store's file system fails with
 	// ThrottlingException (see [ErrDiskFull]); reads go on, and writes
-	// resume once there is more. A negative value turns the floor off.
+	// resume once there is more. A negative value turns the floor off; a
+	// flush failing for lack of space refuses writes the same way whatever
+	// the floor.
 	// The default value is 5% of the file system, at least 256 MiB and at
 	// most 20 GiB.
 	MinFreeBytes int64

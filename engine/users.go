@@ -202,11 +202,7 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 	in = orEmpty(in)
 	var threshold float64
 	out := &AssociateFacesOutput{AssociatedFaces: []AssociatedFace{}, UnsuccessfulFaceAssociations: []UnsuccessfulFaceAssociation{}}
-	call := membershipCall{op: "AssociateFaces", coll: in.CollectionId, userID: in.UserId, faceIDs: in.FaceIds, token: in.ClientRequestToken,
-		more: func(v *validator) {
-			threshold = v.percent("UserMatchThreshold", in.UserMatchThreshold, DefaultAssociateFacesThreshold)
-		}}
-	c, u, tok, done, err := e.beginMembership(ctx, call, in.withoutToken(), out)
+	c, u, tok, done, err := e.beginMembership(ctx, in.membership(&threshold), in.withoutToken(), out)
 	if err != nil || c == nil { // c is nil for a repeated call, answered in out
 		return result(out, err)
 	}
@@ -252,6 +248,14 @@ func (e *Engine) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*
 	return out, nil
 }
 
+// membership is AssociateFaces' membershipCall, which sets threshold.
+func (in *AssociateFacesInput) membership(threshold *float64) membershipCall {
+	return membershipCall{op: "AssociateFaces", coll: in.CollectionId, userID: in.UserId, faceIDs: in.FaceIds, token: in.ClientRequestToken,
+		more: func(v *validator) {
+			*threshold = v.percent("UserMatchThreshold", in.UserMatchThreshold, DefaultAssociateFacesThreshold)
+		}}
+}
+
 // commitMembership writes a user's new face set and, once durable, publishes
 // it with the recomputed user vector. The caller holds c.writeMu.
 func (e *Engine) commitMembership(ctx context.Context, c *collection, coll string, u *user, newFaces []string, recs []*store.Face, tok *idempotent, out any) error {
@@ -280,14 +284,18 @@ func (e *Engine) commitMembership(ctx context.Context, c *collection, coll strin
 	return nil
 }
 
+// membership is DisassociateFaces' membershipCall.
+func (in *DisassociateFacesInput) membership() membershipCall {
+	return membershipCall{op: "DisassociateFaces", coll: in.CollectionId, userID: in.UserId, faceIDs: in.FaceIds, token: in.ClientRequestToken}
+}
+
 // DisassociateFaces removes faces from a user. Unknown faces and faces of
 // another user come back in UnsuccessfulFaceDisassociations; faces of no
 // user are skipped.
 func (e *Engine) DisassociateFaces(ctx context.Context, in *DisassociateFacesInput) (*DisassociateFacesOutput, error) {
 	in = orEmpty(in)
 	out := &DisassociateFacesOutput{DisassociatedFaces: []DisassociatedFace{}, UnsuccessfulFaceDisassociations: []UnsuccessfulFaceDisassociation{}}
-	call := membershipCall{op: "DisassociateFaces", coll: in.CollectionId, userID: in.UserId, faceIDs: in.FaceIds, token: in.ClientRequestToken}
-	c, u, tok, done, err := e.beginMembership(ctx, call, in.withoutToken(), out)
+	c, u, tok, done, err := e.beginMembership(ctx, in.membership(), in.withoutToken(), out)
 	if err != nil || c == nil { // c is nil for a repeated call, answered in out
 		return result(out, err)
 	}

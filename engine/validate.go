@@ -245,6 +245,13 @@ func (v *validator) addf(format string, args ...any) {
 	v.problems = append(v.problems, fmt.Sprintf(format, args...))
 }
 
+// checked is the error of the problems validate finds.
+func checked(validate func(*validator)) error {
+	var v validator
+	validate(&v)
+	return v.err()
+}
+
 func (v *validator) err() error {
 	switch len(v.problems) {
 	case 0:

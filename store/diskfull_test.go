@@ -87,8 +87,18 @@ func TestDefaultFloor(t *testing.T) {
 // TestFlushFailsForLackOfSpace: when Pebble's flush fails with ENOSPC
 // (injected with errorfs; the free space the file system reports is
 // plenty), the process goes on, writes are refused with ErrDiskFull, reads
-// go on, and once the flush succeeds again writes resume by themselves.
+// go on, and once the flush succeeds again writes resume by themselves;
+// all of it whatever the floor, even with the floor off.
 func TestFlushFailsForLackOfSpace(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		minFree int64
+	}{{"default floor", 0}, {"floor off", -1}} {
+		t.Run(tc.name, func(t *testing.T) { flushFailsForLackOfSpace(t, tc.minFree) })
+	}
+}
+
+func flushFailsForLackOfSpace(t *testing.T, minFree int64) {
 	var full atomic.Bool
 	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
 		if full.Load() && op.Kind == errorfs.OpCreate && strings.HasSuffix(op.Path, ".sst") {
@@ -97,7 +107,7 @@ func TestFlushFailsForLackOfSpace(t *testing.T) {
 		return nil
 	}))
 	var logged atomic.Int32
-	s, err := Open("db", &Options{FS: fs, Logger: countLogger{&logged}})
+	s, err := Open("db", &Options{FS: fs, Logger: countLogger{&logged}, MinFreeBytes: minFree})
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, putFace(s, 1))

@@ -30,7 +30,7 @@ const (
 type diskGuard struct {
 	fs    vfs.FS
 	dir   string
-	floor int64 // negative: no floor; 0: the default, from the file system's size
+	floor int64 // negative: no floor (bgFull still refuses writes); 0: the default, from the file system's size
 	// bgFull is set while Pebble's flushes or compactions fail for lack of
 	// space (it retries them at once), and cleared by one that succeeds.
 	bgFull atomic.Bool
@@ -45,7 +45,8 @@ type diskGuard struct {
 }
 
 // allow returns an error wrapping [ErrDiskFull] if a write of about need
-// bytes would leave less free space than the floor. When the free space
+// bytes would leave less free space than the floor, or while Pebble's
+// background writes fail for lack of space. When the free space
 // cannot be read, the write goes ahead: the floor is a margin, and a disk
 // that really is full fails the write anyway.
 func (g *diskGuard) allow(need int64) error {
@@ -53,11 +54,13 @@ func (g *diskGuard) allow(need int64) error {
 		return fmt.Errorf("%w: the disk under %s was too full to replay the log when the store was opened, so it was opened read-only; "+
 			"free space and restart to take writes again", ErrDiskFull, g.dir)
 	}
-	if g.floor < 0 {
-		return nil
-	}
+	// Whatever the floor, even with it off: a write taken while Pebble's
+	// flushes fail only grows the memtables that cannot be flushed.
 	if g.bgFull.Load() {
 		return fmt.Errorf("%w: Pebble's background writes in %s are failing for lack of space", ErrDiskFull, g.dir)
+	}
+	if g.floor < 0 {
+		return nil
 	}
 	u, err := g.fs.GetDiskUsage(g.dir)
 	if err != nil {

@@ -19,10 +19,11 @@ var (
 	// ErrNoStore means a read-only Open found no store in the directory.
 	ErrNoStore = errors.New("store: no store in the directory")
 	// ErrDiskFull means a write was refused because it would leave less free
-	// space on the store's file system than [Options.MinFreeBytes]. Nothing
-	// of it was written; writes resume by themselves once space is freed,
-	// and reads go on meanwhile. A store that Open found without room even
-	// to replay its log is opened read-only, and takes writes again once
-	// reopened with space.
+	// space on the store's file system than [Options.MinFreeBytes], or came
+	// while Pebble's flushes fail for lack of space. Nothing of it was
+	// written; writes resume by themselves once space is freed, and reads go
+	// on meanwhile. A store that Open found without room even to replay its
+	// log is opened read-only, and takes writes again once reopened with
+	// space.
 	ErrDiskFull = errors.New("store: too little free disk space to take writes")
 )

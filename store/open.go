@@ -29,8 +29,9 @@ type Options struct {
 	// MinFreeBytes is the free-space floor: a write that would leave less
 	// free space than this on the store's file system is refused with
 	// [ErrDiskFull], and writes resume once there is more. A negative value
-	// turns the floor off. The default value is 5% of the file system's
-	// size, at least 256 MiB and at most 20 GiB.
+	// turns the floor off; a flush failing for lack of space refuses writes
+	// the same way whatever the floor. The default value is 5% of the file
+	// system's size, at least 256 MiB and at most 20 GiB.
 	MinFreeBytes int64
 	// Salvage lets Open drop the records of a write-ahead log from a place
 	// where it is damaged (see [LogDamage]), after copying the logs as they

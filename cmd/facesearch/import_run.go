@@ -69,6 +69,56 @@ func npyRows(inputs []importInput, dim int) int {
 	return rows
 }
 
+// inputFormat is the format of records a file's name gives: npy for .npy;
+// jsonl for .jsonl, .ndjson, .json and standard input ("-"); "" for any
+// other name.
+func inputFormat(path string) string {
+	if path == "-" {
+		return "jsonl"
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".npy":
+		return "npy"
+	case ".jsonl", ".ndjson", ".json":
+		return "jsonl"
+	}
+	return ""
+}
+
+// recordFile is an open input of records, read through a counter of its
+// bytes for progress.
+type recordFile struct {
+	recs  iter.Seq2[records.Sourced, error]
+	read  *countingReader
+	size  int64 // 0 for standard input
+	close func() error
+}
+
+// openRecords opens path ("-" is m.Stdin) to read its records in format:
+// npy, with the sidecar of IDs if not "", or jsonl. The caller closes it.
+func (m *Main) openRecords(path, format, sidecar string) (*recordFile, error) {
+	var src io.Reader = m.Stdin
+	name := "(stdin)"
+	rf := &recordFile{close: func() error { return nil }}
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		if fi, err := f.Stat(); err == nil {
+			rf.size = fi.Size()
+		}
+		src, name, rf.close = f, path, f.Close
+	}
+	rf.read = &countingReader{r: src}
+	if format == "npy" {
+		rf.recs = records.ReadNPY(name, rf.read, sidecar)
+	} else {
+		rf.recs = records.ReadJSONL(name, rf.read)
+	}
+	return rf, nil
+}
+
 // expandInputs lists the files to import: directories are walked for .npy,
 // .jsonl and .ndjson files in name order.
 func expandInputs(paths []string, format string) ([]importInput, error) {
@@ -76,19 +126,9 @@ func expandInputs(paths []string, format string) ([]importInput, error) {
 	add := func(p string, size int64, explicit bool) error {
 		f := format
 		if f == "auto" {
-			switch strings.ToLower(filepath.Ext(p)) {
-			case ".npy":
-				f = "npy"
-			case ".jsonl", ".ndjson", ".json":
-				f = "jsonl"
-			default:
-				if !explicit {
-					return nil
-				}
-				if p == "-" {
-					f = "jsonl"
-					break
-				}
+			if f = inputFormat(p); f == "" && !explicit {
+				return nil
+			} else if f == "" {
 				return fmt.Errorf("%s: cannot tell its format from its name: want .npy, .jsonl or .ndjson, or give --format", p)
 			}
 		}
@@ -170,30 +210,16 @@ func (r *importRun) all(inputs []importInput) error {
 }
 
 func (r *importRun) one(in importInput) error {
-	var src io.Reader = r.m.Stdin
-	name := in.path
-	if in.path == "-" {
-		name = "(stdin)"
-	} else {
-		f, err := os.Open(in.path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		src = f
+	rf, err := r.m.openRecords(in.path, in.format, in.sidecar)
+	if err != nil {
+		return err
 	}
-	cr := &countingReader{r: src}
-	var recs iter.Seq2[records.Sourced, error]
-	if in.format == "npy" {
-		recs = records.ReadNPY(name, cr, in.sidecar)
-	} else {
-		recs = records.ReadJSONL(name, cr)
-	}
+	defer rf.close()
 	defaultUser := r.user
 	if r.userFromDir {
 		defaultUser = filepath.Base(filepath.Dir(in.path))
 	}
-	for s, err := range recs {
+	for s, err := range rf.recs {
 		if err != nil {
 			var re *records.Error
 			if !errors.As(err, &re) {
@@ -211,7 +237,7 @@ func (r *importRun) one(in importInput) error {
 		if err := r.add(s); err != nil {
 			return err
 		}
-		r.prog.Tick(r.done+cr.n.Load(), r.n)
+		r.prog.Tick(r.done+rf.read.n.Load(), r.n)
 	}
 	r.done += in.size
 	return nil

@@ -5,10 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"iter"
-	"os"
-	"strings"
 
 	"github.com/facesearch/facesearch/engine"
 	"github.com/facesearch/facesearch/internal/records"
@@ -44,27 +40,16 @@ type facesProbeResult struct {
 // an (n, d) or (d,) .npy or JSON Lines of records with an "embedding", and
 // writes one JSON line per probe, in input order.
 func (m *Main) searchQueries(ctx context.Context, e *engine.Engine, what, coll, path string, threshold float32, maxResults int32, quiet bool) error {
-	var src io.Reader = m.Stdin
-	name, size := "(stdin)", int64(0)
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if fi, err := f.Stat(); err == nil {
-			size = fi.Size()
-		}
-		src, name = f, path
+	format := inputFormat(path)
+	if format == "" {
+		format = "jsonl"
 	}
-	cr := &countingReader{r: src}
-	var recs iter.Seq2[records.Sourced, error]
-	if strings.HasSuffix(strings.ToLower(path), ".npy") {
-		recs = records.ReadNPY(name, cr, "")
-	} else {
-		recs = records.ReadJSONL(name, cr)
+	rf, err := m.openRecords(path, format, "")
+	if err != nil {
+		return err
 	}
-	prog := newProgress(m.Stderr, "probes", size, quiet)
+	defer rf.close()
+	prog := newProgress(m.Stderr, "probes", rf.size, quiet)
 	defer prog.Done()
 	enc := records.NewEncoder(m.Stdout)
 
@@ -79,10 +64,10 @@ func (m *Main) searchQueries(ctx context.Context, e *engine.Engine, what, coll, 
 		}
 		done += len(chunk)
 		chunk = chunk[:0]
-		prog.Tick(cr.n.Load(), done)
+		prog.Tick(rf.read.n.Load(), done)
 		return nil
 	}
-	for s, err := range recs {
+	for s, err := range rf.recs {
 		if err != nil {
 			return err
 		}

@@ -113,10 +113,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		if err != nil {
 			return storeOpenError(*dir, err)
 		}
-		if d := e.Salvaged(); d != nil {
-			log.Warn("salvaged the store: dropped the records of a damaged write-ahead log", "file", d.File, "offset", d.Offset,
-				"bytes", d.Bytes, "later_logs", d.LaterLogs, "saved_in", d.SavedIn)
-		}
+		logSalvaged(log, e, "")
 		// Closed last, after every request in flight has finished.
 		defer func() {
 			if err := e.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
@@ -186,6 +183,16 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	log.Info("HTTP server stopped; closing the store")
 	return nil
+}
+
+// logSalvaged warns of what opening e dropped from a damaged write-ahead
+// log under --salvage, if anything; then says where the dropped records
+// come back from, if they do.
+func logSalvaged(log *slog.Logger, e *engine.Engine, then string) {
+	if d := e.Salvaged(); d != nil {
+		log.Warn("salvaged the store: dropped the records of a damaged write-ahead log"+then, "file", d.File, "offset", d.Offset,
+			"bytes", d.Bytes, "later_logs", d.LaterLogs, "saved_in", d.SavedIn)
+	}
 }
 
 // storeOpenError says what to do about a store that did not open.

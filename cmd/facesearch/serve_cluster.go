@@ -241,10 +241,7 @@ func openCluster(ctx context.Context, c *clusterConfig, data string, eopts *engi
 		}
 		closeNATS()
 	}
-	if d := rep.LocalEngine().Salvaged(); d != nil {
-		log.Warn("salvaged the store: dropped the records of a damaged write-ahead log; the log gives them back", "file", d.File,
-			"offset", d.Offset, "bytes", d.Bytes, "later_logs", d.LaterLogs, "saved_in", d.SavedIn)
-	}
+	logSalvaged(log, rep.LocalEngine(), "; the log gives them back")
 	stopCheckpointer, err := startCheckpointer(cps, rep, c, data, log)
 	if err != nil {
 		closeReplica()
