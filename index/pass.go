@@ -134,7 +134,7 @@ func (m *Matrix) newPlan(qs []*query, workers int, tier Tier) *plan {
 		case p.packed != nil:
 			p.tops[w] = make([]float32, len(p.packed)/dim)
 			p.scratch[w] = make([]float32, len(p.tops[w])*p.run)
-			p.floors[w] = make([]float32, nq)
+			p.floors[w] = make([]float32, nq, nq+16) // 64 bytes spare: the workers' floors stay off each other's cache lines
 			for i, q := range qs {
 				p.floors[w][i] = q.heaps[w].floor
 			}
