@@ -16,6 +16,13 @@ import (
 // peakRead is how long each read of the FMA peak runs.
 const peakRead = 500 * time.Millisecond
 
+// bestOfPairs is how many pairs of a short peak read (bestOfRead) and one
+// timed batched call the float32 collection's best-pass reading takes.
+const (
+	bestOfPairs = 5
+	bestOfRead  = 200 * time.Millisecond
+)
+
 // throughput measures coll's many-query figures at Concurrency and Batch
 // queries. coalesced is qps_concurrent, already measured at Concurrency
 // callers; each batched measurement follows a read of the FMA peak, so
@@ -31,6 +38,11 @@ func (h *harness) throughput(ctx context.Context, coll string, coalesced float64
 		}
 		x := Throughput{Batch: size, BatchedQPS: qps,
 			BatchedGFLOPS: 2 * float64(cfg.Users) * float64(cfg.Dim) * qps / 1e9, CoalescedQPS: coalesced}
+		if coll == collFloat32 {
+			if x.BestPassGFLOPS, x.BestPassVsPeak, err = h.bestPass(ctx, coll, size); err != nil {
+				return nil, err
+			}
+		}
 		if size != cfg.Concurrency {
 			if x.CoalescedQPS, err = h.qps(ctx, coll, size); err != nil {
 				return nil, err
@@ -43,12 +55,17 @@ func (h *harness) throughput(ctx context.Context, coll string, coalesced float64
 	return out, nil
 }
 
+// batchInput is one SearchUsersBatch call of size probes on coll.
+func (h *harness) batchInput(coll string, size int) *engine.SearchUsersBatchInput {
+	return &engine.SearchUsersBatchInput{CollectionId: coll, Vectors: h.probes[:size],
+		MaxUsers: ptr(int32(searchK)), UserMatchThreshold: ptr[float32](0)}
+}
+
 // batched calls SearchUsersBatch with size probes at a time, one call
 // after another, for QPSDuration (at least one call), and returns queries
 // answered per second.
 func (h *harness) batched(ctx context.Context, coll string, size int) (float64, error) {
-	in := &engine.SearchUsersBatchInput{CollectionId: coll, Vectors: h.probes[:size],
-		MaxUsers: ptr(int32(searchK)), UserMatchThreshold: ptr[float32](0)}
+	in := h.batchInput(coll, size)
 	h.logf("batches of %d queries on %s for %v", size, coll, h.cfg.QPSDuration)
 	deadline := time.Now().Add(h.cfg.QPSDuration)
 	t0 := time.Now()
@@ -60,6 +77,29 @@ func (h *harness) batched(ctx context.Context, coll string, size int) (float64, 
 		n += size
 	}
 	return float64(n) / time.Since(t0).Seconds(), nil
+}
+
+// bestPass is the symmetric reading of a batched call against the peak:
+// bestOfPairs times, a bestOfRead read of the FMA peak and right after it
+// one timed SearchUsersBatch call of size probes. It returns the fastest
+// call's GFLOP/s (2·users·dim·size over its time) and its ratio to the
+// best of those reads: other work on the machine only ever lowers either,
+// so the best of each is each at its least disturbed. These reads stay
+// out of fma_peak_gflops, which keeps its own.
+func (h *harness) bestPass(ctx context.Context, coll string, size int) (gflops, vsPeak float64, err error) {
+	in := h.batchInput(coll, size)
+	h.logf("best of %d batches of %d queries on %s, each after a peak read", bestOfPairs, size, coll)
+	flops := 2 * float64(h.cfg.Users) * float64(h.cfg.Dim) * float64(size)
+	peak := 0.0
+	for range bestOfPairs {
+		peak = max(peak, index.FMAPeak(runtime.GOMAXPROCS(0), bestOfRead)/1e9)
+		t0 := time.Now()
+		if _, err := h.e.SearchUsersBatch(ctx, in); err != nil {
+			return 0, 0, err
+		}
+		gflops = max(gflops, flops/time.Since(t0).Seconds()/1e9)
+	}
+	return gflops, gflops / peak, nil
 }
 
 // eval times cfg.Eval over EvalProbes probes and every user vector (the

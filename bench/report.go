@@ -127,6 +127,13 @@ type Throughput struct {
 	// the report's fma_peak_gflops.
 	BatchedGFLOPS float64 `json:"batched_gflops"`
 	BatchedVsPeak float64 `json:"batched_vs_peak"`
+	// BestPassGFLOPS is the float32 collection's fastest single batched
+	// call among a few, each timed right after a short read of the FMA
+	// peak, and BestPassVsPeak its ratio to the best of those reads (see
+	// harness.bestPass): best against best, where BatchedVsPeak is a mean
+	// against a best. Absent for a compressed tier.
+	BestPassGFLOPS float64 `json:"best_pass_gflops,omitempty"`
+	BestPassVsPeak float64 `json:"best_pass_vs_peak,omitempty"`
 	// CoalescedQPS is SearchUsersByImage from Batch concurrent callers,
 	// whose searches share passes; CoalescedVsBatched divides it by
 	// BatchedQPS. At Concurrency callers it is qps_concurrent itself.

@@ -49,8 +49,17 @@ func TestRunThroughput(t *testing.T) {
 			assert.InDelta(t, 2*float64(cfg.Users*cfg.Dim)*x.BatchedQPS/1e9, x.BatchedGFLOPS, 1e-9, name)
 			assert.InDelta(t, x.BatchedGFLOPS/rep.FMAPeakGFLOPS, x.BatchedVsPeak, 1e-9, name)
 			assert.InDelta(t, x.CoalescedQPS/x.BatchedQPS, x.CoalescedVsBatched, 1e-9, name)
+			if name == "float32" {
+				assert.Positive(t, x.BestPassGFLOPS, name)
+				assert.Positive(t, x.BestPassVsPeak, name)
+			} else {
+				assert.Zero(t, x.BestPassGFLOPS, name)
+				assert.Zero(t, x.BestPassVsPeak, name)
+			}
 		}
 	}
+	assert.Contains(t, progress.String(), "best of 5 batches of 8 queries on bench-float32")
+	assert.NotContains(t, progress.String(), "on bench-compressed, each after a peak read")
 	assert.Equal(t, rep.QPSConcurrent, rep.Throughput[0].CoalescedQPS, "at Concurrency callers, coalesced is qps_concurrent")
 	assert.Equal(t, rep.Compressed.QPSConcurrent, rep.Compressed.Throughput[0].CoalescedQPS)
 
@@ -66,7 +75,7 @@ func TestRunThroughput(t *testing.T) {
 		assert.Contains(t, fields, name)
 	}
 	x := fields["throughput"].([]any)[1].(map[string]any)
-	for _, name := range []string{"batch", "batched_qps", "batched_gflops", "batched_vs_peak", "coalesced_qps", "coalesced_vs_batched"} {
+	for _, name := range []string{"batch", "batched_qps", "batched_gflops", "batched_vs_peak", "best_pass_gflops", "best_pass_vs_peak", "coalesced_qps", "coalesced_vs_batched"} {
 		assert.Contains(t, x, name)
 	}
 	assert.Contains(t, fields["compressed"], "throughput")

@@ -155,3 +155,58 @@ func TestSearchBatchPasses(t *testing.T) {
 		}
 	}
 }
+
+// TestPassFloorsTrackHeaps: after a batched pass, each worker's compact
+// floors equal its heaps' floors, full or not, so that the pass never
+// skips a run holding a score that could enter a heap.
+func TestPassFloorsTrackHeaps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(24, 7))
+	m := newMatrix(40, 64, 16, TierFloat32)
+	fill(rng, m, model{}, 700, unitVec)
+	var qs []*query
+	for i := range 9 {
+		// Every other query's floor is too high for its heap ever to fill.
+		minScore := float32(-1 + 1.9*float64(i%2))
+		qs = append(qs, &query{vec: unitVec(rng, 40), k: 3, minScore: minScore, ctx: context.Background()})
+	}
+	p := m.newPlan(qs, 2, TierFloat32)
+	require.NotNil(t, p.packed, "a batched pass")
+	require.NoError(t, m.scan(p.workers, p.chunk, nil, p.visit, nil))
+	for w := range p.workers {
+		for i, q := range qs {
+			assert.Equal(t, q.heaps[w].floor, p.floors[w][i], "worker %d query %d", w, i)
+		}
+	}
+	full := 0
+	for _, q := range qs {
+		for _, h := range q.heaps {
+			if len(h.items) == cap(h.items) {
+				full++
+			}
+		}
+	}
+	assert.Positive(t, full, "some heaps filled")
+	assert.Less(t, full, p.workers*len(qs), "some heaps still open")
+}
+
+// TestSearchBatchAllocsPerPass: a batched pass allocates per pass, not
+// per kernel call: four times the rows, in as many more runs, allocate no
+// more.
+func TestSearchBatchAllocsPerPass(t *testing.T) {
+	rng := rand.New(rand.NewPCG(24, 8))
+	const dim = 64
+	qs := make([]Query, 12)
+	for i := range qs {
+		qs[i] = Query{Vec: unitVec(rng, dim), K: 5, MinScore: -1}
+	}
+	allocs := func(rows int) float64 {
+		m := newMatrix(dim, 1024, 1024, TierFloat32)
+		fill(rng, m, model{}, rows, unitVec)
+		require.Equal(t, 1, m.workers(), "one worker either way")
+		return testing.AllocsPerRun(5, func() {
+			_, err := m.SearchBatch(context.Background(), qs, nil)
+			require.NoError(t, err)
+		})
+	}
+	assert.Equal(t, allocs(1_000), allocs(4_000))
+}

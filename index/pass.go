@@ -86,6 +86,9 @@ type plan struct {
 	packed  []float32
 	scratch [][]float32 // per worker: the scores of one kernel call
 	tops    [][]float32 // per worker: the batched kernel's maxima
+	// floors is, per worker, each query's heap floor side by side (see
+	// scoreRuns), for the batched kernel's queries.
+	floors [][]float32
 
 	visit func(w, lo, hi int) // the step that scores a chunk
 }
@@ -123,6 +126,7 @@ func (m *Matrix) newPlan(qs []*query, workers int, tier Tier) *plan {
 	}
 	p.scratch = make([][]float32, p.workers)
 	p.tops = make([][]float32, p.workers)
+	p.floors = make([][]float32, p.workers)
 	for w := range p.scratch {
 		switch {
 		case single:
@@ -130,6 +134,10 @@ func (m *Matrix) newPlan(qs []*query, workers int, tier Tier) *plan {
 		case p.packed != nil:
 			p.tops[w] = make([]float32, len(p.packed)/dim)
 			p.scratch[w] = make([]float32, len(p.tops[w])*p.run)
+			p.floors[w] = make([]float32, nq, nq+16) // 64 bytes spare: the workers' floors stay off each other's cache lines
+			for i, q := range qs {
+				p.floors[w][i] = q.heaps[w].floor
+			}
 		default: // bounds, a query at a time
 			p.scratch[w] = make([]float32, p.run)
 		}
@@ -199,12 +207,17 @@ func (p *plan) scoreRuns(w, lo, hi int) {
 		groups := len(p.packed) / (bq * dim)
 		out, tops := sc[:groups*bq*n], p.tops[w]
 		kernels.rowDotsQ(p.packed, rows, out, tops, dim)
-		for i, q := range p.qs {
-			// Once a heap is full, most runs hold no score that reaches
-			// its floor: nothing for take to offer.
-			if h := &q.heaps[w]; tops[i] >= h.floor {
+		// Once a heap is full, most runs hold no score that reaches its
+		// floor: nothing for take to offer. The floors sit side by side,
+		// so that this look at every query per call reads a few cache
+		// lines rather than two of each query's.
+		floors := p.floors[w]
+		for i, top := range tops[:len(floors)] {
+			if top >= floors[i] {
+				h := &p.qs[i].heaps[w]
 				g, t := i/bq, i%bq
 				h.take(out[g*bq*n+t:], bq, keys)
+				floors[i] = h.floor
 			}
 		}
 	}
