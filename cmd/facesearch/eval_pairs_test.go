@@ -26,7 +26,7 @@ func naivePairs(users [][]float32, probes []probe, genuine, tailLen int) roc.Sco
 				c.Genuine(s)
 				continue
 			}
-			c.Impostor(s)
+			c.Impostors([]float32{s})
 		}
 	}
 	return roc.Merge(scores, tailLen, c)
