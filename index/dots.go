@@ -9,17 +9,62 @@ import "fmt"
 // dim < 1, a length is not a multiple of dim, or out is shorter than
 // nq*n, as those are programming errors.
 //
-// Rows are read in runs that stay in L1 while the queries, in groups of
-// the batched kernel's (that of a pass of several queries), read them:
-// each row loaded from memory serves every query.
+// A caller that only counts the scores, in any order, takes them from
+// [DotsRuns] without the reordering into out.
 func Dots(qs, rows []float32, dim int, out []float32) {
-	if dim < 1 || len(qs)%dim != 0 || len(rows)%dim != 0 {
-		panic(fmt.Sprintf("index: Dots of %d query and %d row values at dimension %d", len(qs), len(rows), dim))
-	}
+	checkDots(qs, rows, dim)
 	nq, n := len(qs)/dim, len(rows)/dim
 	if len(out) < nq*n {
 		panic(fmt.Sprintf("index: Dots of %d queries and %d rows into %d scores", nq, n, len(out)))
 	}
+	DotsRuns(qs, rows, dim, func(d DotsRun) {
+		for i := range nq {
+			o := out[i*n+d.Lo : i*n+d.Lo+d.N]
+			at, g := d.At(i)
+			for r := range o {
+				o[r] = d.Scores[at+r*g]
+			}
+		}
+	})
+}
+
+// DotsRun is one run of rows scored against every query of [DotsRuns], in
+// the batched kernel's layout: the queries in groups of Group, a group's
+// scores of the run's rows together, row by row.
+type DotsRun struct {
+	// Lo is the run's first row and N its number of rows.
+	Lo, N int
+	// Group is the queries the kernel scores per row read:
+	// Scores[Group*(N*g+r)+j] = [Dot](query Group*g+j, row Lo+r). The last
+	// group is filled up with zero queries past the caller's, whose
+	// scores are not the caller's to count.
+	Group  int
+	Scores []float32
+	// Tops[q] is the highest of query q's scores in the run (NaNs aside),
+	// so that a caller looking for high scores reads only the queries
+	// that have one.
+	Tops []float32
+}
+
+// At returns where query q's score of the run's first row lies in Scores
+// and the stride to its next row's.
+func (d DotsRun) At(q int) (at, stride int) {
+	return d.Group*d.N*(q/d.Group) + q%d.Group, d.Group
+}
+
+// DotsRuns scores every query against every row as [Dots] does, handing
+// the scores to fn run of rows by run, in the kernel's layout (see
+// [DotsRun]), rather than reordering them query by query: a caller that
+// counts them touches each score once. The runs come in row order; their
+// slices are fn's only during the call. It panics if dim < 1 or a length
+// is not a multiple of dim, as those are programming errors.
+//
+// Rows are read in runs that stay in L1 while the queries, in groups of
+// the batched kernel's (that of a pass of several queries), read them:
+// each row loaded from memory serves every query.
+func DotsRuns(qs, rows []float32, dim int, fn func(DotsRun)) {
+	checkDots(qs, rows, dim)
+	nq, n := len(qs)/dim, len(rows)/dim
 	if nq == 0 || n == 0 {
 		return
 	}
@@ -36,12 +81,12 @@ func Dots(qs, rows []float32, dim int, out []float32) {
 	for lo := 0; lo < n; lo += run {
 		m := min(run, n-lo)
 		kernels.rowDotsQ(qs, rows[lo*dim:(lo+m)*dim], sc[:len(tops)*m], tops, dim)
-		for i := range nq {
-			g, t := i/bq, i%bq
-			o := out[i*n+lo : i*n+lo+m]
-			for r := range o {
-				o[r] = sc[bq*(m*g+r)+t]
-			}
-		}
+		fn(DotsRun{Lo: lo, N: m, Group: bq, Scores: sc[:len(tops)*m], Tops: tops})
+	}
+}
+
+func checkDots(qs, rows []float32, dim int) {
+	if dim < 1 || len(qs)%dim != 0 || len(rows)%dim != 0 {
+		panic(fmt.Sprintf("index: Dots of %d query and %d row values at dimension %d", len(qs), len(rows), dim))
 	}
 }

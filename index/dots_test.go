@@ -2,6 +2,7 @@ package index
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -41,6 +42,45 @@ func TestDots(t *testing.T) {
 	}
 	require.Panics(t, func() { Dots(make([]float32, 4), make([]float32, 6), 4, make([]float32, 2)) })
 	require.Panics(t, func() { Dots(make([]float32, 8), make([]float32, 8), 4, make([]float32, 3)) })
+}
+
+// TestDotsRuns: DotsRuns hands over every row once, in order, in runs
+// whose scores, read through At, have Dot's bits and whose Tops are each
+// query's highest in the run, with every kernel set, for query counts on
+// both sides of the kernels' groups.
+func TestDotsRuns(t *testing.T) {
+	t.Cleanup(func() { kernels = hostKernels })
+	for _, dim := range []int{1, 5, 32, 67, 512} {
+		for _, c := range kernelSets() {
+			useKernels(c.simd, c.avx512)
+			rng := rand.New(rand.NewPCG(25, uint64(dim)))
+			run := batchRun(dim)
+			for _, nq := range []int{1, 3, 4, 5, 9} {
+				for _, n := range []int{1, run, 2*run + 1} {
+					qs, rows := randVec(rng, nq*dim), randVec(rng, n*dim)
+					next := 0
+					DotsRuns(qs, rows, dim, func(d DotsRun) {
+						require.Equal(t, next, d.Lo, "%s dim=%d nq=%d n=%d: runs in row order", c.name, dim, nq, n)
+						require.Positive(t, d.N)
+						next += d.N
+						for q := range nq {
+							at, stride := d.At(q)
+							top := float32(math.Inf(-1))
+							for r := range d.N {
+								want := Dot(qs[q*dim:(q+1)*dim], rows[(d.Lo+r)*dim:(d.Lo+r+1)*dim])
+								require.Equal(t, want, d.Scores[at+r*stride], "%s dim=%d nq=%d n=%d: query %d row %d", c.name, dim, nq, n, q, d.Lo+r)
+								top = max(top, want)
+							}
+							require.Equal(t, top, d.Tops[q], "%s dim=%d nq=%d n=%d: query %d's top", c.name, dim, nq, n, q)
+						}
+					})
+					require.Equal(t, n, next, "every row once")
+				}
+			}
+		}
+	}
+	DotsRuns(nil, make([]float32, 8), 4, func(DotsRun) { t.Fatal("no queries, no runs") })
+	require.Panics(t, func() { DotsRuns(make([]float32, 4), make([]float32, 6), 4, func(DotsRun) {}) })
 }
 
 // BenchmarkDots scores 256 queries against 4096 rows: the block eval

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -166,10 +168,10 @@ func meanUnit(dst []float32, vecs [][]float32) {
 
 const (
 	// pairProbes is how many probes an eval worker scores at a time (a
-	// multiple of the three index.Dots scores per row read).
+	// multiple of the probes index.DotsRuns scores per row read).
 	pairProbes = 96
-	// pairUsers is how many users it scores them against at a time: their
-	// scores, pairProbes x pairUsers, stay in L2 until counted.
+	// pairUsers is how many users it packs at a time when they do not lie
+	// in one slice.
 	pairUsers = 1024
 )
 
@@ -179,10 +181,9 @@ const (
 // at a time, the last with them all.
 //
 // Workers take blocks of pairProbes probes and score them against the
-// users pairUsers at a time with index.Dots, which reads each user vector
-// once per block rather than once per probe; every score is index.Dot's.
-// A row of scores is counted in one pass, the genuine pair's score taken
-// out of it by position.
+// users with index.DotsRuns, which reads each user vector once per block
+// rather than once per probe; every score is index.Dot's. The scores are
+// counted where the kernel leaves them (see pairCounter).
 func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tick func(pairs int64)) roc.Scores {
 	blocks := (len(probes) + pairProbes - 1) / pairProbes
 	workers := max(1, min(runtime.GOMAXPROCS(0), blocks))
@@ -193,6 +194,10 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 	}
 	dim := len(users[0])
 	slab := contiguous(users, dim)
+	step := len(users) // users per index.DotsRuns call
+	if slab == nil {
+		step = pairUsers
+	}
 	var next, done atomic.Int64
 	var ticking sync.Mutex
 	var wg sync.WaitGroup
@@ -200,8 +205,8 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 		p := roc.NewCounter(tailLen)
 		parts[w] = p
 		wg.Go(func() {
+			pc := pairCounter{c: p, genuine: scores}
 			qs := make([]float32, 0, pairProbes*dim)
-			out := make([]float32, pairProbes*pairUsers)
 			var packed []float32 // users lo to lo+n, when they are not in one slice
 			if slab == nil {
 				packed = make([]float32, 0, pairUsers*dim)
@@ -212,12 +217,13 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 					return
 				}
 				block := probes[b*pairProbes : min((b+1)*pairProbes, len(probes))]
+				pc.start(block, b*pairProbes)
 				qs = qs[:0]
 				for _, pr := range block {
 					qs = append(qs, pr.vec...)
 				}
-				for lo := 0; lo < len(users); lo += pairUsers {
-					n := min(pairUsers, len(users)-lo)
+				for lo := 0; lo < len(users); lo += step {
+					n := min(step, len(users)-lo)
 					var rows []float32
 					if slab != nil {
 						rows = slab[lo*dim : (lo+n)*dim]
@@ -228,17 +234,7 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 						}
 						rows = packed
 					}
-					index.Dots(qs, rows, dim, out)
-					for j, pr := range block {
-						row := out[j*n : (j+1)*n]
-						if m := pr.mate - lo; m >= 0 && m < n {
-							scores[b*pairProbes+j] = row[m]
-							p.Genuine(row[m])
-							p.Impostors(row[:m])
-							row = row[m+1:]
-						}
-						p.Impostors(row)
-					}
+					index.DotsRuns(qs, rows, dim, func(d index.DotsRun) { pc.count(d, lo) })
 				}
 				done.Add(int64(len(block)) * int64(len(users)))
 				if tick != nil {
@@ -251,6 +247,86 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 	}
 	wg.Wait()
 	return roc.Merge(scores, tailLen, parts...)
+}
+
+// pairCounter counts a worker's scores, a block of probes against a run
+// of users at a time, in the kernel's layout: the groups of probes
+// without a genuine pair in the run, whose scores lie together, in one
+// pass; the rest probe by probe, the genuine score taken out.
+type pairCounter struct {
+	c       *roc.Counter
+	genuine []float32 // every genuine probe's score, by probe
+	block   []probe
+	first   int        // block[j] is probe first+j
+	mates   []pairMate // the block's genuine pairs, by user
+	next    int        // mates[next:] are in runs not counted yet
+	row     []int      // per probe of the block, the run's row of its mate or -1
+	apart   []bool     // per group of probes, counted probe by probe
+	buf     []float32
+}
+
+type pairMate struct{ user, j int }
+
+// start sets the counter to a block of probes, block[0] being probe first.
+func (pc *pairCounter) start(block []probe, first int) {
+	pc.block, pc.first, pc.next = block, first, 0
+	pc.mates = pc.mates[:0]
+	pc.row = pc.row[:0]
+	for j, pr := range block {
+		if pr.mate >= 0 {
+			pc.mates = append(pc.mates, pairMate{pr.mate, j})
+		}
+		pc.row = append(pc.row, -1)
+	}
+	slices.SortFunc(pc.mates, func(a, b pairMate) int { return cmp.Compare(a.user, b.user) })
+}
+
+// count counts a run of users lo+d.Lo on against the block.
+func (pc *pairCounter) count(d index.DotsRun, lo int) {
+	g, n := d.Group, d.N
+	groups := (len(pc.block) + g - 1) / g
+	if cap(pc.apart) < groups {
+		pc.apart = make([]bool, groups)
+	}
+	apart := pc.apart[:groups]
+	clear(apart)
+	apart[groups-1] = len(pc.block)%g != 0 // its padding is not ours
+	from := pc.next
+	for end := lo + d.Lo + n; pc.next < len(pc.mates) && pc.mates[pc.next].user < end; pc.next++ {
+		m := pc.mates[pc.next]
+		r := m.user - lo - d.Lo
+		at, stride := d.At(m.j)
+		s := d.Scores[at+r*stride]
+		pc.genuine[pc.first+m.j] = s
+		pc.c.Genuine(s)
+		pc.row[m.j] = r
+		apart[m.j/g] = true
+	}
+	size := g * n // scores per group
+	lump := 0     // groups lump to k are counted in one pass
+	for k, a := range apart {
+		if !a {
+			continue
+		}
+		pc.c.Impostors(d.Scores[lump*size : k*size])
+		lump = k + 1
+		buf := pc.buf[:0]
+		for j := k * g; j < min((k+1)*g, len(pc.block)); j++ {
+			at, stride := d.At(j)
+			for r := range n {
+				if r != pc.row[j] {
+					buf = append(buf, d.Scores[at+r*stride])
+				}
+			}
+		}
+		pc.c.Impostors(buf)
+		pc.buf = buf
+	}
+	pc.c.Impostors(d.Scores[lump*size : groups*size])
+
+	for _, m := range pc.mates[from:pc.next] {
+		pc.row[m.j] = -1
+	}
 }
 
 // contiguous returns rows, each of dim values, as the one slice they lie

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -26,20 +28,24 @@ func naivePairs(users [][]float32, probes []probe, genuine, tailLen int) roc.Sco
 				c.Genuine(s)
 				continue
 			}
-			c.Impostor(s)
+			c.Impostors([]float32{s})
 		}
 	}
 	return roc.Merge(scores, tailLen, c)
 }
 
 // TestScorePairs: eval's batched scoring of every probe against every
-// user gives exactly the scores, histograms and impostor tail of one Dot
-// per pair, for counts on both sides of its blocks of probes and users.
+// user gives exactly the scores, histograms, impostor tail and so the
+// operating points of one Dot per pair, for counts on both sides of its
+// blocks of probes and users, mates on the edges of the kernel's runs of
+// users and in the same group of probes, and users repeating (equal
+// scores, many in the tail's lowest bin).
 func TestScorePairs(t *testing.T) {
-	for _, tt := range []struct{ dim, users, probes int }{
-		{1, 1, 1}, {3, 5, 7}, {8, 2, 200}, {31, pairUsers + 1, pairProbes + 1}, {67, 2*pairUsers + 5, 2*pairProbes - 1}, {512, 40, 3*pairProbes + 2},
+	for _, tt := range []struct{ dim, users, probes, distinct int }{
+		{1, 1, 1, 0}, {3, 5, 7, 0}, {8, 2, 200, 0}, {31, pairUsers + 1, pairProbes + 1, 0},
+		{67, 2*pairUsers + 5, 2*pairProbes - 1, 0}, {512, 40, 3*pairProbes + 2, 0}, {128, 700, pairProbes + 5, 3},
 	} {
-		t.Run(fmt.Sprintf("dim=%d/users=%d/probes=%d", tt.dim, tt.users, tt.probes), func(t *testing.T) {
+		t.Run(fmt.Sprintf("dim=%d/users=%d/probes=%d/distinct=%d", tt.dim, tt.users, tt.probes, tt.distinct), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(24, uint64(tt.dim)))
 			vec := func() []float32 {
 				v := make([]float64, tt.dim)
@@ -52,17 +58,12 @@ func TestScorePairs(t *testing.T) {
 			}
 			users := make([][]float32, tt.users)
 			for u := range users {
+				if tt.distinct > 0 && u >= tt.distinct {
+					users[u] = users[u%tt.distinct]
+					continue
+				}
 				users[u] = vec()
 			}
-			probes := make([]probe, tt.probes)
-			genuine := tt.probes * 2 / 3
-			for i := range probes {
-				probes[i] = probe{vec: vec(), mate: -1}
-				if i < genuine {
-					probes[i].mate = rng.IntN(tt.users)
-				}
-			}
-			tail := 1 + tt.users*tt.probes/10
 			// The same users in one slice, as eval lays them out, are read
 			// in place rather than packed block by block.
 			slab := slices.Concat(users...)
@@ -71,10 +72,27 @@ func TestScorePairs(t *testing.T) {
 				inPlace[u] = slab[u*tt.dim : (u+1)*tt.dim]
 			}
 			require.NotNil(t, contiguous(inPlace, tt.dim))
+			var edges []int // the first and last users of the kernel's runs
+			index.DotsRuns(users[0], slab, tt.dim, func(d index.DotsRun) { edges = append(edges, d.Lo, d.Lo+d.N-1) })
+			probes := make([]probe, tt.probes)
+			genuine := tt.probes * 2 / 3
+			for i := range probes {
+				probes[i] = probe{vec: vec(), mate: -1}
+				switch {
+				case i >= genuine:
+				case i%3 == 2:
+					probes[i].mate = rng.IntN(tt.users)
+				default:
+					probes[i].mate = edges[rng.IntN(len(edges))]
+				}
+			}
+			tail := 1 + tt.users*tt.probes/10
 			want := naivePairs(users, probes, genuine, tail)
+			wantPoints := roc.OperatingPoints(want, evalFARs, want.Genuine)
 			slices.Sort(want.Tail) // the tail is a set: its order is the workers'
 			for _, us := range [][][]float32{users, inPlace} {
 				got := scorePairs(us, probes, genuine, tail, nil)
+				require.Equal(t, wantPoints, roc.OperatingPoints(got, evalFARs, got.Genuine))
 				slices.Sort(got.Tail)
 				require.Equal(t, want, got)
 			}
@@ -98,16 +116,16 @@ func TestScorePairsProgress(t *testing.T) {
 }
 
 // BenchmarkScorePairs times eval's scoring of every probe against every
-// user next to index.Dots alone over the same blocks, so that the share of
-// the time outside the kernel reads off one run: GFLOP/s counts the dot
-// products' multiply-adds as two operations.
+// user next to index.DotsRuns alone over the same blocks and workers, so
+// that the share of the time outside the kernel reads off one run:
+// GFLOP/s counts the dot products' multiply-adds as two operations.
 func BenchmarkScorePairs(b *testing.B) {
-	const dim, nUsers, nProbes = 512, 50_000, 192
+	const dim, nUsers, nProbes = 512, 200_000, 384
 	rng := rand.New(rand.NewPCG(1, 2))
 	vec := func() []float32 {
 		v := make([]float64, dim)
 		for i := range v {
-			v[i] = rng.NormFloat64()
+			v[i] = rng.Float64() - 0.5
 		}
 		u, _ := unit(v)
 		return u
@@ -120,7 +138,7 @@ func BenchmarkScorePairs(b *testing.B) {
 	}
 	probes := make([]probe, nProbes)
 	for i := range probes {
-		probes[i] = probe{vec: vec(), mate: i % nUsers}
+		probes[i] = probe{vec: vec(), mate: i * (nUsers / nProbes)}
 	}
 	pairs := float64(nUsers) * nProbes
 	tail := roc.TailLength(0.01, int64(pairs))
@@ -133,21 +151,28 @@ func BenchmarkScorePairs(b *testing.B) {
 		}
 		report(b)
 	})
-	b.Run("dots", func(b *testing.B) {
-		qs := make([]float32, 0, pairProbes*dim)
-		out := make([]float32, pairProbes*pairUsers)
+	b.Run("DotsRuns", func(b *testing.B) {
+		workers := runtime.GOMAXPROCS(0)
 		for b.Loop() {
-			for lo := 0; lo < nProbes; lo += pairProbes {
-				qs = qs[:0]
-				for _, pr := range probes[lo:min(lo+pairProbes, nProbes)] {
-					qs = append(qs, pr.vec...)
-				}
-				for u := 0; u < nUsers; u += pairUsers {
-					n := min(pairUsers, nUsers-u)
-					index.Dots(qs, slab[u*dim:(u+n)*dim], dim, out)
-				}
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					for lo := w * pairProbes; lo < nProbes; lo += workers * pairProbes {
+						qs := slices.Concat(vecs(probes[lo:min(lo+pairProbes, nProbes)])...)
+						index.DotsRuns(qs, slab, dim, func(index.DotsRun) {})
+					}
+				})
 			}
+			wg.Wait()
 		}
 		report(b)
 	})
+}
+
+func vecs(ps []probe) [][]float32 {
+	out := make([][]float32, len(ps))
+	for i, p := range ps {
+		out[i] = p.vec
+	}
+	return out
 }

@@ -53,7 +53,7 @@ func TestMerge(t *testing.T) {
 				s := float32(r.Float64()*2 - 1)
 				all = append(all, s)
 				wantImp[Bin(s)]++
-				counters[i%tt.workers].Impostor(s)
+				counters[i%tt.workers].Impostors([]float32{s})
 			}
 			genuine := []float32{0.9, 0.7, -0.1}
 			wantGen := make([]int64, Bins)
@@ -82,7 +82,8 @@ func descending(scores []float32) []float32 {
 }
 
 // TestTopK: the kept values are the limit largest offered, whatever the
-// order and however many repeat, across the buffer's compactions.
+// order and however many repeat, across the buffer's compactions, in the
+// room NewCounter gave the tail.
 func TestTopK(t *testing.T) {
 	for _, tt := range []struct {
 		name          string
@@ -103,9 +104,11 @@ func TestTopK(t *testing.T) {
 			for i := range all {
 				all[i] = float32(r.IntN(tt.mod)) / float32(tt.mod)
 			}
+			room := cap(c.tail)
 			for lo := 0; lo < len(all); lo += 333 {
 				c.Impostors(all[lo:min(lo+333, len(all))])
-				require.LessOrEqual(t, len(c.tail), 2*tt.limit+minFilter+333, "the kept scores stay bounded")
+				require.LessOrEqual(t, len(c.tail), tt.limit+tt.limit/overshoot+max(tt.limit, minFilter)+333, "the kept scores stay bounded")
+				require.Equal(t, room, cap(c.tail), "the tail fits the room it was given")
 			}
 			got := Merge(nil, tt.limit, c)
 			if tt.limit == 0 {
@@ -191,7 +194,7 @@ func TestOperatingPoints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := NewCounter(tt.tailLen)
 			for _, s := range tt.impostors {
-				c.Impostor(s)
+				c.Impostors([]float32{s})
 			}
 			s := Merge([]float32{0.95, 0.6, 0.3, 0.05}, tt.tailLen, c)
 			assert.Equal(t, tt.want, OperatingPoints(s, fars, tt.strangerTop))

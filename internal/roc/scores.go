@@ -47,8 +47,9 @@ type Scores struct {
 // itself once the kept ones are filtered. None below can be among the
 // highest at the end, of its own scores or of all. Keeping costs a
 // comparison and a store per score, filtering a pass over the kept ones
-// when they have doubled; a heap of tens of millions, as the tail of 10^10
-// pairs is, would miss the cache at every level of every insert.
+// each time another tailLen have come; a heap of tens of millions, as the
+// tail of 10^10 pairs is, would miss the cache at every level of every
+// insert.
 type Counter struct {
 	tail     []float32
 	tailLen  int
@@ -57,7 +58,9 @@ type Counter struct {
 	above    int64   // impostor scores in bins from floorBin up, or fewer once floor is above binFloor(floorBin)
 	filterAt int     // len(tail) at which to drop the kept scores below floor
 
-	genHist   []int64
+	genHist []int64
+	// impHist is two histograms, of the even and odd places of Impostors'
+	// scores, so that counts of one bin in a row do not wait on each other.
 	impHist   []int64
 	impostors int64
 }
@@ -65,7 +68,7 @@ type Counter struct {
 // NewCounter returns a counter that keeps the tailLen highest impostor
 // scores (see [TailLength]).
 func NewCounter(tailLen int) *Counter {
-	c := &Counter{tailLen: max(tailLen, 0), floor: float32(math.Inf(-1)), genHist: make([]int64, Bins), impHist: make([]int64, Bins)}
+	c := &Counter{tailLen: max(tailLen, 0), floor: float32(math.Inf(-1)), genHist: make([]int64, Bins), impHist: make([]int64, 2*Bins)}
 	if c.tailLen == 0 {
 		c.floor = float32(math.Inf(1))
 	}
@@ -73,54 +76,65 @@ func NewCounter(tailLen int) *Counter {
 	// All the room the tail takes between filters, at once: grown step by
 	// step, a tail of millions is copied and zeroed, and its fresh pages
 	// faulted in, over and over. Untouched pages cost nothing.
-	c.tail = make([]float32, 0, max(2*c.tailLen, c.filterAt)+minFilter)
+	c.tail = make([]float32, 0, max(2*c.tailLen, c.filterAt)+c.tailLen/overshoot+minFilter)
 	return c
 }
 
 // minFilter keeps a short tail from being filtered at almost every call.
 const minFilter = 4096
 
+// overshoot: a filtered tail longer than tailLen by more than
+// tailLen/overshoot is cut to tailLen.
+const overshoot = 8
+
 // Genuine counts a genuine pair's score in the histogram; the caller keeps
 // the score itself, in probe order, for [Merge].
 func (c *Counter) Genuine(s float32) { c.genHist[Bin(s)]++ }
 
-// Impostor counts an impostor pair's score.
-func (c *Counter) Impostor(s float32) { c.Impostors([]float32{s}) }
-
 // Impostors counts impostor pairs' scores.
 func (c *Counter) Impostors(scores []float32) {
 	c.impostors += int64(len(scores))
-	h := c.impHist[:Bins]
-	for _, s := range scores {
-		h[Bin(s)]++
+	h0, h1 := c.impHist[:Bins], c.impHist[Bins:2*Bins]
+	i := 0
+	for ; i+1 < len(scores); i += 2 {
+		h0[Bin(scores[i])]++
+		h1[Bin(scores[i+1])]++
 	}
+	if i < len(scores) {
+		h0[Bin(scores[i])]++
+	}
+	// A second pass: apart, both loops keep their values in registers.
 	if c.tailLen == 0 {
 		return
 	}
-	// A second pass: apart, both loops keep their values in registers.
 	kept := len(c.tail)
 	c.tail = appendFrom(c.tail, scores, c.floor)
 	c.above += int64(len(c.tail) - kept) // s >= floor is Bin(s) >= floorBin
-	if c.above-h[c.floorBin] >= int64(c.tailLen) {
-		for c.floorBin < Bins-1 && c.above-h[c.floorBin] >= int64(c.tailLen) {
-			c.above -= h[c.floorBin]
+	if c.above-c.inBin(c.floorBin) >= int64(c.tailLen) {
+		for c.floorBin < Bins-1 && c.above-c.inBin(c.floorBin) >= int64(c.tailLen) {
+			c.above -= c.inBin(c.floorBin)
 			c.floorBin++
 		}
 		c.floor = max(c.floor, binFloors()[c.floorBin])
 	}
 	if len(c.tail) >= c.filterAt {
 		c.tail = appendFrom(c.tail[:0], c.tail, c.floor)
-		if len(c.tail) > c.tailLen {
+		if len(c.tail) > c.tailLen+c.tailLen/overshoot {
 			// The floor's bin holds more than the tail needs (many equal
 			// scores, at worst): the tailLen-th highest score itself is a
 			// floor too, and keeps the tail bounded whatever the scores.
+			// A few over are left: selecting costs more than the next
+			// filter's pass over them.
 			selectTop(c.tail, c.tailLen)
 			c.tail = c.tail[:c.tailLen]
 			c.floor = c.tail[c.tailLen-1]
 		}
-		c.filterAt = max(2*len(c.tail), len(c.tail)+minFilter)
+		c.filterAt = len(c.tail) + max(c.tailLen, minFilter)
 	}
 }
+
+// inBin is how many impostor scores were counted in bin b.
+func (c *Counter) inBin(b int) int64 { return c.impHist[b] + c.impHist[Bins+b] }
 
 // appendFrom appends the values of src at or above floor to dst, which may
 // be src[:0]. It has no branch per value: early on, before the floor has
@@ -204,7 +218,7 @@ func Merge(genuine []float32, tailLen int, counters ...*Counter) Scores {
 		}
 		for b := range Bins {
 			s.GenuineHist[b] += c.genHist[b]
-			s.ImpostorHist[b] += c.impHist[b]
+			s.ImpostorHist[b] += c.inBin(b)
 		}
 	}
 	tailLen = max(tailLen, 0)
