@@ -74,7 +74,7 @@ func TestBenchTable(t *testing.T) {
 	code, out, errOut := runBench(t)
 	require.Equal(t, exitOK, code, errOut)
 	for _, want := range []string{"floor_ms", "search_p50_ms", "x floor", "int8 top10_agreement", "targets", "machine: ",
-		"fma_peak_gflops", "batched_8_qps", "coalesced_4_qps", "x batched_8", "int8 batched_4_qps", "eval_10k_s", "scaled from 16 probes"} {
+		"fma_peak_gflops", "batched_8_qps", "x its peak reads", "coalesced_4_qps", "x batched_8", "int8 batched_4_qps", "eval_10k_s", "scaled from 16 probes"} {
 		assert.Contains(t, out, want)
 	}
 	if _, err := os.Stat("/proc/self/io"); err == nil {
