@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 )
@@ -49,9 +48,6 @@ type coalescer struct {
 	join   func()
 	expect int
 }
-
-// errJoined stops a pass that gave way to a larger one.
-var errJoined = errors.New("index: the pass gave way to a larger one")
 
 // A request's state, guarded by coalescer.mu.
 const (
@@ -182,7 +178,7 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 }
 
 // passShared runs one pass for r and up to maxShared-1 queued requests and
-// returns those. With mayJoin, a pass with fewer queries than the callers
+// returns the members lead's hand-off is to wake. With mayJoin, a pass with fewer queries than the callers
 // around gives way to a larger one once they have queued (see coalescer):
 // its requests left unanswered go back to the head of the queue, the
 // others are woken, and it reports again when r is one of the former,
@@ -201,25 +197,28 @@ func (m *Matrix) passShared(r *request, mayJoin bool) (members []*request, again
 	for _, x := range members {
 		qs = append(qs, &x.query)
 	}
-	var own []context.Context // the callers' contexts while the pass runs on others
+	// While a pass may give way, its queries run on contexts that join
+	// cancels; own keeps the callers'. Past maxShared callers the rest
+	// could not join it anyway.
+	var own []context.Context
 	var joined bool
 	if rest := co.around - len(qs); mayJoin && rest > 0 && co.around <= maxShared {
 		own = make([]context.Context, len(qs))
-		cancels := make([]context.CancelCauseFunc, len(qs))
+		cancels := make([]context.CancelFunc, len(qs))
 		for i, q := range qs {
 			own[i] = q.ctx
-			q.ctx, cancels[i] = context.WithCancelCause(q.ctx)
+			q.ctx, cancels[i] = context.WithCancel(q.ctx)
 		}
 		co.expect = rest
 		co.join = func() {
 			joined = true
 			for _, cancel := range cancels {
-				cancel(errJoined)
+				cancel()
 			}
 		}
 		defer func() {
 			for _, cancel := range cancels {
-				cancel(nil) // releases the contexts
+				cancel() // releases the contexts
 			}
 		}()
 	}
