@@ -192,32 +192,7 @@ func TestSearchSharedCancel(t *testing.T) {
 	want, err := m.Search(context.Background(), q, 5, -1)
 	require.NoError(t, err)
 
-	started := make(chan int, 8) // each pass's size, as it starts
-	release := make(chan struct{})
-	m.passHook = func(qs []*query) {
-		started <- len(qs)
-		<-release
-	}
-	queued := func(n int) {
-		t.Helper()
-		require.Eventually(t, func() bool {
-			m.shared.mu.Lock()
-			defer m.shared.mu.Unlock()
-			return len(m.shared.queue) == n
-		}, 5*time.Second, time.Millisecond)
-	}
-	type result struct {
-		hits []Hit
-		err  error
-	}
-	call := func(ctx context.Context) chan result {
-		ch := make(chan result, 1)
-		go func() {
-			hits, err := m.SearchShared(ctx, q, 5, -1)
-			ch <- result{hits, err}
-		}()
-		return ch
-	}
+	started, release, queued, call := holdPasses(t, m, q)
 
 	// A leads pass 1, held open. B and C queue; B gives up while queued.
 	a := call(context.Background())
@@ -249,6 +224,12 @@ func TestSearchSharedCancel(t *testing.T) {
 	assert.Equal(t, want, rd.hits)
 	rc := <-c
 	assert.ErrorIs(t, rc.err, context.Canceled)
+
+	// The callers around pass 2 would let pass 3 give way to F and G
+	// (TestSharedPassGivesWay); here it is to run alone.
+	m.shared.mu.Lock()
+	m.shared.around = 0
+	m.shared.mu.Unlock()
 
 	// E leads pass 3 alone; F and G queue and lead nothing yet. Pass 4
 	// (F with G) has both cancelled while held: it gives up, and both

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -324,17 +322,8 @@ func BenchmarkBoundsI8Batch(b *testing.B) {
 func BenchmarkSearchBatchI8(b *testing.B) {
 	b.Cleanup(func() { kernels = hostKernels })
 	const dim = 512
-	rows := 200_000
-	if s := os.Getenv("FACESEARCH_BENCH_ROWS"); s != "" {
-		n, err := strconv.Atoi(s)
-		require.NoError(b, err)
-		rows = n
-	}
 	rng := rand.New(rand.NewPCG(71, 72))
-	m := NewMatrixTier(dim, TierInt8)
-	for key := range rows {
-		m.Upsert(uint64(key), unitVec(rng, dim))
-	}
+	m := benchTierMatrix(b, dim, TierInt8, rng)
 	batched := chooseKernels(hostFeatures)
 	if batched.batchI8Min == noDim {
 		b.Skip("no batched int8 kernel on this CPU")

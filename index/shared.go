@@ -25,10 +25,28 @@ const (
 // them leads the next pass, for all of them. Nobody sleeps to wait for
 // company: under load, batches form by themselves from what queued during
 // the previous pass.
+//
+// What forms by itself is not always one batch: the callers a pass
+// answers come back together, and the first back finds no pass running
+// and scans alone while the rest queue behind it, or they come back
+// during a pass that others started and wait for it; either way the same
+// callers take two passes where a batch of them takes one. So a pass that
+// starts with fewer queries than the callers around (those the last pass
+// answered and those that were queued then) starts at once but gives way
+// (join) as soon as the rest have queued: it stops at its next chunk and
+// its leader starts one pass for all of them. If they do not come, the
+// pass runs to its end as ever; a leader gives way at most once.
 type coalescer struct {
 	mu      sync.Mutex
 	running bool // a pass is running, or a leader was named to start one
 	queue   []*request
+	// around is the callers the last pass to end answered, plus those
+	// queued as it ended.
+	around int
+	// join, while a pass runs that others may join, stops it once the
+	// queue holds expect requests.
+	join   func()
+	expect int
 }
 
 // A request's state, guarded by coalescer.mu.
@@ -95,6 +113,10 @@ func (m *Matrix) SearchSharedAs(ctx context.Context, q []float32, k int, minScor
 	r.wake = make(chan struct{}, 1)
 	r.state = reqQueued
 	co.queue = append(co.queue, r)
+	if co.join != nil && len(co.queue) >= co.expect {
+		co.join()
+		co.join = nil
+	}
 	co.mu.Unlock()
 
 	select {
@@ -124,15 +146,7 @@ func (m *Matrix) SearchSharedAs(ctx context.Context, q []float32, k int, minScor
 // first request that queued meanwhile, or marks the coalescer idle.
 func (m *Matrix) lead(r *request) ([]Hit, error) {
 	co := &m.shared
-	co.mu.Lock()
-	n := min(len(co.queue), maxShared-1)
-	members := slices.Clone(co.queue[:n])
-	co.queue = slices.Delete(co.queue, 0, n)
-	for _, x := range members {
-		x.state = reqMember
-	}
-	co.mu.Unlock()
-
+	var members []*request
 	defer func() {
 		// Deferred so that a panic in the pass cannot leave the queue
 		// waiting forever for a leader.
@@ -140,6 +154,8 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 			x.wake <- struct{}{}
 		}
 		co.mu.Lock()
+		co.join = nil // a pass that panicked may have left it set
+		co.around = 1 + len(members) + len(co.queue)
 		if len(co.queue) == 0 {
 			co.running = false
 		} else {
@@ -150,12 +166,64 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 		}
 		co.mu.Unlock()
 	}()
+	mayJoin := true
+	for {
+		var again bool
+		members, again = m.passShared(r, mayJoin)
+		if !again {
+			return r.hits, r.err
+		}
+		mayJoin = false
+	}
+}
 
+// passShared runs one pass for r and up to maxShared-1 queued requests and
+// returns the members lead's hand-off is to wake. With mayJoin, a pass with fewer queries than the callers
+// around gives way to a larger one once they have queued (see coalescer):
+// its requests left unanswered go back to the head of the queue, the
+// others are woken, and it reports again when r is one of the former,
+// which then leads again.
+func (m *Matrix) passShared(r *request, mayJoin bool) (members []*request, again bool) {
+	co := &m.shared
+	co.mu.Lock()
+	n := min(len(co.queue), maxShared-1)
+	members = slices.Clone(co.queue[:n])
+	co.queue = slices.Delete(co.queue, 0, n)
+	for _, x := range members {
+		x.state = reqMember
+	}
 	qs := make([]*query, 0, 1+len(members))
 	qs = append(qs, &r.query)
 	for _, x := range members {
 		qs = append(qs, &x.query)
 	}
+	// While a pass may give way, its queries run on contexts that join
+	// cancels; own keeps the callers'. Past maxShared callers the rest
+	// could not join it anyway.
+	var own []context.Context
+	var joined bool
+	if rest := co.around - len(qs); mayJoin && rest > 0 && co.around <= maxShared {
+		own = make([]context.Context, len(qs))
+		cancels := make([]context.CancelFunc, len(qs))
+		for i, q := range qs {
+			own[i] = q.ctx
+			q.ctx, cancels[i] = context.WithCancel(q.ctx)
+		}
+		co.expect = rest
+		co.join = func() {
+			joined = true
+			for _, cancel := range cancels {
+				cancel()
+			}
+		}
+		defer func() {
+			for _, cancel := range cancels {
+				cancel() // releases the contexts
+			}
+		}()
+	}
+	co.mu.Unlock()
+
 	if len(qs) > 1 {
 		m.stats.shared.Add(uint64(len(qs)))
 	}
@@ -163,5 +231,41 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 		m.passHook(qs)
 	}
 	m.passMany(qs, m.workers())
-	return r.hits, r.err
+	if own == nil {
+		return members, false
+	}
+
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	co.join = nil
+	for i, q := range qs {
+		q.ctx = own[i]
+		if q.err != nil && (q.ctx.Err() != nil || !joined) {
+			q.err = q.ctx.Err() // the caller's own error, not the pass's
+		}
+	}
+	if !joined {
+		return members, false
+	}
+	// Stopped: the queries it left unanswered go round again, at the head
+	// of the queue; the rest have their answers (or their own errors).
+	var redo []*request
+	for i, q := range qs {
+		unanswered := q.err != nil && q.ctx.Err() == nil
+		if unanswered {
+			q.err = nil
+		}
+		switch {
+		case i == 0:
+			again = unanswered
+		case unanswered:
+			x := members[i-1]
+			x.state = reqQueued
+			redo = append(redo, x)
+		default:
+			members[i-1].wake <- struct{}{}
+		}
+	}
+	co.queue = slices.Insert(co.queue, 0, redo...)
+	return nil, again
 }

@@ -1,0 +1,212 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// sharedResult is what a SearchShared call returned.
+type sharedResult struct {
+	hits []Hit
+	err  error
+}
+
+// holdPasses holds each shared pass of m as it starts, for walks through
+// the coalescer one step at a time: started receives the pass's size, and
+// the pass runs once release is sent to. queued waits until n requests
+// are queued; call runs SearchShared(ctx, q, 5, -1) on a goroutine of its
+// own and delivers the result on the channel it returns.
+func holdPasses(t *testing.T, m *Matrix, q []float32) (started chan int, release chan struct{}, queued func(n int), call func(context.Context) chan sharedResult) {
+	started = make(chan int, 8)
+	release = make(chan struct{})
+	m.passHook = func(qs []*query) {
+		started <- len(qs)
+		<-release
+	}
+	queued = func(n int) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			m.shared.mu.Lock()
+			defer m.shared.mu.Unlock()
+			return len(m.shared.queue) == n
+		}, 5*time.Second, time.Millisecond)
+	}
+	call = func(ctx context.Context) chan sharedResult {
+		ch := make(chan sharedResult, 1)
+		go func() {
+			hits, err := m.SearchShared(ctx, q, 5, -1)
+			ch <- sharedResult{hits, err}
+		}()
+		return ch
+	}
+	return started, release, queued, call
+}
+
+// TestSharedPassGivesWay walks passes that start with fewer queries than
+// the callers around, shared or alone: each gives way once the rest have
+// queued, and its leader leads one pass for all of them, with the same
+// answers; a member cancelled meanwhile is not searched again; a pass
+// whose company does not come runs to its end.
+func TestSharedPassGivesWay(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	for _, tier := range []Tier{TierFloat32, TierInt8} {
+		t.Run(tier.String(), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(91, uint64(tier)))
+			m, _ := sharedMatrix(t, rng, 32, 2000, tier)
+			q := unitVec(rng, 32)
+			want, err := m.Search(context.Background(), q, 5, -1)
+			require.NoError(t, err)
+
+			started, release, queued, call := holdPasses(t, m, q)
+			answered := func(ch chan sharedResult) {
+				t.Helper()
+				r := <-ch
+				require.NoError(t, r.err)
+				assert.Equal(t, want, r.hits)
+			}
+
+			// Pass 1: A alone, with nobody around before it; B, C and D
+			// queue behind it.
+			a := call(context.Background())
+			require.Equal(t, 1, <-started)
+			b := call(context.Background())
+			queued(1)
+			c := call(context.Background())
+			queued(2)
+			ctxD, cancelD := context.WithCancel(context.Background())
+			d := call(ctxD)
+			queued(3)
+			release <- struct{}{}
+			answered(a)
+
+			// Pass 2: B with C and D, four callers around. D gives up;
+			// A comes back, and pass 2 gives way: B leads pass 3 with C
+			// and A, not D.
+			require.Equal(t, 3, <-started)
+			cancelD()
+			rd := <-d
+			assert.ErrorIs(t, rd.err, context.Canceled)
+			a = call(context.Background())
+			queued(1)
+			passes := m.Stats().Passes
+			release <- struct{}{}
+			require.Equal(t, 3, <-started)
+			assert.Equal(t, passes+1, m.Stats().Passes, "pass 2 stopped")
+			release <- struct{}{}
+			answered(a)
+			answered(b)
+			answered(c)
+
+			// Pass 4: E alone, with three callers around; two come back
+			// and it gives way to pass 5, E with them.
+			e := call(context.Background())
+			require.Equal(t, 1, <-started)
+			b = call(context.Background())
+			queued(1)
+			c = call(context.Background())
+			queued(2)
+			release <- struct{}{}
+			require.Equal(t, 3, <-started)
+			release <- struct{}{}
+			answered(e)
+			answered(b)
+			answered(c)
+
+			// Pass 6: F alone, with three callers around that do not
+			// come back: it runs to its end.
+			passes = m.Stats().Passes
+			f := call(context.Background())
+			require.Equal(t, 1, <-started)
+			release <- struct{}{}
+			answered(f)
+			assert.Equal(t, passes+1, m.Stats().Passes, "pass 6 was one pass")
+
+			m.shared.mu.Lock()
+			assert.False(t, m.shared.running)
+			assert.Empty(t, m.shared.queue)
+			assert.Nil(t, m.shared.join)
+			m.shared.mu.Unlock()
+			close(release)
+			close(started)
+		})
+	}
+}
+
+// benchTierMatrix returns a matrix of tier with 200k rows of dim (or
+// FACESEARCH_BENCH_ROWS), random unit vectors from rng.
+func benchTierMatrix(b *testing.B, dim int, tier Tier, rng *rand.Rand) *Matrix {
+	b.Helper()
+	rows := 200_000
+	if s := os.Getenv("FACESEARCH_BENCH_ROWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(b, err)
+		rows = n
+	}
+	m := NewMatrixTier(dim, tier)
+	for key := range rows {
+		m.Upsert(uint64(key), unitVec(rng, dim))
+	}
+	return m
+}
+
+// BenchmarkSharedVsBatch runs c goroutines calling SearchShared in a loop
+// against SearchBatch of c queries back to back, alternated round by
+// round on the same matrix, and reports both rates, their ratio and the
+// coalesced passes' mean size (passes that gave way count as passes).
+func BenchmarkSharedVsBatch(b *testing.B) {
+	const dim = 512
+	for _, tier := range []Tier{TierInt8, TierFloat32} {
+		m := benchTierMatrix(b, dim, tier, rand.New(rand.NewPCG(81, 82)))
+		rng := rand.New(rand.NewPCG(83, 84))
+		for _, c := range []int{32, 256} {
+			qs := make([]Query, c)
+			for i := range qs {
+				qs[i] = Query{Vec: unitVec(rng, dim), K: 10, MinScore: -1}
+			}
+			b.Run(fmt.Sprintf("%v/callers=%d", tier, c), func(b *testing.B) {
+				const rounds = 4 // each caller's searches per round
+				var shared, batch time.Duration
+				var passes uint64
+				for b.Loop() {
+					start := time.Now()
+					for range rounds {
+						if _, err := m.SearchBatch(context.Background(), qs, nil); err != nil {
+							b.Fatal(err)
+						}
+					}
+					batch += time.Since(start)
+					before := m.Stats().Passes
+					start = time.Now()
+					var wg sync.WaitGroup
+					for _, q := range qs {
+						wg.Go(func() {
+							for range rounds {
+								if _, err := m.SearchShared(context.Background(), q.Vec, q.K, q.MinScore); err != nil {
+									b.Error(err)
+								}
+							}
+						})
+					}
+					wg.Wait()
+					shared += time.Since(start)
+					passes += m.Stats().Passes - before
+				}
+				n := float64(c * rounds * b.N)
+				b.ReportMetric(n/shared.Seconds(), "shared-q/s")
+				b.ReportMetric(n/batch.Seconds(), "batch-q/s")
+				b.ReportMetric(batch.Seconds()/shared.Seconds(), "shared/batch")
+				b.ReportMetric(n/float64(passes), "q/pass")
+			})
+		}
+	}
+}
