@@ -107,7 +107,8 @@ func orEmpty[T any](in *T) *T {
 
 // mutate publishes the mutation op of in, waits until this node has
 // applied it, and returns the outcome its apply recorded, decoded into O
-// (or its *engine.Error).
+// (or its *engine.Error). A request no state can make succeed gets
+// [engine.CheckRequest]'s *engine.Error instead, unpublished.
 func mutate[O any](ctx context.Context, r *Replica, op, token string, in any) (*O, error) {
 	// Every request is its own command, a token's retry too: the engine's
 	// token records, replicated by the apply, answer a repeated token as a

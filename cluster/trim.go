@@ -108,9 +108,10 @@ func (c *Checkpoints) trimBelow(ctx context.Context, newest, oldest Checkpoint) 
 // (the uploading node was killed), once their last chunk is older than the
 // lease: an upload still going writes a chunk more often than that, and
 // its metadata right after its last chunk. infos is the bucket's listing,
-// taken at listed: an upload whose metadata came after it wrote its last
-// chunk less than a lease before listed, or later, so it is measured from
-// listed, not now. It returns how many it purged.
+// taken at listed, and the age is measured from listed, not now: an upload
+// that got its metadata after the listing wrote its last chunk after
+// listed less the lease, however long the trim took since. It returns how
+// many it purged.
 func (c *Checkpoints) purgeOrphans(ctx context.Context, infos []*jetstream.ObjectInfo, listed time.Time) (int, error) {
 	known := map[string]bool{}
 	for _, info := range infos {

@@ -1,12 +1,15 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/facesearch/facesearch/engine"
@@ -289,4 +292,63 @@ func TestCheckpointerRun(t *testing.T) {
 	list, err := cps[1].List(context.Background())
 	require.NoError(t, err)
 	require.Len(t, list, 1, "not due again: nothing applied since")
+}
+
+// An upload that writes its metadata after a trim listed the bucket is no
+// orphan: its last chunk came less than a lease before the listing, so its
+// chunks survive a trim that reaches them more than a lease later.
+func TestTrimKeepsAnUploadFinishedAfterTheListing(t *testing.T) {
+	c := sharedCluster(t)
+	logs := openLogs(t, c, runLogOptions(t))
+	const lease = 300 * time.Millisecond
+	cp := openCheckpoints(t, logs[:1], &CheckpointOptions{Lease: lease})[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	// An upload under way: its chunk written, its metadata held back.
+	data := bytes.Repeat([]byte("c"), 1000)
+	finish := make(chan struct{})
+	put := make(chan error, 1)
+	go func() {
+		_, err := cp.obs.Put(ctx, jetstream.ObjectMeta{Name: "late"}, &heldReader{data: data, finish: finish})
+		put <- err
+	}()
+	stream, err := cp.log.js.Stream(ctx, "OBJ_"+cp.opts.Bucket)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		si, err := stream.Info(ctx, jetstream.WithSubjectFilter("$O."+cp.opts.Bucket+".C.>"))
+		return err == nil && len(si.State.Subjects) == 1
+	}, 10*time.Second, 10*time.Millisecond, "the upload's chunk is written")
+
+	// After its listing the trim waits past the lease, and meanwhile the
+	// upload gets its metadata.
+	cp.trimmed = func() {
+		time.Sleep(lease + 200*time.Millisecond)
+		close(finish)
+		require.NoError(t, <-put)
+	}
+	trimmed, err := cp.Trim(ctx)
+	require.NoError(t, err)
+	require.Zero(t, trimmed.Orphans)
+	got, err := cp.obs.GetBytes(ctx, "late")
+	require.NoError(t, err)
+	require.Equal(t, data, got, "the upload's chunks survive")
+	requireOnlyChunksOf(ctx, t, cp, "late")
+}
+
+// heldReader reads data, then waits for finish before its EOF, as an
+// upload whose last chunk is written and its metadata not yet.
+type heldReader struct {
+	data   []byte
+	finish chan struct{}
+}
+
+func (r *heldReader) Read(p []byte) (int, error) {
+	if len(r.data) > 0 {
+		n := copy(p, r.data)
+		r.data = r.data[n:]
+		return n, nil
+	}
+	<-r.finish
+	return 0, io.EOF
 }

@@ -94,12 +94,8 @@ var applyOps = map[string]mutation{
 		return err
 	}),
 	"DeleteFaces": applyOp((*Engine).DeleteFaces, func(in *DeleteFacesInput) error { return checked(in.validate) }),
-	"CreateUser": applyOp((*Engine).CreateUser, func(in *CreateUserInput) error {
-		return checkUserCall(in.CollectionId, in.UserId, in.ClientRequestToken)
-	}),
-	"DeleteUser": applyOp((*Engine).DeleteUser, func(in *DeleteUserInput) error {
-		return checkUserCall(in.CollectionId, in.UserId, in.ClientRequestToken)
-	}),
+	"CreateUser":  applyOp((*Engine).CreateUser, func(in *CreateUserInput) error { return checked(in.validate) }),
+	"DeleteUser":  applyOp((*Engine).DeleteUser, func(in *DeleteUserInput) error { return checked(in.validate) }),
 	"AssociateFaces": applyOp((*Engine).AssociateFaces, func(in *AssociateFacesInput) error {
 		var threshold float64
 		return checked(in.membership(&threshold).validate)

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -143,4 +144,33 @@ func TestSearchBatchErrors(t *testing.T) {
 	cancel()
 	_, err := e.SearchUsersBatch(cancelled, &engine.SearchUsersBatchInput{CollectionId: "c", Vectors: [][]float32{good}})
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestSearchBatchNamesABadVectorPastTheFirstGroup: a batch longer than one
+// group with a bad vector in its second is refused whole, with the
+// engine's error naming that vector.
+func TestSearchBatchNamesABadVectorPastTheFirstGroup(t *testing.T) {
+	e := openEngine(t, "")
+	rng := rand.New(rand.NewPCG(24, 1))
+	loadTies(t, e, "c", "float32", rng, 4)
+	bad := engine.BatchGroup + 1
+	for name, vec := range map[string][]float32{
+		"zero vector":     make([]float32, 4),
+		"wrong dimension": randomUnit(rng, 5),
+	} {
+		t.Run(name, func(t *testing.T) {
+			vs := make([][]float32, 2*engine.BatchGroup+3)
+			for i := range vs {
+				vs[i] = randomUnit(rng, 4)
+			}
+			vs[bad] = vec
+			out, err := e.SearchUsersBatch(ctx, &engine.SearchUsersBatchInput{CollectionId: "c", Vectors: vs})
+			require.Nil(t, out)
+			var ee *engine.Error
+			require.True(t, errors.As(err, &ee), "an *engine.Error: %v", err)
+			require.Equal(t, engine.CodeInvalidParameter, ee.Code)
+			// The Error has no field for the parameter: its message names it.
+			require.Contains(t, ee.Message, fmt.Sprintf("Vectors[%d] ", bad))
+		})
+	}
 }

@@ -114,26 +114,6 @@ func (e *Engine) beginIdempotent(ctx context.Context, v *validator, id, op, toke
 	return c, tok, done, nil
 }
 
-// beginUserCall is beginIdempotent for CreateUser and DeleteUser, whose
-// input is a collection, a user and a token.
-func (e *Engine) beginUserCall(ctx context.Context, op, coll, userID, token string, params, out any) (*collection, *idempotent, func(), error) {
-	var v validator
-	validateUserCall(&v, coll, userID, token)
-	return e.beginIdempotent(ctx, &v, coll, op, token, params, out)
-}
-
-// checkUserCall is the error of validateUserCall's problems.
-func checkUserCall(coll, userID, token string) error {
-	return checked(func(v *validator) { validateUserCall(v, coll, userID, token) })
-}
-
-// validateUserCall checks the input of CreateUser or DeleteUser.
-func validateUserCall(v *validator, coll, userID, token string) {
-	v.collectionID(coll)
-	v.userID("UserId", userID, true)
-	v.clientToken(token)
-}
-
 // membershipCall is the input of AssociateFaces or DisassociateFaces that
 // beginMembership checks; more checks the operation's other fields.
 type membershipCall struct {

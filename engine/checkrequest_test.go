@@ -17,7 +17,7 @@ func TestCheckRequestIsApplysRefusal(t *testing.T) {
 	ctx := context.Background()
 	e := openWithCollections(t, "c")
 	face := indexed(t, e, "c", []float32{1, 0, 0, 0})[0]
-	five, big := float32(101), int32(0)
+	over, zero := float32(101), int32(0)
 	many := make([]string, maxUserFaceIDs+1)
 	for i := range many {
 		many[i] = face
@@ -43,7 +43,7 @@ func TestCheckRequestIsApplysRefusal(t *testing.T) {
 		{"image and faces", "IndexFaces", both, "", true},
 		{"neither image nor faces", "IndexFaces", &IndexFacesInput{CollectionId: "c"}, "", true},
 		{"not an embedding array", "IndexFaces", &IndexFacesInput{CollectionId: "c", Image: &Image{Bytes: []byte("jpeg")}}, "", true},
-		{"MaxFaces 0", "IndexFaces", &IndexFacesInput{CollectionId: "c", Faces: both.Faces, MaxFaces: &big}, "", true},
+		{"MaxFaces 0", "IndexFaces", &IndexFacesInput{CollectionId: "c", Faces: both.Faces, MaxFaces: &zero}, "", true},
 		{"empty faces beside an image", "IndexFaces", emptyFaces, "", false},
 		{"collection's dimension", "IndexFaces", &IndexFacesInput{CollectionId: "c", Faces: []FaceEmbedding{{Vector: []float32{1, 0}}}}, "", false},
 		{"no face IDs", "DeleteFaces", &DeleteFacesInput{CollectionId: "c"}, "", true},
@@ -54,7 +54,7 @@ func TestCheckRequestIsApplysRefusal(t *testing.T) {
 		{"new user", "CreateUser", &CreateUserInput{CollectionId: "c", UserId: "u"}, "", false},
 		{"bad user ID", "DeleteUser", &DeleteUserInput{CollectionId: "c", UserId: "u/1"}, "", true},
 		{"no such user", "DeleteUser", &DeleteUserInput{CollectionId: "c", UserId: "v"}, "", false},
-		{"threshold over 100", "AssociateFaces", &AssociateFacesInput{CollectionId: "c", UserId: "u", FaceIds: []string{face}, UserMatchThreshold: &five}, "", true},
+		{"threshold over 100", "AssociateFaces", &AssociateFacesInput{CollectionId: "c", UserId: "u", FaceIds: []string{face}, UserMatchThreshold: &over}, "", true},
 		{"too many faces", "AssociateFaces", &AssociateFacesInput{CollectionId: "c", UserId: "u", FaceIds: many}, "", true},
 		{"associate", "AssociateFaces", &AssociateFacesInput{CollectionId: "c", UserId: "u", FaceIds: []string{face}}, "", false},
 		{"no face IDs to disassociate", "DisassociateFaces", &DisassociateFacesInput{CollectionId: "c", UserId: "u", FaceIds: []string{}}, "", true},

@@ -58,11 +58,23 @@ func (e *Engine) record(ctx context.Context, b *store.Batch, coll string, id *id
 	return nil
 }
 
+// validate checks CreateUser's input.
+func (in *CreateUserInput) validate(v *validator) {
+	v.collectionID(in.CollectionId)
+	v.userID("UserId", in.UserId, true)
+	v.clientToken(in.ClientRequestToken)
+}
+
+// validate checks DeleteUser's input, whose fields are CreateUser's.
+func (in *DeleteUserInput) validate(v *validator) { (*CreateUserInput)(in).validate(v) }
+
 // CreateUser creates a user with the next primary key of the collection.
 func (e *Engine) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUserOutput, error) {
 	in = orEmpty(in)
 	out := &CreateUserOutput{}
-	c, tok, done, err := e.beginUserCall(ctx, "CreateUser", in.CollectionId, in.UserId, in.ClientRequestToken, in.withoutToken(), out)
+	var v validator
+	in.validate(&v)
+	c, tok, done, err := e.beginIdempotent(ctx, &v, in.CollectionId, "CreateUser", in.ClientRequestToken, in.withoutToken(), out)
 	if err != nil || c == nil { // c is nil for a repeated call, answered in out
 		return result(out, err)
 	}
@@ -99,7 +111,9 @@ func (e *Engine) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUs
 func (e *Engine) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUserOutput, error) {
 	in = orEmpty(in)
 	out := &DeleteUserOutput{}
-	c, tok, done, err := e.beginUserCall(ctx, "DeleteUser", in.CollectionId, in.UserId, in.ClientRequestToken, in.withoutToken(), out)
+	var v validator
+	in.validate(&v)
+	c, tok, done, err := e.beginIdempotent(ctx, &v, in.CollectionId, "DeleteUser", in.ClientRequestToken, in.withoutToken(), out)
 	if err != nil || c == nil { // c is nil for a repeated call, answered in out
 		return result(out, err)
 	}

@@ -26,7 +26,7 @@
 //     a pass for hundreds of queries costs one read of the matrix plus
 //     their arithmetic.
 //     [Matrix.SearchBatch] runs the same passes for many queries given at
-//     once, and [Dots] scores every query against every row with the
+//     once, and [DotsRuns] scores every query against every row with the
 //     same kernels, for callers that need all the scores.
 //   - A compressed [Tier] (int8 or float16) scans a smaller copy of the rows
 //     for rigorous upper bounds of the scores, re-scores the best candidates

@@ -2,32 +2,6 @@ package index
 
 import "fmt"
 
-// Dots scores every query against every row, for callers that need all
-// the scores rather than the best (an evaluation's score histograms):
-// qs holds nq queries and rows n rows, each of dim values, packed, and
-// out[i*n+r] becomes [Dot](query i, row r), with Dot's bits. It panics if
-// dim < 1, a length is not a multiple of dim, or out is shorter than
-// nq*n, as those are programming errors.
-//
-// A caller that only counts the scores, in any order, takes them from
-// [DotsRuns] without the reordering into out.
-func Dots(qs, rows []float32, dim int, out []float32) {
-	checkDots(qs, rows, dim)
-	nq, n := len(qs)/dim, len(rows)/dim
-	if len(out) < nq*n {
-		panic(fmt.Sprintf("index: Dots of %d queries and %d rows into %d scores", nq, n, len(out)))
-	}
-	DotsRuns(qs, rows, dim, func(d DotsRun) {
-		for i := range nq {
-			o := out[i*n+d.Lo : i*n+d.Lo+d.N]
-			at, g := d.At(i)
-			for r := range o {
-				o[r] = d.Scores[at+r*g]
-			}
-		}
-	})
-}
-
 // DotsRun is one run of rows scored against every query of [DotsRuns], in
 // the batched kernel's layout: the queries in groups of Group, a group's
 // scores of the run's rows together, row by row.
@@ -40,10 +14,6 @@ type DotsRun struct {
 	// scores are not the caller's to count.
 	Group  int
 	Scores []float32
-	// Tops[q] is the highest of query q's scores in the run (NaNs aside),
-	// so that a caller looking for high scores reads only the queries
-	// that have one.
-	Tops []float32
 }
 
 // At returns where query q's score of the run's first row lies in Scores
@@ -52,10 +22,12 @@ func (d DotsRun) At(q int) (at, stride int) {
 	return d.Group*d.N*(q/d.Group) + q%d.Group, d.Group
 }
 
-// DotsRuns scores every query against every row as [Dots] does, handing
-// the scores to fn run of rows by run, in the kernel's layout (see
-// [DotsRun]), rather than reordering them query by query: a caller that
-// counts them touches each score once. The runs come in row order; their
+// DotsRuns scores every query against every row, for callers that need
+// all the scores rather than the best (an evaluation's score histograms):
+// qs holds the queries and rows the rows, each of dim values, packed, and
+// every score has [Dot]'s bits. It hands them to fn run of rows by run, in
+// the kernel's layout (see [DotsRun]), rather than reordered query by
+// query: a caller that counts them touches each score once. The runs come in row order; their
 // slices are fn's only during the call. It panics if dim < 1 or a length
 // is not a multiple of dim, as those are programming errors.
 //
@@ -76,17 +48,17 @@ func DotsRuns(qs, rows []float32, dim int, fn func(DotsRun)) {
 		qs = padded
 	}
 	run := min(n, batchRun(dim))
-	tops := make([]float32, len(qs)/dim)
+	tops := make([]float32, len(qs)/dim) // the kernel's, unused here
 	sc := make([]float32, len(tops)*run)
 	for lo := 0; lo < n; lo += run {
 		m := min(run, n-lo)
 		kernels.rowDotsQ(qs, rows[lo*dim:(lo+m)*dim], sc[:len(tops)*m], tops, dim)
-		fn(DotsRun{Lo: lo, N: m, Group: bq, Scores: sc[:len(tops)*m], Tops: tops})
+		fn(DotsRun{Lo: lo, N: m, Group: bq, Scores: sc[:len(tops)*m]})
 	}
 }
 
 func checkDots(qs, rows []float32, dim int) {
 	if dim < 1 || len(qs)%dim != 0 || len(rows)%dim != 0 {
-		panic(fmt.Sprintf("index: Dots of %d query and %d row values at dimension %d", len(qs), len(rows), dim))
+		panic(fmt.Sprintf("index: DotsRuns of %d query and %d row values at dimension %d", len(qs), len(rows), dim))
 	}
 }

@@ -333,7 +333,7 @@ func (pc *pairCounter) count(d index.DotsRun, lo int) {
 // in one after another (eval's users), or nil if they do not. scorePairs
 // then packs users a block at a time rather than copying them all: a
 // fresh copy of a large matrix costs more in page faults than a block
-// copy per probe block does in memory reads, which Dots would do anyway.
+// copy per probe block does in memory reads, which DotsRuns would do anyway.
 func contiguous(rows [][]float32, dim int) []float32 {
 	n := len(rows) * dim
 	if cap(rows[0]) < n {

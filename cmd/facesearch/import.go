@@ -16,11 +16,11 @@ Bulk-loads faces into a collection of the store. Batches are written
 straight into the store's tables, not through its log, and each is durable
 once committed.
 Inputs are .npy arrays (n, d) or (d,), one face per row, and JSON Lines
-(.jsonl, .ndjson; "-" is standard input), one object per line:
+(.jsonl, .ndjson, .json; "-" is standard input), one object per line:
   {"embedding": [...], "external_image_id": "...", "user_id": "..."}
 where a user_id creates the user if needed and associates the face, and
 "face_id" and "image_id" keep the IDs of an export. A DIR is searched for
-.npy, .jsonl and .ndjson files, in name order.
+files of these extensions (any case), in name order.
 
 A .npy file may have a sidecar FILE.ids (or --ids) with one line per row,
 tab-separated: external_image_id, then optionally user_id, face_id, image_id.

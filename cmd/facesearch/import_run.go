@@ -69,18 +69,34 @@ func npyRows(inputs []importInput, dim int) int {
 	return rows
 }
 
-// inputFormat is the format of records a file's name gives: npy for .npy;
-// jsonl for .jsonl, .ndjson, .json and standard input ("-"); "" for any
-// other name.
+// inputExts are the file name extensions (in any case) whose records
+// import reads without --format, each with its format, in the order
+// messages list them.
+var inputExts = []struct{ ext, format string }{
+	{".npy", "npy"}, {".jsonl", "jsonl"}, {".ndjson", "jsonl"}, {".json", "jsonl"},
+}
+
+// inputExtList lists inputExts for messages: ".npy, .jsonl, ... or .json".
+func inputExtList() string {
+	exts := make([]string, len(inputExts))
+	for i, e := range inputExts {
+		exts[i] = e.ext
+	}
+	last := len(exts) - 1
+	return strings.Join(exts[:last], ", ") + " or " + exts[last]
+}
+
+// inputFormat is the format of records a file's name gives (see
+// inputExts), jsonl for standard input ("-"), "" for any other name.
 func inputFormat(path string) string {
 	if path == "-" {
 		return "jsonl"
 	}
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".npy":
-		return "npy"
-	case ".jsonl", ".ndjson", ".json":
-		return "jsonl"
+	ext := strings.ToLower(filepath.Ext(path))
+	for _, e := range inputExts {
+		if e.ext == ext {
+			return e.format
+		}
 	}
 	return ""
 }
@@ -119,18 +135,20 @@ func (m *Main) openRecords(path, format, sidecar string) (*recordFile, error) {
 	return rf, nil
 }
 
-// expandInputs lists the files to import: directories are walked for .npy,
-// .jsonl and .ndjson files in name order.
+// expandInputs lists the files to import: directories are walked, in name
+// order, for files whose name gives their format (see inputFormat).
 func expandInputs(paths []string, format string) ([]importInput, error) {
 	var out []importInput
 	add := func(p string, size int64, explicit bool) error {
 		f := format
 		if f == "auto" {
-			if f = inputFormat(p); f == "" && !explicit {
-				return nil
-			} else if f == "" {
-				return fmt.Errorf("%s: cannot tell its format from its name: want .npy, .jsonl or .ndjson, or give --format", p)
+			f = inputFormat(p)
+		}
+		if f == "" {
+			if !explicit {
+				return nil // a directory's other files
 			}
+			return fmt.Errorf("%s: cannot tell its format from its name: want %s, or give --format", p, inputExtList())
 		}
 		in := importInput{path: p, format: f, size: size}
 		if f == "npy" && p != "-" {
@@ -171,7 +189,7 @@ func expandInputs(paths []string, format string) ([]importInput, error) {
 			return nil, err
 		}
 		if len(out) == before {
-			return nil, fmt.Errorf("%s has no .npy, .jsonl or .ndjson files", p)
+			return nil, fmt.Errorf("%s has no %s files", p, inputExtList())
 		}
 	}
 	return out, nil

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -70,4 +73,39 @@ func TestNpyRows(t *testing.T) {
 			assert.Equal(t, tt.want, npyRows(tt.inputs, tt.dim))
 		})
 	}
+}
+
+// TestExpandInputs: a directory yields, in name order, the files of every
+// extension inputExts lists (any case) and skips the others; a file named
+// outright must have one, unless --format names the format; the synopsis
+// lists every extension.
+func TestExpandInputs(t *testing.T) {
+	dir := t.TempDir()
+	var want []string
+	for _, e := range inputExts {
+		name := filepath.Join(dir, "a"+strings.ToUpper(e.ext))
+		require.NoError(t, os.WriteFile(name, nil, 0o644))
+		want = append(want, name)
+		assert.Regexp(t, regexp.QuoteMeta(e.ext)+`\b`, importSynopsis, "the synopsis lists %s", e.ext)
+	}
+	other := filepath.Join(dir, "notes.txt")
+	require.NoError(t, os.WriteFile(other, nil, 0o644))
+	slices.Sort(want)
+
+	got, err := expandInputs([]string{dir}, "auto")
+	require.NoError(t, err)
+	var paths []string
+	for _, in := range got {
+		paths = append(paths, in.path)
+		assert.Equal(t, inputFormat(in.path), in.format)
+	}
+	assert.Equal(t, want, paths)
+
+	_, err = expandInputs([]string{other}, "auto")
+	require.Error(t, err)
+	got, err = expandInputs([]string{other}, "jsonl")
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	_, err = expandInputs([]string{t.TempDir()}, "auto")
+	require.Error(t, err, "a directory without inputs")
 }

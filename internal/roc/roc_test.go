@@ -83,19 +83,24 @@ func descending(scores []float32) []float32 {
 
 // TestTopK: the kept values are the limit largest offered, whatever the
 // order and however many repeat, across the buffer's compactions, in the
-// room NewCounter gave the tail.
+// room NewCounter gave the tail, in calls shorter and longer than the
+// filter's step.
 func TestTopK(t *testing.T) {
 	for _, tt := range []struct {
 		name          string
 		n, limit, mod int // values 0..mod-1 repeat when mod is small
+		call          int // scores per Impostors call
 	}{
-		{"none kept", 1000, 0, 1 << 30},
-		{"one kept", 5000, 1, 1 << 30},
-		{"distinct, many compactions", 50_000, 300, 1 << 30},
-		{"heavy repeats", 50_000, 700, 7},
-		{"all equal", 10_000, 10, 1},
-		{"all equal, long tail", 100_000, 5000, 1},
-		{"more kept than offered", 100, 500, 1 << 30},
+		{"none kept", 1000, 0, 1 << 30, 333},
+		{"one kept", 5000, 1, 1 << 30, 333},
+		{"distinct, many compactions", 50_000, 300, 1 << 30, 333},
+		{"heavy repeats", 50_000, 700, 7, 333},
+		{"all equal", 10_000, 10, 1, 333},
+		{"all equal, long tail", 100_000, 5000, 1, 333},
+		{"more kept than offered", 100, 500, 1 << 30, 333},
+		{"calls past the filter's step", 200_000, 300, 1 << 30, 3*minFilter + 5},
+		{"long tail, calls past the filter's step", 400_000, 20_000, 1 << 30, 9216},
+		{"all equal, calls past the filter's step", 100_000, 5000, 1, 2*minFilter + 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, uint64(tt.n)))
@@ -105,9 +110,9 @@ func TestTopK(t *testing.T) {
 				all[i] = float32(r.IntN(tt.mod)) / float32(tt.mod)
 			}
 			room := cap(c.tail)
-			for lo := 0; lo < len(all); lo += 333 {
-				c.Impostors(all[lo:min(lo+333, len(all))])
-				require.LessOrEqual(t, len(c.tail), tt.limit+tt.limit/overshoot+max(tt.limit, minFilter)+333, "the kept scores stay bounded")
+			for lo := 0; lo < len(all); lo += tt.call {
+				c.Impostors(all[lo:min(lo+tt.call, len(all))])
+				require.Less(t, len(c.tail), tt.limit+tt.limit/overshoot+max(tt.limit, minFilter), "the kept scores stay bounded")
 				require.Equal(t, room, cap(c.tail), "the tail fits the room it was given")
 			}
 			got := Merge(nil, tt.limit, c)

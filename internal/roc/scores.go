@@ -93,6 +93,18 @@ func (c *Counter) Genuine(s float32) { c.genHist[Bin(s)]++ }
 
 // Impostors counts impostor pairs' scores.
 func (c *Counter) Impostors(scores []float32) {
+	// At most minFilter at a time, the filter checked between them: the
+	// tail's room holds that many past filterAt (see NewCounter), however
+	// many the caller passes.
+	for len(scores) > minFilter {
+		c.count(scores[:minFilter])
+		scores = scores[minFilter:]
+	}
+	c.count(scores)
+}
+
+// count is Impostors of at most minFilter scores.
+func (c *Counter) count(scores []float32) {
 	c.impostors += int64(len(scores))
 	h0, h1 := c.impHist[:Bins], c.impHist[Bins:2*Bins]
 	i := 0
