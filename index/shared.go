@@ -166,29 +166,28 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 		}
 		co.mu.Unlock()
 	}()
-	mayJoin := true
-	for {
-		var again bool
-		members, again = m.passShared(r, mayJoin)
-		if !again {
+	for mayJoin := true; ; mayJoin = false {
+		if !m.passShared(r, mayJoin, &members) {
 			return r.hits, r.err
 		}
-		mayJoin = false
 	}
 }
 
-// passShared runs one pass for r and up to maxShared-1 queued requests and
-// returns the members lead's hand-off is to wake. With mayJoin, a pass with fewer queries than the callers
-// around gives way to a larger one once they have queued (see coalescer):
-// its requests left unanswered go back to the head of the queue, the
-// others are woken, and it reports again when r is one of the former,
+// passShared runs one pass for r and up to maxShared-1 queued requests.
+// *live holds the members lead's hand-off is to wake, from the moment
+// they leave the queue, so that they are woken even if the pass panics.
+// With mayJoin, a pass with fewer queries than the callers around gives
+// way to a larger one once they have queued (see coalescer): its requests
+// left unanswered go back to the head of the queue, the others are woken
+// (and *live emptied), and it reports again when r is one of the former,
 // which then leads again.
-func (m *Matrix) passShared(r *request, mayJoin bool) (members []*request, again bool) {
+func (m *Matrix) passShared(r *request, mayJoin bool, live *[]*request) (again bool) {
 	co := &m.shared
 	co.mu.Lock()
 	n := min(len(co.queue), maxShared-1)
-	members = slices.Clone(co.queue[:n])
+	members := slices.Clone(co.queue[:n])
 	co.queue = slices.Delete(co.queue, 0, n)
+	*live = members
 	for _, x := range members {
 		x.state = reqMember
 	}
@@ -232,7 +231,7 @@ func (m *Matrix) passShared(r *request, mayJoin bool) (members []*request, again
 	}
 	m.passMany(qs, m.workers())
 	if own == nil {
-		return members, false
+		return false
 	}
 
 	co.mu.Lock()
@@ -245,7 +244,7 @@ func (m *Matrix) passShared(r *request, mayJoin bool) (members []*request, again
 		}
 	}
 	if !joined {
-		return members, false
+		return false
 	}
 	// Stopped: the queries it left unanswered go round again, at the head
 	// of the queue; the rest have their answers (or their own errors).
@@ -267,5 +266,6 @@ func (m *Matrix) passShared(r *request, mayJoin bool) (members []*request, again
 		}
 	}
 	co.queue = slices.Insert(co.queue, 0, redo...)
-	return nil, again
+	*live = nil
+	return again
 }

@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -140,6 +141,64 @@ func TestSharedPassGivesWay(t *testing.T) {
 			close(started)
 		})
 	}
+}
+
+// within receives from ch, failing the test if nothing comes within a
+// few seconds: a hang fails at once rather than at the binary's timeout.
+func within[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "nothing came in time")
+		panic("unreachable")
+	}
+}
+
+// TestSharedPassPanics: a panic in a shared pass reaches its leader's
+// goroutine, its member returns rather than wait for a hand-off, and the
+// coalescer is left idle for the next caller.
+func TestSharedPassPanics(t *testing.T) {
+	rng := rand.New(rand.NewPCG(93, 94))
+	m, _ := sharedMatrix(t, rng, 32, 2000, TierFloat32)
+	q := unitVec(rng, 32)
+	started, release, queued, call := holdPasses(t, m, q)
+	hold := m.passHook
+	boom := errors.New("pass panicked")
+	m.passHook = func(qs []*query) {
+		hold(qs)
+		if len(qs) == 2 {
+			panic(boom)
+		}
+	}
+
+	// Pass 1: A alone; B and C queue, and B leads pass 2 with C, which
+	// panics.
+	a := call(context.Background())
+	require.Equal(t, 1, within(t, started))
+	b := make(chan any, 1)
+	go func() {
+		defer func() { b <- recover() }()
+		_, _ = m.SearchShared(context.Background(), q, 5, -1)
+	}()
+	queued(1)
+	c := call(context.Background())
+	queued(2)
+	release <- struct{}{}
+	require.NoError(t, within(t, a).err)
+	require.Equal(t, 2, within(t, started))
+	release <- struct{}{}
+	assert.Equal(t, boom, within(t, b))
+	within(t, c)
+
+	m.shared.mu.Lock()
+	assert.False(t, m.shared.running)
+	assert.Empty(t, m.shared.queue)
+	assert.Nil(t, m.shared.join)
+	m.shared.mu.Unlock()
+	close(release)
+	close(started)
 }
 
 // benchTierMatrix returns a matrix of tier with 200k rows of dim (or
