@@ -40,8 +40,8 @@ type coalescer struct {
 	mu      sync.Mutex
 	running bool // a pass is running, or a leader was named to start one
 	queue   []*request
-	// around is the callers the last pass to end answered, plus those
-	// queued as it ended.
+	// around is the callers the last leader to end answered (in its last
+	// pass or in one that gave way), plus those queued as it ended.
 	around int
 	// join, while a pass runs that others may join, stops it once the
 	// queue holds expect requests.
@@ -147,6 +147,7 @@ func (m *Matrix) SearchSharedAs(ctx context.Context, q []float32, k int, minScor
 func (m *Matrix) lead(r *request) ([]Hit, error) {
 	co := &m.shared
 	var members []*request
+	answered := 0 // members answered by passes that gave way
 	defer func() {
 		// Deferred so that a panic in the pass cannot leave the queue
 		// waiting forever for a leader.
@@ -155,7 +156,7 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 		}
 		co.mu.Lock()
 		co.join = nil // a pass that panicked may have left it set
-		co.around = 1 + len(members) + len(co.queue)
+		co.around = 1 + answered + len(members) + len(co.queue)
 		if len(co.queue) == 0 {
 			co.running = false
 		} else {
@@ -167,7 +168,9 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 		co.mu.Unlock()
 	}()
 	for mayJoin := true; ; mayJoin = false {
-		if !m.passShared(r, mayJoin, &members) {
+		n, again := m.passShared(r, mayJoin, &members)
+		answered += n
+		if !again {
 			return r.hits, r.err
 		}
 	}
@@ -179,9 +182,9 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 // With mayJoin, a pass with fewer queries than the callers around gives
 // way to a larger one once they have queued (see coalescer): its requests
 // left unanswered go back to the head of the queue, the others are woken
-// (and *live emptied), and it reports again when r is one of the former,
-// which then leads again.
-func (m *Matrix) passShared(r *request, mayJoin bool, live *[]*request) (again bool) {
+// (and *live emptied) and counted in answered, and it reports again when r
+// is one of the former, which then leads again.
+func (m *Matrix) passShared(r *request, mayJoin bool, live *[]*request) (answered int, again bool) {
 	co := &m.shared
 	co.mu.Lock()
 	n := min(len(co.queue), maxShared-1)
@@ -231,7 +234,7 @@ func (m *Matrix) passShared(r *request, mayJoin bool, live *[]*request) (again b
 	}
 	m.passMany(qs, m.workers())
 	if own == nil {
-		return false
+		return 0, false
 	}
 
 	co.mu.Lock()
@@ -244,10 +247,11 @@ func (m *Matrix) passShared(r *request, mayJoin bool, live *[]*request) (again b
 		}
 	}
 	if !joined {
-		return false
+		return 0, false
 	}
 	// Stopped: the queries it left unanswered go round again, at the head
-	// of the queue; the rest have their answers (or their own errors).
+	// of the queue; the rest have their answers (or their own errors), and
+	// those answered come back as the callers of any pass do.
 	var redo []*request
 	for i, q := range qs {
 		unanswered := q.err != nil && q.ctx.Err() == nil
@@ -263,9 +267,12 @@ func (m *Matrix) passShared(r *request, mayJoin bool, live *[]*request) (again b
 			redo = append(redo, x)
 		default:
 			members[i-1].wake <- struct{}{}
+			if q.err == nil {
+				answered++
+			}
 		}
 	}
 	co.queue = slices.Insert(co.queue, 0, redo...)
 	*live = nil
-	return again
+	return answered, again
 }

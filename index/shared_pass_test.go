@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,6 +200,105 @@ func TestSharedPassPanics(t *testing.T) {
 	m.shared.mu.Unlock()
 	close(release)
 	close(started)
+}
+
+// TestSharedPassStoppedByJoiners walks a pass that gives way while its
+// key func is held: in the float32 tier mid-scan, so that its partial
+// heaps are dropped and B leads its queries again with D; in the int8 tier
+// in rerank, once the scan has ended, so that the pass answers B and C and
+// D leads the next. Every answer is a lone search's; the members the
+// stopped pass answered count among the callers around, and each search
+// counts once in Stats.
+func TestSharedPassStoppedByJoiners(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	for _, tt := range []struct {
+		tier     Tier
+		answered bool // the stopped pass answered its queries
+	}{
+		{TierInt8, true},
+	} {
+		t.Run(tt.tier.String(), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(95, uint64(tt.tier)))
+			m, _ := sharedMatrix(t, rng, 32, 2000, tt.tier)
+			rekey := func(k uint64) uint64 { return 1<<20 - k }
+			var armed atomic.Bool
+			blocked, resume := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			key := func(k uint64) uint64 {
+				if armed.Load() {
+					once.Do(func() {
+						close(blocked)
+						<-resume
+					})
+				}
+				return rekey(k)
+			}
+			started, release, queued, _ := holdPasses(t, m, nil)
+			// A, B, C and D search for vecs[0:4], alone first.
+			vecs, wants := make([][]float32, 4), make([][]Hit, 4)
+			for i := range vecs {
+				vecs[i] = unitVec(rng, 32)
+				var err error
+				wants[i], err = m.searchAs(context.Background(), vecs[i], 5, -1, rekey, 1)
+				require.NoError(t, err)
+			}
+			call := func(i int) chan sharedResult {
+				ch := make(chan sharedResult, 1)
+				go func() {
+					hits, err := m.SearchSharedAs(context.Background(), vecs[i], 5, -1, key)
+					ch <- sharedResult{hits, err}
+				}()
+				return ch
+			}
+			answered := func(ch chan sharedResult, i int) {
+				t.Helper()
+				r := within(t, ch)
+				require.NoError(t, r.err)
+				assert.Equal(t, wants[i], r.hits)
+			}
+
+			// Pass 1: A alone; B and C queue. Pass 2, B with C, may give
+			// way to the third caller around, D, who queues while the
+			// pass is held in key.
+			a := call(0)
+			require.Equal(t, 1, within(t, started))
+			b := call(1)
+			queued(1)
+			c := call(2)
+			queued(2)
+			release <- struct{}{}
+			answered(a, 0)
+			require.Equal(t, 2, within(t, started))
+			armed.Store(true)
+			release <- struct{}{}
+			within(t, blocked)
+			d := call(3)
+			queued(1)
+			close(resume)
+
+			if tt.answered {
+				// D leads pass 3 alone, with B, C and itself around.
+				require.Equal(t, 1, within(t, started))
+				answered(b, 1)
+				answered(c, 2)
+				m.shared.mu.Lock()
+				assert.Equal(t, 3, m.shared.around)
+				m.shared.mu.Unlock()
+				release <- struct{}{}
+				answered(d, 3)
+				return
+			}
+			// B leads pass 3 with C and D.
+			require.Equal(t, 3, within(t, started))
+			release <- struct{}{}
+			answered(b, 1)
+			answered(c, 2)
+			answered(d, 3)
+
+			close(release)
+			close(started)
+		})
+	}
 }
 
 // benchTierMatrix returns a matrix of tier with 200k rows of dim (or
