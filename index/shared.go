@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 )
@@ -176,6 +177,10 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 	}
 }
 
+// errGaveWay is the cause with which a pass that gives way (see coalescer)
+// cancels its queries' contexts.
+var errGaveWay = errors.New("index: the pass gave way to a larger one")
+
 // passShared runs one pass for r and up to maxShared-1 queued requests.
 // *live holds the members lead's hand-off is to wake, from the moment
 // they leave the queue, so that they are woken even if the pass panics.
@@ -206,34 +211,38 @@ func (m *Matrix) passShared(r *request, mayJoin bool, live *[]*request) (answere
 	var joined bool
 	if rest := co.around - len(qs); mayJoin && rest > 0 && co.around <= maxShared {
 		own = make([]context.Context, len(qs))
-		cancels := make([]context.CancelFunc, len(qs))
+		cancels := make([]context.CancelCauseFunc, len(qs))
 		for i, q := range qs {
 			own[i] = q.ctx
-			q.ctx, cancels[i] = context.WithCancel(q.ctx)
+			q.ctx, cancels[i] = context.WithCancelCause(q.ctx)
 		}
 		co.expect = rest
 		co.join = func() {
 			joined = true
 			for _, cancel := range cancels {
-				cancel()
+				cancel(errGaveWay)
 			}
 		}
 		defer func() {
 			for _, cancel := range cancels {
-				cancel() // releases the contexts
+				cancel(nil) // releases the contexts
 			}
 		}()
 	}
 	co.mu.Unlock()
 
-	if len(qs) > 1 {
-		m.stats.shared.Add(uint64(len(qs)))
+	// Shared counts a pass's searches but those it leaves to the next.
+	countShared := func(redone int) {
+		if len(qs) > 1 {
+			m.stats.shared.Add(uint64(len(qs) - redone))
+		}
 	}
 	if m.passHook != nil {
 		m.passHook(qs)
 	}
 	m.passMany(qs, m.workers())
 	if own == nil {
+		countShared(0)
 		return 0, false
 	}
 
@@ -247,16 +256,19 @@ func (m *Matrix) passShared(r *request, mayJoin bool, live *[]*request) (answere
 		}
 	}
 	if !joined {
+		countShared(0)
 		return 0, false
 	}
 	// Stopped: the queries it left unanswered go round again, at the head
 	// of the queue; the rest have their answers (or their own errors), and
 	// those answered come back as the callers of any pass do.
 	var redo []*request
+	redone := 0
 	for i, q := range qs {
 		unanswered := q.err != nil && q.ctx.Err() == nil
 		if unanswered {
 			q.err = nil
+			redone++
 		}
 		switch {
 		case i == 0:
@@ -274,5 +286,6 @@ func (m *Matrix) passShared(r *request, mayJoin bool, live *[]*request) (answere
 	}
 	co.queue = slices.Insert(co.queue, 0, redo...)
 	*live = nil
+	countShared(redone)
 	return answered, again
 }

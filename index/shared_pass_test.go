@@ -100,14 +100,16 @@ func TestSharedPassGivesWay(t *testing.T) {
 			assert.ErrorIs(t, rd.err, context.Canceled)
 			a = call(context.Background())
 			queued(1)
-			passes := m.Stats().Passes
+			before := m.Stats()
 			release <- struct{}{}
 			require.Equal(t, 3, <-started)
-			assert.Equal(t, passes+1, m.Stats().Passes, "pass 2 stopped")
 			release <- struct{}{}
 			answered(a)
 			answered(b)
 			answered(c)
+			after := m.Stats()
+			assert.Equal(t, before.Passes+1, after.Passes, "pass 2 gave way: pass 3 counts")
+			assert.Equal(t, before.Shared+4, after.Shared, "D counts in pass 2, B, C and A in pass 3")
 
 			// Pass 4: E alone, with three callers around; two come back
 			// and it gives way to pass 5, E with them.
@@ -126,7 +128,7 @@ func TestSharedPassGivesWay(t *testing.T) {
 
 			// Pass 6: F alone, with three callers around that do not
 			// come back: it runs to its end.
-			passes = m.Stats().Passes
+			passes := m.Stats().Passes
 			f := call(context.Background())
 			require.Equal(t, 1, <-started)
 			release <- struct{}{}
@@ -269,6 +271,7 @@ func TestSharedPassStoppedByJoiners(t *testing.T) {
 			release <- struct{}{}
 			answered(a, 0)
 			require.Equal(t, 2, within(t, started))
+			before := m.Stats()
 			armed.Store(true)
 			release <- struct{}{}
 			within(t, blocked)
@@ -284,17 +287,22 @@ func TestSharedPassStoppedByJoiners(t *testing.T) {
 				m.shared.mu.Lock()
 				assert.Equal(t, 3, m.shared.around)
 				m.shared.mu.Unlock()
+				assert.Equal(t, before.Passes+1, m.Stats().Passes)
+				assert.Equal(t, before.Shared+2, m.Stats().Shared)
 				release <- struct{}{}
 				answered(d, 3)
 				return
 			}
 			// B leads pass 3 with C and D.
 			require.Equal(t, 3, within(t, started))
+			assert.Equal(t, before.Passes, m.Stats().Passes, "pass 2 gave way")
+			assert.Equal(t, before.Shared, m.Stats().Shared, "pass 2 gave way")
 			release <- struct{}{}
 			answered(b, 1)
 			answered(c, 2)
 			answered(d, 3)
-
+			assert.Equal(t, before.Passes+1, m.Stats().Passes)
+			assert.Equal(t, before.Shared+3, m.Stats().Shared)
 			close(release)
 			close(started)
 		})
