@@ -135,15 +135,22 @@ func TestSharedPassGivesWay(t *testing.T) {
 			answered(f)
 			assert.Equal(t, passes+1, m.Stats().Passes, "pass 6 was one pass")
 
-			m.shared.mu.Lock()
-			assert.False(t, m.shared.running)
-			assert.Empty(t, m.shared.queue)
-			assert.Nil(t, m.shared.join)
-			m.shared.mu.Unlock()
+			assertIdle(t, m)
 			close(release)
 			close(started)
 		})
 	}
+}
+
+// assertIdle asserts that m's coalescer is idle: no pass running or
+// named, nobody queued, no pass to join.
+func assertIdle(t *testing.T, m *Matrix) {
+	t.Helper()
+	m.shared.mu.Lock()
+	defer m.shared.mu.Unlock()
+	assert.False(t, m.shared.running)
+	assert.Empty(t, m.shared.queue)
+	assert.Nil(t, m.shared.join)
 }
 
 // within receives from ch, failing the test if nothing comes within a
@@ -195,11 +202,7 @@ func TestSharedPassPanics(t *testing.T) {
 	assert.Equal(t, boom, within(t, b))
 	within(t, c)
 
-	m.shared.mu.Lock()
-	assert.False(t, m.shared.running)
-	assert.Empty(t, m.shared.queue)
-	assert.Nil(t, m.shared.join)
-	m.shared.mu.Unlock()
+	assertIdle(t, m)
 	close(release)
 	close(started)
 }
@@ -292,6 +295,7 @@ func TestSharedPassStoppedByJoiners(t *testing.T) {
 				assert.Equal(t, before.Shared+2, m.Stats().Shared)
 				release <- struct{}{}
 				answered(d, 3)
+				assertIdle(t, m)
 				return
 			}
 			// B leads pass 3 with C and D.
@@ -304,6 +308,7 @@ func TestSharedPassStoppedByJoiners(t *testing.T) {
 			answered(d, 3)
 			assert.Equal(t, before.Passes+1, m.Stats().Passes)
 			assert.Equal(t, before.Shared+3, m.Stats().Shared)
+			assertIdle(t, m)
 			close(release)
 			close(started)
 		})
