@@ -335,7 +335,7 @@ func benchTierMatrix(b *testing.B, dim int, tier Tier, rng *rand.Rand) *Matrix {
 // BenchmarkSharedVsBatch runs c goroutines calling SearchShared in a loop
 // against SearchBatch of c queries back to back, alternated round by
 // round on the same matrix, and reports both rates, their ratio and the
-// coalesced passes' mean size (passes that gave way count as passes).
+// coalesced passes' mean size (from Stats: passes that gave way not counted).
 func BenchmarkSharedVsBatch(b *testing.B) {
 	const dim = 512
 	for _, tier := range []Tier{TierInt8, TierFloat32} {
