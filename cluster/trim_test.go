@@ -310,7 +310,7 @@ func TestTrimKeepsAnUploadFinishedAfterTheListing(t *testing.T) {
 	finish := make(chan struct{})
 	put := make(chan error, 1)
 	go func() {
-		_, err := cp.obs.Put(ctx, jetstream.ObjectMeta{Name: "late"}, &heldReader{data: data, finish: finish})
+		_, err := cp.obs.Put(ctx, jetstream.ObjectMeta{Name: "late"}, &heldReader{ctx: ctx, data: data, finish: finish})
 		put <- err
 	}()
 	stream, err := cp.log.js.Stream(ctx, "OBJ_"+cp.opts.Bucket)
@@ -337,8 +337,11 @@ func TestTrimKeepsAnUploadFinishedAfterTheListing(t *testing.T) {
 }
 
 // heldReader reads data, then waits for finish before its EOF, as an
-// upload whose last chunk is written and its metadata not yet.
+// upload whose last chunk is written and its metadata not yet. It gives up
+// with ctx's error once ctx is done, so that a test that fails before
+// finish leaves no upload blocked.
 type heldReader struct {
+	ctx    context.Context
 	data   []byte
 	finish chan struct{}
 }
@@ -349,6 +352,10 @@ func (r *heldReader) Read(p []byte) (int, error) {
 		r.data = r.data[n:]
 		return n, nil
 	}
-	<-r.finish
-	return 0, io.EOF
+	select {
+	case <-r.finish:
+		return 0, io.EOF
+	case <-r.ctx.Done():
+		return 0, r.ctx.Err()
+	}
 }

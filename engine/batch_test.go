@@ -154,16 +154,19 @@ func TestSearchBatchNamesABadVectorPastTheFirstGroup(t *testing.T) {
 	rng := rand.New(rand.NewPCG(24, 1))
 	loadTies(t, e, "c", "float32", rng, 4)
 	bad := engine.BatchGroup + 1
-	for name, vec := range map[string][]float32{
-		"zero vector":     make([]float32, 4),
-		"wrong dimension": randomUnit(rng, 5),
+	for _, tt := range []struct {
+		name string
+		vec  []float32
+	}{
+		{"zero vector", make([]float32, 4)},
+		{"wrong dimension", randomUnit(rng, 5)},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			vs := make([][]float32, 2*engine.BatchGroup+3)
 			for i := range vs {
 				vs[i] = randomUnit(rng, 4)
 			}
-			vs[bad] = vec
+			vs[bad] = tt.vec
 			out, err := e.SearchUsersBatch(ctx, &engine.SearchUsersBatchInput{CollectionId: "c", Vectors: vs})
 			require.Nil(t, out)
 			var ee *engine.Error

@@ -11,7 +11,6 @@ func (m *Matrix) passBatchI8(qs []*query, workers int) bool {
 	if m.tier != TierInt8 || len(qs) < kernels.batchI8Min || paddedDim(m.dim) > maxBatchI8Stride {
 		return false
 	}
-	m.stats.passes.Add(1)
 	p := m.newPlan(qs, workers, m.tier) // the chunks, workers and heaps of a compressed pass
 	b := newI8Batch(m.comp, qs)
 	codes := m.comp.codes.(*int8Codes)
@@ -56,6 +55,7 @@ func (m *Matrix) passBatchI8(qs []*query, workers int) bool {
 		p.finish(w)
 	}
 	err := m.scan(p.workers, p.chunk, stopAll(qs), visit, finish)
+	m.countPass(qs, err)
 	p.collect(err)
 	m.rerankAll(qs, workers)
 	return true

@@ -196,7 +196,7 @@ func TestSearchSharedCancel(t *testing.T) {
 
 	// A leads pass 1, held open. B and C queue; B gives up while queued.
 	a := call(context.Background())
-	require.Equal(t, 1, <-started)
+	require.Equal(t, 1, within(t, started))
 	ctxB, cancelB := context.WithCancel(context.Background())
 	b := call(ctxB)
 	queued(1)
@@ -204,7 +204,7 @@ func TestSearchSharedCancel(t *testing.T) {
 	c := call(ctxC)
 	queued(2)
 	cancelB()
-	rb := <-b
+	rb := within(t, b)
 	assert.ErrorIs(t, rb.err, context.Canceled)
 	queued(1)
 
@@ -213,16 +213,16 @@ func TestSearchSharedCancel(t *testing.T) {
 	d := call(context.Background())
 	queued(2)
 	release <- struct{}{}
-	ra := <-a
+	ra := within(t, a)
 	require.NoError(t, ra.err)
 	assert.Equal(t, want, ra.hits)
-	require.Equal(t, 2, <-started)
+	require.Equal(t, 2, within(t, started))
 	cancelC()
 	release <- struct{}{}
-	rd := <-d
+	rd := within(t, d)
 	require.NoError(t, rd.err)
 	assert.Equal(t, want, rd.hits)
-	rc := <-c
+	rc := within(t, c)
 	assert.ErrorIs(t, rc.err, context.Canceled)
 
 	// The callers around pass 2 would let pass 3 give way to F and G
@@ -235,7 +235,7 @@ func TestSearchSharedCancel(t *testing.T) {
 	// (F with G) has both cancelled while held: it gives up, and both
 	// report their own error.
 	e := call(context.Background())
-	require.Equal(t, 1, <-started)
+	require.Equal(t, 1, within(t, started))
 	ctxF, cancelF := context.WithCancel(context.Background())
 	f := call(ctxF)
 	queued(1)
@@ -243,14 +243,14 @@ func TestSearchSharedCancel(t *testing.T) {
 	g := call(ctxG)
 	queued(2)
 	release <- struct{}{}
-	re := <-e
+	re := within(t, e)
 	require.NoError(t, re.err)
-	require.Equal(t, 2, <-started)
+	require.Equal(t, 2, within(t, started))
 	cancelF()
 	cancelG()
 	passes := m.Stats().Passes
 	release <- struct{}{}
-	rf, rg := <-f, <-g
+	rf, rg := within(t, f), within(t, g)
 	assert.ErrorIs(t, rf.err, context.Canceled)
 	assert.ErrorIs(t, rg.err, context.Canceled)
 	assert.Nil(t, rf.hits)

@@ -27,9 +27,10 @@ func (d DotsRun) At(q int) (at, stride int) {
 // qs holds the queries and rows the rows, each of dim values, packed, and
 // every score has [Dot]'s bits. It hands them to fn run of rows by run, in
 // the kernel's layout (see [DotsRun]), rather than reordered query by
-// query: a caller that counts them touches each score once. The runs come in row order; their
-// slices are fn's only during the call. It panics if dim < 1 or a length
-// is not a multiple of dim, as those are programming errors.
+// query: a caller that counts them touches each score once. The runs come
+// in row order; their slices are fn's only during the call. It panics if
+// dim < 1 or a length is not a multiple of dim, as those are programming
+// errors.
 //
 // Rows are read in runs that stay in L1 while the queries, in groups of
 // the batched kernel's (that of a pass of several queries), read them:

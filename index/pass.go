@@ -56,9 +56,9 @@ func (m *Matrix) pass(qs []*query, workers int) {
 // scores, or the compressed copy with upper bounds of them (the
 // candidates). Each query's answer lands in its hits and err.
 func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
-	m.stats.passes.Add(1)
 	p := m.newPlan(qs, workers, tier)
 	err := m.scan(p.workers, p.chunk, stopAll(qs), p.visit, p.finish)
+	m.countPass(qs, err)
 	p.collect(err)
 }
 

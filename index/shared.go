@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 )
@@ -40,8 +41,8 @@ type coalescer struct {
 	mu      sync.Mutex
 	running bool // a pass is running, or a leader was named to start one
 	queue   []*request
-	// around is the callers the last pass to end answered, plus those
-	// queued as it ended.
+	// around is the callers the last leader to end answered (in its last
+	// pass or in one that gave way), plus those queued as it ended.
 	around int
 	// join, while a pass runs that others may join, stops it once the
 	// queue holds expect requests.
@@ -147,6 +148,7 @@ func (m *Matrix) SearchSharedAs(ctx context.Context, q []float32, k int, minScor
 func (m *Matrix) lead(r *request) ([]Hit, error) {
 	co := &m.shared
 	var members []*request
+	answered := 0 // members answered by passes that gave way
 	defer func() {
 		// Deferred so that a panic in the pass cannot leave the queue
 		// waiting forever for a leader.
@@ -155,7 +157,7 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 		}
 		co.mu.Lock()
 		co.join = nil // a pass that panicked may have left it set
-		co.around = 1 + len(members) + len(co.queue)
+		co.around = 1 + answered + len(members) + len(co.queue)
 		if len(co.queue) == 0 {
 			co.running = false
 		} else {
@@ -166,29 +168,34 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 		}
 		co.mu.Unlock()
 	}()
-	mayJoin := true
-	for {
-		var again bool
-		members, again = m.passShared(r, mayJoin)
+	for mayJoin := true; ; mayJoin = false {
+		n, again := m.passShared(r, mayJoin, &members)
+		answered += n
 		if !again {
 			return r.hits, r.err
 		}
-		mayJoin = false
 	}
 }
 
-// passShared runs one pass for r and up to maxShared-1 queued requests and
-// returns the members lead's hand-off is to wake. With mayJoin, a pass with fewer queries than the callers
-// around gives way to a larger one once they have queued (see coalescer):
-// its requests left unanswered go back to the head of the queue, the
-// others are woken, and it reports again when r is one of the former,
-// which then leads again.
-func (m *Matrix) passShared(r *request, mayJoin bool) (members []*request, again bool) {
+// errGaveWay is the cause with which a pass that gives way (see coalescer)
+// cancels its queries' contexts.
+var errGaveWay = errors.New("index: the pass gave way to a larger one")
+
+// passShared runs one pass for r and up to maxShared-1 queued requests.
+// *live holds the members lead's hand-off is to wake, from the moment
+// they leave the queue, so that they are woken even if the pass panics.
+// With mayJoin, a pass with fewer queries than the callers around gives
+// way to a larger one once they have queued (see coalescer): its requests
+// left unanswered go back to the head of the queue, the others are woken
+// (and *live emptied) and counted in answered, and it reports again when r
+// is one of the former, which then leads again.
+func (m *Matrix) passShared(r *request, mayJoin bool, live *[]*request) (answered int, again bool) {
 	co := &m.shared
 	co.mu.Lock()
 	n := min(len(co.queue), maxShared-1)
-	members = slices.Clone(co.queue[:n])
+	members := slices.Clone(co.queue[:n])
 	co.queue = slices.Delete(co.queue, 0, n)
+	*live = members
 	for _, x := range members {
 		x.state = reqMember
 	}
@@ -204,35 +211,39 @@ func (m *Matrix) passShared(r *request, mayJoin bool) (members []*request, again
 	var joined bool
 	if rest := co.around - len(qs); mayJoin && rest > 0 && co.around <= maxShared {
 		own = make([]context.Context, len(qs))
-		cancels := make([]context.CancelFunc, len(qs))
+		cancels := make([]context.CancelCauseFunc, len(qs))
 		for i, q := range qs {
 			own[i] = q.ctx
-			q.ctx, cancels[i] = context.WithCancel(q.ctx)
+			q.ctx, cancels[i] = context.WithCancelCause(q.ctx)
 		}
 		co.expect = rest
 		co.join = func() {
 			joined = true
 			for _, cancel := range cancels {
-				cancel()
+				cancel(errGaveWay)
 			}
 		}
 		defer func() {
 			for _, cancel := range cancels {
-				cancel() // releases the contexts
+				cancel(nil) // releases the contexts
 			}
 		}()
 	}
 	co.mu.Unlock()
 
-	if len(qs) > 1 {
-		m.stats.shared.Add(uint64(len(qs)))
+	// Shared counts a pass's searches but those it leaves to the next.
+	countShared := func(redone int) {
+		if len(qs) > 1 {
+			m.stats.shared.Add(uint64(len(qs) - redone))
+		}
 	}
 	if m.passHook != nil {
 		m.passHook(qs)
 	}
 	m.passMany(qs, m.workers())
 	if own == nil {
-		return members, false
+		countShared(0)
+		return 0, false
 	}
 
 	co.mu.Lock()
@@ -245,15 +256,19 @@ func (m *Matrix) passShared(r *request, mayJoin bool) (members []*request, again
 		}
 	}
 	if !joined {
-		return members, false
+		countShared(0)
+		return 0, false
 	}
 	// Stopped: the queries it left unanswered go round again, at the head
-	// of the queue; the rest have their answers (or their own errors).
+	// of the queue; the rest have their answers (or their own errors), and
+	// those answered come back as the callers of any pass do.
 	var redo []*request
+	redone := 0
 	for i, q := range qs {
 		unanswered := q.err != nil && q.ctx.Err() == nil
 		if unanswered {
 			q.err = nil
+			redone++
 		}
 		switch {
 		case i == 0:
@@ -264,8 +279,13 @@ func (m *Matrix) passShared(r *request, mayJoin bool) (members []*request, again
 			redo = append(redo, x)
 		default:
 			members[i-1].wake <- struct{}{}
+			if q.err == nil {
+				answered++
+			}
 		}
 	}
 	co.queue = slices.Insert(co.queue, 0, redo...)
-	return nil, again
+	*live = nil
+	countShared(redone)
+	return answered, again
 }

@@ -1,6 +1,11 @@
 package index
 
-import "sync/atomic"
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+)
 
 // counters are a matrix's search statistics, updated atomically.
 type counters struct {
@@ -18,10 +23,12 @@ type Stats struct {
 	Searches uint64
 	// Passes is the number of passes over the rows. A search alone is one
 	// pass; searches coalesced by [Matrix.SearchShared] share one, so
-	// Searches/Passes is the mean batch size.
+	// Searches/Passes is the mean batch size. A coalesced pass stopped to
+	// give way to a larger one is not counted: the one that answers its
+	// searches is.
 	Passes uint64
 	// Shared is the number of searches that shared their pass with at
-	// least one other.
+	// least one other, each counted once, by the pass that answered it.
 	Shared uint64
 	// Fallbacks is the number of compressed-tier searches whose candidates
 	// could not be proven to hold the exact answer, and which therefore
@@ -30,6 +37,18 @@ type Stats struct {
 	// Rescored is the number of candidate rows compressed-tier searches
 	// scored exactly with the float32 rows (fallback scans not included).
 	Rescored uint64
+}
+
+// countPass counts a scan of qs, which returned err, in Passes unless it
+// stopped because its pass gave way (a query of it cancelled with
+// errGaveWay): the pass is counted when it runs again.
+func (m *Matrix) countPass(qs []*query, err error) {
+	if err != nil && slices.ContainsFunc(qs, func(q *query) bool {
+		return errors.Is(context.Cause(q.ctx), errGaveWay)
+	}) {
+		return
+	}
+	m.stats.passes.Add(1)
 }
 
 // Stats returns the matrix's search statistics so far.
