@@ -149,10 +149,15 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 	co := &m.shared
 	var members []*request
 	answered := 0 // members answered by passes that gave way
+	ended := false
 	defer func() {
 		// Deferred so that a panic in the pass cannot leave the queue
-		// waiting forever for a leader.
+		// waiting forever for a leader, nor its members with no answer
+		// and no error.
 		for _, x := range members {
+			if !ended {
+				x.hits, x.err = nil, ErrPassFailed
+			}
 			x.wake <- struct{}{}
 		}
 		co.mu.Lock()
@@ -172,6 +177,7 @@ func (m *Matrix) lead(r *request) ([]Hit, error) {
 		n, again := m.passShared(r, mayJoin, &members)
 		answered += n
 		if !again {
+			ended = true
 			return r.hits, r.err
 		}
 	}

@@ -167,7 +167,8 @@ func within[T any](t *testing.T, ch <-chan T) T {
 }
 
 // TestSharedPassPanics: a panic in a shared pass reaches its leader's
-// goroutine, its member returns rather than wait for a hand-off, and the
+// goroutine, its member returns ErrPassFailed rather than wait for a
+// hand-off or return no hits as an answer, and the
 // coalescer is left idle for the next caller.
 func TestSharedPassPanics(t *testing.T) {
 	rng := rand.New(rand.NewPCG(93, 94))
@@ -200,7 +201,9 @@ func TestSharedPassPanics(t *testing.T) {
 	require.Equal(t, 2, within(t, started))
 	release <- struct{}{}
 	assert.Equal(t, boom, within(t, b))
-	within(t, c)
+	got := within(t, c)
+	assert.ErrorIs(t, got.err, ErrPassFailed, "a member of a pass that failed is told so")
+	assert.Nil(t, got.hits)
 
 	assertIdle(t, m)
 	close(release)
