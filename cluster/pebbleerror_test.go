@@ -2,12 +2,10 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
@@ -27,14 +25,6 @@ import (
 // retry succeeds and the node applies the log again by itself, to the same
 // store as the others, and the cluster still answers as the single node.
 func TestClusterPebbleWriteErrorMidWorkload(t *testing.T) {
-	c := sharedCluster(t)
-	noLeaks(t)
-	base := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	single, err := engine.Open(t.TempDir(), nil)
-	require.NoError(t, err)
-	defer single.Close()
 	var failing atomic.Bool
 	var injected atomic.Int64
 	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
@@ -44,34 +34,16 @@ func TestClusterPebbleWriteErrorMidWorkload(t *testing.T) {
 		}
 		return nil
 	}))
-	replicas, dirs := openReplicas(ctx, t, c, runLogOptions(t), base, func(i int, o *ReplicaOptions) {
-		o.RetryBackoff = 100 * time.Millisecond
-		if i == 2 {
-			o.Engine = &engine.Options{FS: fs}
-		}
+	var n int64
+	faultRun(t, t.TempDir(), 13, &engine.Options{FS: fs}, "the failing flush", func(node3 *Replica) {
+		failing.Store(true)
+		require.ErrorIs(t, node3.LocalEngine().Flush(), engine.ErrDiskFull)
+		require.Positive(t, injected.Load(), "the flush created a table")
+	}, func() {
+		failing.Store(false)
+		n = injected.Load()
 	})
-	run := newEqRun(ctx, t, single, replicas, 13)
-	run.steps(60, 0, 1, 2)
-	held := replicas[0].Applied()
-	require.NoError(t, replicas[2].state.Load().applier.Progress().Wait(ctx, held))
-
-	failing.Store(true)
-	require.ErrorIs(t, replicas[2].LocalEngine().Flush(), engine.ErrDiskFull)
-	require.Positive(t, injected.Load(), "the flush created a table")
-	run.steps(80, 0, 1)
-	eventually(t, 10*time.Second, "node 3 reports the failing flush", func() bool { return errors.Is(replicas[2].Health(), engine.ErrDiskFull) })
-	requireStuck(ctx, t, run, replicas, held)
-
-	failing.Store(false)
-	n := injected.Load()
-	eventually(t, 20*time.Second, "node 3 applies the log again", func() bool { return replicas[2].Health() == nil })
 	require.Greater(t, n, int64(1), "Pebble retried the flush")
-	run.steps(60, 0, 1, 2)
-	run.requireSameState(nil, base)
-	for _, r := range replicas {
-		require.NoError(t, r.Close())
-	}
-	requireSameStore(t, dirs...)
 }
 
 // requireStuck checks that node 3, whose store refuses writes, applied
