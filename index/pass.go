@@ -241,9 +241,11 @@ func (p *plan) boundRuns(w, lo, hi int) {
 	}
 }
 
-// finish sorts worker w's heaps, best first, for merge and rerank.
+// finish gives worker w's heaps their reported keys and sorts them, best
+// first, for merge and rerank.
 func (p *plan) finish(w int) {
 	for _, q := range p.qs {
+		q.heaps[w].settle()
 		slices.SortFunc(q.heaps[w].items, CompareHits)
 	}
 }

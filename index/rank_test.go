@@ -101,3 +101,25 @@ func TestSearchSharedAsCoalesced(t *testing.T) {
 	}
 	require.Greater(t, m.Stats().Shared, uint64(0), "no pass was shared")
 }
+
+// TestSearchAsKeysOnlyTheAnswer: a row's key is asked for only to break a
+// tie of scores or to report it, not for each row that enters a heap and
+// leaves it again (the engine's key is two map lookups).
+func TestSearchAsKeysOnlyTheAnswer(t *testing.T) {
+	rng := rand.New(rand.NewPCG(115, 116))
+	m, md := newMatrix(16, 1024, 1024, TierFloat32), model{}
+	fill(rng, m, md, 5000, unitVec) // random scores: no ties
+	for _, k := range []int{1, 5, 20} {
+		q := unitVec(rng, 16)
+		asked := 0
+		key := func(k uint64) uint64 { asked++; return k + 1 }
+		got, err := m.searchAs(context.Background(), q, k, -1, key, 1)
+		require.NoError(t, err)
+		want := cut(md.rekeyed(q, func(k uint64) uint64 { return k + 1 }), k, -1)
+		require.Len(t, got, k)
+		for i := range want {
+			require.Equal(t, want[i].Key, got[i].Key, "k=%d: hit %d", k, i)
+		}
+		require.Equal(t, k, asked, "k=%d: keys asked", k)
+	}
+}

@@ -229,6 +229,15 @@ func TestSharedPassStoppedByJoiners(t *testing.T) {
 		t.Run(tt.tier.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(95, uint64(tt.tier)))
 			m, _ := sharedMatrix(t, rng, 32, 2000, tt.tier)
+			// The first two rows of every chunk are one vector: their
+			// scores tie for every query, and a tie is the one thing a
+			// float32 scan asks key for while it runs, so that key can
+			// hold a pass mid-scan, in every worker's first chunk.
+			dup := unitVec(rng, 32)
+			for r := 0; r < m.Len(); r += m.chunkRows {
+				m.Upsert(m.keys[r], dup)
+				m.Upsert(m.keys[r+1], dup)
+			}
 			rekey := func(k uint64) uint64 { return 1<<20 - k }
 			var armed atomic.Bool
 			blocked, resume := make(chan struct{}), make(chan struct{})

@@ -17,7 +17,10 @@ type topK struct {
 	// heap is full, then the root's score. Most rows fail this one compare.
 	floor float32
 	// key, when not nil, is the key a row ranks and is reported under
-	// (see [Matrix.SearchSharedAs]).
+	// (see [Matrix.SearchSharedAs]). Until settle, items hold the rows' own
+	// keys, and key is asked only to break a tie of scores: most rows that
+	// enter the heap leave it again, and asking for their keys (map
+	// lookups in the engine) cost a pass as much as a tenth of its time.
 	key func(uint64) uint64
 	_   [64]byte // workers' heaps sit side by side; keep them off each other's cache lines
 }
@@ -30,9 +33,6 @@ func (h *topK) take(scores []float32, stride int, keys []uint64) {
 		s := scores[i*stride]
 		if !(s >= floor) { // also drops NaN
 			continue
-		}
-		if h.key != nil {
-			key = h.key(key)
 		}
 		h.offer(Hit{Key: key, Score: s})
 		floor = h.floor
@@ -49,7 +49,7 @@ func (h *topK) offer(x Hit) {
 		}
 		return
 	}
-	if !worse(h.items[0], x) {
+	if !h.worse(h.items[0], x) {
 		return // an equal score with a larger key, or below the root
 	}
 	h.items[0] = x
@@ -60,7 +60,7 @@ func (h *topK) offer(x Hit) {
 func (h *topK) up(i int) {
 	for i > 0 {
 		p := (i - 1) / 2
-		if !worse(h.items[i], h.items[p]) {
+		if !h.worse(h.items[i], h.items[p]) {
 			return
 		}
 		h.items[i], h.items[p] = h.items[p], h.items[i]
@@ -75,15 +75,36 @@ func (h *topK) down(i int) {
 		if c >= n {
 			return
 		}
-		if r := c + 1; r < n && worse(h.items[r], h.items[c]) {
+		if r := c + 1; r < n && h.worse(h.items[r], h.items[c]) {
 			c = r
 		}
-		if !worse(h.items[c], h.items[i]) {
+		if !h.worse(h.items[c], h.items[i]) {
 			return
 		}
 		h.items[i], h.items[c] = h.items[c], h.items[i]
 		i = c
 	}
+}
+
+// worse is the package's worse for the heap's items: with a key, a tie
+// of scores ranks by the keys the items' rows stand for.
+func (h *topK) worse(a, b Hit) bool {
+	if h.key == nil || a.Score != b.Score {
+		return worse(a, b)
+	}
+	return h.key(a.Key) > h.key(b.Key)
+}
+
+// settle gives the items the keys they are reported under, once the heap
+// has taken its last row.
+func (h *topK) settle() {
+	if h.key == nil {
+		return
+	}
+	for i := range h.items {
+		h.items[i].Key = h.key(h.items[i].Key)
+	}
+	h.key = nil
 }
 
 // worse reports whether a ranks below b. The order is total (score, then
