@@ -87,8 +87,9 @@ func (m *Matrix) SearchShared(ctx context.Context, q []float32, k int, minScore 
 // own key when key is nil). The hits are then exactly the best k of a
 // matrix keyed that way: score descending, ties by the new keys ascending,
 // whichever rows share the k-th score. key must give distinct rows
-// distinct keys and must not change the matrix; it is called during the
-// scan, on the scan's goroutines, for the rows that reach a heap.
+// distinct keys and must not change the matrix; it is called on the
+// scan's goroutines, for rows whose scores tie in a heap and, as each
+// worker ends, for the rows its heap kept.
 func (m *Matrix) SearchSharedAs(ctx context.Context, q []float32, k int, minScore float32, key func(uint64) uint64) ([]Hit, error) {
 	if len(m.keys)*m.dim < m.shareMin {
 		return m.searchAs(ctx, q, k, minScore, key, m.workers())

@@ -50,7 +50,7 @@ func (h *topK) offer(x Hit) {
 		return
 	}
 	if !h.worse(h.items[0], x) {
-		return // an equal score with a larger key, or below the root
+		return // an equal score with a larger (mapped) key, or below the root
 	}
 	h.items[0] = x
 	h.down(0)
@@ -87,7 +87,9 @@ func (h *topK) down(i int) {
 }
 
 // worse is the package's worse for the heap's items: with a key, a tie
-// of scores ranks by the keys the items' rows stand for.
+// of scores ranks by the keys the items' rows stand for, asked anew at
+// each tie (ties are rare; a heap of many equal scores asks O(log k)
+// times a row).
 func (h *topK) worse(a, b Hit) bool {
 	if h.key == nil || a.Score != b.Score {
 		return worse(a, b)
