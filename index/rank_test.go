@@ -104,8 +104,8 @@ func TestSearchSharedAsCoalesced(t *testing.T) {
 
 // TestSearchAsKeysOnlyTheAnswer: a row's key is asked for only to break a
 // tie of scores or to report it (one worker here: each worker reports its
-// own k), not for each row that enters a heap and
-// leaves it again (the engine's key is two map lookups).
+// own k), not for each row that enters a heap and leaves it again (the
+// engine's key is two map lookups).
 func TestSearchAsKeysOnlyTheAnswer(t *testing.T) {
 	rng := rand.New(rand.NewPCG(115, 116))
 	m, md := newMatrix(16, 1024, 1024, TierFloat32), model{}

@@ -20,7 +20,7 @@ type topK struct {
 	// (see [Matrix.SearchSharedAs]). Until settle, items hold the rows' own
 	// keys, and key is asked only to break a tie of scores: most rows that
 	// enter the heap leave it again, and asking for their keys (map
-	// lookups in the engine) cost a pass as much as a tenth of its time.
+	// lookups in the engine) cost a pass more than its heaps' own work.
 	key func(uint64) uint64
 	_   [64]byte // workers' heaps sit side by side; keep them off each other's cache lines
 }
