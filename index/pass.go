@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"math"
 	"slices"
 )
 
@@ -215,13 +216,15 @@ func (p *plan) scoreRuns(w, lo, hi int) {
 		// Once the heaps are full, most runs hold no score that reaches
 		// any heap's floor: nothing for take to offer, which the highest
 		// of the queries' maxima against the lowest floor tells without a
-		// look at each query.
+		// look at each query (the padding's zero scores can only make the
+		// look happen).
 		if kernels.rowDotsQ(p.packed, rows, out, tops, dim) < low {
 			continue
 		}
 		// The floors sit side by side, so that this look at every query
 		// reads a few cache lines rather than two of each query's.
 		floors := p.floors[w]
+		low = float32(math.Inf(1))
 		for i, top := range tops[:len(floors)] {
 			if top >= floors[i] {
 				h := &p.qs[i].heaps[w]
@@ -229,8 +232,8 @@ func (p *plan) scoreRuns(w, lo, hi int) {
 				h.take(out[g*bq*n+t:], bq, keys)
 				floors[i] = h.floor
 			}
+			low = min(low, floors[i]) // NaN, were a floor NaN: never below
 		}
-		low = slices.Min(floors)
 	}
 }
 
