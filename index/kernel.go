@@ -35,8 +35,10 @@ type kernelSet struct {
 	// of batchQ, where n = len(out)/len(tops): out[batchQ*(n*g+r)+j] =
 	// dot(query batchQ*g+j, row r), and tops[batchQ*g+j] is the highest of
 	// that query's scores (NaNs aside; -Inf if none), so that a pass
-	// offers a query's scores to its heap only when one can enter.
-	rowDotsQ func(qs, rows, out, tops []float32, dim int)
+	// offers a query's scores to its heap only when one can enter. It
+	// returns the highest of tops, so that a pass need not look at each
+	// query's when none reaches the lowest floor.
+	rowDotsQ func(qs, rows, out, tops []float32, dim int) float32
 	// batchQ is the queries rowDotsQ scores per row read: as many as the
 	// registers hold accumulators for. batchRows is the rows it scores at a
 	// time, so that runs of a multiple of it leave no row to score alone.
@@ -113,8 +115,8 @@ func chooseKernels(f cpuFeatures) *kernelSet {
 		useAsm(k, f)
 	}
 	if k.rowDotsQ == nil {
-		k.rowDotsQ = func(qs, rows, out, tops []float32, dim int) {
-			rowDotsGroups(3, k.rowDots3, qs, rows, out, tops, dim)
+		k.rowDotsQ = func(qs, rows, out, tops []float32, dim int) float32 {
+			return rowDotsGroups(3, k.rowDots3, qs, rows, out, tops, dim)
 		}
 	}
 	if f.simd && f.asm && f.avx512 && f.vnni {

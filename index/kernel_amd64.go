@@ -2,7 +2,11 @@
 
 package index
 
-import "golang.org/x/sys/cpu"
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
 
 // have512 reports whether the CPU (and OS) run AVX-512, which dotRowsQ4
 // needs besides AVX2 and FMA.
@@ -41,12 +45,11 @@ func useAsm(k *kernelSet, f cpuFeatures) {
 	if f.avx512 {
 		k.batchQ, k.batchRows = 4, 3
 		dot := k.dot
-		k.rowDotsQ = func(qs, rows, out, tops []float32, dim int) {
+		k.rowDotsQ = func(qs, rows, out, tops []float32, dim int) float32 {
 			if dim < simdMin {
-				rowDotsGroups(4, func(qs, rows, out []float32, dim int) { rowDotsQWith(dot, 4, qs, rows, out, dim) }, qs, rows, out, tops, dim)
-				return
+				return rowDotsGroups(4, func(qs, rows, out []float32, dim int) { rowDotsQWith(dot, 4, qs, rows, out, dim) }, qs, rows, out, tops, dim)
 			}
-			rowDotsQ4Asm(qs, rows, out, tops, dim)
+			return rowDotsQ4Asm(qs, rows, out, tops, dim)
 		}
 	}
 	if f.f16c {
@@ -89,18 +92,18 @@ func rowDots3Asm(qs, rows, out []float32, dim int) {
 
 // rowDotsQ4Asm is the four-query kernel, three rows at a time, every
 // group in one call (AVX-512).
-func rowDotsQ4Asm(qs, rows, out, tops []float32, dim int) {
+func rowDotsQ4Asm(qs, rows, out, tops []float32, dim int) float32 {
 	groups := len(tops) / 4
 	if groups == 0 {
-		return
+		return float32(math.Inf(-1))
 	}
 	n := len(out) / len(tops)
 	if n == 0 {
 		topsOf(nil, tops)
-		return
+		return float32(math.Inf(-1))
 	}
 	qs, rows, out = qs[:groups*4*dim], rows[:n*dim], out[:groups*4*n]
-	dotRowsQ4(&qs[0], &rows[0], dim, n, groups, &out[0], &tops[0])
+	return dotRowsQ4(&qs[0], &rows[0], dim, n, groups, &out[0], &tops[0])
 }
 
 // sumChunkAsm reads x's two halves side by side, as the single-query scan
@@ -151,7 +154,7 @@ func sumFloats2(a *float32, b *float32, n int) float32
 func dotRows3(q *float32, rows *float32, dim int, n int, out *float32)
 
 //go:noescape
-func dotRowsQ4(q *float32, rows *float32, dim int, n int, groups int, out *float32, tops *float32)
+func dotRowsQ4(q *float32, rows *float32, dim int, n int, groups int, out *float32, tops *float32) (top float32)
 
 //go:noescape
 func boundsRowsI8(q *int16, rows *int8, stride int, n int, scale *float32, resid *float32, sq float32, qnorm float32, slack float32, out *float32) (top float32)

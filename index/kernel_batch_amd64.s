@@ -49,16 +49,18 @@
 	VMOVUPS   XA, OFF(R9); \
 	VMAXPS    X31, XA, X31
 
-// func dotRowsQ4(q *float32, rows *float32, dim int, n int, groups int, out *float32, tops *float32)
+// func dotRowsQ4(q *float32, rows *float32, dim int, n int, groups int, out *float32, tops *float32) (top float32)
 // q holds groups groups of four queries back to back; for each group g,
 // out[4n*g + 4r+j] = q_4g+j . row r for r < n, and tops[4g+j] = the
-// highest of those (NaNs aside; -Inf if none), with AVX-512. The rows are
-// read once per group, from L1 when they fit. Rows are scored three at a time: twelve products of two 16-lane
+// highest of those (NaNs aside; -Inf if none), with AVX-512; top is the
+// highest of tops. The rows are read once per group, from L1 when they
+// fit. Rows are scored three at a time: twelve products of two 16-lane
 // accumulators each (see dotRows3x2) take 24 of the 32 registers, the
 // three rows' and four queries' values the rest, so each value loaded
 // serves three or four FMAs and the FMA pipes, not the loads, set the pace.
 // The rows left over are scored one at a time.
-TEXT ·dotRowsQ4(SB), NOSPLIT, $0-56
+TEXT ·dotRowsQ4(SB), NOSPLIT, $0-60
+	MOVL $0xff800000, top+56(FP) // -Inf
 	MOVQ q+0(FP), SI
 	MOVQ dim+16(FP), DX
 	MOVQ groups+32(FP), BX
@@ -319,6 +321,13 @@ doneQ4:
 	VMOVUPS X31, (R13)
 	ADDQ    $16, R13
 	MOVQ    R13, tops+48(FP)
+	// The group's highest into top (the maxima hold no NaN).
+	VPERMILPD $1, X31, X24
+	VMAXPS  X24, X31, X31
+	VMOVSHDUP X31, X24
+	VMAXSS  X24, X31, X31
+	VMAXSS  top+56(FP), X31, X31
+	VMOVSS  X31, top+56(FP)
 	LEAQ    (R12)(DX*4), SI // the next group's queries
 	DECQ    BX
 	JNZ     groupQ4

@@ -55,13 +55,23 @@ func rowDotsQWith(dot func(a, b []float32) float32, q int, qs, rows, out []float
 
 // rowDotsGroups is kernelSet.rowDotsQ for groups of q queries from a
 // kernel that scores one group.
-func rowDotsGroups(q int, kernel func(qs, rows, out []float32, dim int), qs, rows, out, tops []float32, dim int) {
+func rowDotsGroups(q int, kernel func(qs, rows, out []float32, dim int), qs, rows, out, tops []float32, dim int) float32 {
 	n := len(out) / max(1, len(tops))
 	for g := range len(tops) / q {
 		o := out[g*q*n : (g+1)*q*n]
 		kernel(qs[g*q*dim:(g+1)*q*dim], rows, o, dim)
 		topsOf(o, tops[g*q:(g+1)*q])
 	}
+	return highest(tops)
+}
+
+// highest is the highest of tops, which hold no NaN; -Inf if none.
+func highest(tops []float32) float32 {
+	top := float32(math.Inf(-1))
+	for _, t := range tops {
+		top = max(top, t)
+	}
+	return top
 }
 
 // topsOf sets tops[j] to the highest of scores[j], scores[j+len(tops)],

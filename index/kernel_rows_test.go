@@ -102,7 +102,7 @@ func TestRowDotsQ(t *testing.T) {
 					got := make([]float32, nq*n+1)
 					got[nq*n] = 42 // past the scores: left alone
 					tops := make([]float32, nq)
-					rowDotsQ(qs, rows, got[:nq*n], tops, dim)
+					gotTop := rowDotsQ(qs, rows, got[:nq*n], tops, dim)
 					for i := range want {
 						require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s dim %d n %d: score %d", set.name, dim, n, i)
 					}
@@ -117,6 +117,7 @@ func TestRowDotsQ(t *testing.T) {
 						}
 						require.Equal(t, top, tops[i], "%s dim %d n %d: query %d's top", set.name, dim, n, i)
 					}
+					require.Equal(t, slices.Max(tops), gotTop, "%s dim %d n %d: the highest top", set.name, dim, n)
 				}
 			}
 		}

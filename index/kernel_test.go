@@ -57,8 +57,8 @@ func useKernels(simd, avx512 bool) {
 // The kernels of the current set, by name.
 func rowDots(q, rows, out []float32)            { kernels.rowDots(q, rows, out) }
 func rowDots3(qs, rows, out []float32, dim int) { kernels.rowDots3(qs, rows, out, dim) }
-func rowDotsQ(qs, rows, out, tops []float32, dim int) {
-	kernels.rowDotsQ(qs, rows, out, tops, dim)
+func rowDotsQ(qs, rows, out, tops []float32, dim int) float32 {
+	return kernels.rowDotsQ(qs, rows, out, tops, dim)
 }
 func sumChunk(x []float32) float32            { return kernels.sum(x) }
 func kernel(int) func(a, b []float32) float32 { return kernels.dot }

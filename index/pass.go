@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"math"
 	"slices"
 )
 
@@ -191,6 +192,12 @@ func (p *plan) allocHeaps() {
 // kernel call, and offers them to worker w's heaps.
 func (p *plan) scoreRuns(w, lo, hi int) {
 	sc, dim, bq := p.scratch[w], p.m.dim, p.batchQ
+	// low is the lowest of the worker's floors (see below); floors only
+	// rise, so that a stale low only looks at more runs.
+	var low float32
+	if p.packed != nil {
+		low = slices.Min(p.floors[w])
+	}
 	for ; lo < hi; lo += p.run {
 		n := min(p.run, hi-lo)
 		keys := p.m.keys[lo : lo+n]
@@ -206,12 +213,18 @@ func (p *plan) scoreRuns(w, lo, hi int) {
 		// group reads it.
 		groups := len(p.packed) / (bq * dim)
 		out, tops := sc[:groups*bq*n], p.tops[w]
-		kernels.rowDotsQ(p.packed, rows, out, tops, dim)
-		// Once a heap is full, most runs hold no score that reaches its
-		// floor: nothing for take to offer. The floors sit side by side,
-		// so that this look at every query per call reads a few cache
-		// lines rather than two of each query's.
+		// Once the heaps are full, most runs hold no score that reaches
+		// any heap's floor: nothing for take to offer, which the highest
+		// of the queries' maxima against the lowest floor tells without a
+		// look at each query (the padding's zero scores can only make the
+		// look happen).
+		if kernels.rowDotsQ(p.packed, rows, out, tops, dim) < low {
+			continue
+		}
+		// The floors sit side by side, so that this look at every query
+		// reads a few cache lines rather than two of each query's.
 		floors := p.floors[w]
+		low = float32(math.Inf(1))
 		for i, top := range tops[:len(floors)] {
 			if top >= floors[i] {
 				h := &p.qs[i].heaps[w]
@@ -219,6 +232,7 @@ func (p *plan) scoreRuns(w, lo, hi int) {
 				h.take(out[g*bq*n+t:], bq, keys)
 				floors[i] = h.floor
 			}
+			low = min(low, floors[i]) // NaN, were a floor NaN: never below
 		}
 	}
 }
