@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -19,14 +20,20 @@ import (
 
 // TestRunThroughput checks the throughput phases: both batch sizes
 // measured for both tiers, the FMA peak, and Config.Eval called with
-// every user and EvalProbes probes, its time scaled to 10,000 probes.
+// every user, laid out one after another in one slice as eval lays out
+// its gallery, and EvalProbes probes, its time scaled to 10,000 probes.
 func TestRunThroughput(t *testing.T) {
 	cfg := tinyConfig("int8")
 	var gotUsers, gotProbes int
 	cfg.Eval = func(ctx context.Context, users, probes [][]float32) error {
 		gotUsers, gotProbes = len(users), len(probes)
-		for _, u := range append(users, probes...) {
+		for _, u := range append(slices.Clip(users), probes...) {
 			require.Len(t, u, cfg.Dim)
+		}
+		for u := 1; u < len(users); u++ {
+			prev := users[u-1]
+			require.GreaterOrEqual(t, cap(prev), 2*cfg.Dim, "user %d ends its slice", u-1)
+			require.Same(t, &prev[:2*cfg.Dim][cfg.Dim], &users[u][0], "users %d and %d lie apart", u-1, u)
 		}
 		return nil
 	}
