@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -14,7 +15,7 @@ import (
 // its query gets alone (hits, score bits, order, ties), in every tier and,
 // on the float32 rows, with every kernel set, for batch sizes on both sides
 // of the kernels' groups and of maxBatch, with rows ranked under their own
-// keys and under others.
+// keys and under others, and with floors no score reaches (NaN, +Inf).
 func TestSearchBatchMatchesSearch(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	reverse := func(k uint64) uint64 { return 1<<41 - k } // ties come back the other way round
@@ -47,6 +48,10 @@ func TestSearchBatchMatchesSearch(t *testing.T) {
 					pool[i] = newRandQuery(rng, m, md, vec)
 				}
 				pool[5].k = 0 // a query that wants nothing, inside a batch
+				// Floors no score reaches, beside the others: the pass's
+				// lowest floor must not hide a run from the rest.
+				pool[7].minScore = float32(math.NaN())
+				pool[9].minScore = float32(math.Inf(1))
 				for _, set := range sets {
 					useKernels(set.simd, set.avx512)
 					for _, key := range []func(uint64) uint64{nil, reverse} {

@@ -192,8 +192,8 @@ func (p *plan) allocHeaps() {
 // kernel call, and offers them to worker w's heaps.
 func (p *plan) scoreRuns(w, lo, hi int) {
 	sc, dim, bq := p.scratch[w], p.m.dim, p.batchQ
-	// low is the lowest of the worker's floors (see below); floors only
-	// rise, so that a stale low only looks at more runs.
+	// low is the lowest of the worker's floors, which change only in the
+	// look below, where it is worked out again.
 	var low float32
 	if p.packed != nil {
 		low = slices.Min(p.floors[w])
