@@ -90,7 +90,10 @@ var applyOps = map[string]mutation{
 	}),
 	"DeleteCollection": applyOp((*Engine).DeleteCollection, func(in *DeleteCollectionInput) error { return checked(in.validate) }),
 	"IndexFaces": applyOp((*Engine).IndexFaces, func(in *IndexFacesInput) error {
-		_, err := in.prepare()
+		p, err := in.prepare()
+		if err == nil {
+			p.release()
+		}
 		return err
 	}),
 	"DeleteFaces": applyOp((*Engine).DeleteFaces, func(in *DeleteFacesInput) error { return checked(in.validate) }),

@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/facesearch/facesearch/internal/vector"
 )
@@ -17,6 +18,28 @@ func normalize(v []float32, what string) ([]float32, error) {
 	normalizeInto(out, v, n)
 	return out, nil
 }
+
+// normalizePooled is normalize into a vector from vecPool, which the
+// caller gives back with its release once nothing reads it.
+func normalizePooled(v []float32, what string) ([]float32, func(), error) {
+	n, err := checkEmbedding(v, what)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := vecPool.Get().(*[]float32)
+	if cap(*p) < len(v) {
+		*p = make([]float32, len(v))
+	}
+	out := (*p)[:len(v)]
+	normalizeInto(out, v, n)
+	return out, func() { vecPool.Put(p) }, nil
+}
+
+// vecPool holds the normalized copies of IndexFaces' embeddings, which live
+// only until the call has written and indexed them. A heap that rarely
+// collects (a large collection's) hands each new one fresh pages, which
+// cost page faults on every call.
+var vecPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // checkEmbedding validates an embedding and returns its L2 norm.
 func checkEmbedding(v []float32, what string) (float64, error) {

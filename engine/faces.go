@@ -86,8 +86,18 @@ func newUUID() string { return uuid.Must(uuid.NewRandom()).String() }
 type indexPlan struct {
 	faces []FaceEmbedding
 	boxes []*store.Box
-	vecs  [][]float32
+	vecs  [][]float32 // pooled: read nowhere after release
 	out   *IndexFacesOutput
+
+	releases []func()
+}
+
+// release gives the plan's vectors back to their pool.
+func (p *indexPlan) release() {
+	for _, r := range p.releases {
+		r()
+	}
+	p.vecs, p.releases = nil, nil
 }
 
 // prepare checks IndexFaces' input, all of it that needs no engine state,
@@ -145,22 +155,25 @@ func (in *IndexFacesInput) prepare() (*indexPlan, error) {
 		}
 		faces = faces[:maxFaces]
 	}
-	vecs := make([][]float32, len(faces))
+	p := &indexPlan{faces: faces, boxes: boxes, vecs: make([][]float32, len(faces)), out: out}
 	for i, f := range faces {
 		what := fmt.Sprintf("face %d", i)
 		if in.Image != nil {
 			what = fmt.Sprintf("Image row %d", i)
 		}
-		nv, err := normalize(f.Vector, what)
+		nv, release, err := normalizePooled(f.Vector, what)
 		if err != nil {
+			p.release()
 			return nil, err
 		}
-		if i > 0 && len(nv) != len(vecs[0]) {
-			return nil, invalid("%s has %d dimensions but face 0 has %d", what, len(nv), len(vecs[0]))
+		p.vecs[i], p.releases = nv, append(p.releases, release)
+		if i > 0 && len(nv) != len(p.vecs[0]) {
+			err := invalid("%s has %d dimensions but face 0 has %d", what, len(nv), len(p.vecs[0]))
+			p.release()
+			return nil, err
 		}
-		vecs[i] = nv
 	}
-	return &indexPlan{faces: faces, boxes: boxes, vecs: vecs, out: out}, nil
+	return p, nil
 }
 
 // IndexFaces adds faces to a collection. Faces past MaxFaces (at most 100 per
@@ -172,6 +185,9 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 	if err != nil {
 		return nil, err
 	}
+	// The vectors are copied into the batch and the matrix below, and read
+	// nowhere after.
+	defer p.release()
 	faces, boxes, vecs, out := p.faces, p.boxes, p.vecs, p.out
 	if err := e.writable(); err != nil {
 		return nil, err

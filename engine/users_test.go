@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -167,6 +168,56 @@ func TestIndexFacesMaxFaces(t *testing.T) {
 			require.Equal(t, []string{engine.ReasonExceedsMaxFaces}, out.UnindexedFaces[0].Reasons)
 		})
 	}
+}
+
+// TestIndexFacesVectorsOwnTheirRows: IndexFaces normalizes into vectors it
+// reuses from call to call; each face keeps its own, in the store and in
+// the matrix, after later calls have reused them.
+func TestIndexFacesVectorsOwnTheirRows(t *testing.T) {
+	e := openEngine(t, "")
+	createCollection(t, e, "c", engine.SimilarityCosine)
+	r := rand.New(rand.NewPCG(3, 4))
+	var vecs [][]float32
+	var ids []string
+	for _, perCall := range []int{1, 1, 1, 3, 1, 2} {
+		call := make([][]float32, perCall)
+		for i := range call {
+			call[i] = randomUnit(r, 16)
+			for j := range call[i] {
+				call[i][j] *= 3 // not unit length: IndexFaces writes the normalized copy
+			}
+		}
+		vecs = append(vecs, call...)
+		ids = append(ids, indexFaces(t, e, "c", call...)...)
+	}
+	stored := map[string][]float32{}
+	for rec, err := range e.Export(ctx, "c") {
+		require.NoError(t, err)
+		if rec.FaceId != "" {
+			stored[rec.FaceId] = rec.Vector
+		}
+	}
+	for i, id := range ids {
+		require.InDeltaSlice(t, unitOf(vecs[i]), stored[id], 1e-6, "face %d's stored vector", i)
+		out, err := e.SearchFacesByImage(ctx, &engine.SearchFacesByImageInput{CollectionId: "c", Vector: vecs[i], MaxFaces: ptr[int32](1)})
+		require.NoError(t, err)
+		require.Len(t, out.FaceMatches, 1)
+		require.Equal(t, id, out.FaceMatches[0].Face.FaceId, "face %d's row", i)
+		require.InDelta(t, 100, out.FaceMatches[0].Similarity, 1e-3)
+	}
+}
+
+// unitOf is v scaled to unit length.
+func unitOf(v []float32) []float32 {
+	var n float64
+	for _, x := range v {
+		n += float64(x) * float64(x)
+	}
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(float64(x) / math.Sqrt(n))
+	}
+	return out
 }
 
 func TestDisassociateFaces(t *testing.T) {

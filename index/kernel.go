@@ -67,7 +67,7 @@ type kernelSet struct {
 type cpuFeatures struct {
 	simd   bool // AVX2 and FMA, which vek32 and every assembly kernel need
 	asm    bool // this build has the assembly kernels (kernel_amd64.s)
-	avx512 bool // AVX-512F: the four-query kernel (dotRowsQ4)
+	avx512 bool // AVX-512F and VL: the four-query kernel (dotRowsQ4)
 	f16c   bool // half-float conversion: the float16 bounds kernel
 	vnni   bool // AVX-512 VNNI and BW: the batched int8 bounds kernel
 }

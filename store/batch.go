@@ -13,9 +13,10 @@ type recordSink interface {
 	// set puts k = v; the sink may keep both slices, which every caller
 	// has just built.
 	set(k, v []byte)
-	// vectorRoom is room for an encoded vector record of n bytes, or nil
-	// for encodeVector to allocate.
-	vectorRoom(n int) []byte
+	// setVector puts k = the vector record of faceID and vec
+	// (encodeVector), encoding it where the sink keeps it: no buffer
+	// between.
+	setVector(k []byte, faceID string, vec []float32)
 }
 
 // records encodes the records that both kinds of batch take.
@@ -27,8 +28,7 @@ func (r records) PutCollection(m CollectionMeta) { r.sink.set(collKey(m.ID), enc
 // PutFace writes a new face: its record and its vector.
 func (r records) PutFace(coll string, f *Face) {
 	r.sink.set(faceKey(coll, f.Seq), encodeFace(f))
-	dst := r.sink.vectorRoom(vectorRecordLen(f.ID, len(f.Vector)))
-	r.sink.set(vectorKey(coll, f.Seq), encodeVector(dst, f.ID, f.Vector))
+	r.sink.setVector(vectorKey(coll, f.Seq), f.ID, f.Vector)
 }
 
 // UpdateFace rewrites an existing face's record (its owner changed); a
@@ -66,7 +66,16 @@ func (s *Store) NewBatch() *Batch {
 
 func (b *Batch) set(k, v []byte) { b.keep(b.b.Set(k, v, nil)) }
 
-func (b *Batch) vectorRoom(int) []byte { return nil }
+// setVector encodes the record in the Pebble batch's own buffer, which
+// Set would copy it into: a synced write of one face then allocates no
+// vector-sized buffer (fresh memory is dear where page faults are).
+func (b *Batch) setVector(k []byte, faceID string, vec []float32) {
+	n := vectorRecordLen(faceID, len(vec))
+	op := b.b.SetDeferred(len(k), n)
+	copy(op.Key, k)
+	encodeVector(op.Value[:0:n], faceID, vec)
+	b.keep(op.Finish())
+}
 
 func (b *Batch) del(k []byte) { b.keep(b.b.Delete(k, nil)) }
 

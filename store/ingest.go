@@ -91,7 +91,9 @@ func (b *IngestBatch) set(k, v []byte) {
 	b.size += len(k) + len(v)
 }
 
-func (b *IngestBatch) vectorRoom(n int) []byte { return b.arena.records.Alloc(n) }
+func (b *IngestBatch) setVector(k []byte, faceID string, vec []float32) {
+	b.set(k, encodeVector(b.arena.records.Alloc(vectorRecordLen(faceID, len(vec))), faceID, vec))
+}
 
 // Size is the batch's encoded size in bytes, for callers that commit large
 // imports in pieces.

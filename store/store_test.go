@@ -51,6 +51,44 @@ func TestRecordsRoundTrip(t *testing.T) {
 	require.True(t, tok.Expires.Equal(gt.Expires))
 }
 
+// TestBatchVectorInPlace: a batch encodes a vector record in its own
+// buffer, byte for byte the record Set would copy in, in a plain batch and
+// in an indexed one (whose index Finish updates).
+func TestBatchVectorInPlace(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	for _, tc := range []struct {
+		name    string
+		id      string
+		vec     []float32
+		indexed bool
+	}{
+		{"one value", "f", []float32{1}, false},
+		{"512 values", "0f8fad5b-d9cb-469f-a165-70867728950e", make([]float32, 512), false},
+		{"a long ID", string(bytes.Repeat([]byte("x"), 300)), []float32{0.6, -0.8, float32(math.Inf(1))}, false},
+		{"indexed", "f", []float32{0.6, -0.8}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := vectorKey("c", 7)
+			in, want := &Batch{s: s, b: s.db.NewBatch()}, s.db.NewBatch()
+			if tc.indexed {
+				in.b, want = s.db.NewIndexedBatch(), s.db.NewIndexedBatch()
+			}
+			defer in.Close()
+			defer want.Close()
+			in.setVector(key, tc.id, tc.vec)
+			require.NoError(t, in.err)
+			require.NoError(t, want.Set(key, encodeVector(nil, tc.id, tc.vec), nil))
+			require.Equal(t, want.Repr(), in.b.Repr())
+			if tc.indexed {
+				v, closer, err := in.b.Get(key)
+				require.NoError(t, err)
+				defer closer.Close()
+				require.Equal(t, encodeVector(nil, tc.id, tc.vec), v)
+			}
+		})
+	}
+}
+
 // TestCorruptRecords: every truncation or extension of a record is refused
 // with ErrCorrupt, never a panic.
 func TestCorruptRecords(t *testing.T) {
