@@ -20,19 +20,19 @@ func normalize(v []float32, what string) ([]float32, error) {
 }
 
 // normalizePooled is normalize into a vector from vecPool, which the
-// caller gives back with its release once nothing reads it.
-func normalizePooled(v []float32, what string) ([]float32, func(), error) {
+// caller puts back once nothing reads it.
+func normalizePooled(v []float32, what string) (*[]float32, error) {
 	n, err := checkEmbedding(v, what)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	p := vecPool.Get().(*[]float32)
 	if cap(*p) < len(v) {
 		*p = make([]float32, len(v))
 	}
-	out := (*p)[:len(v)]
-	normalizeInto(out, v, n)
-	return out, func() { vecPool.Put(p) }, nil
+	*p = (*p)[:len(v)]
+	normalizeInto(*p, v, n)
+	return p, nil
 }
 
 // vecPool holds the normalized copies of IndexFaces' embeddings, which live

@@ -86,18 +86,18 @@ func newUUID() string { return uuid.Must(uuid.NewRandom()).String() }
 type indexPlan struct {
 	faces []FaceEmbedding
 	boxes []*store.Box
-	vecs  [][]float32 // pooled: read nowhere after release
+	vecs  [][]float32 // from vecPool: read nowhere after release
 	out   *IndexFacesOutput
 
-	releases []func()
+	pooled []*[]float32 // vecs' slices, to put back
 }
 
-// release gives the plan's vectors back to their pool.
+// release puts the plan's vectors back in their pool.
 func (p *indexPlan) release() {
-	for _, r := range p.releases {
-		r()
+	for _, v := range p.pooled {
+		vecPool.Put(v)
 	}
-	p.vecs, p.releases = nil, nil
+	p.vecs, p.pooled = nil, nil
 }
 
 // prepare checks IndexFaces' input, all of it that needs no engine state,
@@ -161,14 +161,14 @@ func (in *IndexFacesInput) prepare() (*indexPlan, error) {
 		if in.Image != nil {
 			what = fmt.Sprintf("Image row %d", i)
 		}
-		nv, release, err := normalizePooled(f.Vector, what)
+		nv, err := normalizePooled(f.Vector, what)
 		if err != nil {
 			p.release()
 			return nil, err
 		}
-		p.vecs[i], p.releases = nv, append(p.releases, release)
-		if i > 0 && len(nv) != len(p.vecs[0]) {
-			err := invalid("%s has %d dimensions but face 0 has %d", what, len(nv), len(p.vecs[0]))
+		p.vecs[i], p.pooled = *nv, append(p.pooled, nv)
+		if i > 0 && len(*nv) != len(p.vecs[0]) {
+			err := invalid("%s has %d dimensions but face 0 has %d", what, len(*nv), len(p.vecs[0]))
 			p.release()
 			return nil, err
 		}
