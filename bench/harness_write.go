@@ -97,6 +97,7 @@ func (h *harness) apiIndex(ctx context.Context) (float64, error) {
 	// Impostors: fresh vectors, none of them a user's, made before the
 	// timing, which is IndexFaces's alone: on a machine of few cores the
 	// generator's work would crowd the callers' between commits.
+	h.logf("making %d vectors for IndexFaces", cfg.APIFaces)
 	vecs := make([][]float32, cfg.APIFaces)
 	if err := each(ctx, runtime.GOMAXPROCS(0), len(vecs), func(i int) error {
 		vecs[i] = h.gen.Impostor(i)

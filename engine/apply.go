@@ -92,7 +92,7 @@ var applyOps = map[string]mutation{
 	"IndexFaces": applyOp((*Engine).IndexFaces, func(in *IndexFacesInput) error {
 		p, err := in.prepare()
 		if err == nil {
-			p.release()
+			p.putBack()
 		}
 		return err
 	}),

@@ -36,9 +36,9 @@ func normalizePooled(v []float32, what string) (*[]float32, error) {
 }
 
 // vecPool holds the normalized copies of IndexFaces' embeddings, which live
-// only until the call has written and indexed them. A heap that rarely
-// collects (a large collection's) hands each new one fresh pages, which
-// cost page faults on every call.
+// only until the call has written and indexed them. A large heap goes long
+// between garbage collections, and until the next one each new copy would
+// take fresh pages, at a page fault each.
 var vecPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // checkEmbedding validates an embedding and returns its L2 norm.

@@ -86,14 +86,14 @@ func newUUID() string { return uuid.Must(uuid.NewRandom()).String() }
 type indexPlan struct {
 	faces []FaceEmbedding
 	boxes []*store.Box
-	vecs  [][]float32 // from vecPool: read nowhere after release
+	vecs  [][]float32 // from vecPool: read nowhere after putBack
 	out   *IndexFacesOutput
 
 	pooled []*[]float32 // vecs' slices, to put back
 }
 
-// release puts the plan's vectors back in their pool.
-func (p *indexPlan) release() {
+// putBack puts the plan's vectors back in their pool.
+func (p *indexPlan) putBack() {
 	for _, v := range p.pooled {
 		vecPool.Put(v)
 	}
@@ -101,7 +101,8 @@ func (p *indexPlan) release() {
 }
 
 // prepare checks IndexFaces' input, all of it that needs no engine state,
-// and returns its plan.
+// and returns its plan, whose vectors the caller puts back (putBack) once
+// it has written and indexed them.
 func (in *IndexFacesInput) prepare() (*indexPlan, error) {
 	var v validator
 	v.collectionID(in.CollectionId)
@@ -155,7 +156,8 @@ func (in *IndexFacesInput) prepare() (*indexPlan, error) {
 		}
 		faces = faces[:maxFaces]
 	}
-	p := &indexPlan{faces: faces, boxes: boxes, vecs: make([][]float32, len(faces)), out: out}
+	p := &indexPlan{faces: faces, boxes: boxes, vecs: make([][]float32, len(faces)), out: out,
+		pooled: make([]*[]float32, 0, len(faces))}
 	for i, f := range faces {
 		what := fmt.Sprintf("face %d", i)
 		if in.Image != nil {
@@ -163,13 +165,13 @@ func (in *IndexFacesInput) prepare() (*indexPlan, error) {
 		}
 		nv, err := normalizePooled(f.Vector, what)
 		if err != nil {
-			p.release()
+			p.putBack()
 			return nil, err
 		}
 		p.vecs[i], p.pooled = *nv, append(p.pooled, nv)
 		if i > 0 && len(*nv) != len(p.vecs[0]) {
 			err := invalid("%s has %d dimensions but face 0 has %d", what, len(*nv), len(p.vecs[0]))
-			p.release()
+			p.putBack()
 			return nil, err
 		}
 	}
@@ -187,7 +189,7 @@ func (e *Engine) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFac
 	}
 	// The vectors are copied into the batch and the matrix below, and read
 	// nowhere after.
-	defer p.release()
+	defer p.putBack()
 	faces, boxes, vecs, out := p.faces, p.boxes, p.vecs, p.out
 	if err := e.writable(); err != nil {
 		return nil, err

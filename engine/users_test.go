@@ -3,6 +3,7 @@ package engine_test
 import (
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,23 +173,50 @@ func TestIndexFacesMaxFaces(t *testing.T) {
 
 // TestIndexFacesVectorsOwnTheirRows: IndexFaces normalizes into vectors it
 // reuses from call to call; each face keeps its own, in the store and in
-// the matrix, after later calls have reused them.
+// the matrix, after later calls, some running at the same time, have
+// reused them.
 func TestIndexFacesVectorsOwnTheirRows(t *testing.T) {
 	e := openEngine(t, "")
 	createCollection(t, e, "c", engine.SimilarityCosine)
 	r := rand.New(rand.NewPCG(3, 4))
-	var vecs [][]float32
-	var ids []string
-	for _, perCall := range []int{1, 1, 1, 3, 1, 2} {
-		call := make([][]float32, perCall)
-		for i := range call {
-			call[i] = randomUnit(r, 16)
-			for j := range call[i] {
-				call[i][j] *= 3 // not unit length: IndexFaces writes the normalized copy
+	const callers = 4
+	calls := make([][][][]float32, callers) // per caller, per call, its vectors
+	for c := range calls {
+		for _, perCall := range []int{1, 1, 1, 3, 1, 2} {
+			call := make([][]float32, perCall)
+			for i := range call {
+				call[i] = randomUnit(r, 16)
+				for j := range call[i] {
+					call[i][j] *= 3 // not unit length: IndexFaces writes the normalized copy
+				}
 			}
+			calls[c] = append(calls[c], call)
 		}
-		vecs = append(vecs, call...)
-		ids = append(ids, indexFaces(t, e, "c", call...)...)
+	}
+	ids := make([][]string, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for c := range calls {
+		wg.Go(func() {
+			for _, call := range calls[c] {
+				in := &engine.IndexFacesInput{CollectionId: "c"}
+				for _, v := range call {
+					in.Faces = append(in.Faces, engine.FaceEmbedding{Vector: v})
+				}
+				out, err := e.IndexFaces(ctx, in)
+				if err != nil {
+					errs[c] = err
+					return
+				}
+				for _, f := range out.FaceRecords {
+					ids[c] = append(ids[c], f.Face.FaceId)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
 	}
 	stored := map[string][]float32{}
 	for rec, err := range e.Export(ctx, "c") {
@@ -197,13 +225,20 @@ func TestIndexFacesVectorsOwnTheirRows(t *testing.T) {
 			stored[rec.FaceId] = rec.Vector
 		}
 	}
-	for i, id := range ids {
-		require.InDeltaSlice(t, unitOf(vecs[i]), stored[id], 1e-6, "face %d's stored vector", i)
-		out, err := e.SearchFacesByImage(ctx, &engine.SearchFacesByImageInput{CollectionId: "c", Vector: vecs[i], MaxFaces: ptr[int32](1)})
-		require.NoError(t, err)
-		require.Len(t, out.FaceMatches, 1)
-		require.Equal(t, id, out.FaceMatches[0].Face.FaceId, "face %d's row", i)
-		require.InDelta(t, 100, out.FaceMatches[0].Similarity, 1e-3)
+	for c := range calls {
+		var vecs [][]float32
+		for _, call := range calls[c] {
+			vecs = append(vecs, call...)
+		}
+		require.Len(t, ids[c], len(vecs))
+		for i, id := range ids[c] {
+			require.InDeltaSlice(t, unitOf(vecs[i]), stored[id], 1e-6, "caller %d's face %d's stored vector", c, i)
+			out, err := e.SearchFacesByImage(ctx, &engine.SearchFacesByImageInput{CollectionId: "c", Vector: vecs[i], MaxFaces: ptr[int32](1)})
+			require.NoError(t, err)
+			require.Len(t, out.FaceMatches, 1)
+			require.Equal(t, id, out.FaceMatches[0].Face.FaceId, "caller %d's face %d's row", c, i)
+			require.InDelta(t, 100, out.FaceMatches[0].Similarity, 1e-3)
+		}
 	}
 }
 

@@ -9,14 +9,11 @@ import (
 )
 
 // have512 reports whether the CPU (and OS) run the AVX-512 that dotRowsQ4
-// needs besides AVX2 and FMA (see avx512For).
-var have512 = avx512For(cpu.X86.HasAVX512F, cpu.X86.HasAVX512VL)
-
-// avx512For reports whether a CPU with AVX-512 foundation f (512-bit
-// registers) and vl (EVEX forms of 128- and 256-bit instructions, which
-// dotRowsQ4's folds use on registers 16-31) runs the AVX-512 kernels: the
-// foundation alone, as on Xeon Phi, would fault on those folds.
-func avx512For(f, vl bool) bool { return f && vl }
+// needs besides AVX2 and FMA: the foundation (512-bit registers) and VL,
+// the EVEX forms of 128- and 256-bit instructions, which its folds, stores
+// and maxima use on registers 16-31. The foundation alone, as on Xeon Phi,
+// would fault there.
+var have512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 
 // haveAsm reports whether this build has the assembly kernels of
 // kernel_amd64.s. They need AVX2 and FMA, which cpuFeatures.simd checks.

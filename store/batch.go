@@ -15,7 +15,7 @@ type recordSink interface {
 	set(k, v []byte)
 	// setVector puts k = the vector record of faceID and vec
 	// (encodeVector), encoding it where the sink keeps it: no buffer
-	// between.
+	// between. The sink keeps nothing of vec itself, which callers reuse.
 	setVector(k []byte, faceID string, vec []float32)
 }
 
@@ -25,7 +25,8 @@ type records struct{ sink recordSink }
 // PutCollection writes a collection's metadata.
 func (r records) PutCollection(m CollectionMeta) { r.sink.set(collKey(m.ID), encodeCollection(m)) }
 
-// PutFace writes a new face: its record and its vector.
+// PutFace writes a new face: its record and its vector, encoded; the batch
+// keeps nothing of f, whose vector the caller may reuse at once.
 func (r records) PutFace(coll string, f *Face) {
 	r.sink.set(faceKey(coll, f.Seq), encodeFace(f))
 	r.sink.setVector(vectorKey(coll, f.Seq), f.ID, f.Vector)
@@ -67,13 +68,17 @@ func (s *Store) NewBatch() *Batch {
 func (b *Batch) set(k, v []byte) { b.keep(b.b.Set(k, v, nil)) }
 
 // setVector encodes the record in the Pebble batch's own buffer, which
-// Set would copy it into: a synced write of one face then allocates no
+// Set would copy it into: a write of one face then allocates no
 // vector-sized buffer (fresh memory is dear where page faults are).
 func (b *Batch) setVector(k []byte, faceID string, vec []float32) {
 	n := vectorRecordLen(faceID, len(vec))
 	op := b.b.SetDeferred(len(k), n)
 	copy(op.Key, k)
-	encodeVector(op.Value[:0:n], faceID, vec)
+	if rec := encodeVector(op.Value[:0:n], faceID, vec); len(rec) != n {
+		// Not in the room reserved: the batch would commit what the
+		// room held before.
+		b.keep(fmt.Errorf("store: vector record of face %q: %d bytes, %d reserved", faceID, len(rec), n))
+	}
 	b.keep(op.Finish())
 }
 

@@ -69,10 +69,11 @@ func TestBatchVectorInPlace(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := vectorKey("c", 7)
-			in, want := &Batch{s: s, b: s.db.NewBatch()}, s.db.NewBatch()
+			newBatch := func() *pebble.Batch { return s.db.NewBatch() }
 			if tc.indexed {
-				in.b, want = s.db.NewIndexedBatch(), s.db.NewIndexedBatch()
+				newBatch = s.db.NewIndexedBatch
 			}
+			in, want := &Batch{s: s, b: newBatch()}, newBatch()
 			defer in.Close()
 			defer want.Close()
 			in.setVector(key, tc.id, tc.vec)
