@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -232,7 +231,7 @@ func TestIndexFacesVectorsOwnTheirRows(t *testing.T) {
 		}
 		require.Len(t, ids[c], len(vecs))
 		for i, id := range ids[c] {
-			require.InDeltaSlice(t, unitOf(vecs[i]), stored[id], 1e-6, "caller %d's face %d's stored vector", c, i)
+			require.InDeltaSlice(t, meanUnit(vecs[i]), stored[id], 1e-6, "caller %d's face %d's stored vector", c, i)
 			out, err := e.SearchFacesByImage(ctx, &engine.SearchFacesByImageInput{CollectionId: "c", Vector: vecs[i], MaxFaces: ptr[int32](1)})
 			require.NoError(t, err)
 			require.Len(t, out.FaceMatches, 1)
@@ -240,19 +239,6 @@ func TestIndexFacesVectorsOwnTheirRows(t *testing.T) {
 			require.InDelta(t, 100, out.FaceMatches[0].Similarity, 1e-3)
 		}
 	}
-}
-
-// unitOf is v scaled to unit length.
-func unitOf(v []float32) []float32 {
-	var n float64
-	for _, x := range v {
-		n += float64(x) * float64(x)
-	}
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(float64(x) / math.Sqrt(n))
-	}
-	return out
 }
 
 func TestDisassociateFaces(t *testing.T) {
