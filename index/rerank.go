@@ -33,6 +33,7 @@ func (m *Matrix) rerankAll(qs []*query, workers int) {
 // 2k+slack a worker holds.
 func (m *Matrix) rerank(q *query) bool {
 	dot := kernels.dot
+	row := make([]float32, m.dim)
 	best := topK{items: make([]Hit, 0, q.k), floor: q.minScore}
 	scored := 0
 	for _, cand := range merge(q.heaps, math.MaxInt) {
@@ -40,7 +41,7 @@ func (m *Matrix) rerank(q *query) bool {
 			break
 		}
 		scored++
-		if s := dot(q.vec, m.row(m.rowOf[cand.Key])); s >= best.floor {
+		if s := dot(q.vec, m.readRow(m.rowOf[cand.Key], row)); s >= best.floor {
 			key := cand.Key
 			if q.key != nil {
 				key = q.key(key)

@@ -153,7 +153,6 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The users lie in one slice, so that scorePairs reads them in place.
 	slab := make([]float32, len(split.gallery)*dim)
 	users := make([][]float32, len(split.gallery))
 	for g, faces := range split.enrolled {
@@ -185,7 +184,7 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 
 	impostorPairs := int64(split.genuine)*int64(len(users)-1) + int64(len(split.probes)-split.genuine)*int64(len(users))
 	prog := newProgress(m.Stderr, "pairs", impostorPairs+int64(split.genuine), *quiet)
-	ps := scorePairs(users, split.probes, split.genuine, roc.TailLength(evalFARs[0], impostorPairs), func(pairs int64) {
+	ps := scorePairs(newGallery(users), split.probes, split.genuine, roc.TailLength(evalFARs[0], impostorPairs), func(pairs int64) {
 		prog.Tick(pairs, int(pairs))
 	})
 	prog.Done()
