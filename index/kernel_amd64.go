@@ -56,20 +56,21 @@ func panelDotsAVX2(q, panels, out []float32) {
 	panelDots256(&q[0], &panels[0], len(q), np, &out[0])
 }
 
-// panelDotsAVX512 scores the panels' two halves side by side: two streams
-// read faster than one where memory is fast. The odd panel out takes the
-// AVX2 kernel, whose scores are the same.
+// panelDotsAVX512 scores the panels' four quarters side by side: four
+// streams read faster than one or two where memory is fast. The panels
+// left over take the AVX2 kernel, whose scores are the same.
 func panelDotsAVX512(q, panels, out []float32) {
 	dim, np := len(q), len(out)/panelRows
 	if np == 0 || dim == 0 {
 		return
 	}
 	_ = panels[np*panelRows*dim-1]
-	if h := np / 2; h > 0 {
-		panelDots512(&q[0], &panels[0], &panels[h*panelRows*dim], dim, h, &out[0], &out[h*panelRows])
+	quarter := np / 4
+	if quarter > 0 {
+		panelDots512(&q[0], &panels[0], dim, quarter, &out[0])
 	}
-	if np%2 == 1 {
-		panelDots256(&q[0], &panels[(np-1)*panelRows*dim], dim, 1, &out[(np-1)*panelRows])
+	if rest := 4 * quarter; rest < np {
+		panelDots256(&q[0], &panels[rest*panelRows*dim], dim, np-rest, &out[rest*panelRows])
 	}
 }
 
@@ -94,15 +95,15 @@ func tileAVX512(q, p []float32, kc int, c []float32, mode int, out []float32, st
 	panelTile512(&q[0], &p[0], kc, &c[0], mode, &out[0], stride, &tops[0], ahead, lines)
 }
 
-// sumChunkAsm reads x's two halves side by side, as the single-query scan
-// reads a chunk, so that the floor is the faster read.
+// sumChunkAsm reads x's four quarters side by side, as the single-query
+// scan reads a chunk, so that the floor is the faster read.
 func sumChunkAsm(x []float32) float32 {
-	h := len(x) / 2 &^ 31 // whole 32-value steps of the kernel
-	if h == 0 {
+	q := len(x) / 4 &^ 15 // whole 16-value steps of the kernel
+	if q == 0 {
 		return sumVek(x)
 	}
-	s := sumFloats2(&x[0], &x[h], h)
-	if rest := x[2*h:]; len(rest) > 0 {
+	s := sumFloats4(&x[0], q)
+	if rest := x[4*q:]; len(rest) > 0 {
 		s += sumVek(rest)
 	}
 	return s
@@ -136,7 +137,7 @@ func dotChain(a *float32, b *float32, n int) float32
 func panelDots256(q *float32, p *float32, dim int, np int, out *float32)
 
 //go:noescape
-func panelDots512(q *float32, p *float32, p2 *float32, dim int, np int, out *float32, out2 *float32)
+func panelDots512(q *float32, p *float32, dim int, np int, out *float32)
 
 //go:noescape
 func panelTile256(q *float32, p *float32, kc int, c *float32, mode int, out *float32, stride int, tops *float32, ahead int, lines int)
@@ -145,7 +146,7 @@ func panelTile256(q *float32, p *float32, kc int, c *float32, mode int, out *flo
 func panelTile512(q *float32, p *float32, kc int, c *float32, mode int, out *float32, stride int, tops *float32, ahead int, lines int)
 
 //go:noescape
-func sumFloats2(a *float32, b *float32, n int) float32
+func sumFloats4(a *float32, n int) float32
 
 //go:noescape
 func boundsRowsI8(q *int16, rows *int8, stride int, n int, scale *float32, resid *float32, sq float32, qnorm float32, slack float32, out *float32) (top float32)

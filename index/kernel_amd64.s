@@ -16,14 +16,15 @@
 	VMOVSHDUP    XA0, XT; \
 	VADDSS       XT, XA0, XA0
 
-// func sumFloats2(a *float32, b *float32, n int) float32
-// The sum of a[:n] and b[:n], n a multiple of 32, read side by side as
-// panelDots512 reads its two runs: the plain read the floor is measured
-// with.
-TEXT ·sumFloats2(SB), NOSPLIT, $0-28
-	MOVQ a+0(FP), DI
-	MOVQ b+8(FP), R10
-	MOVQ n+16(FP), DX
+// func sumFloats4(a *float32, n int) float32
+// The sum of a[:4n], n a multiple of 16, its quarters read side by side as
+// panelDots512 reads a chunk: the plain read the floor is measured with.
+TEXT ·sumFloats4(SB), NOSPLIT, $0-20
+	MOVQ   a+0(FP), DI
+	MOVQ   n+8(FP), DX
+	LEAQ   (DI)(DX*4), R10
+	LEAQ   (R10)(DX*4), R11
+	LEAQ   (R11)(DX*4), R12
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -34,24 +35,32 @@ TEXT ·sumFloats2(SB), NOSPLIT, $0-28
 	VXORPS Y7, Y7, Y7
 	XORQ   CX, CX
 
-sum2:
+sum4:
 	VADDPS (DI)(CX*4), Y0, Y0
 	VADDPS 32(DI)(CX*4), Y1, Y1
-	VADDPS 64(DI)(CX*4), Y2, Y2
-	VADDPS 96(DI)(CX*4), Y3, Y3
-	VADDPS (R10)(CX*4), Y4, Y4
-	VADDPS 32(R10)(CX*4), Y5, Y5
-	VADDPS 64(R10)(CX*4), Y6, Y6
-	VADDPS 96(R10)(CX*4), Y7, Y7
-	ADDQ   $32, CX
+	VADDPS (R10)(CX*4), Y2, Y2
+	VADDPS 32(R10)(CX*4), Y3, Y3
+	VADDPS (R11)(CX*4), Y4, Y4
+	VADDPS 32(R11)(CX*4), Y5, Y5
+	VADDPS (R12)(CX*4), Y6, Y6
+	VADDPS 32(R12)(CX*4), Y7, Y7
+	ADDQ   $16, CX
 	CMPQ   CX, DX
-	JL     sum2
+	JL     sum4
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
-	VADDPS Y6, Y2, Y2
-	VADDPS Y7, Y3, Y3
-	REDUCE(Y0, Y1, Y2, Y3, X0, X8)
-	VMOVSS X0, ret+24(FP)
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPD    $1, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMOVSS X0, ret+16(FP)
 	VZEROUPPER
 	RET
 

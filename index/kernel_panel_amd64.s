@@ -75,20 +75,28 @@ k256:
 	VZEROUPPER
 	RET
 
-// func panelDots512(q *float32, p *float32, p2 *float32, dim int, np int, out *float32, out2 *float32)
-// panelDots256 with AVX-512 over two runs of np panels side by side, p
-// into out and p2 into out2: eight 16-lane chains, and two streams read
-// faster than one.
-TEXT ·panelDots512(SB), NOSPLIT, $0-56
-	MOVQ q+0(FP), SI
-	MOVQ p+8(FP), DI
-	MOVQ p2+16(FP), R11
-	MOVQ np+32(FP), BX
-	MOVQ out+40(FP), R9
-	MOVQ out2+48(FP), R12
+// func panelDots512(q *float32, p *float32, dim int, np int, out *float32)
+// panelDots256 with AVX-512 over four runs of np panels side by side, the
+// quarters of 4*np panels from p, into the quarters of out: sixteen
+// 16-lane chains, and four streams read faster than one or two.
+TEXT ·panelDots512(SB), NOSPLIT, $0-40
+	MOVQ  q+0(FP), SI
+	MOVQ  p+8(FP), DI
+	MOVQ  dim+16(FP), DX
+	MOVQ  np+24(FP), BX
+	MOVQ  out+32(FP), R9
+	MOVQ  BX, AX
+	IMULQ DX, AX
+	SHLQ  $8, AX             // a quarter's bytes: np panels of 64 rows of dim floats
+	LEAQ  (DI)(AX*1), R11
+	LEAQ  (R11)(AX*1), R12
+	LEAQ  (R12)(AX*1), R13
+	MOVQ  BX, R14
+	SHLQ  $8, R14            // a quarter's scores' bytes
+	LEAQ  (R9)(R14*1), R15
 
 panel512:
-	MOVQ dim+24(FP), CX
+	MOVQ DX, CX
 	MOVQ SI, R10
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -98,32 +106,59 @@ panel512:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
 
 k512:
-	VBROADCASTSS (R10), Z8
-	VFMADD231PS 0(DI), Z8, Z0
-	VFMADD231PS 64(DI), Z8, Z1
-	VFMADD231PS 128(DI), Z8, Z2
-	VFMADD231PS 192(DI), Z8, Z3
-	VFMADD231PS 0(R11), Z8, Z4
-	VFMADD231PS 64(R11), Z8, Z5
-	VFMADD231PS 128(R11), Z8, Z6
-	VFMADD231PS 192(R11), Z8, Z7
+	VBROADCASTSS (R10), Z16
+	VFMADD231PS 0(DI), Z16, Z0
+	VFMADD231PS 64(DI), Z16, Z1
+	VFMADD231PS 128(DI), Z16, Z2
+	VFMADD231PS 192(DI), Z16, Z3
+	VFMADD231PS 0(R11), Z16, Z4
+	VFMADD231PS 64(R11), Z16, Z5
+	VFMADD231PS 128(R11), Z16, Z6
+	VFMADD231PS 192(R11), Z16, Z7
+	VFMADD231PS 0(R12), Z16, Z8
+	VFMADD231PS 64(R12), Z16, Z9
+	VFMADD231PS 128(R12), Z16, Z10
+	VFMADD231PS 192(R12), Z16, Z11
+	VFMADD231PS 0(R13), Z16, Z12
+	VFMADD231PS 64(R13), Z16, Z13
+	VFMADD231PS 128(R13), Z16, Z14
+	VFMADD231PS 192(R13), Z16, Z15
 	ADDQ $4, R10
 	ADDQ $256, DI
 	ADDQ $256, R11
+	ADDQ $256, R12
+	ADDQ $256, R13
 	DECQ CX
 	JNZ  k512
 	VMOVUPS Z0, 0(R9)
 	VMOVUPS Z1, 64(R9)
 	VMOVUPS Z2, 128(R9)
 	VMOVUPS Z3, 192(R9)
-	VMOVUPS Z4, 0(R12)
-	VMOVUPS Z5, 64(R12)
-	VMOVUPS Z6, 128(R12)
-	VMOVUPS Z7, 192(R12)
+	VMOVUPS Z4, 0(R15)
+	VMOVUPS Z5, 64(R15)
+	VMOVUPS Z6, 128(R15)
+	VMOVUPS Z7, 192(R15)
+	VMOVUPS Z8, 0(R15)(R14*1)
+	VMOVUPS Z9, 64(R15)(R14*1)
+	VMOVUPS Z10, 128(R15)(R14*1)
+	VMOVUPS Z11, 192(R15)(R14*1)
+	LEAQ (R15)(R14*2), R8
+	VMOVUPS Z12, 0(R8)
+	VMOVUPS Z13, 64(R8)
+	VMOVUPS Z14, 128(R8)
+	VMOVUPS Z15, 192(R8)
 	ADDQ $256, R9
-	ADDQ $256, R12
+	ADDQ $256, R15
 	DECQ BX
 	JNZ  panel512
 	VZEROUPPER

@@ -32,14 +32,18 @@ func packPanels(rows []float32, dim int) []float32 {
 // TestPanelDotsMatchDot pins what makes a search's scores the same
 // whichever kernel computes them: every set's single-query kernel gives,
 // bit for bit, Dot's score of each row, at every dimension remainder and
-// on both sides of a panel and of the two streams' split.
+// on both sides of a panel and of the four streams' split.
 func TestPanelDotsMatchDot(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	rng := rand.New(rand.NewPCG(21, 22))
 	for _, set := range kernelSets() {
 		useKernels(set.simd, set.avx512)
 		for _, dim := range rowLengths {
-			for _, n := range []int{1, 63, 64, 65, 130, 193} {
+			ns := []int{1, 63, 64, 65, 130, 193, 400, 1030} // 1 to 17 panels: the quarters and the panels left over
+			if dim > 512 {
+				ns = ns[:6]
+			}
+			for _, n := range ns {
 				rows := randVec(rng, n*dim)
 				q := randVec(rng, dim)
 				out := make([]float32, padRows(n)+1)
@@ -142,13 +146,13 @@ func TestGroupDots(t *testing.T) {
 	}
 }
 
-// TestSumChunk: the floor's read, two halves side by side, sums every
+// TestSumChunk: the floor's read, four quarters side by side, sums every
 // value once, whatever the length's remainder.
 func TestSumChunk(t *testing.T) {
 	rng := rand.New(rand.NewPCG(25, 26))
 	for _, simd := range []bool{true, false} {
 		withSIMD(t, simd, func(t *testing.T) {
-			for _, n := range []int{0, 1, 31, 32, 63, 64, 65, 100, 4096, 4096 + 17, 65536} {
+			for _, n := range []int{0, 1, 31, 32, 63, 64, 65, 100, 127, 128, 4096, 4096 + 17, 65536} {
 				x := randVec(rng, n)
 				var want, scale float64
 				for _, v := range x {
@@ -158,8 +162,9 @@ func TestSumChunk(t *testing.T) {
 				assert.InDelta(t, want, float64(sumChunk(x)), 1e-5*scale+1e-6, "simd=%v n=%d", simd, n)
 			}
 			x := make([]float32, 4096+40)
-			x[0], x[2048], x[4095], x[4096+39] = 1, 10, 100, 1000 // one in each half, at the edges, in the rest
-			assert.Equal(t, float32(1111), sumChunk(x), "simd=%v", simd)
+			// One at each quarter's edges, and one in the rest.
+			x[0], x[1023], x[1024], x[2048], x[3071], x[3072], x[4095], x[4096+39] = 1, 2, 4, 8, 16, 32, 64, 128
+			assert.Equal(t, float32(255), sumChunk(x), "simd=%v", simd)
 		})
 	}
 }

@@ -92,7 +92,7 @@ func (m *Matrix) newPlan(qs []*query, workers int, tier Tier) *plan {
 	single := p.comp == nil && nq < 3
 	if single {
 		// No query reads the rows after another from cache: the
-		// single-query kernel takes the chunk whole, as two long streams.
+		// single-query kernel takes the chunk whole, as four long streams.
 		p.run = p.chunk
 	}
 	p.allocHeaps()
