@@ -148,7 +148,7 @@ func TestBoundsI8BatchHold(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/dim=%d", kind.name, dim), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(63, uint64(dim)))
 				m := newMatrix(dim, 128, 64, TierInt8)
-				fill(rng, m, model{}, 40, kind.vec)
+				fill(rng, m, model{}, 300, kind.vec)
 				codes := m.comp.codes.(*int8Codes)
 				qs := make([]*query, 7)
 				for j := range qs {

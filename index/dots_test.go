@@ -19,8 +19,11 @@ func TestDotsRuns(t *testing.T) {
 			useKernels(c.simd, c.avx512)
 			rng := rand.New(rand.NewPCG(25, uint64(dim)))
 			for _, nq := range []int{1, 5, 6, 7, 13} {
-				for _, n := range []int{1, panelRows + 1, dotsRun, dotsRun + 3, 3*panelRows*2 + 5} {
-					m := newMatrix(dim, 2*panelRows, panelRows, TierFloat32) // runs end at blocks too
+				for _, n := range []int{1, panelRows + 1, dotsRun, dotsRun + 3, 3*panelRows*2 + 5, 2*dotsRun + 70} {
+					m := NewMatrix(dim)
+					if n%2 == 1 {
+						m = newMatrix(dim, 2*panelRows, panelRows, TierFloat32) // runs end at blocks too
+					}
 					rows := make([][]float32, n)
 					for r := range rows {
 						rows[r] = randVec(rng, dim)

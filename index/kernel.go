@@ -46,7 +46,7 @@ type kernelSet struct {
 // cpuFeatures is what a kernel set may use.
 type cpuFeatures struct {
 	simd   bool // AVX2 and FMA, which vek32 and every assembly kernel need
-	asm    bool // this build has the assembly kernels (kernel_amd64.s)
+	asm    bool // this build has the assembly kernels (kernel_panel_amd64.s and kernel_amd64.s)
 	avx512 bool // AVX-512F and VL: the panel kernels panelDots512 and panelTile512
 	f16c   bool // half-float conversion: the float16 bounds kernel
 	vnni   bool // AVX-512 VNNI and BW: the batched int8 bounds kernel

@@ -12,7 +12,8 @@ import "golang.org/x/sys/cpu"
 var have512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 
 // haveAsm reports whether this build has the assembly kernels of
-// kernel_amd64.s. They need AVX2 and FMA, which cpuFeatures.simd checks.
+// kernel_panel_amd64.s and kernel_amd64.s. They need AVX2 and FMA, which
+// cpuFeatures.simd checks.
 const haveAsm = true
 
 // haveF16C reports whether the CPU converts half floats (VCVTPH2PS), which

@@ -9,7 +9,7 @@ import "math"
 // The product is exact in float64, so only the sum rounds there, and
 // rounding that sum to float32 can differ from rounding p + z once only
 // where it lies exactly halfway between two float32s (its low 29 bits
-// 1<<28) or below float32's normal range. There the sum is rounded to odd
+// 1<<28) or below float32's normal range (but for zero, which is exact). There the sum is rounded to odd
 // instead (its last bit set where it was inexact): a float64 rounded to
 // odd has enough bits past float32's for one rounding to be the correct
 // one. The explicit conversions keep Go from fusing.
@@ -18,8 +18,8 @@ func fma32(a, b, c float32) float32 {
 	z := float64(c)
 	s := p + z
 	bits := math.Float64bits(s)
-	if bits&(1<<29-1) != 1<<28 && bits&(0x7ff<<52) >= (1023-126)<<52 {
-		return float32(s)
+	if bits&(1<<29-1) != 1<<28 && bits&(0x7ff<<52) >= (1023-126)<<52 || s == 0 {
+		return float32(s) // a zero sum is exact
 	}
 	if math.IsInf(s, 0) || s != s {
 		return float32(s)

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// rowLengths adds, to the awkward lengths, ones that cross the 32-value
-// vector loop of the SIMD kernels at every remainder class.
+// rowLengths adds, to the awkward lengths, ones on both sides of the
+// batched kernel's blocks of groupK values of k, and a long one.
 var rowLengths = append(append([]int{}, kernelLengths...), 32, 33, 63, 64, 95, 96, 127, 128, 129, 4096)
 
 // packPanels lays n rows of dim values out as a matrix's block holds

@@ -12,8 +12,8 @@ import (
 	"github.com/viterin/vek/vek32"
 )
 
-// kernelLengths are the awkward lengths every kernel is checked at: each
-// remainder of the unrolled loops, and common embedding sizes.
+// kernelLengths are the awkward lengths every kernel is checked at: short
+// ones, odd ones, and common embedding sizes.
 var kernelLengths = []int{1, 2, 3, 4, 5, 6, 7, 8, 31, 67, 299, 512, 1536}
 
 func randVec(rng *rand.Rand, n int) []float32 {
@@ -136,8 +136,41 @@ func TestFMA32(t *testing.T) {
 		check(1+1.0/(1<<23), float32(math.Ldexp(1-1.0/(1<<23), -24)), c)
 		check(-(1 + 1.0/(1<<23)), float32(math.Ldexp(1-1.0/(1<<23), -24)), -c)
 	}
+	// Products and sums past float32's range both ways: subnormal, zero
+	// and infinite results.
+	for range 200_000 {
+		a := float32(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(140)-70)))
+		b := float32(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(140)-70)))
+		check(a, b, float32(rng.NormFloat64()*math.Pow(2, float64(rng.IntN(250)-140))))
+		check(a, b, -a*b*(1+float32(rng.NormFloat64())/(1<<20)))
+	}
 	assert.True(t, math.IsNaN(float64(fma32(float32(math.Inf(1)), 0, 1))))
 	assert.Equal(t, float32(math.Inf(-1)), fma32(1, 1, float32(math.Inf(-1))))
+}
+
+// TestFMA32MatchesCPU: where the CPU has FMA, fma32 gives its bits on the
+// inputs where a rounding could go astray: ties, subnormal results,
+// overflow. The chain (c, a)·(1, b) is fma(a, b, fma(c, 1, 0)).
+func TestFMA32MatchesCPU(t *testing.T) {
+	if f := hostKernels.features; !f.simd || !f.asm {
+		t.Skip("no FMA kernels here")
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	check := func(a, b, c float32) {
+		want := fma32(a, b, fma32(c, 1, 0))
+		if got := hostKernels.dot([]float32{c, a}, []float32{1, b}); math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("fma(%g, %g, %g): CPU %g (%#x), fma32 %g (%#x)", a, b, c, got, math.Float32bits(got), want, math.Float32bits(want))
+		}
+	}
+	for range 200_000 {
+		a := float32(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(140)-70)))
+		b := float32(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(140)-70)))
+		check(a, b, float32(rng.NormFloat64()*math.Pow(2, float64(rng.IntN(250)-140))))
+		check(a, b, -a*b*(1+float32(rng.NormFloat64())/(1<<20)))
+		c := float32(rng.Float64() + 1)
+		check(1+1.0/(1<<23), float32(math.Ldexp(1-1.0/(1<<23), -24)), c)
+		check(1+1.0/(1<<23), float32(math.Ldexp(1, -24))*float32(1+rng.IntN(3)), c)
+	}
 }
 
 // TestDotIsOneChain: every set's Dot is one FMA chain over the values in
@@ -177,7 +210,8 @@ func BenchmarkDot(b *testing.B) {
 		f    func(a, b []float32) float32
 	}{
 		{"generic", dotGeneric},
-		{"vek", vek32.Dot},
+		{"Dot", Dot},
+		{"vek", vek32.Dot}, // another order, for scale
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []int{16, 31, 32, 128, 512, 1536} {

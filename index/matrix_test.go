@@ -221,12 +221,12 @@ func TestSearchTies(t *testing.T) {
 	md := model{}
 	dup := gridVec(rng, dim)
 	keys := rng.Perm(60)
-	for _, k := range keys { // inserted in random key order
+	for _, k := range keys { // inserted in random key order, among other rows
 		v := slices.Clone(dup)
 		m.Upsert(uint64(100+k), v)
 		md[uint64(100+k)] = v
+		fill(rng, m, md, len(md)+4, gridVec)
 	}
-	fill(rng, m, md, 200, gridVec)
 	for _, k := range []int{1, 7, 10, 59, 60, 61, 300} {
 		checkSearch(t, m, md, dup, k, float32(math.Inf(-1)))
 	}
@@ -240,8 +240,8 @@ func TestSearchTies(t *testing.T) {
 func TestSearchAfterMutations(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	for _, geo := range []struct{ dim, blockRows, chunkRows int }{
-		{dim: 6, blockRows: 128, chunkRows: 64},
-		{dim: 6, blockRows: 128, chunkRows: 64},
+		{dim: 6, blockRows: 64, chunkRows: 64},
+		{dim: 6, blockRows: 256, chunkRows: 64},
 		{dim: 33},
 	} {
 		t.Run(fmt.Sprintf("d=%d/block=%d", geo.dim, geo.blockRows), func(t *testing.T) {

@@ -57,7 +57,7 @@ func TestTierBoundsHold(t *testing.T) {
 				t.Run(fmt.Sprintf("%v/%s/dim=%d", tier, kind.name, dim), func(t *testing.T) {
 					rng := rand.New(rand.NewPCG(81, uint64(dim)))
 					m := newMatrix(dim, 128, 64, tier)
-					fill(rng, m, model{}, 100, kind.vec)
+					fill(rng, m, model{}, 300, kind.vec)
 					for _, simd := range []bool{true, false} {
 						useKernels(simd, true)
 						for range 5 {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/facesearch/facesearch/internal/records"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -15,6 +14,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/facesearch/facesearch/internal/records"
 
 	"github.com/facesearch/facesearch/index"
 	"github.com/facesearch/facesearch/internal/roc"
@@ -170,36 +171,8 @@ func meanUnit(dst []float32, vecs [][]float32) {
 // panel of users read from memory serves them all.
 const pairProbes = 96
 
-// newGallery lays users out as a matrix, user u in row u, for scorePairs.
-// It panics if users is empty or their lengths differ.
-func newGallery(users [][]float32) *index.Matrix {
-	g := index.NewMatrix(len(users[0]))
-	keys := make([]uint64, len(users))
-	for u := range keys {
-		keys[u] = uint64(u)
-	}
-	f := g.AddRows(keys)
-	var wg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
-		wg.Go(func() {
-			// Whole panels of rows a worker, so that no two write one
-			// cache line.
-			const span = 1024
-			for lo := w * span; lo < len(users); lo += workers * span {
-				for u := lo; u < min(lo+span, len(users)); u++ {
-					f.Set(u, users[u])
-				}
-			}
-		})
-	}
-	wg.Wait()
-	f.Done()
-	return g
-}
-
-// scorePairs scores every probe against every user of the gallery (see
-// newGallery; a probe's mate is its row). tailLen is how many of the
+// scorePairs scores every probe against every user of the gallery (user
+// u in row u: a probe's mate is its row). tailLen is how many of the
 // highest impostor scores to keep. tick, if not nil, is told how many
 // pairs are scored so far after every block of probes, one call at a
 // time, the last with them all.
