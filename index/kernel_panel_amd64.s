@@ -9,6 +9,51 @@
 // kernel computes a score it has the same bits: each lane of a register
 // holds one row's chain. Callers guarantee the counts are at least 1.
 
+// SCORES512 stores one query's scores, the chains A..D (rows 0-15, ..,
+// 48-63), at (R10), and raises its top at OFF(R12) to their highest; R10
+// then steps to the next query's scores (R11 bytes on). Z30 holds -Inf; Z24
+// and Z25 are scratch. max(score, top) keeps top where the score is NaN,
+// as Go's comparison does.
+#define SCORES512(A, B, C, D, OFF) \
+	VMOVUPS       A, (R10); \
+	VMOVUPS       B, 64(R10); \
+	VMOVUPS       C, 128(R10); \
+	VMOVUPS       D, 192(R10); \
+	VMOVAPS       Z30, Z24; \
+	VMAXPS        Z24, A, Z24; \
+	VMAXPS        Z24, B, Z24; \
+	VMAXPS        Z24, C, Z24; \
+	VMAXPS        Z24, D, Z24; \
+	VEXTRACTF64X4 $1, Z24, Y25; \
+	VMAXPS        Y25, Y24, Y24; \
+	VEXTRACTF32X4 $1, Y24, X25; \
+	VMAXPS        X25, X24, X24; \
+	VPERMILPD     $1, X24, X25; \
+	VMAXPS        X25, X24, X24; \
+	VMOVSHDUP     X24, X25; \
+	VMAXSS        X25, X24, X24; \
+	VMAXSS        OFF(R12), X24, X24; \
+	VMOVSS        X24, OFF(R12); \
+	ADDQ          R11, R10
+
+// SCORES256 is SCORES512 for AVX2's quarter of a panel: the chains A and B
+// (16 rows) at (DX)(BX*1), the quarter's place, DX then stepping R11 bytes
+// on. Y15 holds -Inf; Y12 and Y13 are scratch.
+#define SCORES256(A, B, OFF) \
+	VMOVUPS      A, (DX)(BX*1); \
+	VMOVUPS      B, 32(DX)(BX*1); \
+	VMAXPS       Y15, A, Y12; \
+	VMAXPS       Y12, B, Y12; \
+	VEXTRACTF128 $1, Y12, X13; \
+	VMAXPS       X13, X12, X12; \
+	VPERMILPD    $1, X12, X13; \
+	VMAXPS       X13, X12, X12; \
+	VMOVSHDUP    X12, X13; \
+	VMAXSS       X13, X12, X12; \
+	VMAXSS       OFF(R12), X12, X12; \
+	VMOVSS       X12, OFF(R12); \
+	ADDQ         R11, DX
+
 // func dotChain(a *float32, b *float32, n int) float32
 TEXT ·dotChain(SB), NOSPLIT, $0-28
 	MOVQ   a+0(FP), SI
@@ -323,132 +368,12 @@ final512:
 	MOVQ         tops+56(FP), R12
 	MOVL         $0xff800000, R13 // -Inf
 	VPBROADCASTD R13, Z30
-	VMOVUPS Z0, 0(R10)
-	VMOVUPS Z1, 64(R10)
-	VMOVUPS Z2, 128(R10)
-	VMOVUPS Z3, 192(R10)
-	// max(score, top) keeps top where the score is NaN, as Go's comparison does.
-	VMOVAPS Z30, Z24
-	VMAXPS  Z24, Z0, Z24
-	VMAXPS  Z24, Z1, Z24
-	VMAXPS  Z24, Z2, Z24
-	VMAXPS  Z24, Z3, Z24
-	VEXTRACTF64X4 $1, Z24, Y25
-	VMAXPS        Y25, Y24, Y24
-	VEXTRACTF32X4 $1, Y24, X25
-	VMAXPS        X25, X24, X24
-	VPERMILPD     $1, X24, X25
-	VMAXPS        X25, X24, X24
-	VMOVSHDUP     X24, X25
-	VMAXSS        X25, X24, X24
-	VMAXSS        0(R12), X24, X24
-	VMOVSS        X24, 0(R12)
-	ADDQ          R11, R10
-	VMOVUPS Z4, 0(R10)
-	VMOVUPS Z5, 64(R10)
-	VMOVUPS Z6, 128(R10)
-	VMOVUPS Z7, 192(R10)
-	// max(score, top) keeps top where the score is NaN, as Go's comparison does.
-	VMOVAPS Z30, Z24
-	VMAXPS  Z24, Z4, Z24
-	VMAXPS  Z24, Z5, Z24
-	VMAXPS  Z24, Z6, Z24
-	VMAXPS  Z24, Z7, Z24
-	VEXTRACTF64X4 $1, Z24, Y25
-	VMAXPS        Y25, Y24, Y24
-	VEXTRACTF32X4 $1, Y24, X25
-	VMAXPS        X25, X24, X24
-	VPERMILPD     $1, X24, X25
-	VMAXPS        X25, X24, X24
-	VMOVSHDUP     X24, X25
-	VMAXSS        X25, X24, X24
-	VMAXSS        4(R12), X24, X24
-	VMOVSS        X24, 4(R12)
-	ADDQ          R11, R10
-	VMOVUPS Z8, 0(R10)
-	VMOVUPS Z9, 64(R10)
-	VMOVUPS Z10, 128(R10)
-	VMOVUPS Z11, 192(R10)
-	// max(score, top) keeps top where the score is NaN, as Go's comparison does.
-	VMOVAPS Z30, Z24
-	VMAXPS  Z24, Z8, Z24
-	VMAXPS  Z24, Z9, Z24
-	VMAXPS  Z24, Z10, Z24
-	VMAXPS  Z24, Z11, Z24
-	VEXTRACTF64X4 $1, Z24, Y25
-	VMAXPS        Y25, Y24, Y24
-	VEXTRACTF32X4 $1, Y24, X25
-	VMAXPS        X25, X24, X24
-	VPERMILPD     $1, X24, X25
-	VMAXPS        X25, X24, X24
-	VMOVSHDUP     X24, X25
-	VMAXSS        X25, X24, X24
-	VMAXSS        8(R12), X24, X24
-	VMOVSS        X24, 8(R12)
-	ADDQ          R11, R10
-	VMOVUPS Z12, 0(R10)
-	VMOVUPS Z13, 64(R10)
-	VMOVUPS Z14, 128(R10)
-	VMOVUPS Z15, 192(R10)
-	// max(score, top) keeps top where the score is NaN, as Go's comparison does.
-	VMOVAPS Z30, Z24
-	VMAXPS  Z24, Z12, Z24
-	VMAXPS  Z24, Z13, Z24
-	VMAXPS  Z24, Z14, Z24
-	VMAXPS  Z24, Z15, Z24
-	VEXTRACTF64X4 $1, Z24, Y25
-	VMAXPS        Y25, Y24, Y24
-	VEXTRACTF32X4 $1, Y24, X25
-	VMAXPS        X25, X24, X24
-	VPERMILPD     $1, X24, X25
-	VMAXPS        X25, X24, X24
-	VMOVSHDUP     X24, X25
-	VMAXSS        X25, X24, X24
-	VMAXSS        12(R12), X24, X24
-	VMOVSS        X24, 12(R12)
-	ADDQ          R11, R10
-	VMOVUPS Z16, 0(R10)
-	VMOVUPS Z17, 64(R10)
-	VMOVUPS Z18, 128(R10)
-	VMOVUPS Z19, 192(R10)
-	// max(score, top) keeps top where the score is NaN, as Go's comparison does.
-	VMOVAPS Z30, Z24
-	VMAXPS  Z24, Z16, Z24
-	VMAXPS  Z24, Z17, Z24
-	VMAXPS  Z24, Z18, Z24
-	VMAXPS  Z24, Z19, Z24
-	VEXTRACTF64X4 $1, Z24, Y25
-	VMAXPS        Y25, Y24, Y24
-	VEXTRACTF32X4 $1, Y24, X25
-	VMAXPS        X25, X24, X24
-	VPERMILPD     $1, X24, X25
-	VMAXPS        X25, X24, X24
-	VMOVSHDUP     X24, X25
-	VMAXSS        X25, X24, X24
-	VMAXSS        16(R12), X24, X24
-	VMOVSS        X24, 16(R12)
-	ADDQ          R11, R10
-	VMOVUPS Z20, 0(R10)
-	VMOVUPS Z21, 64(R10)
-	VMOVUPS Z22, 128(R10)
-	VMOVUPS Z23, 192(R10)
-	// max(score, top) keeps top where the score is NaN, as Go's comparison does.
-	VMOVAPS Z30, Z24
-	VMAXPS  Z24, Z20, Z24
-	VMAXPS  Z24, Z21, Z24
-	VMAXPS  Z24, Z22, Z24
-	VMAXPS  Z24, Z23, Z24
-	VEXTRACTF64X4 $1, Z24, Y25
-	VMAXPS        Y25, Y24, Y24
-	VEXTRACTF32X4 $1, Y24, X25
-	VMAXPS        X25, X24, X24
-	VPERMILPD     $1, X24, X25
-	VMAXPS        X25, X24, X24
-	VMOVSHDUP     X24, X25
-	VMAXSS        X25, X24, X24
-	VMAXSS        20(R12), X24, X24
-	VMOVSS        X24, 20(R12)
-	ADDQ          R11, R10
+	SCORES512(Z0, Z1, Z2, Z3, 0)
+	SCORES512(Z4, Z5, Z6, Z7, 4)
+	SCORES512(Z8, Z9, Z10, Z11, 8)
+	SCORES512(Z12, Z13, Z14, Z15, 12)
+	SCORES512(Z16, Z17, Z18, Z19, 16)
+	SCORES512(Z20, Z21, Z22, Z23, 20)
 	VZEROUPPER
 	RET
 
@@ -559,84 +484,12 @@ final256:
 	MOVL  $0xff800000, R13 // -Inf
 	VMOVD R13, X15
 	VBROADCASTSS X15, Y15
-	VMOVUPS Y0, (DX)(BX*1)
-	VMOVUPS Y1, 32(DX)(BX*1)
-	VMAXPS       Y15, Y0, Y12
-	VMAXPS       Y12, Y1, Y12
-	VEXTRACTF128 $1, Y12, X13
-	VMAXPS       X13, X12, X12
-	VPERMILPD    $1, X12, X13
-	VMAXPS       X13, X12, X12
-	VMOVSHDUP    X12, X13
-	VMAXSS       X13, X12, X12
-	VMAXSS       0(R12), X12, X12
-	VMOVSS       X12, 0(R12)
-	ADDQ         R11, DX
-	VMOVUPS Y2, (DX)(BX*1)
-	VMOVUPS Y3, 32(DX)(BX*1)
-	VMAXPS       Y15, Y2, Y12
-	VMAXPS       Y12, Y3, Y12
-	VEXTRACTF128 $1, Y12, X13
-	VMAXPS       X13, X12, X12
-	VPERMILPD    $1, X12, X13
-	VMAXPS       X13, X12, X12
-	VMOVSHDUP    X12, X13
-	VMAXSS       X13, X12, X12
-	VMAXSS       4(R12), X12, X12
-	VMOVSS       X12, 4(R12)
-	ADDQ         R11, DX
-	VMOVUPS Y4, (DX)(BX*1)
-	VMOVUPS Y5, 32(DX)(BX*1)
-	VMAXPS       Y15, Y4, Y12
-	VMAXPS       Y12, Y5, Y12
-	VEXTRACTF128 $1, Y12, X13
-	VMAXPS       X13, X12, X12
-	VPERMILPD    $1, X12, X13
-	VMAXPS       X13, X12, X12
-	VMOVSHDUP    X12, X13
-	VMAXSS       X13, X12, X12
-	VMAXSS       8(R12), X12, X12
-	VMOVSS       X12, 8(R12)
-	ADDQ         R11, DX
-	VMOVUPS Y6, (DX)(BX*1)
-	VMOVUPS Y7, 32(DX)(BX*1)
-	VMAXPS       Y15, Y6, Y12
-	VMAXPS       Y12, Y7, Y12
-	VEXTRACTF128 $1, Y12, X13
-	VMAXPS       X13, X12, X12
-	VPERMILPD    $1, X12, X13
-	VMAXPS       X13, X12, X12
-	VMOVSHDUP    X12, X13
-	VMAXSS       X13, X12, X12
-	VMAXSS       12(R12), X12, X12
-	VMOVSS       X12, 12(R12)
-	ADDQ         R11, DX
-	VMOVUPS Y8, (DX)(BX*1)
-	VMOVUPS Y9, 32(DX)(BX*1)
-	VMAXPS       Y15, Y8, Y12
-	VMAXPS       Y12, Y9, Y12
-	VEXTRACTF128 $1, Y12, X13
-	VMAXPS       X13, X12, X12
-	VPERMILPD    $1, X12, X13
-	VMAXPS       X13, X12, X12
-	VMOVSHDUP    X12, X13
-	VMAXSS       X13, X12, X12
-	VMAXSS       16(R12), X12, X12
-	VMOVSS       X12, 16(R12)
-	ADDQ         R11, DX
-	VMOVUPS Y10, (DX)(BX*1)
-	VMOVUPS Y11, 32(DX)(BX*1)
-	VMAXPS       Y15, Y10, Y12
-	VMAXPS       Y12, Y11, Y12
-	VEXTRACTF128 $1, Y12, X13
-	VMAXPS       X13, X12, X12
-	VPERMILPD    $1, X12, X13
-	VMAXPS       X13, X12, X12
-	VMOVSHDUP    X12, X13
-	VMAXSS       X13, X12, X12
-	VMAXSS       20(R12), X12, X12
-	VMOVSS       X12, 20(R12)
-	ADDQ         R11, DX
+	SCORES256(Y0, Y1, 0)
+	SCORES256(Y2, Y3, 4)
+	SCORES256(Y4, Y5, 8)
+	SCORES256(Y6, Y7, 12)
+	SCORES256(Y8, Y9, 16)
+	SCORES256(Y10, Y11, 20)
 
 next256:
 	ADDQ $384, R9
