@@ -249,9 +249,10 @@ func BenchmarkNaive(b *testing.B) {
 	h := benchFixture(b)
 	m, _, err := h.userMatrix(context.Background(), index.TierFloat32)
 	require.NoError(b, err)
+	keys, rows := rowMajor(m)
 	b.SetBytes(matrixBytes(h))
 	for b.Loop() {
-		naiveSearch(m, h.probes[0], searchK)
+		naiveSearch(keys, rows, h.probes[0], searchK)
 	}
 }
 

@@ -64,7 +64,7 @@ type Config struct {
 	// Eval scores every probe against every user as `facesearch eval`
 	// does; Run times it for eval_s. The command sets it; when nil the
 	// eval figures are left out. The default value is nil.
-	Eval func(ctx context.Context, users, probes [][]float32) error
+	Eval func(ctx context.Context, users *index.Matrix, probes [][]float32) error
 	// SkipThroughput leaves out the throughput phases: the FMA peak, the
 	// batched and coalesced figures at both batch sizes, and eval. The
 	// default value is false.

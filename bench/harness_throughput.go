@@ -102,26 +102,15 @@ func (h *harness) bestPass(ctx context.Context, coll string, size int) (gflops, 
 	return gflops, gflops / peak, nil
 }
 
-// eval times cfg.Eval over EvalProbes probes and every user vector, and
-// scales the time to 10,000 probes: the scoring is all pairs, so its time
-// is linear in the probes. The user vectors (the copy of the user matrix)
-// are laid out one after another in one slice first, untimed, as `facesearch
-// eval` lays out its gallery: the matrix's rows, each its own slice, would
-// be packed block by block once per block of probes, a cost eval never has.
+// eval times cfg.Eval over EvalProbes probes and every user vector (the
+// copy of the user matrix, laid out as `facesearch eval` lays out its
+// gallery), and scales the time to 10,000 probes: the scoring is all
+// pairs, so its time is linear in the probes.
 func (h *harness) eval(ctx context.Context, rep *Report) error {
 	cfg := h.cfg
-	h.logf("eval: laying out %d user vectors", h.copy.Len())
-	slab := make([]float32, 0, h.copy.Len()*cfg.Dim)
-	for _, row := range h.copy.All() {
-		slab = append(slab, row...)
-	}
-	users := make([][]float32, h.copy.Len())
-	for u := range users {
-		users[u] = slab[u*cfg.Dim : (u+1)*cfg.Dim]
-	}
-	h.logf("eval: %d probes x %d users", cfg.EvalProbes, len(users))
+	h.logf("eval: %d probes x %d users", cfg.EvalProbes, h.copy.Len())
 	t0 := time.Now()
-	if err := cfg.Eval(ctx, users, h.probes[:cfg.EvalProbes]); err != nil {
+	if err := cfg.Eval(ctx, h.copy, h.probes[:cfg.EvalProbes]); err != nil {
 		return err
 	}
 	rep.EvalProbes = cfg.EvalProbes

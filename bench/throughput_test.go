@@ -7,33 +7,28 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/facesearch/facesearch/engine"
+	"github.com/facesearch/facesearch/index"
 	"github.com/facesearch/facesearch/internal/npy"
 	"github.com/facesearch/facesearch/internal/vector"
 )
 
 // TestRunThroughput checks the throughput phases: both batch sizes
 // measured for both tiers, the FMA peak, and Config.Eval called with
-// every user, laid out one after another in one slice as eval lays out
-// its gallery, and EvalProbes probes, its time scaled to 10,000 probes.
+// every user and EvalProbes probes, its time scaled to 10,000 probes.
 func TestRunThroughput(t *testing.T) {
 	cfg := tinyConfig("int8")
 	var gotUsers, gotProbes int
-	cfg.Eval = func(ctx context.Context, users, probes [][]float32) error {
-		gotUsers, gotProbes = len(users), len(probes)
-		for _, u := range append(slices.Clip(users), probes...) {
+	cfg.Eval = func(ctx context.Context, users *index.Matrix, probes [][]float32) error {
+		gotUsers, gotProbes = users.Len(), len(probes)
+		require.Equal(t, cfg.Dim, users.Dim())
+		for _, u := range probes {
 			require.Len(t, u, cfg.Dim)
-		}
-		for u := 1; u < len(users); u++ {
-			prev := users[u-1]
-			require.GreaterOrEqual(t, cap(prev), 2*cfg.Dim, "user %d ends its slice", u-1)
-			require.Same(t, &prev[:2*cfg.Dim][cfg.Dim], &users[u][0], "users %d and %d lie apart", u-1, u)
 		}
 		return nil
 	}
@@ -91,7 +86,7 @@ func TestRunThroughput(t *testing.T) {
 func TestRunSkipThroughput(t *testing.T) {
 	cfg := tinyConfig("int8")
 	cfg.SkipThroughput = true
-	cfg.Eval = func(context.Context, [][]float32, [][]float32) error {
+	cfg.Eval = func(context.Context, *index.Matrix, [][]float32) error {
 		t.Error("eval timed with SkipThroughput")
 		return nil
 	}
@@ -107,7 +102,7 @@ func TestRunSkipThroughput(t *testing.T) {
 
 func TestRunEvalError(t *testing.T) {
 	cfg := tinyConfig("none")
-	cfg.Eval = func(ctx context.Context, _, _ [][]float32) error { return context.DeadlineExceeded }
+	cfg.Eval = func(context.Context, *index.Matrix, [][]float32) error { return context.DeadlineExceeded }
 	_, err := Run(context.Background(), cfg, nil)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }

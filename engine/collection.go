@@ -111,30 +111,35 @@ func (c *collection) newIndexes(dim int) {
 // are safe while nobody writes c.
 func (c *collection) userVector(faceIDs []string) []float32 {
 	out := make([]float32, c.dim)
+	buf := make([]float32, 0, c.dim) // Mean reads each face before asking for the next
 	vector.Mean(out, nil, len(faceIDs), func(i int) []float32 {
-		v, _ := c.faceVector(c.faces[faceIDs[i]].seq)
+		v, _ := c.appendFaceVector(buf[:0], c.faces[faceIDs[i]].seq)
 		return v
 	})
 	return out
 }
 
-// faceVector is the row of the face of sequence seq, wherever it is. The
-// caller holds c.mu.
+// faceVector is a copy of the row of the face of sequence seq, wherever it
+// is. The caller holds c.mu.
 func (c *collection) faceVector(seq uint64) ([]float32, bool) {
+	return c.appendFaceVector(nil, seq)
+}
+
+// appendFaceVector is faceVector appended to dst.
+func (c *collection) appendFaceVector(dst []float32, seq uint64) ([]float32, bool) {
 	if c.faceIdx == nil {
-		return nil, false
+		return dst, false
 	}
-	if v, ok := c.faceIdx.Vector(seq); ok {
+	if v, ok := c.faceIdx.AppendVector(dst, seq); ok {
 		return v, true
 	}
-	return c.soloIdx.Vector(seq)
+	return c.soloIdx.AppendVector(dst, seq)
 }
 
 // vectorOf is u's vector as searches see it: its face's row for a user of
 // one face, its own row for a user of several, nil for a user of none. A
 // single face's vector is normalized already (to float32 precision), so it
-// is its own mean. The result must not be modified, and is valid only
-// until the matrices next change. The caller holds c.mu.
+// is its own mean. The result is a copy. The caller holds c.mu.
 func (c *collection) vectorOf(u *user) []float32 {
 	switch len(u.faces) {
 	case 0:

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"iter"
-	"slices"
 )
 
 // Export yields a collection's contents as the records that re-create it:
@@ -64,10 +63,7 @@ func (e *Engine) Export(ctx context.Context, collectionID string) iter.Seq2[Impo
 				return
 			}
 			c.mu.RLock()
-			var vec []float32
-			if v, ok := c.faceVector(f.Seq); ok {
-				vec = slices.Clone(v)
-			}
+			vec, _ := c.faceVector(f.Seq) // a copy
 			c.mu.RUnlock()
 			if vec == nil {
 				continue

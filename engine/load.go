@@ -301,12 +301,17 @@ func (c *collection) loadVectors(st *store.Store, faces []loadedFace, parts int,
 	if err := mapsBuilt(); err != nil {
 		return err
 	}
-	workers := min(parts, max(1, len(averaged)/1024))
+	// Each worker sets runs of whole panels of rows: rows of one panel
+	// share their cache lines.
+	const span = 1024
+	workers := min(parts, max(1, len(averaged)/span))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			for i := w; i < len(averaged); i += workers {
-				userRows.Set(i, c.userVector(averaged[i].faces))
+			for lo := w * span; lo < len(averaged); lo += workers * span {
+				for i := lo; i < min(lo+span, len(averaged)); i++ {
+					userRows.Set(i, c.userVector(averaged[i].faces))
+				}
 			}
 		})
 	}

@@ -50,10 +50,10 @@ func newRandQuery(rng *rand.Rand, m *Matrix, md model, vec func(*rand.Rand, int)
 func TestPassMatchesSearch(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	for _, geo := range []struct{ dim, rows, blockRows, chunkRows int }{
-		{dim: 5, rows: 300, blockRows: 16, chunkRows: 4},
-		{dim: 31, rows: 200, blockRows: 32, chunkRows: 8},
-		{dim: 33, rows: 500, blockRows: 64, chunkRows: 16},
-		{dim: 33, rows: 501, blockRows: 64, chunkRows: 16}, // a chunk of odd rows last
+		{dim: 5, rows: 300, blockRows: 128, chunkRows: 64},
+		{dim: 31, rows: 200, blockRows: 128, chunkRows: 64},
+		{dim: 33, rows: 500, blockRows: 128, chunkRows: 64},
+		{dim: 33, rows: 501, blockRows: 128, chunkRows: 64}, // a chunk of odd rows last
 		{dim: 67, rows: 1000},
 		{dim: 512, rows: 700},
 		{dim: 512, rows: 701},
@@ -104,7 +104,7 @@ func TestPassMatchesSearch(t *testing.T) {
 // coalesces, however small.
 func sharedMatrix(t *testing.T, rng *rand.Rand, dim, rows int, tier Tier) (*Matrix, model) {
 	t.Helper()
-	m := newMatrix(dim, 64, 16, tier)
+	m := newMatrix(dim, 128, 64, tier)
 	m.shareMin = 0
 	md := model{}
 	fill(rng, m, md, rows, unitVec)

@@ -147,15 +147,15 @@ func TestBoundsI8BatchHold(t *testing.T) {
 		for _, dim := range []int{1, 7, 32, 33, 128, 515, 4096} {
 			t.Run(fmt.Sprintf("%s/dim=%d", kind.name, dim), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(63, uint64(dim)))
-				m := newMatrix(dim, 32, 8, TierInt8)
-				fill(rng, m, model{}, 40, kind.vec)
+				m := newMatrix(dim, 128, 64, TierInt8)
+				fill(rng, m, model{}, 300, kind.vec)
 				codes := m.comp.codes.(*int8Codes)
 				qs := make([]*query, 7)
 				for j := range qs {
 					qs[j] = &query{vec: kind.vec(rng, dim)}
 				}
-				qs[0].vec = m.row(0) // rows themselves: the highest scores, every rounding aligned
-				qs[1].vec = m.row(m.Len() - 1)
+				qs[0].vec = m.rowCopy(0) // rows themselves: the highest scores, every rounding aligned
+				qs[1].vec = m.rowCopy(m.Len() - 1)
 				b := newI8Batch(m.comp, qs)
 				for name, k := range batchKernelSets() {
 					slack := 0.0
@@ -165,7 +165,7 @@ func TestBoundsI8BatchHold(t *testing.T) {
 						k.boundsI8Batch(b, codes.run(lo, hi), codes.scale[lo:hi], m.comp.resid[lo:hi], tile)
 						for j, q := range qs {
 							for r := lo; r < hi; r++ {
-								s := k.dot(q.vec, m.row(r))
+								s := k.dot(q.vec, m.rowCopy(r))
 								bound := tile.out[j*tileRows+r-lo]
 								require.GreaterOrEqual(t, bound, s, "%s query %d row %d", name, j, r)
 								slack = max(slack, float64(bound-s))
@@ -189,9 +189,9 @@ func TestBoundsI8BatchHold(t *testing.T) {
 func TestSearchBatchI8IsExact(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	type geo struct{ dim, rows, blockRows, chunkRows int }
-	geos := []geo{{dim: 4096, rows: 40}, {dim: 512, rows: 300}, {dim: 67, rows: 301, blockRows: 64, chunkRows: 16}, {dim: 31, rows: 200, blockRows: 32, chunkRows: 8}}
+	geos := []geo{{dim: 4096, rows: 40}, {dim: 512, rows: 300}, {dim: 67, rows: 301, blockRows: 128, chunkRows: 64}, {dim: 31, rows: 200, blockRows: 128, chunkRows: 64}}
 	for dim := 1; dim <= 8; dim++ {
-		geos = append(geos, geo{dim: dim, rows: 150, blockRows: 16, chunkRows: 4})
+		geos = append(geos, geo{dim: dim, rows: 150, blockRows: 128, chunkRows: 64})
 	}
 	sizes := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 255, 256, 257}
 	for name, k := range batchKernelSets() {
@@ -244,7 +244,7 @@ func TestSearchBatchI8IsExact(t *testing.T) {
 func TestSearchBatchI8Cancel(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	rng := rand.New(rand.NewPCG(65, 66))
-	m := newMatrix(64, 64, 16, TierInt8)
+	m := newMatrix(64, 128, 64, TierInt8)
 	fill(rng, m, model{}, 500, unitVec)
 	for name, k := range batchKernelSets() {
 		kernels = k
@@ -268,14 +268,14 @@ func TestPassBatchI8Declines(t *testing.T) {
 		return []*query{{vec: unitVec(rng, 8), k: 1, ctx: context.Background()}, {vec: unitVec(rng, 8), k: 1, ctx: context.Background()}}
 	}
 	for _, tier := range []Tier{TierFloat32, TierFloat16} {
-		m := newMatrix(8, 16, 4, tier)
+		m := newMatrix(8, 128, 64, tier)
 		fill(rng, m, model{}, 20, unitVec)
 		for _, k := range batchKernelSets() {
 			kernels = k
 			assert.False(t, m.passBatchI8(q(), 1), "%v", tier)
 		}
 	}
-	m := newMatrix(8, 16, 4, TierInt8)
+	m := newMatrix(8, 128, 64, TierInt8)
 	fill(rng, m, model{}, 20, unitVec)
 	kernels = chooseKernels(hostFeatures)
 	kernels.batchI8Min = 3

@@ -3,14 +3,17 @@
 //
 // A [Matrix] stores each row's float32 vector in fixed-size blocks rather than
 // one growing slice, so that adding rows never doubles the allocation of a
-// multi-gigabyte matrix: growth slack stays below one block. Rows are kept
-// dense (deleting swaps the last row into the hole), so a search is a straight
-// pass over contiguous memory.
+// multi-gigabyte matrix: growth slack stays below one block. Within a block
+// the rows lie in panels of 64, value k of each of a panel's rows side by
+// side, so that a kernel holds one row's score in each lane of a register.
+// Rows are kept dense (deleting moves the last row into the hole), so a
+// search is a straight pass over contiguous memory.
 //
 // An exact scan must read every row, so one search can never take less time
 // than reading the matrix once ([Matrix.Sum] measures that floor). A single
-// [Matrix.Search] runs at the floor: workers claim chunks of rows and score
-// each run of rows with one kernel call, keeping a bounded top-k heap per
+// [Matrix.Search] runs at the floor (with AVX-512; AVX2's 16 registers hold
+// the chains of one stream of panels, not four, about 1.2x): workers claim
+// chunks of rows and score each run of rows with one kernel call, keeping a bounded top-k heap per
 // worker and merging the heaps at the end; it never sorts all scores.
 // Results are ordered by score descending, then key ascending, so equal
 // scores come back in a stable, documented order; [Matrix.SearchSharedAs]
@@ -21,13 +24,13 @@
 //
 //   - [Matrix.SearchShared] coalesces concurrent searches: those that arrive
 //     while a pass runs share the next one (a group commit), and a
-//     register-blocked kernel scores several queries per row loaded (with
-//     AVX-512, four queries by three rows at a time, near the FMA peak), so
-//     a pass for hundreds of queries costs one read of the matrix plus
-//     their arithmetic.
+//     register-blocked kernel scores several queries per panel loaded (six
+//     queries by a panel's 64 rows at a time, near the FMA peak), so a pass
+//     for hundreds of queries costs one read of the matrix plus their
+//     arithmetic.
 //     [Matrix.SearchBatch] runs the same passes for many queries given at
-//     once, and [DotsRuns] scores every query against every row with the
-//     same kernels, for callers that need all the scores.
+//     once, and [Matrix.DotsRuns] scores every query against every row with
+//     the same kernels, for callers that need all the scores.
 //   - A compressed [Tier] (int8 or float16) scans a smaller copy of the rows
 //     for rigorous upper bounds of the scores, re-scores the best candidates
 //     with the float32 rows, and proves the answer complete, falling back to
@@ -39,11 +42,11 @@
 //
 // Either way the answer is exactly that of a lone float32 scan: the same
 // keys, the same order, and scores with the same bits, because every
-// float32 kernel (one query or several, one row or three, assembly or
-// pure Go) sums each dot product in the same order as [Dot]. The kernels are chosen
-// once, at init, for the CPU; the pure-Go ones are the reference the
-// assembly is tested against, and the build needs no assembly (tag purego,
-// or any architecture but amd64).
+// float32 kernel (one query or several, assembly or pure Go) works each dot
+// product out as [Dot] does: one fused multiply-add per value, in order.
+// The kernels are chosen once, at init, for the CPU; the pure-Go ones are
+// the reference the assembly is tested against, and the build needs no
+// assembly (tag purego, or any architecture but amd64).
 //
 // A Matrix does no locking of its own: the engine guards each one with a
 // sync.RWMutex, searching under the read lock and mutating under the write

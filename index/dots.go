@@ -1,65 +1,56 @@
 package index
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
-// DotsRun is one run of rows scored against every query of [DotsRuns], in
-// the batched kernel's layout: the queries in groups of Group, a group's
-// scores of the run's rows together, row by row.
+// DotsRun is one run of rows scored against every query of
+// [Matrix.DotsRuns]: the score of query q and row Lo+r, for r < N, is
+// Scores[q*Stride+r].
 type DotsRun struct {
 	// Lo is the run's first row and N its number of rows.
-	Lo, N int
-	// Group is the queries the kernel scores per row read:
-	// Scores[Group*(N*g+r)+j] = [Dot](query Group*g+j, row Lo+r). The last
-	// group is filled up with zero queries past the caller's, whose
-	// scores are not the caller's to count.
-	Group  int
+	Lo, N  int
+	Stride int
 	Scores []float32
 }
 
-// At returns where query q's score of the run's first row lies in Scores
-// and the stride to its next row's.
-func (d DotsRun) At(q int) (at, stride int) {
-	return d.Group*d.N*(q/d.Group) + q%d.Group, d.Group
-}
+// dotsRun is the rows of a DotsRuns run: a few panels, whose scores for
+// a block of eval's probes stay in L2.
+const dotsRun = 8 * panelRows
 
 // DotsRuns scores every query against every row, for callers that need
 // all the scores rather than the best (an evaluation's score histograms):
-// qs holds the queries and rows the rows, each of dim values, packed, and
-// every score has [Dot]'s bits. It hands them to fn run of rows by run, in
-// the kernel's layout (see [DotsRun]), rather than reordered query by
-// query: a caller that counts them touches each score once. The runs come
-// in row order; their slices are fn's only during the call. It panics if
-// dim < 1 or a length is not a multiple of dim, as those are programming
-// errors.
+// qs holds the queries, each of [Matrix.Dim] values, packed, and every
+// score has [Dot]'s bits. It hands them to fn run of rows by run, query by
+// query (see [DotsRun]); the runs come in row order and their slices are
+// fn's only during the call. It panics if len(qs) is not a multiple of
+// the dimension, as that is a programming error. It may run concurrently
+// with the methods [Matrix.Search] may run with.
 //
-// Rows are read in runs that stay in L1 while the queries, in groups of
-// the batched kernel's (that of a pass of several queries), read them:
-// each row loaded from memory serves every query.
-func DotsRuns(qs, rows []float32, dim int, fn func(DotsRun)) {
-	checkDots(qs, rows, dim)
-	nq, n := len(qs)/dim, len(rows)/dim
+// Each panel of rows is read once for all the queries, in the batched
+// pass's groups (see groupDots).
+func (m *Matrix) DotsRuns(qs []float32, fn func(DotsRun)) {
+	dim := m.dim
+	if len(qs)%dim != 0 {
+		panic(fmt.Sprintf("index: DotsRuns of %d query values at dimension %d", len(qs), dim))
+	}
+	nq, n := len(qs)/dim, len(m.keys)
 	if nq == 0 || n == 0 {
 		return
 	}
-	bq := kernels.batchQ
-	if nq%bq != 0 {
-		// The last group, padded with zeros: the kernel takes whole groups.
-		padded := make([]float32, (nq+bq-1)/bq*bq*dim)
-		copy(padded, qs)
-		qs = padded
-	}
-	run := min(n, batchRun(dim))
-	tops := make([]float32, len(qs)/dim) // the kernel's, unused here
-	sc := make([]float32, len(tops)*run)
-	for lo := 0; lo < n; lo += run {
-		m := min(run, n-lo)
-		kernels.rowDotsQ(qs, rows[lo*dim:(lo+m)*dim], sc[:len(tops)*m], tops, dim)
-		fn(DotsRun{Lo: lo, N: m, Group: bq, Scores: sc[:len(tops)*m]})
-	}
-}
-
-func checkDots(qs, rows []float32, dim int) {
-	if dim < 1 || len(qs)%dim != 0 || len(rows)%dim != 0 {
-		panic(fmt.Sprintf("index: DotsRuns of %d query and %d row values at dimension %d", len(qs), len(rows), dim))
+	vecs := slices.Collect(slices.Chunk(qs, dim))
+	g := groupsOf(nq)
+	packed := make([]float32, g*groupQ*dim)
+	packGroups(packed, vecs, dim)
+	tops := make([]float32, g*groupQ) // the kernel's, unused here
+	chains := make([]float32, g*groupChains)
+	sc := make([]float32, g*groupQ*dotsRun)
+	for lo := 0; lo < n; {
+		// A run ends at a block's end, as its panels must lie in one.
+		hi := min(lo+dotsRun, n, (lo>>m.blockShift+1)<<m.blockShift)
+		groupDots(kernels.tile, packed, m.panels(lo, hi), dim, sc, dotsRun, tops, chains)
+		fn(DotsRun{Lo: lo, N: hi - lo, Stride: dotsRun, Scores: sc[:nq*dotsRun]})
+		lo = hi
 	}
 }

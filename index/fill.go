@@ -75,7 +75,7 @@ func (f *Fill) Set(i int, vec []float32) {
 		panic(fmt.Sprintf("index: Fill.Set of row %d of %d: vector has %d values, matrix has dimension %d", i, f.n, len(vec), m.dim))
 	}
 	r := f.first + i
-	copy(m.row(r), vec)
+	m.setRow(r, vec)
 	if m.comp != nil {
 		norm, resid := m.comp.encode(r, vec)
 		atomicMax(&f.maxNorm, norm)

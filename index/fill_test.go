@@ -33,7 +33,7 @@ func TestAddRows(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("%v/%s", tier, tc.name), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(301, uint64(tc.before+tc.added)))
-				bulk, ref := newMatrix(16, 32, 8, tier), newMatrix(16, 32, 8, tier)
+				bulk, ref := newMatrix(16, 128, 64, tier), newMatrix(16, 128, 64, tier)
 				md := model{}
 				for range tc.before {
 					key, v := rng.Uint64N(1<<40), gridVec(rng, 16)
@@ -134,10 +134,10 @@ func TestFillSetChecks(t *testing.T) {
 // spare block, and nothing the rows use.
 func TestTrim(t *testing.T) {
 	rng := rand.New(rand.NewPCG(311, 312))
-	m, md := newMatrix(8, 16, 4, TierInt8), model{}
+	m, md := newMatrix(8, 128, 64, TierInt8), model{}
 	m.Reserve(1000)
 	require.GreaterOrEqual(t, m.capacity(), 1000)
-	fill(rng, m, md, 40, gridVec)
+	fill(rng, m, md, 300, gridVec)
 	m.Trim()
 	assert.Len(t, m.blocks, 4, "3 blocks of rows and one spare")
 	checkMatrix(t, m, md)
@@ -153,11 +153,11 @@ func TestGiveRoom(t *testing.T) {
 	for _, tier := range []Tier{TierFloat32, TierInt8, TierFloat16} {
 		t.Run(tier.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(313, uint64(tier)))
-			pool, dst := newMatrix(8, 16, 4, tier), newMatrix(8, 16, 4, tier)
+			pool, dst := newMatrix(8, 128, 64, tier), newMatrix(8, 128, 64, tier)
 			pool.Reserve(1000)
 			pool.GiveRoom(dst, 300)
-			assert.Equal(t, 304, pool.capacity(), "the blocks for 300 rows stay")
-			assert.Equal(t, 1008-304, dst.capacity(), "the rest moves")
+			assert.Equal(t, 384, pool.capacity(), "the blocks for 300 rows stay")
+			assert.Equal(t, 1024-384, dst.capacity(), "the rest moves")
 			if pool.comp != nil {
 				assert.Equal(t, len(pool.blocks), pool.comp.blockCount(), "the giver's copies go with its blocks")
 				assert.Equal(t, len(dst.blocks), dst.comp.blockCount(), "the receiver's copies come with its blocks")
@@ -174,8 +174,8 @@ func TestGiveRoom(t *testing.T) {
 				f.Set(i, v)
 			}
 			f.Done()
-			fill(rng, dst, md, 700, gridVec)
-			assert.Equal(t, 1008-304, dst.capacity(), "700 rows fit in the room given")
+			fill(rng, dst, md, 600, gridVec)
+			assert.Equal(t, 1024-384, dst.capacity(), "600 rows fit in the room given")
 			checkMatrix(t, pool, mp)
 			checkMatrix(t, dst, md)
 			if tier != TierFloat32 {
@@ -193,16 +193,22 @@ func TestGiveRoom(t *testing.T) {
 		make func() (pool, dst *Matrix)
 		keep int
 	}{
-		{"keep covers the room", func() (*Matrix, *Matrix) { return newMatrix(8, 16, 4, TierFloat32), newMatrix(8, 16, 4, TierFloat32) }, 2000},
+		{"keep covers the room", func() (*Matrix, *Matrix) {
+			return newMatrix(8, 128, 64, TierFloat32), newMatrix(8, 128, 64, TierFloat32)
+		}, 2000},
 		{"receiver has blocks", func() (*Matrix, *Matrix) {
-			dst := newMatrix(8, 16, 4, TierFloat32)
+			dst := newMatrix(8, 128, 64, TierFloat32)
 			dst.Reserve(1)
-			return newMatrix(8, 16, 4, TierFloat32), dst
+			return newMatrix(8, 128, 64, TierFloat32), dst
 		}, 0},
-		{"other tier", func() (*Matrix, *Matrix) { return newMatrix(8, 16, 4, TierFloat32), newMatrix(8, 16, 4, TierInt8) }, 0},
-		{"other dimension", func() (*Matrix, *Matrix) { return newMatrix(8, 16, 4, TierFloat32), newMatrix(4, 16, 4, TierFloat32) }, 0},
-		{"other blocks", func() (*Matrix, *Matrix) { return newMatrix(8, 16, 4, TierFloat32), newMatrix(8, 32, 4, TierFloat32) }, 0},
-		{"itself", func() (*Matrix, *Matrix) { m := newMatrix(8, 16, 4, TierFloat32); return m, m }, 0},
+		{"other tier", func() (*Matrix, *Matrix) { return newMatrix(8, 128, 64, TierFloat32), newMatrix(8, 128, 64, TierInt8) }, 0},
+		{"other dimension", func() (*Matrix, *Matrix) {
+			return newMatrix(8, 128, 64, TierFloat32), newMatrix(4, 128, 64, TierFloat32)
+		}, 0},
+		{"other blocks", func() (*Matrix, *Matrix) {
+			return newMatrix(8, 128, 64, TierFloat32), newMatrix(8, 256, 64, TierFloat32)
+		}, 0},
+		{"itself", func() (*Matrix, *Matrix) { m := newMatrix(8, 128, 64, TierFloat32); return m, m }, 0},
 	}
 	for _, tc := range noop {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,21 +222,21 @@ func TestGiveRoom(t *testing.T) {
 	}
 	t.Run("rows past keep stay", func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(314, 315))
-		pool, dst, md := newMatrix(8, 16, 4, TierInt8), newMatrix(8, 16, 4, TierInt8), model{}
+		pool, dst, md := newMatrix(8, 128, 64, TierInt8), newMatrix(8, 128, 64, TierInt8), model{}
 		pool.Reserve(1000)
 		fill(rng, pool, md, 100, gridVec)
 		pool.GiveRoom(dst, 10)
-		assert.Equal(t, 112, pool.capacity(), "the blocks of its 100 rows stay")
-		assert.Equal(t, 1008-112, dst.capacity())
+		assert.Equal(t, 128, pool.capacity(), "the blocks of its 100 rows stay")
+		assert.Equal(t, 1024-128, dst.capacity())
 		fill(rng, dst, model{}, 500, gridVec)
 		checkMatrix(t, pool, md)
 		checkCompressed(t, pool)
 	})
 	t.Run("short first block", func(t *testing.T) {
-		pool, dst := newMatrix(8, 64, 4, TierFloat32), newMatrix(8, 64, 4, TierFloat32)
-		pool.Reserve(20) // one block of 32 rows, short of 64
+		pool, dst := newMatrix(8, 128, 64, TierFloat32), newMatrix(8, 128, 64, TierFloat32)
+		pool.Reserve(20) // one block of a panel's 64 rows, short of 128
 		pool.GiveRoom(dst, 0)
-		assert.Equal(t, 32, pool.capacity())
+		assert.Equal(t, 64, pool.capacity())
 		assert.Zero(t, dst.capacity())
 	})
 }

@@ -2,16 +2,9 @@
 
 #include "textflag.h"
 
-// The float32 kernels below compute every dot product in exactly the order
-// vek32.Dot (vek v0.4.3, AVX2) does, so that a score does not depend on
-// which kernel produced it: four 8-lane FMA accumulators over the first
-// dim &^ 31 values (accumulator j takes values 32i+8j..32i+8j+7), summed as
-// ((a0+a1)+a2)+a3, folded 8 -> 4 -> 2 -> 1 lanes, then the remaining dim%32
-// values added one scalar FMA at a time. TestKernelsMatchVek pins this.
-// Callers guarantee dim >= 32 and n >= 1.
-
-// REDUCE folds the four accumulators A0..A3 (Y registers) into the low lane
-// of A0, using XT as scratch. XA0 is A0's X half.
+// REDUCE folds the four 8-lane accumulators A0..A3 (Y registers) into the
+// low lane of A0, ((a0+a1)+a2)+a3 then 8 -> 4 -> 2 -> 1 lanes, using XT as
+// scratch. XA0 is A0's X half.
 #define REDUCE(A0, A1, A2, A3, XA0, XT) \
 	VADDPS       A1, A0, A0; \
 	VADDPS       A2, A0, A0; \
@@ -23,75 +16,15 @@
 	VMOVSHDUP    XA0, XT; \
 	VADDSS       XT, XA0, XA0
 
-// func dotRows1(q *float32, rows *float32, dim int, n int, out *float32)
-// out[r] = q . rows[r*dim : (r+1)*dim] for r < n.
-TEXT ·dotRows1(SB), NOSPLIT, $0-40
-	MOVQ q+0(FP), SI
-	MOVQ rows+8(FP), DI
-	MOVQ dim+16(FP), DX
-	MOVQ n+24(FP), R8
-	MOVQ out+32(FP), R9
-	MOVQ DX, AX
-	ANDQ $-32, AX          // AX: values covered by the vector loop
-
-row1:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	XORQ   CX, CX
-
-vec1:
-	VMOVUPS     (SI)(CX*4), Y4
-	VMOVUPS     32(SI)(CX*4), Y5
-	VMOVUPS     64(SI)(CX*4), Y6
-	VMOVUPS     96(SI)(CX*4), Y7
-	VFMADD231PS (DI)(CX*4), Y4, Y0
-	VFMADD231PS 32(DI)(CX*4), Y5, Y1
-	VFMADD231PS 64(DI)(CX*4), Y6, Y2
-	VFMADD231PS 96(DI)(CX*4), Y7, Y3
-	ADDQ        $32, CX
-	CMPQ        CX, AX
-	JNE         vec1
-	REDUCE(Y0, Y1, Y2, Y3, X0, X4)
-	CMPQ        CX, DX
-	JE          store1
-
-tail1:
-	VMOVSS      (SI)(CX*4), X1
-	VFMADD231SS (DI)(CX*4), X1, X0
-	INCQ        CX
-	CMPQ        CX, DX
-	JNE         tail1
-
-store1:
-	VMOVSS X0, (R9)
-	ADDQ   $4, R9
-	LEAQ   (DI)(DX*4), DI
-	DECQ   R8
-	JNZ    row1
-	VZEROUPPER
-	RET
-
-// func dotRows2(q *float32, a *float32, b *float32, dim int, n int, outA *float32, outB *float32)
-// outA[r] = q . a[r*dim : (r+1)*dim] and outB[r] = q . b[r*dim : (r+1)*dim]
-// for r < n: two runs of rows scored side by side, each row with its own
-// four accumulators in Dot's order. Eight FMA chains are in flight and
-// each query load serves two rows, while each run stays one long
-// sequential stream for the hardware prefetcher (two adjacent rows at a
-// time would make streams of one row each, which it follows badly).
-TEXT ·dotRows2(SB), NOSPLIT, $0-56
-	MOVQ q+0(FP), SI
-	MOVQ a+8(FP), DI
-	MOVQ b+16(FP), R10
-	MOVQ dim+24(FP), DX
-	MOVQ n+32(FP), R8
-	MOVQ outA+40(FP), R9
-	MOVQ outB+48(FP), R11
-	MOVQ DX, AX
-	ANDQ $-32, AX          // AX: values covered by the vector loop
-
-row2:
+// func sumFloats4(a *float32, n int) float32
+// The sum of a[:4n], n a multiple of 16, its quarters read side by side as
+// panelDots512 reads a chunk: the plain read the floor is measured with.
+TEXT ·sumFloats4(SB), NOSPLIT, $0-20
+	MOVQ   a+0(FP), DI
+	MOVQ   n+8(FP), DX
+	LEAQ   (DI)(DX*4), R10
+	LEAQ   (R10)(DX*4), R11
+	LEAQ   (R11)(DX*4), R12
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -102,158 +35,32 @@ row2:
 	VXORPS Y7, Y7, Y7
 	XORQ   CX, CX
 
-vec2:
-	VMOVUPS     (SI)(CX*4), Y8
-	VMOVUPS     32(SI)(CX*4), Y9
-	VMOVUPS     64(SI)(CX*4), Y10
-	VMOVUPS     96(SI)(CX*4), Y11
-	VFMADD231PS (DI)(CX*4), Y8, Y0
-	VFMADD231PS 32(DI)(CX*4), Y9, Y1
-	VFMADD231PS 64(DI)(CX*4), Y10, Y2
-	VFMADD231PS 96(DI)(CX*4), Y11, Y3
-	VFMADD231PS (R10)(CX*4), Y8, Y4
-	VFMADD231PS 32(R10)(CX*4), Y9, Y5
-	VFMADD231PS 64(R10)(CX*4), Y10, Y6
-	VFMADD231PS 96(R10)(CX*4), Y11, Y7
-	ADDQ        $32, CX
-	CMPQ        CX, AX
-	JNE         vec2
-	REDUCE(Y0, Y1, Y2, Y3, X0, X8)
-	REDUCE(Y4, Y5, Y6, Y7, X4, X9)
-	CMPQ        CX, DX
-	JE          store2
-
-tail2:
-	VMOVSS      (SI)(CX*4), X10
-	VFMADD231SS (DI)(CX*4), X10, X0
-	VFMADD231SS (R10)(CX*4), X10, X4
-	INCQ        CX
-	CMPQ        CX, DX
-	JNE         tail2
-
-store2:
-	VMOVSS X0, (R9)
-	VMOVSS X4, (R11)
-	ADDQ   $4, R9
-	ADDQ   $4, R11
-	LEAQ   (DI)(DX*4), DI
-	LEAQ   (R10)(DX*4), R10
-	DECQ   R8
-	JNZ    row2
-	VZEROUPPER
-	RET
-
-// func sumFloats2(a *float32, b *float32, n int) float32
-// The sum of a[:n] and b[:n], n a multiple of 32, read side by side as
-// dotRows2 reads its two runs: the plain read the floor is measured with.
-TEXT ·sumFloats2(SB), NOSPLIT, $0-28
-	MOVQ a+0(FP), DI
-	MOVQ b+8(FP), R10
-	MOVQ n+16(FP), DX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	XORQ   CX, CX
-
-sum2:
+sum4:
 	VADDPS (DI)(CX*4), Y0, Y0
 	VADDPS 32(DI)(CX*4), Y1, Y1
-	VADDPS 64(DI)(CX*4), Y2, Y2
-	VADDPS 96(DI)(CX*4), Y3, Y3
-	VADDPS (R10)(CX*4), Y4, Y4
-	VADDPS 32(R10)(CX*4), Y5, Y5
-	VADDPS 64(R10)(CX*4), Y6, Y6
-	VADDPS 96(R10)(CX*4), Y7, Y7
-	ADDQ   $32, CX
+	VADDPS (R10)(CX*4), Y2, Y2
+	VADDPS 32(R10)(CX*4), Y3, Y3
+	VADDPS (R11)(CX*4), Y4, Y4
+	VADDPS 32(R11)(CX*4), Y5, Y5
+	VADDPS (R12)(CX*4), Y6, Y6
+	VADDPS 32(R12)(CX*4), Y7, Y7
+	ADDQ   $16, CX
 	CMPQ   CX, DX
-	JL     sum2
+	JL     sum4
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
-	VADDPS Y6, Y2, Y2
-	VADDPS Y7, Y3, Y3
-	REDUCE(Y0, Y1, Y2, Y3, X0, X8)
-	VMOVSS X0, ret+24(FP)
-	VZEROUPPER
-	RET
-
-// func dotRows3(q *float32, rows *float32, dim int, n int, out *float32)
-// q holds three queries back to back; out[3r+j] = q_j . row r for r < n.
-// Each row is loaded once for the three queries: twelve accumulators keep
-// both FMA pipes busy, which a single query's four chains cannot.
-TEXT ·dotRows3(SB), NOSPLIT, $0-40
-	MOVQ q+0(FP), SI
-	MOVQ rows+8(FP), DI
-	MOVQ dim+16(FP), DX
-	MOVQ n+24(FP), R8
-	MOVQ out+32(FP), R9
-	LEAQ (SI)(DX*4), R10   // query 1
-	LEAQ (R10)(DX*4), R11  // query 2
-	MOVQ DX, AX
-	ANDQ $-32, AX
-
-row3:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	XORQ   CX, CX
-
-vec3:
-	VMOVUPS     (DI)(CX*4), Y12
-	VMOVUPS     32(DI)(CX*4), Y13
-	VMOVUPS     64(DI)(CX*4), Y14
-	VMOVUPS     96(DI)(CX*4), Y15
-	VFMADD231PS (SI)(CX*4), Y12, Y0
-	VFMADD231PS 32(SI)(CX*4), Y13, Y1
-	VFMADD231PS 64(SI)(CX*4), Y14, Y2
-	VFMADD231PS 96(SI)(CX*4), Y15, Y3
-	VFMADD231PS (R10)(CX*4), Y12, Y4
-	VFMADD231PS 32(R10)(CX*4), Y13, Y5
-	VFMADD231PS 64(R10)(CX*4), Y14, Y6
-	VFMADD231PS 96(R10)(CX*4), Y15, Y7
-	VFMADD231PS (R11)(CX*4), Y12, Y8
-	VFMADD231PS 32(R11)(CX*4), Y13, Y9
-	VFMADD231PS 64(R11)(CX*4), Y14, Y10
-	VFMADD231PS 96(R11)(CX*4), Y15, Y11
-	ADDQ        $32, CX
-	CMPQ        CX, AX
-	JNE         vec3
-	REDUCE(Y0, Y1, Y2, Y3, X0, X12)
-	REDUCE(Y4, Y5, Y6, Y7, X4, X13)
-	REDUCE(Y8, Y9, Y10, Y11, X8, X14)
-	CMPQ        CX, DX
-	JE          store3
-
-tail3:
-	VMOVSS      (DI)(CX*4), X12
-	VFMADD231SS (SI)(CX*4), X12, X0
-	VFMADD231SS (R10)(CX*4), X12, X4
-	VFMADD231SS (R11)(CX*4), X12, X8
-	INCQ        CX
-	CMPQ        CX, DX
-	JNE         tail3
-
-store3:
-	VMOVSS X0, (R9)
-	VMOVSS X4, 4(R9)
-	VMOVSS X8, 8(R9)
-	ADDQ   $12, R9
-	LEAQ   (DI)(DX*4), DI
-	DECQ   R8
-	JNZ    row3
+	VADDPS Y6, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPD    $1, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMOVSS X0, ret+16(FP)
 	VZEROUPPER
 	RET
 

@@ -5,64 +5,87 @@ import "math"
 // The pure-Go kernels: the reference every other kernel set is tested
 // against, and the kernels themselves where there is no assembly.
 
-// dotGeneric is the pure-Go dot product. Four accumulators break the add
-// dependency chain, which roughly triples throughput over a single one.
-// The explicit float32 conversions forbid fusing x*y+s into an FMA (Go may
-// fuse on arm64, ppc64 and s390x), so the result has the same bits on every
-// architecture and in every kernel built on it.
+// fma32 returns a*b + c rounded once to float32, as a hardware FMA does.
+// The product is exact in float64, so only the sum rounds there, and
+// rounding that sum to float32 can differ from rounding p + z once only
+// where it lies exactly halfway between two float32s (its low 29 bits
+// 1<<28) or below float32's normal range (but for zero, which is exact). There the sum is rounded to odd
+// instead (its last bit set where it was inexact): a float64 rounded to
+// odd has enough bits past float32's for one rounding to be the correct
+// one. The explicit conversions keep Go from fusing.
+func fma32(a, b, c float32) float32 {
+	p := float64(float64(a) * float64(b))
+	z := float64(c)
+	s := p + z
+	bits := math.Float64bits(s)
+	if bits&(1<<29-1) != 1<<28 && bits&(0x7ff<<52) >= (1023-126)<<52 || s == 0 {
+		return float32(s) // a zero sum is exact
+	}
+	if math.IsInf(s, 0) || s != s {
+		return float32(s)
+	}
+	// TwoSum: s + e is p + z exactly.
+	bz := s - p
+	e := (p - (s - bz)) + (z - bz)
+	if e != 0 && bits&1 == 0 {
+		// s is even and inexact: its odd neighbour toward p + z.
+		if (e > 0) == (s > 0) {
+			bits++
+		} else {
+			bits--
+		}
+		s = math.Float64frombits(bits)
+	}
+	return float32(s)
+}
+
+// dotGeneric is the pure-Go dot product: one chain of fma32 over the
+// values in order, the reference every kernel gives bit for bit.
 func dotGeneric(a, b []float32) float32 {
 	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		x, y := a[i:i+4:i+4], b[i:i+4:i+4]
-		s0 += float32(x[0] * y[0])
-		s1 += float32(x[1] * y[1])
-		s2 += float32(x[2] * y[2])
-		s3 += float32(x[3] * y[3])
+	var s float32
+	for i, x := range a {
+		s = fma32(x, b[i], s)
 	}
-	for ; i < len(a); i++ {
-		s0 += float32(a[i] * b[i])
-	}
-	return (s0 + s1) + (s2 + s3)
+	return s
 }
 
-// rowDotsWith is kernelSet.rowDots with one dot call per row.
-func rowDotsWith(dot func(a, b []float32) float32, q, rows, out []float32) {
-	dim, n := len(q), len(out)
-	rows = rows[:n*dim]
-	for r := range out {
-		out[r] = dot(q, rows[r*dim:(r+1)*dim:(r+1)*dim])
-	}
-}
-
-// rowDotsQWith scores the len(out)/q rows in rows against the q queries
-// packed in qs, out[q*r+j] = dot(query j, row r), with one dot call per
-// pair: kernelSet.rowDots3 and rowDotsQ where no assembly does it.
-func rowDotsQWith(dot func(a, b []float32) float32, q int, qs, rows, out []float32, dim int) {
-	n := len(out) / q
-	if n == 0 {
-		return
-	}
-	qs, rows = qs[:q*dim], rows[:n*dim]
-	for r := range n {
-		row := rows[r*dim : (r+1)*dim : (r+1)*dim]
-		for j := range q {
-			out[q*r+j] = dot(qs[j*dim:(j+1)*dim:(j+1)*dim], row)
+// panelDotsGo is kernelSet.panelDots in pure Go.
+func panelDotsGo(q, panels, out []float32) {
+	dim := len(q)
+	for p := 0; p+panelRows <= len(out); p += panelRows {
+		pan := panels[p*dim : (p+panelRows)*dim]
+		for l := range panelRows {
+			var s float32
+			for k, x := range q {
+				s = fma32(x, pan[k*panelRows+l], s)
+			}
+			out[p+l] = s
 		}
 	}
 }
 
-// rowDotsGroups is kernelSet.rowDotsQ for groups of q queries from a
-// kernel that scores one group.
-func rowDotsGroups(q int, kernel func(qs, rows, out []float32, dim int), qs, rows, out, tops []float32, dim int) float32 {
-	n := len(out) / max(1, len(tops))
-	for g := range len(tops) / q {
-		o := out[g*q*n : (g+1)*q*n]
-		kernel(qs[g*q*dim:(g+1)*q*dim], rows, o, dim)
-		topsOf(o, tops[g*q:(g+1)*q])
+// tileGo is the tileKernel in pure Go; it keeps c as c[panelRows*j+l].
+func tileGo(q, p []float32, kc int, c []float32, mode int, out []float32, stride int, tops []float32, _, _ int) {
+	for j := range groupQ {
+		for l := range panelRows {
+			var s float32
+			if mode&tileLoad != 0 {
+				s = c[j*panelRows+l]
+			}
+			for k := range kc {
+				s = fma32(q[k*groupQ+j], p[k*panelRows+l], s)
+			}
+			if mode&tileFinal == 0 {
+				c[j*panelRows+l] = s
+				continue
+			}
+			out[j*stride+l] = s
+			if s > tops[j] {
+				tops[j] = s
+			}
+		}
 	}
-	return highest(tops)
 }
 
 // highest is the highest of tops, which hold no NaN; -Inf if none.
@@ -72,22 +95,6 @@ func highest(tops []float32) float32 {
 		top = max(top, t)
 	}
 	return top
-}
-
-// topsOf sets tops[j] to the highest of scores[j], scores[j+len(tops)],
-// ... (NaNs aside; -Inf if none): kernelSet.rowDotsQ's maxima, for the
-// kernels that do not work them out themselves.
-func topsOf(scores, tops []float32) {
-	q := len(tops)
-	for j := range tops {
-		top := float32(math.Inf(-1))
-		for i := j; i < len(scores); i += q {
-			if s := scores[i]; s > top {
-				top = s
-			}
-		}
-		tops[j] = top
-	}
 }
 
 // sumGeneric returns the sum of x with eight accumulators.

@@ -3,7 +3,7 @@
 package index
 
 // This build has no assembly kernels: every scan uses the pure-Go kernels,
-// or vek32's where vek has SIMD.
+// and the floor vek32's sum where vek has SIMD.
 const (
 	haveAsm  = false
 	have512  = false

@@ -9,42 +9,53 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/viterin/vek/vek32"
 )
 
-// rowLengths adds, to the awkward lengths, ones that cross the 32-value
-// vector loop of the SIMD kernels at every remainder class.
+// rowLengths adds, to the awkward lengths, ones on both sides of the
+// batched kernel's blocks of groupK values of k, and a long one.
 var rowLengths = append(append([]int{}, kernelLengths...), 32, 33, 63, 64, 95, 96, 127, 128, 129, 4096)
 
-// TestKernelsMatchDot pins the contract that makes coalesced searches
-// exact: every multi-row and multi-query kernel gives, bit for bit, the
-// score Dot gives (which, with SIMD, is vek32.Dot's).
-func TestKernelsMatchDot(t *testing.T) {
+// packPanels lays n rows of dim values out as a matrix's block holds
+// them (see panel.go), the last panel filled up with zero rows.
+func packPanels(rows []float32, dim int) []float32 {
+	n := len(rows) / dim
+	out := make([]float32, padRows(n)*dim)
+	for r := range n {
+		pan := out[r/panelRows*panelRows*dim:]
+		for k, x := range rows[r*dim : (r+1)*dim] {
+			pan[k*panelRows+r%panelRows] = x
+		}
+	}
+	return out
+}
+
+// TestPanelDotsMatchDot pins what makes a search's scores the same
+// whichever kernel computes them: every set's single-query kernel gives,
+// bit for bit, Dot's score of each row, at every dimension remainder and
+// on both sides of a panel and of the four streams' split.
+func TestPanelDotsMatchDot(t *testing.T) {
+	t.Cleanup(func() { kernels = hostKernels })
 	rng := rand.New(rand.NewPCG(21, 22))
-	for _, simd := range []bool{true, false} {
-		withSIMD(t, simd, func(t *testing.T) {
-			for _, dim := range rowLengths {
-				t.Run(fmt.Sprintf("simd=%v/dim=%d", simd, dim), func(t *testing.T) {
-					for _, n := range []int{1, 2, 3, 7, 16} {
-						rows := randVec(rng, n*dim)
-						qs := randVec(rng, 3*dim)
-						one := make([]float32, n)
-						three := make([]float32, 3*n)
-						rowDots(qs[:dim], rows, one)
-						rowDots3(qs, rows, three, dim)
-						for r := range n {
-							row := rows[r*dim : (r+1)*dim]
-							want := Dot(qs[:dim], row)
-							require.Equal(t, math.Float32bits(want), math.Float32bits(one[r]), "rowDots row %d", r)
-							for j := range 3 {
-								want := Dot(qs[j*dim:(j+1)*dim], row)
-								require.Equal(t, math.Float32bits(want), math.Float32bits(three[3*r+j]), "rowDots3 row %d query %d", r, j)
-							}
-						}
-					}
-				})
+	for _, set := range kernelSets() {
+		useKernels(set.simd, set.avx512)
+		for _, dim := range rowLengths {
+			ns := []int{1, 63, 64, 65, 130, 193, 400, 1030} // 1 to 17 panels: the quarters and the panels left over
+			if dim > 512 {
+				ns = ns[:6]
 			}
-		})
+			for _, n := range ns {
+				rows := randVec(rng, n*dim)
+				q := randVec(rng, dim)
+				out := make([]float32, padRows(n)+1)
+				out[padRows(n)] = 42 // past the panels: left alone
+				kernels.panelDots(q, packPanels(rows, dim), out[:padRows(n)])
+				for r := range n {
+					want := dotGeneric(q, rows[r*dim:(r+1)*dim])
+					require.Equal(t, math.Float32bits(want), math.Float32bits(out[r]), "%s dim %d n %d: row %d", set.name, dim, n, r)
+				}
+				require.Equal(t, float32(42), out[padRows(n)], "%s dim %d n %d", set.name, dim, n)
+			}
+		}
 	}
 }
 
@@ -74,102 +85,74 @@ func kernelSets() []struct {
 	return sets
 }
 
-// TestRowDotsQ: every kernel set's batched kernel gives each (query, row)
-// score the bits of the pure-Go one (one Dot per pair) and each query's
-// highest score, NaNs aside, for every dimension remainder, row counts on
-// both sides of its three-row step, and one group of queries or several.
-func TestRowDotsQ(t *testing.T) {
+// TestGroupDots: every kernel set's batched kernel, through groupDots,
+// gives each (query, row) score the bits of dotGeneric and each query's
+// highest score, NaNs aside, for every dimension remainder (across the
+// groupK blocks of k), row counts on both sides of a panel, and one group
+// of queries or several, the last filled up.
+func TestGroupDots(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	rng := rand.New(rand.NewPCG(41, 42))
 	for _, set := range kernelSets() {
 		useKernels(set.simd, set.avx512)
-		bq := kernels.batchQ
-		if set.avx512 {
-			require.Equal(t, 4, bq, "the AVX-512 kernel's queries per row")
-		}
 		for _, dim := range rowLengths {
-			for _, n := range []int{0, 1, 2, 3, 4, 5, 6, 7, 16} {
-				for _, groups := range []int{1, 3} {
-					nq := groups * bq
+			ns, nqs := []int{1, 2, 63, 64, 65, 129}, []int{1, 5, 6, 7, 13}
+			if dim > 512 {
+				ns, nqs = []int{65}, []int{7} // many blocks of k already
+			}
+			for _, n := range ns {
+				for _, nq := range nqs {
 					qs, rows := randVec(rng, nq*dim), randVec(rng, n*dim)
 					if n >= 2 {
 						rows[dim+dim/2] = float32(math.NaN()) // row 1 scores NaN for all
 					}
-					want := make([]float32, nq*n)
-					for g := range groups {
-						rowDotsQWith(Dot, bq, qs[g*bq*dim:(g+1)*bq*dim], rows, want[g*bq*n:(g+1)*bq*n], dim)
+					vecs := make([][]float32, nq)
+					for i := range vecs {
+						vecs[i] = qs[i*dim : (i+1)*dim]
 					}
-					got := make([]float32, nq*n+1)
-					got[nq*n] = 42 // past the scores: left alone
-					tops := make([]float32, nq)
-					gotTop := rowDotsQ(qs, rows, got[:nq*n], tops, dim)
-					for i := range want {
-						require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s dim %d n %d: score %d", set.name, dim, n, i)
-					}
-					require.Equal(t, float32(42), got[nq*n], "%s dim %d n %d", set.name, dim, n)
-					for i := range nq {
-						g, j := i/bq, i%bq
+					g := groupsOf(nq)
+					packed := make([]float32, g*groupQ*dim)
+					packGroups(packed, vecs, dim)
+					stride := padRows(n)
+					out := make([]float32, g*groupQ*stride+1)
+					out[len(out)-1] = 42 // past the scores: left alone
+					tops := make([]float32, g*groupQ)
+					chains := make([]float32, g*groupChains)
+					gotTop := groupDots(kernels.tile, packed, packPanels(rows, dim), dim, out[:len(out)-1], stride, tops, chains)
+					zero := make([]float32, dim) // the queries and rows that fill up the last group and panel
+					for i := range g * groupQ {
 						top := float32(math.Inf(-1))
-						for r := range n {
-							if s := want[bq*(n*g+r)+j]; s > top {
-								top = s
+						for r := range stride {
+							q, row := zero, zero
+							if i < nq {
+								q = vecs[i]
+							}
+							if r < n {
+								row = rows[r*dim : (r+1)*dim]
+							}
+							want := dotGeneric(q, row)
+							require.Equal(t, math.Float32bits(want), math.Float32bits(out[i*stride+r]), "%s dim %d n %d nq %d: query %d row %d", set.name, dim, n, nq, i, r)
+							if want > top {
+								top = want
 							}
 						}
-						require.Equal(t, top, tops[i], "%s dim %d n %d: query %d's top", set.name, dim, n, i)
+						require.Equal(t, top, tops[i], "%s dim %d n %d nq %d: query %d's top", set.name, dim, n, nq, i)
 					}
-					require.Equal(t, slices.Max(tops), gotTop, "%s dim %d n %d: the highest top", set.name, dim, n)
+					require.Equal(t, float32(42), out[len(out)-1], "%s dim %d n %d nq %d", set.name, dim, n, nq)
+					require.Equal(t, slices.Max(tops), gotTop, "%s dim %d n %d nq %d: the highest top", set.name, dim, n, nq)
 				}
 			}
 		}
 	}
 }
 
-// TestKernelsMatchVek checks the SIMD kernels against vek32.Dot itself,
-// whose summation order they copy.
-func TestKernelsMatchVek(t *testing.T) {
-	if !hostFeatures.simd {
-		t.Skip("no SIMD on this CPU")
-	}
-	// Earlier tests may leave the pure-Go kernels on.
-	saved := kernels
-	t.Cleanup(func() { kernels = saved })
-	kernels = hostKernels
-	rng := rand.New(rand.NewPCG(23, 24))
-	for _, dim := range rowLengths {
-		if dim < simdMin {
-			continue
-		}
-		rows := randVec(rng, 5*dim)
-		q := randVec(rng, 3*dim)
-		one := make([]float32, 5)
-		three := make([]float32, 15)
-		rowDots(q[:dim], rows, one)
-		rowDots3(q, rows, three, dim)
-		bq := kernels.batchQ
-		qb := randVec(rng, bq*dim)
-		batched, tops := make([]float32, 5*bq), make([]float32, bq)
-		rowDotsQ(qb, rows, batched, tops, dim)
-
-		for r := range 5 {
-			row := rows[r*dim : (r+1)*dim]
-			assert.Equal(t, vek32.Dot(q[:dim], row), one[r], "dim %d row %d", dim, r)
-			for j := range 3 {
-				assert.Equal(t, vek32.Dot(q[j*dim:(j+1)*dim], row), three[3*r+j], "dim %d row %d query %d", dim, r, j)
-			}
-			for j := range bq {
-				assert.Equal(t, vek32.Dot(qb[j*dim:(j+1)*dim], row), batched[bq*r+j], "batched: dim %d row %d query %d", dim, r, j)
-			}
-		}
-	}
-}
-
-// TestSumChunk: the floor's read, two halves side by side, sums every
+// TestSumChunk: the floor's read, four quarters side by side, sums every
 // value once, whatever the length's remainder.
 func TestSumChunk(t *testing.T) {
 	rng := rand.New(rand.NewPCG(25, 26))
 	for _, simd := range []bool{true, false} {
 		withSIMD(t, simd, func(t *testing.T) {
-			for _, n := range []int{0, 1, 31, 32, 63, 64, 65, 100, 4096, 4096 + 17, 65536} {
+			for _, n := range []int{0, 1, 31, 32, 63, 64, 65, 100, 127, 128, 4096, 4096 + 17, 65536} {
 				x := randVec(rng, n)
 				var want, scale float64
 				for _, v := range x {
@@ -179,8 +162,9 @@ func TestSumChunk(t *testing.T) {
 				assert.InDelta(t, want, float64(sumChunk(x)), 1e-5*scale+1e-6, "simd=%v n=%d", simd, n)
 			}
 			x := make([]float32, 4096+40)
-			x[0], x[2048], x[4095], x[4096+39] = 1, 10, 100, 1000 // one in each half, at the edges, in the rest
-			assert.Equal(t, float32(1111), sumChunk(x), "simd=%v", simd)
+			// One at each quarter's edges, and one in the rest.
+			x[0], x[1023], x[1024], x[2048], x[3071], x[3072], x[4095], x[4096+39] = 1, 2, 4, 8, 16, 32, 64, 128
+			assert.Equal(t, float32(255), sumChunk(x), "simd=%v", simd)
 		})
 	}
 }
@@ -334,37 +318,24 @@ func BenchmarkRowDots(b *testing.B) {
 	for _, dim := range []int{128, 512, 2048} {
 		rows := 32768 / dim * 4 // 128 KiB: L2-resident, so this is the compute side
 		data := randVec(rng, rows*dim)
-		qs := randVec(rng, 3*dim)
-		out := make([]float32, 3*rows)
+		panels := packPanels(data, dim)
+		qs := randVec(rng, groupQ*dim)
+		out := make([]float32, groupQ*rows)
 		b.Run(fmt.Sprintf("dim=%d/q=1", dim), func(b *testing.B) {
 			b.SetBytes(int64(4 * rows * dim))
 			for b.Loop() {
-				rowDots(qs[:dim], data, out[:rows])
+				kernels.panelDots(qs[:dim], panels, out[:rows])
 			}
 		})
-		b.Run(fmt.Sprintf("dim=%d/q=3", dim), func(b *testing.B) {
-			b.SetBytes(int64(3 * 4 * rows * dim)) // bytes of query-row work
+		b.Run(fmt.Sprintf("dim=%d/q=group", dim), func(b *testing.B) {
+			packed := make([]float32, groupQ*dim)
+			packGroups(packed, slices.Collect(slices.Chunk(qs, dim)), dim)
+			tops, chains := make([]float32, groupQ), make([]float32, groupChains)
+			b.SetBytes(int64(groupQ * 4 * rows * dim))
 			for b.Loop() {
-				rowDots3(qs, data, out, dim)
+				groupDots(kernels.tile, packed, panels, dim, out, rows, tops, chains)
 			}
-		})
-		b.Run(fmt.Sprintf("dim=%d/q=batch", dim), func(b *testing.B) {
-			bq := kernels.batchQ
-			qb, tops := randVec(rng, bq*dim), make([]float32, bq)
-			scores := make([]float32, bq*rows)
-			b.SetBytes(int64(bq * 4 * rows * dim))
-			for b.Loop() {
-				rowDotsQ(qb, data, scores, tops, dim)
-			}
-			b.ReportMetric(float64(bq*rows*dim*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
-		b.Run(fmt.Sprintf("dim=%d/vek-per-row", dim), func(b *testing.B) {
-			b.SetBytes(int64(4 * rows * dim))
-			for b.Loop() {
-				for r := range rows {
-					out[r] = vek32.Dot(qs[:dim], data[r*dim:(r+1)*dim])
-				}
-			}
+			b.ReportMetric(float64(groupQ*rows*dim*2)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 		p := &compQuery{q16: make([]int16, dim)}
 		i8 := make([]int8, rows*dim)

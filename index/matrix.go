@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"iter"
 	"math/bits"
+	"slices"
 )
 
 const (
@@ -13,9 +14,10 @@ const (
 	// matrix.
 	blockFloats  = 1 << 20
 	maxBlockRows = 1 << 16
-	// firstBlockRows is where the first block starts; it doubles up to a full
-	// block so that a small collection does not pay 4 MiB.
-	firstBlockRows = 16
+	// firstBlockRows is where the first block starts, one panel; it
+	// doubles up to a full block so that a small collection does not pay
+	// 4 MiB.
+	firstBlockRows = panelRows
 )
 
 // Matrix is a growable set of rows of Dim float32 values, each identified by
@@ -34,6 +36,7 @@ type Matrix struct {
 	// may be shorter than blockRows*dim, while it is still growing. At most
 	// one block past the last row is kept as a spare, but for what a Reserve
 	// allocated ahead, until the next Fill.Done, Trim or Delete.
+	// The rows of a block lie in panels (see panel.go).
 	blocks [][]float32
 	keys   []uint64       // keys[r] is row r's key; len(keys) is the row count
 	rowOf  map[uint64]int // the inverse of keys
@@ -68,15 +71,15 @@ func NewMatrixTier(dim int, tier Tier) *Matrix {
 	if dim < 1 {
 		panic(fmt.Sprintf("index: NewMatrix(%d): dimension must be at least 1", dim))
 	}
-	blockRows := floorPow2(min(max(blockFloats/dim, 1), maxBlockRows))
-	chunkRows := floorPow2(min(max(chunkFloats/dim, 1), blockRows))
+	blockRows := floorPow2(min(max(blockFloats/dim, panelRows), maxBlockRows))
+	chunkRows := floorPow2(min(max(chunkFloats/dim, panelRows), blockRows))
 	return newMatrix(dim, blockRows, chunkRows, tier)
 }
 
 // newMatrix lets tests use tiny blocks and chunks so that every boundary is
 // crossed with few rows.
 func newMatrix(dim, blockRows, chunkRows int, tier Tier) *Matrix {
-	if blockRows != floorPow2(blockRows) || chunkRows != floorPow2(chunkRows) || chunkRows > blockRows {
+	if blockRows != floorPow2(blockRows) || chunkRows != floorPow2(chunkRows) || chunkRows > blockRows || chunkRows < panelRows {
 		panic(fmt.Sprintf("index: bad geometry: %d-row blocks, %d-row chunks", blockRows, chunkRows))
 	}
 	m := &Matrix{
@@ -109,22 +112,6 @@ func (m *Matrix) Len() int { return len(m.keys) }
 // Tier returns the tier searches scan.
 func (m *Matrix) Tier() Tier { return m.tier }
 
-// row returns row r, capped so that an append by the caller cannot spill
-// into the next row.
-func (m *Matrix) row(r int) []float32 {
-	b := m.blocks[r>>m.blockShift]
-	off := (r & (m.blockRows - 1)) * m.dim
-	return b[off : off+m.dim : off+m.dim]
-}
-
-// rows returns rows [lo, hi) as one slice; they must lie in one block, as
-// the rows of a chunk do.
-func (m *Matrix) rows(lo, hi int) []float32 {
-	b := m.blocks[lo>>m.blockShift]
-	off := (lo & (m.blockRows - 1)) * m.dim
-	return b[off : off+(hi-lo)*m.dim : off+(hi-lo)*m.dim]
-}
-
 // Upsert copies vec into key's row, adding a row if key is new. vec must be
 // L2-normalized by the caller, so that [Matrix.Search] scores are cosines.
 // It panics if len(vec) != [Matrix.Dim]: the engine validates input first.
@@ -133,7 +120,7 @@ func (m *Matrix) Upsert(key uint64, vec []float32) {
 		panic(fmt.Sprintf("index: Upsert of key %d: vector has %d values, matrix has dimension %d", key, len(vec), m.dim))
 	}
 	if r, ok := m.rowOf[key]; ok {
-		copy(m.row(r), vec)
+		m.setRow(r, vec)
 		if m.comp != nil {
 			m.comp.set(r, vec)
 		}
@@ -141,7 +128,7 @@ func (m *Matrix) Upsert(key uint64, vec []float32) {
 	}
 	r := len(m.keys)
 	m.reserve(r)
-	copy(m.row(r), vec)
+	m.setRow(r, vec)
 	m.keys = append(m.keys, key)
 	m.rowOf[key] = r
 	if m.comp != nil {
@@ -159,7 +146,7 @@ func (m *Matrix) Delete(key uint64) bool {
 	}
 	last := len(m.keys) - 1
 	if r != last {
-		copy(m.row(r), m.row(last))
+		m.moveRow(r, last)
 		moved := m.keys[last]
 		m.keys[r] = moved
 		m.rowOf[moved] = r
@@ -167,6 +154,7 @@ func (m *Matrix) Delete(key uint64) bool {
 			m.comp.move(r, last)
 		}
 	}
+	m.clearRow(last)
 	m.keys = m.keys[:last]
 	delete(m.rowOf, key)
 	if m.comp != nil {
@@ -176,15 +164,22 @@ func (m *Matrix) Delete(key uint64) bool {
 	return true
 }
 
-// Vector returns key's row. The slice aliases the matrix: callers must not
-// modify it, and it is valid only until the next [Matrix.Upsert] or
-// [Matrix.Delete].
+// Vector returns a copy of key's row.
 func (m *Matrix) Vector(key uint64) ([]float32, bool) {
+	return m.AppendVector(nil, key)
+}
+
+// AppendVector appends key's row to dst and returns the extended slice; it
+// returns dst unchanged and false if key has no row.
+func (m *Matrix) AppendVector(dst []float32, key uint64) ([]float32, bool) {
 	r, ok := m.rowOf[key]
 	if !ok {
-		return nil, false
+		return dst, false
 	}
-	return m.row(r), true
+	n := len(dst)
+	dst = slices.Grow(dst, m.dim)[:n+m.dim]
+	m.readRow(r, dst[n:])
+	return dst, true
 }
 
 // Keys calls fn for every key, in no particular order. It lets the engine
@@ -195,13 +190,14 @@ func (m *Matrix) Keys(fn func(key uint64)) {
 	}
 }
 
-// All yields every row with its key, in row order. The slices alias the
-// matrix, as [Matrix.Vector]'s do. The matrix must not change during the
-// iteration.
+// All yields every row with its key, in row order. The row is a copy,
+// overwritten by the next: a caller that keeps it copies it. The matrix
+// must not change during the iteration.
 func (m *Matrix) All() iter.Seq2[uint64, []float32] {
 	return func(yield func(uint64, []float32) bool) {
+		row := make([]float32, m.dim)
 		for r, key := range m.keys {
-			if !yield(key, m.row(r)) {
+			if !yield(key, m.readRow(r, row)) {
 				return
 			}
 		}

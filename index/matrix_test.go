@@ -147,7 +147,7 @@ func TestSearch(t *testing.T) {
 		{name: "one row", dim: 8, rows: 1},
 		{name: "seven rows", dim: 3, rows: 7},
 		{name: "100 rows", dim: 67, rows: 100},
-		{name: "tiny blocks", dim: 5, rows: 100, blockRows: 8, chunkRows: 2},
+		{name: "tiny blocks", dim: 5, rows: 300, blockRows: 128, chunkRows: 64},
 		{name: "20k rows", dim: 256, rows: 20_000}, // more than one worker by default
 	}
 	for _, tt := range tests {
@@ -217,16 +217,16 @@ func TestSearchTies(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	rng := rand.New(rand.NewPCG(5, 6))
 	const dim = 16
-	m := newMatrix(dim, 8, 2, TierFloat32) // ties spread across blocks and workers
+	m := newMatrix(dim, 128, 64, TierFloat32) // ties spread across blocks and workers
 	md := model{}
 	dup := gridVec(rng, dim)
 	keys := rng.Perm(60)
-	for _, k := range keys { // inserted in random key order
+	for _, k := range keys { // inserted in random key order, among other rows
 		v := slices.Clone(dup)
 		m.Upsert(uint64(100+k), v)
 		md[uint64(100+k)] = v
+		fill(rng, m, md, len(md)+4, gridVec)
 	}
-	fill(rng, m, md, 200, gridVec)
 	for _, k := range []int{1, 7, 10, 59, 60, 61, 300} {
 		checkSearch(t, m, md, dup, k, float32(math.Inf(-1)))
 	}
@@ -240,8 +240,8 @@ func TestSearchTies(t *testing.T) {
 func TestSearchAfterMutations(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	for _, geo := range []struct{ dim, blockRows, chunkRows int }{
-		{dim: 6, blockRows: 4, chunkRows: 1},
-		{dim: 6, blockRows: 32, chunkRows: 8},
+		{dim: 6, blockRows: 64, chunkRows: 64},
+		{dim: 6, blockRows: 256, chunkRows: 64},
 		{dim: 33},
 	} {
 		t.Run(fmt.Sprintf("d=%d/block=%d", geo.dim, geo.blockRows), func(t *testing.T) {
@@ -304,7 +304,7 @@ func TestSearchAfterMutations(t *testing.T) {
 
 func TestGrowAndDrain(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 9))
-	m := newMatrix(4, 64, 16, TierFloat32)
+	m := newMatrix(4, 128, 64, TierFloat32)
 	md := model{}
 	fill(rng, m, md, 3000, gridVec)
 	checkMatrix(t, m, md)
@@ -349,7 +349,7 @@ func TestReserveKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(21, 22))
-			m := newMatrix(4, 64, 16, TierFloat32)
+			m := newMatrix(4, 128, 64, TierFloat32)
 			md := model{}
 			fill(rng, m, md, tt.rows, gridVec)
 			before, index := cap(m.keys), reflect.ValueOf(m.rowOf).UnsafePointer()
@@ -379,7 +379,7 @@ func TestReserveKeys(t *testing.T) {
 func TestReserveKeysThenAddRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 24))
 	for _, rows := range []int{100, 1000} {
-		m := newMatrix(4, 64, 16, TierFloat32)
+		m := newMatrix(4, 128, 64, TierFloat32)
 		m.ReserveKeys(500)
 		index := reflect.ValueOf(m.rowOf).UnsafePointer()
 		md := model{}
@@ -433,7 +433,7 @@ func TestMisuse(t *testing.T) {
 
 func TestSearchCancel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 11))
-	m := newMatrix(8, 64, 8, TierFloat32)
+	m := newMatrix(8, 128, 64, TierFloat32)
 	fill(rng, m, model{}, 1000, gridVec)
 	q := gridVec(rng, 8)
 
@@ -571,4 +571,39 @@ func BenchmarkSearchWorkers(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestAppendVector: a row comes back whole after dst's values, as a copy
+// (writing to it changes no search), and a missing key leaves dst as it
+// was.
+func TestAppendVector(t *testing.T) {
+	m := NewMatrix(3)
+	m.Upsert(7, []float32{0.6, 0.8, 0})
+	m.Upsert(8, []float32{0, 0, 1})
+	got, ok := m.AppendVector([]float32{9}, 8)
+	require.True(t, ok)
+	require.Equal(t, []float32{9, 0, 0, 1}, got)
+	got[1] = 5
+	v, ok := m.Vector(8)
+	require.True(t, ok)
+	require.Equal(t, []float32{0, 0, 1}, v)
+	got, ok = m.AppendVector([]float32{9}, 99)
+	require.False(t, ok)
+	require.Equal(t, []float32{9}, got)
+}
+
+// TestDeleteClearsSlot: the slot a delete leaves past the rows holds zeros,
+// not the row that moved out of it (nor the deleted one), so the lanes
+// past the rows of a panel score 0.
+func TestDeleteClearsSlot(t *testing.T) {
+	m := NewMatrix(4)
+	m.Upsert(1, []float32{1, 0, 0, 0})
+	m.Upsert(2, []float32{0, 1, 0, 0})
+	m.Upsert(3, []float32{0, 0, 1, 0})
+	require.True(t, m.Delete(1)) // row 2 (key 3) moves into row 0
+	require.Equal(t, []float32{0, 0, 0, 0}, m.rowCopy(2))
+	require.True(t, m.Delete(2)) // the last row itself
+	require.Equal(t, []float32{0, 0, 0, 0}, m.rowCopy(1))
+	v, _ := m.Vector(3)
+	require.Equal(t, []float32{0, 0, 1, 0}, v)
 }

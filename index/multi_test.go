@@ -20,9 +20,9 @@ func TestSearchBatchMatchesSearch(t *testing.T) {
 	t.Cleanup(func() { kernels = hostKernels })
 	reverse := func(k uint64) uint64 { return 1<<41 - k } // ties come back the other way round
 	type geo struct{ dim, rows, blockRows, chunkRows int }
-	geos := []geo{{dim: 4096, rows: 40}, {dim: 512, rows: 300}, {dim: 67, rows: 301, blockRows: 64, chunkRows: 16}, {dim: 31, rows: 200, blockRows: 32, chunkRows: 8}}
+	geos := []geo{{dim: 4096, rows: 40}, {dim: 512, rows: 300}, {dim: 67, rows: 301, blockRows: 128, chunkRows: 64}, {dim: 31, rows: 200, blockRows: 128, chunkRows: 64}}
 	for dim := 1; dim <= 8; dim++ {
-		geos = append(geos, geo{dim: dim, rows: 150, blockRows: 16, chunkRows: 4})
+		geos = append(geos, geo{dim: dim, rows: 150, blockRows: 128, chunkRows: 64})
 	}
 	sizes := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, maxBatch - 1, maxBatch, maxBatch + 1}
 	for _, tier := range []Tier{TierFloat32, TierInt8, TierFloat16} {
@@ -62,6 +62,9 @@ func TestSearchBatchMatchesSearch(t *testing.T) {
 							require.NoError(t, err)
 						}
 						for _, n := range sizes {
+							if set.name == "go" && n > 17 {
+								continue // the same pass, only slower: the kernel's own tests cover it
+							}
 							qs := make([]Query, n)
 							for i, q := range pool[:n] {
 								qs[i] = Query{Vec: q.vec, K: q.k, MinScore: q.minScore}
@@ -141,7 +144,7 @@ func BenchmarkSearchBatch(b *testing.B) {
 func TestSearchBatchPasses(t *testing.T) {
 	for _, tier := range []Tier{TierFloat32, TierInt8, TierFloat16} {
 		rng := rand.New(rand.NewPCG(24, uint64(tier)))
-		m := newMatrix(16, 64, 16, tier)
+		m := newMatrix(16, 128, 64, tier)
 		fill(rng, m, model{}, 500, unitVec)
 		qs := make([]Query, 3*maxBatch+1)
 		for i := range qs {
@@ -166,7 +169,7 @@ func TestSearchBatchPasses(t *testing.T) {
 // skips a run holding a score that could enter a heap.
 func TestPassFloorsTrackHeaps(t *testing.T) {
 	rng := rand.New(rand.NewPCG(24, 7))
-	m := newMatrix(40, 64, 16, TierFloat32)
+	m := newMatrix(40, 128, 64, TierFloat32)
 	fill(rng, m, model{}, 700, unitVec)
 	var qs []*query
 	for i := range 9 {

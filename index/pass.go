@@ -6,22 +6,9 @@ import (
 	"slices"
 )
 
-// subFloats (32 KiB of float32 rows) bounds the rows one kernel call
-// scores: they stay in L1 while every query of a pass reads them.
+// subFloats (32 KiB of compressed rows' bounds work) bounds the rows one
+// call of a compressed tier's kernel bounds.
 const subFloats = 1 << 13
-
-// batchFloats (24 KiB of float32 rows) bounds the rows one call of the
-// batched kernel scores: they stay in L1 with a group of queries and the
-// next group's, which the kernel brings in meanwhile, while every group
-// reads them (BenchmarkSearchBatch).
-const batchFloats = 6 << 10
-
-// batchRun is the rows per call of the batched kernel at dimension dim: up
-// to batchFloats, in whole steps of the kernel's rows.
-func batchRun(dim int) int {
-	step := kernels.batchRows
-	return max(step, batchFloats/dim/step*step)
-}
 
 // query is one search of a pass: what was asked, the per-worker heaps the
 // pass fills, and the answer.
@@ -69,9 +56,8 @@ func (m *Matrix) passTier(qs []*query, workers int, tier Tier) {
 // finish, collect) only follow them.
 //
 // One or two queries are scored one at a time, each over whole chunks (the
-// memory floor's read); more are scored in groups of the batched kernel's
-// batchQ per row read, over runs of rows that stay in L1 while every group
-// reads them.
+// memory floor's read); more are scored in groups of groupQ per panel
+// read (groupDots), a panel at a time.
 type plan struct {
 	m    *Matrix
 	qs   []*query
@@ -80,13 +66,12 @@ type plan struct {
 	workers int
 	chunk   int // rows a worker claims at a time
 	run     int // rows per kernel call
-	// batchQ is the queries per call of kernelSet.rowDotsQ, and packed the
-	// queries side by side as it reads them, the last group padded with
-	// zeros; nil when the queries are scored one at a time.
-	batchQ  int
+	// packed holds the queries as groupDots reads them (packGroups); nil
+	// when they are scored one at a time.
 	packed  []float32
 	scratch [][]float32 // per worker: the scores of one kernel call
 	tops    [][]float32 // per worker: the batched kernel's maxima
+	chains  [][]float32 // per worker: the batched kernel's chains between calls
 	// floors is, per worker, each query's heap floor side by side (see
 	// scoreRuns), for the batched kernel's queries.
 	floors [][]float32
@@ -104,11 +89,10 @@ func (m *Matrix) newPlan(qs []*query, workers int, tier Tier) *plan {
 	p.chunk = m.chunkFor(p.comp)
 	p.workers = max(1, min(workers, (len(m.keys)+p.chunk-1)/p.chunk))
 	p.run = min(m.chunkRows, max(1, subFloats/dim))
-	single := p.comp == nil && nq < 3 // only rowDots, which needs run floats
-	if single && dim >= kernels.streamMin {
-		// No query reads the rows after another from L1: the single-query
-		// kernel takes the chunk whole, as two long streams side by side;
-		// in runs the streams would be short.
+	single := p.comp == nil && nq < 3
+	if single {
+		// No query reads the rows after another from cache: the
+		// single-query kernel takes the chunk whole, as four long streams.
 		p.run = p.chunk
 	}
 	p.allocHeaps()
@@ -117,24 +101,28 @@ func (m *Matrix) newPlan(qs []*query, workers int, tier Tier) *plan {
 	if p.comp == nil {
 		p.visit = p.scoreRuns
 		if !single {
-			p.batchQ = kernels.batchQ
-			p.run = min(m.chunkRows, batchRun(dim))
-			p.packed = make([]float32, (nq+p.batchQ-1)/p.batchQ*p.batchQ*dim)
+			p.run = panelRows
+			p.packed = make([]float32, groupsOf(nq)*groupQ*dim)
+			vecs := make([][]float32, nq)
 			for i, q := range qs {
-				copy(p.packed[i*dim:], q.vec)
+				vecs[i] = q.vec
 			}
+			packGroups(p.packed, vecs, dim)
 		}
 	}
 	p.scratch = make([][]float32, p.workers)
 	p.tops = make([][]float32, p.workers)
+	p.chains = make([][]float32, p.workers)
 	p.floors = make([][]float32, p.workers)
 	for w := range p.scratch {
 		switch {
 		case single:
-			p.scratch[w] = make([]float32, min(p.run, len(m.keys))) // a chunk may hold more rows than the matrix
+			p.scratch[w] = make([]float32, padRows(min(p.run, len(m.keys)))) // a chunk may hold more rows than the matrix
 		case p.packed != nil:
-			p.tops[w] = make([]float32, len(p.packed)/dim)
-			p.scratch[w] = make([]float32, len(p.tops[w])*p.run)
+			g := groupsOf(nq)
+			p.tops[w] = make([]float32, g*groupQ)
+			p.scratch[w] = make([]float32, g*groupQ*panelRows)
+			p.chains[w] = make([]float32, g*groupChains)
 			p.floors[w] = make([]float32, nq, nq+16) // 64 bytes spare: the workers' floors stay off each other's cache lines
 			for i, q := range qs {
 				p.floors[w][i] = q.heaps[w].floor
@@ -191,45 +179,38 @@ func (p *plan) allocHeaps() {
 // scoreRuns scores the float32 rows [lo, hi) for every query, run rows per
 // kernel call, and offers them to worker w's heaps.
 func (p *plan) scoreRuns(w, lo, hi int) {
-	sc, dim, bq := p.scratch[w], p.m.dim, p.batchQ
+	sc, dim := p.scratch[w], p.m.dim
+	if p.packed == nil {
+		keys := p.m.keys[lo:hi]
+		panels := p.m.panels(lo, hi)
+		for _, q := range p.qs {
+			kernels.panelDots(q.vec, panels, sc[:padRows(hi-lo)])
+			q.heaps[w].take(sc, 1, keys)
+		}
+		return
+	}
 	// low is the lowest of the worker's floors, which change only in the
 	// look below, where it is worked out again.
-	var low float32
-	if p.packed != nil {
-		low = slices.Min(p.floors[w])
-	}
+	floors, tops := p.floors[w], p.tops[w]
+	low := slices.Min(floors)
 	for ; lo < hi; lo += p.run {
 		n := min(p.run, hi-lo)
 		keys := p.m.keys[lo : lo+n]
-		rows := p.m.rows(lo, lo+n)
-		if p.packed == nil {
-			for _, q := range p.qs {
-				kernels.rowDots(q.vec, rows, sc[:n])
-				q.heaps[w].take(sc, 1, keys)
-			}
-			continue
-		}
-		// One call scores every group: the run stays in L1 while each
-		// group reads it.
-		groups := len(p.packed) / (bq * dim)
-		out, tops := sc[:groups*bq*n], p.tops[w]
 		// Once the heaps are full, most runs hold no score that reaches
 		// any heap's floor: nothing for take to offer, which the highest
 		// of the queries' maxima against the lowest floor tells without a
-		// look at each query (the padding's zero scores can only make the
-		// look happen).
-		if kernels.rowDotsQ(p.packed, rows, out, tops, dim) < low {
+		// look at each query (the padding's zero scores, of queries or of
+		// rows past the last, can only make the look happen).
+		if groupDots(kernels.tile, p.packed, p.m.panels(lo, lo+n), dim, sc, panelRows, tops, p.chains[w]) < low {
 			continue
 		}
 		// The floors sit side by side, so that this look at every query
 		// reads a few cache lines rather than two of each query's.
-		floors := p.floors[w]
 		low = float32(math.Inf(1))
 		for i, top := range tops[:len(floors)] {
 			if top >= floors[i] {
 				h := &p.qs[i].heaps[w]
-				g, t := i/bq, i%bq
-				h.take(out[g*bq*n+t:], bq, keys)
+				h.take(sc[i*panelRows:], 1, keys)
 				floors[i] = h.floor
 			}
 			low = min(low, floors[i]) // NaN, were a floor NaN: never below

@@ -54,7 +54,7 @@ func TestPrefetch(t *testing.T) {
 		for _, reserve := range []int{0, 500, 3000} {
 			t.Run(fmt.Sprintf("tier=%v/reserve=%d", tier, reserve), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(7, uint64(reserve)))
-				m := newMatrix(8, 8, 2, tier)
+				m := newMatrix(8, 128, 64, tier)
 				m.prefaultMin = 0
 				md := model{}
 				if reserve > 0 {
@@ -119,7 +119,7 @@ func TestPrefetchDepth(t *testing.T) {
 	}
 	assert.Empty(t, m.ahead, "the rows Reserve announced have their blocks")
 
-	m = newMatrix(8, 8, 2, TierFloat32)
+	m = newMatrix(8, 128, 64, TierFloat32)
 	fill(rand.New(rand.NewPCG(1, 1)), m, model{}, 1000, gridVec)
 	assert.Empty(t, m.ahead, "tiny blocks are not worth a goroutine")
 

@@ -34,7 +34,7 @@ func TestSearchSharedAs(t *testing.T) {
 				rng := rand.New(rand.NewPCG(111, uint64(tier)))
 				// Four grid values a row: exact scores, and hundreds of rows
 				// on each, so the k-th score is nearly always tied.
-				m, md := newMatrix(4, 16, 4, tier), model{}
+				m, md := newMatrix(4, 128, 64, tier), model{}
 				if shared {
 					m.shareMin = 0
 				}
@@ -70,7 +70,7 @@ func TestSearchSharedAs(t *testing.T) {
 // share one pass each rank under their own.
 func TestSearchSharedAsCoalesced(t *testing.T) {
 	rng := rand.New(rand.NewPCG(113, 114))
-	m, md := newMatrix(4, 16, 4, TierFloat32), model{}
+	m, md := newMatrix(4, 128, 64, TierFloat32), model{}
 	m.shareMin = 0
 	fill(rng, m, md, 500, gridVec)
 	m.passHook = func([]*query) { time.Sleep(200 * time.Microsecond) } // let the callers queue

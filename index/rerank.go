@@ -3,15 +3,35 @@ package index
 import (
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // rerankAll re-ranks the candidates a scan of the compressed tier found
-// for each of qs, and scans the float32 rows once for those whose answer
-// it cannot prove exact.
+// for each of qs, on up to workers goroutines (a candidate's row is read a
+// value per cache line, so a batch's re-ranking is worth sharing out), and
+// scans the float32 rows once for those whose answer it cannot prove exact.
 func (m *Matrix) rerankAll(qs []*query, workers int) {
+	proven := make([]bool, len(qs))
+	var next atomic.Int64
+	run := func() {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= len(qs) {
+				return
+			}
+			proven[i] = qs[i].err != nil || m.rerank(qs[i])
+		}
+	}
+	var wg sync.WaitGroup
+	for range max(1, min(workers, len(qs))) - 1 {
+		wg.Go(run)
+	}
+	run()
+	wg.Wait()
 	var redo []*query
-	for _, q := range qs {
-		if q.err == nil && !m.rerank(q) {
+	for i, q := range qs {
+		if !proven[i] {
 			redo = append(redo, q)
 		}
 	}
@@ -33,6 +53,7 @@ func (m *Matrix) rerankAll(qs []*query, workers int) {
 // 2k+slack a worker holds.
 func (m *Matrix) rerank(q *query) bool {
 	dot := kernels.dot
+	row := make([]float32, m.dim)
 	best := topK{items: make([]Hit, 0, q.k), floor: q.minScore}
 	scored := 0
 	for _, cand := range merge(q.heaps, math.MaxInt) {
@@ -40,7 +61,7 @@ func (m *Matrix) rerank(q *query) bool {
 			break
 		}
 		scored++
-		if s := dot(q.vec, m.row(m.rowOf[cand.Key])); s >= best.floor {
+		if s := dot(q.vec, m.readRow(m.rowOf[cand.Key], row)); s >= best.floor {
 			key := cand.Key
 			if q.key != nil {
 				key = q.key(key)

@@ -106,15 +106,16 @@ func ctxStop(ctx context.Context) func() error {
 // measures the memory-bandwidth floor: no exact scan of the matrix can take
 // less time than reading it once.
 //
-// Each chunk is read as the single-query scan reads it, its two halves
-// side by side where the assembly runs (kernelSet.sum): two streams a core
-// read a few percent faster than one, and four no faster than two, so the
-// floor is the faster read (BenchmarkFloor in bench/).
+// Each chunk is read as the single-query scan reads it, its four quarters
+// side by side where the assembly runs (kernelSet.sum): with the rows in
+// panels, four streams a core read faster than two, so the floor is the
+// faster read (BenchmarkFloor in bench/). The last panel's lanes past the
+// rows are read too, as a search reads them.
 func (m *Matrix) Sum(ctx context.Context) (float64, error) {
 	workers := max(1, min(m.workers(), m.chunks()))
 	sums := make([]float64, workers*8) // 64 bytes apart: no false sharing
 	err := m.scan(workers, m.chunkRows, ctxStop(ctx), func(w, lo, hi int) {
-		sums[w*8] += float64(kernels.sum(m.rows(lo, hi)))
+		sums[w*8] += float64(kernels.sum(m.panels(lo, hi)))
 	}, nil)
 	if err != nil {
 		return 0, err

@@ -56,8 +56,8 @@ func TestTierBoundsHold(t *testing.T) {
 			for _, dim := range []int{1, 7, 32, 33, 128, 515} {
 				t.Run(fmt.Sprintf("%v/%s/dim=%d", tier, kind.name, dim), func(t *testing.T) {
 					rng := rand.New(rand.NewPCG(81, uint64(dim)))
-					m := newMatrix(dim, 32, 8, tier)
-					fill(rng, m, model{}, 100, kind.vec)
+					m := newMatrix(dim, 128, 64, tier)
+					fill(rng, m, model{}, 300, kind.vec)
 					for _, simd := range []bool{true, false} {
 						useKernels(simd, true)
 						for range 5 {
@@ -71,7 +71,7 @@ func TestTierBoundsHold(t *testing.T) {
 								top := m.comp.bounds(p, lo, hi, out)
 								assert.Equal(t, slices.Max(out[:hi-lo]), top, "the highest bound of rows %d-%d", lo, hi)
 								for i := range hi - lo {
-									s := dot(q, m.row(lo+i))
+									s := dot(q, m.rowCopy(lo+i))
 									require.GreaterOrEqual(t, out[i], s, "row %d simd=%v", lo+i, simd)
 									slack = max(slack, float64(out[i]-s))
 								}
@@ -98,11 +98,11 @@ func TestTierSearchIsExact(t *testing.T) {
 			t.Run(fmt.Sprintf("%v/%s", tier, kind.name), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(91, uint64(tier)))
 				dim := 40
-				m := newMatrix(dim, 64, 16, tier)
+				m := newMatrix(dim, 128, 64, tier)
 				// Few candidates past k: the proof must do real work, and
 				// sometimes fail, on a few hundred rows.
 				m.comp.slack = 2
-				ref := newMatrix(dim, 64, 16, TierFloat32)
+				ref := newMatrix(dim, 128, 64, TierFloat32)
 				md := model{}
 				check := func() {
 					for range 4 {
@@ -155,7 +155,7 @@ func checkCompressed(t *testing.T, m *Matrix) {
 	require.Len(t, c.resid, m.Len())
 	decoded := make([]float64, m.dim)
 	for r := range m.Len() {
-		x := m.row(r)
+		x := m.rowCopy(r)
 		var d2 float64
 		c.decode(r, decoded)
 		for i, v := range x {
@@ -181,7 +181,7 @@ func scales(c *compressed) []float32 {
 func TestTierTies(t *testing.T) {
 	for _, tier := range compressedTiers {
 		rng := rand.New(rand.NewPCG(95, 96))
-		m := newMatrix(64, 32, 8, tier)
+		m := newMatrix(64, 128, 64, tier)
 		m.comp.slack = 1
 		dup := unitVec(rng, 64)
 		for _, k := range rng.Perm(80) {
@@ -279,7 +279,7 @@ func BenchmarkSearchTier(b *testing.B) {
 func TestReserve(t *testing.T) {
 	for _, tier := range []Tier{TierFloat32, TierInt8} {
 		rng := rand.New(rand.NewPCG(101, 102))
-		m := newMatrix(8, 16, 4, tier)
+		m := newMatrix(8, 128, 64, tier)
 		md := model{}
 		fill(rng, m, md, 10, gridVec)
 		m.Reserve(500)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/facesearch/facesearch/bench"
+	"github.com/facesearch/facesearch/index"
 	"github.com/facesearch/facesearch/internal/roc"
 )
 
@@ -83,12 +84,12 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 
 // benchEval scores every probe against every user with eval's own scorer,
 // the probes as strangers: eval's cost does not depend on which are mates.
-func benchEval(ctx context.Context, users, probes [][]float32) error {
+func benchEval(ctx context.Context, users *index.Matrix, probes [][]float32) error {
 	ps := make([]probe, len(probes))
 	for i, v := range probes {
 		ps[i] = probe{vec: v, mate: -1}
 	}
-	scorePairs(users, ps, 0, roc.TailLength(evalFARs[0], int64(len(users))*int64(len(probes))), nil)
+	scorePairs(users, ps, 0, roc.TailLength(evalFARs[0], int64(users.Len())*int64(len(probes))), nil)
 	return ctx.Err()
 }
 

@@ -62,7 +62,7 @@ func TestBenchNoThroughput(t *testing.T) {
 
 // TestBenchEval checks that the eval timing runs eval's scorer to the end.
 func TestBenchEval(t *testing.T) {
-	users := [][]float32{{1, 0}, {0, 1}}
+	users := newGallery([][]float32{{1, 0}, {0, 1}})
 	probes := [][]float32{{1, 0}, {0.6, 0.8}, {0, 1}}
 	require.NoError(t, benchEval(context.Background(), users, probes))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/facesearch/facesearch/internal/records"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -15,6 +14,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/facesearch/facesearch/internal/records"
 
 	"github.com/facesearch/facesearch/index"
 	"github.com/facesearch/facesearch/internal/roc"
@@ -166,38 +167,30 @@ func meanUnit(dst []float32, vecs [][]float32) {
 	vector.Mean(dst, nil, len(vecs), func(i int) []float32 { return vecs[i] })
 }
 
-const (
-	// pairProbes is how many probes an eval worker scores at a time (a
-	// multiple of the probes index.DotsRuns scores per row read).
-	pairProbes = 96
-	// pairUsers is how many users it packs at a time when they do not lie
-	// in one slice.
-	pairUsers = 1024
-)
+// pairProbes is how many probes an eval worker scores at a time: each
+// panel of users read from memory serves them all.
+const pairProbes = 96
 
-// scorePairs scores every probe against every user vector. tailLen is how
-// many of the highest impostor scores to keep. tick, if not nil, is told
-// how many pairs are scored so far after every block of probes, one call
-// at a time, the last with them all.
+// scorePairs scores every probe against every user of the gallery (user
+// u in row u: a probe's mate is its row). tailLen is how many of the
+// highest impostor scores to keep. tick, if not nil, is told how many
+// pairs are scored so far after every block of probes, one call at a
+// time, the last with them all.
 //
 // Workers take blocks of pairProbes probes and score them against the
-// users with index.DotsRuns, which reads each user vector once per block
-// rather than once per probe; every score is index.Dot's. The scores are
-// counted where the kernel leaves them (see pairCounter).
-func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tick func(pairs int64)) roc.Scores {
+// users with [index.Matrix.DotsRuns], which reads each user vector once per
+// block rather than once per probe; every score is index.Dot's. The
+// scores are counted where the kernel leaves them (see pairCounter).
+func scorePairs(gallery *index.Matrix, probes []probe, genuine int, tailLen int, tick func(pairs int64)) roc.Scores {
 	blocks := (len(probes) + pairProbes - 1) / pairProbes
 	workers := max(1, min(runtime.GOMAXPROCS(0), blocks))
 	parts := make([]*roc.Counter, workers)
 	scores := make([]float32, genuine)
-	if len(users) == 0 || len(probes) == 0 {
+	users := gallery.Len()
+	if users == 0 || len(probes) == 0 {
 		return roc.Merge(scores, tailLen)
 	}
-	dim := len(users[0])
-	slab := contiguous(users, dim)
-	step := len(users) // users per index.DotsRuns call
-	if slab == nil {
-		step = pairUsers
-	}
+	dim := gallery.Dim()
 	var next, done atomic.Int64
 	var ticking sync.Mutex
 	var wg sync.WaitGroup
@@ -207,10 +200,6 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 		wg.Go(func() {
 			pc := pairCounter{c: p, genuine: scores}
 			qs := make([]float32, 0, pairProbes*dim)
-			var packed []float32 // users lo to lo+n, when they are not in one slice
-			if slab == nil {
-				packed = make([]float32, 0, pairUsers*dim)
-			}
 			for {
 				b := int(next.Add(1) - 1)
 				if b >= blocks {
@@ -222,21 +211,8 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 				for _, pr := range block {
 					qs = append(qs, pr.vec...)
 				}
-				for lo := 0; lo < len(users); lo += step {
-					n := min(step, len(users)-lo)
-					var rows []float32
-					if slab != nil {
-						rows = slab[lo*dim : (lo+n)*dim]
-					} else {
-						packed = packed[:0]
-						for _, u := range users[lo : lo+n] {
-							packed = append(packed, u...)
-						}
-						rows = packed
-					}
-					index.DotsRuns(qs, rows, dim, func(d index.DotsRun) { pc.count(d, lo) })
-				}
-				done.Add(int64(len(block)) * int64(len(users)))
+				gallery.DotsRuns(qs, pc.count)
+				done.Add(int64(len(block)) * int64(users))
 				if tick != nil {
 					ticking.Lock()
 					tick(done.Load())
@@ -250,9 +226,8 @@ func scorePairs(users [][]float32, probes []probe, genuine int, tailLen int, tic
 }
 
 // pairCounter counts a worker's scores, a block of probes against a run
-// of users at a time, in the kernel's layout: the groups of probes
-// without a genuine pair in the run, whose scores lie together, in one
-// pass; the rest probe by probe, the genuine score taken out.
+// of users at a time, in the kernel's layout: each probe's scores of the
+// run in one pass, its genuine score, if the run holds its mate, taken out.
 type pairCounter struct {
 	c       *roc.Counter
 	genuine []float32 // every genuine probe's score, by probe
@@ -261,8 +236,6 @@ type pairCounter struct {
 	mates   []pairMate // the block's genuine pairs, by user
 	next    int        // mates[next:] are in runs not counted yet
 	row     []int      // per probe of the block, the run's row of its mate or -1
-	apart   []bool     // per group of probes, counted probe by probe
-	buf     []float32
 }
 
 type pairMate struct{ user, j int }
@@ -281,69 +254,26 @@ func (pc *pairCounter) start(block []probe, first int) {
 	slices.SortFunc(pc.mates, func(a, b pairMate) int { return cmp.Compare(a.user, b.user) })
 }
 
-// count counts a run of users lo+d.Lo on against the block.
-func (pc *pairCounter) count(d index.DotsRun, lo int) {
-	g, n := d.Group, d.N
-	groups := (len(pc.block) + g - 1) / g
-	if cap(pc.apart) < groups {
-		pc.apart = make([]bool, groups)
-	}
-	apart := pc.apart[:groups]
-	clear(apart)
-	apart[groups-1] = len(pc.block)%g != 0 // its padding is not ours
+// count counts a run of users against the block.
+func (pc *pairCounter) count(d index.DotsRun) {
 	from := pc.next
-	for end := lo + d.Lo + n; pc.next < len(pc.mates) && pc.mates[pc.next].user < end; pc.next++ {
+	for end := d.Lo + d.N; pc.next < len(pc.mates) && pc.mates[pc.next].user < end; pc.next++ {
 		m := pc.mates[pc.next]
-		r := m.user - lo - d.Lo
-		at, stride := d.At(m.j)
-		s := d.Scores[at+r*stride]
+		r := m.user - d.Lo
+		s := d.Scores[m.j*d.Stride+r]
 		pc.genuine[pc.first+m.j] = s
 		pc.c.Genuine(s)
 		pc.row[m.j] = r
-		apart[m.j/g] = true
 	}
-	size := g * n // scores per group
-	lump := 0     // groups lump to k are counted in one pass
-	for k, a := range apart {
-		if !a {
-			continue
+	for j := range pc.block {
+		sc := d.Scores[j*d.Stride : j*d.Stride+d.N]
+		if r := pc.row[j]; r >= 0 {
+			pc.c.Impostors(sc[:r])
+			sc = sc[r+1:]
 		}
-		pc.c.Impostors(d.Scores[lump*size : k*size])
-		lump = k + 1
-		buf := pc.buf[:0]
-		for j := k * g; j < min((k+1)*g, len(pc.block)); j++ {
-			at, stride := d.At(j)
-			for r := range n {
-				if r != pc.row[j] {
-					buf = append(buf, d.Scores[at+r*stride])
-				}
-			}
-		}
-		pc.c.Impostors(buf)
-		pc.buf = buf
+		pc.c.Impostors(sc)
 	}
-	pc.c.Impostors(d.Scores[lump*size : groups*size])
-
 	for _, m := range pc.mates[from:pc.next] {
 		pc.row[m.j] = -1
 	}
-}
-
-// contiguous returns rows, each of dim values, as the one slice they lie
-// in one after another (eval's users), or nil if they do not. scorePairs
-// then packs users a block at a time rather than copying them all: a
-// fresh copy of a large matrix costs more in page faults than a block
-// copy per probe block does in memory reads, which DotsRuns would do anyway.
-func contiguous(rows [][]float32, dim int) []float32 {
-	n := len(rows) * dim
-	if cap(rows[0]) < n {
-		return nil
-	}
-	all := rows[0][:n]
-	for i, r := range rows {
-		if len(r) != dim || &r[0] != &all[i*dim] {
-			return nil
-		}
-	}
-	return all
 }

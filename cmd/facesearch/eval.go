@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/facesearch/facesearch/engine"
+	"github.com/facesearch/facesearch/index"
 	"github.com/facesearch/facesearch/internal/roc"
 )
 
@@ -153,18 +154,25 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The users lie in one slice, so that scorePairs reads them in place.
-	slab := make([]float32, len(split.gallery)*dim)
-	users := make([][]float32, len(split.gallery))
+	// The users' mean faces, laid out for scorePairs: user g in row g.
+	keys := make([]uint64, len(split.enrolled))
+	for g := range keys {
+		keys[g] = uint64(g)
+	}
+	gallery := index.NewMatrix(dim)
+	fill := gallery.AddRows(keys)
+	mean := make([]float32, dim)
 	for g, faces := range split.enrolled {
 		for _, v := range faces {
 			if err := im.Add(engine.ImportRecord{Vector: v, UserId: fmt.Sprintf("id-%d", g)}); err != nil {
+				fill.Done()
 				return err
 			}
 		}
-		users[g] = slab[g*dim : (g+1)*dim]
-		meanUnit(users[g], faces)
+		meanUnit(mean, faces)
+		fill.Set(g, mean)
 	}
+	fill.Done()
 	if err := im.Close(); err != nil {
 		return err
 	}
@@ -183,9 +191,10 @@ func (m *Main) eval(ctx context.Context, args []string) error {
 		strangerTop = append(strangerTop, t.cosine)
 	}
 
-	impostorPairs := int64(split.genuine)*int64(len(users)-1) + int64(len(split.probes)-split.genuine)*int64(len(users))
+	users := gallery.Len()
+	impostorPairs := int64(split.genuine)*int64(users-1) + int64(len(split.probes)-split.genuine)*int64(users)
 	prog := newProgress(m.Stderr, "pairs", impostorPairs+int64(split.genuine), *quiet)
-	ps := scorePairs(users, split.probes, split.genuine, roc.TailLength(evalFARs[0], impostorPairs), func(pairs int64) {
+	ps := scorePairs(gallery, split.probes, split.genuine, roc.TailLength(evalFARs[0], impostorPairs), func(pairs int64) {
 		prog.Tick(pairs, int(pairs))
 	})
 	prog.Done()

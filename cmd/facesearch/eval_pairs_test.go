@@ -15,6 +15,34 @@ import (
 	"github.com/facesearch/facesearch/internal/roc"
 )
 
+// newGallery lays users out as a matrix, user u in row u, for scorePairs.
+// It panics if users is empty or their lengths differ.
+func newGallery(users [][]float32) *index.Matrix {
+	g := index.NewMatrix(len(users[0]))
+	keys := make([]uint64, len(users))
+	for u := range keys {
+		keys[u] = uint64(u)
+	}
+	f := g.AddRows(keys)
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Go(func() {
+			// Whole panels of rows a worker, so that no two write one
+			// cache line.
+			const span = 1024
+			for lo := w * span; lo < len(users); lo += workers * span {
+				for u := lo; u < min(lo+span, len(users)); u++ {
+					f.Set(u, users[u])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	f.Done()
+	return g
+}
+
 // naivePairs is scorePairs one index.Dot per pair into one counter: the
 // reference.
 func naivePairs(users [][]float32, probes []probe, genuine, tailLen int) roc.Scores {
@@ -37,13 +65,13 @@ func naivePairs(users [][]float32, probes []probe, genuine, tailLen int) roc.Sco
 // TestScorePairs: eval's batched scoring of every probe against every
 // user gives exactly the scores, histograms, impostor tail and so the
 // operating points of one Dot per pair, for counts on both sides of its
-// blocks of probes and users, mates on the edges of the kernel's runs of
-// users and in the same group of probes, and users repeating (equal
-// scores, many in the tail's lowest bin).
+// blocks of probes and of the kernel's runs of users, mates on the edges
+// of those runs and in the same group of probes, and users repeating
+// (equal scores, many in the tail's lowest bin).
 func TestScorePairs(t *testing.T) {
 	for _, tt := range []struct{ dim, users, probes, distinct int }{
-		{1, 1, 1, 0}, {3, 5, 7, 0}, {8, 2, 200, 0}, {31, pairUsers + 1, pairProbes + 1, 0},
-		{67, 2*pairUsers + 5, 2*pairProbes - 1, 0}, {512, 40, 3*pairProbes + 2, 0}, {128, 700, pairProbes + 5, 3},
+		{1, 1, 1, 0}, {3, 5, 7, 0}, {8, 2, 200, 0}, {31, 513, pairProbes + 1, 0},
+		{67, 1029, 2*pairProbes - 1, 0}, {512, 40, 3*pairProbes + 2, 0}, {128, 700, pairProbes + 5, 3},
 	} {
 		t.Run(fmt.Sprintf("dim=%d/users=%d/probes=%d/distinct=%d", tt.dim, tt.users, tt.probes, tt.distinct), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(24, uint64(tt.dim)))
@@ -64,16 +92,9 @@ func TestScorePairs(t *testing.T) {
 				}
 				users[u] = vec()
 			}
-			// The same users in one slice, as eval lays them out, are read
-			// in place rather than packed block by block.
-			slab := slices.Concat(users...)
-			inPlace := make([][]float32, len(users))
-			for u := range inPlace {
-				inPlace[u] = slab[u*tt.dim : (u+1)*tt.dim]
-			}
-			require.NotNil(t, contiguous(inPlace, tt.dim))
+			gallery := newGallery(users)
 			var edges []int // the first and last users of the kernel's runs
-			index.DotsRuns(users[0], slab, tt.dim, func(d index.DotsRun) { edges = append(edges, d.Lo, d.Lo+d.N-1) })
+			gallery.DotsRuns(users[0], func(d index.DotsRun) { edges = append(edges, d.Lo, d.Lo+d.N-1) })
 			probes := make([]probe, tt.probes)
 			genuine := tt.probes * 2 / 3
 			for i := range probes {
@@ -90,12 +111,10 @@ func TestScorePairs(t *testing.T) {
 			want := naivePairs(users, probes, genuine, tail)
 			wantPoints := roc.OperatingPoints(want, evalFARs, want.Genuine)
 			slices.Sort(want.Tail) // the tail is a set: its order is the workers'
-			for _, us := range [][][]float32{users, inPlace} {
-				got := scorePairs(us, probes, genuine, tail, nil)
-				require.Equal(t, wantPoints, roc.OperatingPoints(got, evalFARs, got.Genuine))
-				slices.Sort(got.Tail)
-				require.Equal(t, want, got)
-			}
+			got := scorePairs(gallery, probes, genuine, tail, nil)
+			require.Equal(t, wantPoints, roc.OperatingPoints(got, evalFARs, got.Genuine))
+			slices.Sort(got.Tail)
+			require.Equal(t, want, got)
 		})
 	}
 }
@@ -109,7 +128,7 @@ func TestScorePairsProgress(t *testing.T) {
 		probes[i] = probe{vec: users[i%len(users)], mate: i % len(users)}
 	}
 	var ticks []int64
-	scorePairs(users, probes, len(probes), 10, func(pairs int64) { ticks = append(ticks, pairs) })
+	scorePairs(newGallery(users), probes, len(probes), 10, func(pairs int64) { ticks = append(ticks, pairs) })
 	require.Len(t, ticks, 6, "one report per block of probes")
 	assert.IsNonDecreasing(t, ticks)
 	assert.EqualValues(t, len(users)*len(probes), ticks[len(ticks)-1])
@@ -130,12 +149,11 @@ func BenchmarkScorePairs(b *testing.B) {
 		u, _ := unit(v)
 		return u
 	}
-	slab := make([]float32, 0, nUsers*dim)
 	users := make([][]float32, nUsers)
 	for u := range users {
-		slab = append(slab, vec()...)
-		users[u] = slab[u*dim : (u+1)*dim]
+		users[u] = vec()
 	}
+	gallery := newGallery(users)
 	probes := make([]probe, nProbes)
 	for i := range probes {
 		probes[i] = probe{vec: vec(), mate: i * (nUsers / nProbes)}
@@ -147,7 +165,7 @@ func BenchmarkScorePairs(b *testing.B) {
 	}
 	b.Run("scorePairs", func(b *testing.B) {
 		for b.Loop() {
-			scorePairs(users, probes, nProbes, tail, nil)
+			scorePairs(gallery, probes, nProbes, tail, nil)
 		}
 		report(b)
 	})
@@ -159,7 +177,7 @@ func BenchmarkScorePairs(b *testing.B) {
 				wg.Go(func() {
 					for lo := w * pairProbes; lo < nProbes; lo += workers * pairProbes {
 						qs := slices.Concat(vecs(probes[lo:min(lo+pairProbes, nProbes)])...)
-						index.DotsRuns(qs, slab, dim, func(index.DotsRun) {})
+						gallery.DotsRuns(qs, func(index.DotsRun) {})
 					}
 				})
 			}
