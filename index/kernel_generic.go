@@ -9,10 +9,11 @@ import "math"
 // The product is exact in float64, so only the sum rounds there, and
 // rounding that sum to float32 can differ from rounding p + z once only
 // where it lies exactly halfway between two float32s (its low 29 bits
-// 1<<28) or below float32's normal range (but for zero, which is exact). There the sum is rounded to odd
-// instead (its last bit set where it was inexact): a float64 rounded to
-// odd has enough bits past float32's for one rounding to be the correct
-// one. The explicit conversions keep Go from fusing.
+// 1<<28) or below float32's normal range (but for zero, which is exact).
+// There the sum is rounded to odd instead (its last bit set where it was
+// inexact): a float64 rounded to odd has enough bits past float32's for
+// one rounding to be the correct one. The explicit conversions keep Go
+// from fusing.
 func fma32(a, b, c float32) float32 {
 	p := float64(float64(a) * float64(b))
 	z := float64(c)

@@ -6,8 +6,8 @@ import (
 	"slices"
 )
 
-// subFloats (32 KiB of compressed rows' bounds work) bounds the rows one
-// call of a compressed tier's kernel bounds.
+// subFloats bounds the rows one call of a compressed tier's bounds kernel
+// takes: subFloats/dim rows, 32 KiB of float32 values.
 const subFloats = 1 << 13
 
 // query is one search of a pass: what was asked, the per-worker heaps the

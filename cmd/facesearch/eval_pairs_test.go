@@ -15,31 +15,13 @@ import (
 	"github.com/facesearch/facesearch/internal/roc"
 )
 
-// newGallery lays users out as a matrix, user u in row u, for scorePairs.
-// It panics if users is empty or their lengths differ.
+// newGallery lays users out as a matrix, user u in row u, as eval does,
+// for scorePairs. It panics if users is empty or their lengths differ.
 func newGallery(users [][]float32) *index.Matrix {
 	g := index.NewMatrix(len(users[0]))
-	keys := make([]uint64, len(users))
-	for u := range keys {
-		keys[u] = uint64(u)
+	for u, v := range users {
+		g.Upsert(uint64(u), v)
 	}
-	f := g.AddRows(keys)
-	var wg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
-		wg.Go(func() {
-			// Whole panels of rows a worker, so that no two write one
-			// cache line.
-			const span = 1024
-			for lo := w * span; lo < len(users); lo += workers * span {
-				for u := lo; u < min(lo+span, len(users)); u++ {
-					f.Set(u, users[u])
-				}
-			}
-		})
-	}
-	wg.Wait()
-	f.Done()
 	return g
 }
 
