@@ -118,10 +118,15 @@ func (c *Command) MarshalBinary() ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(c)
-	if err != nil {
+	// json.Marshal would HTML-escape the payload's <, >, & and U+2028/9, so
+	// the payload a node decodes would differ from the one it was given.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidCommand, err)
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(b) > MaxCommandSize {
 		return nil, fmt.Errorf("%w: command %s is %d bytes, over the %d limit", ErrInvalidCommand, c.ID, len(b), MaxCommandSize)
 	}

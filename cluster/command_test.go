@@ -29,6 +29,11 @@ func TestCommandRoundTrip(t *testing.T) {
 		{"create user", func(*Command) {}},
 		{"barrier", func(c *Command) { c.Op, c.Payload = OpBarrier, nil }},
 		{"empty object payload", func(c *Command) { c.Op, c.Payload = OpDeleteCollection, json.RawMessage(`{}`) }},
+		// The payload's bytes travel as they are: no HTML escaping of <, >,
+		// & or U+2028 on the way into the log.
+		{"html and line separators in the payload", func(c *Command) {
+			c.Payload = json.RawMessage("{\"UserId\":\"a&b<c>\u2028\u2029\",\"&\":null}")
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
