@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,9 +141,18 @@ func TestMain(m *testing.M) {
 
 var nonName = regexp.MustCompile(`[^A-Za-z0-9]+`)
 
-// testLogOptions gives each test its own stream and subject.
+// testRuns numbers each test's run, so that go test -count=N gives every
+// run its own stream in the shared cluster.
+var (
+	testRuns   sync.Map // testing.TB → run number
+	testRunSeq atomic.Int64
+)
+
+// testLogOptions gives each test (each run of it) its own stream and
+// subject; calls from one test get the same ones.
 func testLogOptions(t testing.TB) *LogOptions {
-	name := nonName.ReplaceAllString(t.Name(), "_")
+	run, _ := testRuns.LoadOrStore(t, testRunSeq.Add(1))
+	name := fmt.Sprintf("%s_%d", nonName.ReplaceAllString(t.Name(), "_"), run)
 	return &LogOptions{Stream: "T_" + name, Subject: "t." + name}
 }
 
