@@ -41,8 +41,8 @@ func readLabels(name string, r io.Reader) ([]identity, int, error) {
 	inOrder := make(chan *labelBatch, 2*workers)
 	work := make(chan *labelBatch, 2*workers)
 	stop := make(chan struct{})
-	// On an error the reader is not waited for: it stops at its next
-	// batch, and the workers once it has.
+	// On an error the reader is not waited for: it stops once its batch
+	// is full, and the workers once it has.
 	defer close(stop)
 	var wg sync.WaitGroup
 	for range workers {
@@ -58,6 +58,11 @@ func readLabels(name string, r io.Reader) ([]identity, int, error) {
 		defer close(work)
 		defer close(inOrder)
 		send := func(b *labelBatch) bool {
+			select {
+			case <-stop: // before a send that could also go ahead
+				return false
+			default:
+			}
 			for _, ch := range []chan *labelBatch{inOrder, work} {
 				select {
 				case ch <- b:
@@ -115,7 +120,7 @@ func readLabels(name string, r io.Reader) ([]identity, int, error) {
 	}
 	wg.Wait()
 	if scanErr != nil {
-		return nil, 0, fmt.Errorf("%s: %v", name, scanErr)
+		return nil, 0, fmt.Errorf("%s: %w", name, scanErr)
 	}
 	if len(ids) == 0 {
 		return nil, 0, fmt.Errorf("%s: no labeled embeddings", name)

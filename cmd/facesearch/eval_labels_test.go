@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -56,7 +57,7 @@ func readLabelsOnePass(name, text string) ([]identity, int, error) {
 // pass gives: identities and samples in file order, and the first bad
 // line, whichever batch it is in and whatever follows it.
 func TestReadLabelsInBatches(t *testing.T) {
-	const lines, dim = 4000, 96 // about 4 batches
+	const lines, dim = 4000, 96 // about 7 batches
 	r := rand.New(rand.NewPCG(7, 8))
 	good := make([]string, lines)
 	for i := range good {
@@ -95,6 +96,20 @@ func TestReadLabelsInBatches(t *testing.T) {
 		{"a zero vector at the start", zero + "\n" + with(nil), true},
 		{"only blank lines", "\n \n\t\n", true},
 	}
+	// A line over records.MaxLine stops the scanner: the lines before it
+	// are checked first.
+	long := `{"identity":"a","embedding":[` + strings.Repeat("1,", records.MaxLine/2) + `1]}`
+	t.Run("a line too long after a bad one", func(t *testing.T) {
+		text := with(map[int]string{3000: `{"identity":"a"}`})
+		_, _, want := readLabelsOnePass("l.jsonl", text)
+		require.Error(t, want)
+		_, _, err := readLabels("l.jsonl", strings.NewReader(text+long+"\n"))
+		require.EqualError(t, err, want.Error())
+	})
+	t.Run("a line too long after good ones", func(t *testing.T) {
+		_, _, err := readLabels("l.jsonl", strings.NewReader(with(nil)+long+"\n"))
+		require.ErrorIs(t, err, bufio.ErrTooLong)
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if len(tt.text) > len(zero)+10 {
