@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,52 +32,95 @@ type identity struct {
 
 // readLabels reads JSON Lines of {"identity": ..., "embedding": [...]}
 // (the identity a string or a number; other fields ignored), normalizing
-// every embedding.
+// every embedding. Lines are decoded in batches on every core (decoding
+// is most of the time eval takes besides scoring) and taken in file order,
+// so identities, samples and the first bad line come out as one pass
+// would give them.
 func readLabels(name string, r io.Reader) ([]identity, int, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 256<<10), records.MaxLine)
+	workers := runtime.GOMAXPROCS(0)
+	inOrder := make(chan *labelBatch, 2*workers)
+	work := make(chan *labelBatch, 2*workers)
+	stop := make(chan struct{})
+	// On an error the reader is not waited for: it stops once its batch
+	// is full, and the workers once it has.
+	defer close(stop)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for b := range work {
+				b.decode(name)
+				close(b.done)
+			}
+		})
+	}
+	var scanErr error
+	wg.Go(func() {
+		defer close(work)
+		defer close(inOrder)
+		send := func(b *labelBatch) bool {
+			select {
+			case <-stop: // before a send that could also go ahead
+				return false
+			default:
+			}
+			for _, ch := range []chan *labelBatch{inOrder, work} {
+				select {
+				case ch <- b:
+				case <-stop:
+					return false
+				}
+			}
+			return true
+		}
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 0, 256<<10), records.MaxLine)
+		b := &labelBatch{first: 1, done: make(chan struct{})}
+		for line := 1; sc.Scan(); line++ {
+			b.data = append(b.data, sc.Bytes()...)
+			b.ends = append(b.ends, len(b.data))
+			if len(b.data) >= labelBatchBytes {
+				if !send(b) {
+					return
+				}
+				b = &labelBatch{first: line + 1, done: make(chan struct{})}
+			}
+		}
+		scanErr = sc.Err()
+		if len(b.ends) > 0 {
+			send(b)
+		}
+	})
+
 	var ids []identity
 	at := map[string]int{}
 	dim := 0
-	for line := 1; sc.Scan(); line++ {
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
+	for b := range inOrder {
+		<-b.done
+		for _, rec := range b.recs {
+			if dim == 0 {
+				dim = rec.dim
+			}
+			if rec.dim != dim {
+				return nil, 0, fmt.Errorf("%s:%d: the embedding has %d dimensions, the first one had %d", name, rec.line, rec.dim, dim)
+			}
+			if rec.err != nil {
+				return nil, 0, rec.err
+			}
+			i, ok := at[rec.label]
+			if !ok {
+				i = len(ids)
+				at[rec.label] = i
+				ids = append(ids, identity{name: rec.label})
+			}
+			ids[i].samples = append(ids[i].samples, rec.vec)
 		}
-		var rec struct {
-			Identity  json.RawMessage `json:"identity"`
-			Embedding []float64       `json:"embedding"`
+		if b.err != nil {
+			return nil, 0, b.err
 		}
-		if err := json.Unmarshal(b, &rec); err != nil {
-			return nil, 0, fmt.Errorf("%s:%d: %v", name, line, records.Explain(err))
-		}
-		label, err := identityLabel(rec.Identity)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s:%d: %v", name, line, err)
-		}
-		if len(rec.Embedding) == 0 {
-			return nil, 0, fmt.Errorf("%s:%d: no \"embedding\"", name, line)
-		}
-		if dim == 0 {
-			dim = len(rec.Embedding)
-		}
-		if len(rec.Embedding) != dim {
-			return nil, 0, fmt.Errorf("%s:%d: the embedding has %d dimensions, the first one had %d", name, line, len(rec.Embedding), dim)
-		}
-		v, err := unit(rec.Embedding)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s:%d: %v", name, line, err)
-		}
-		i, ok := at[label]
-		if !ok {
-			i = len(ids)
-			at[label] = i
-			ids = append(ids, identity{name: label})
-		}
-		ids[i].samples = append(ids[i].samples, v)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, 0, fmt.Errorf("%s: %v", name, err)
+	wg.Wait()
+	if scanErr != nil {
+		return nil, 0, fmt.Errorf("%s: %w", name, scanErr)
 	}
 	if len(ids) == 0 {
 		return nil, 0, fmt.Errorf("%s: no labeled embeddings", name)
@@ -86,16 +128,56 @@ func readLabels(name string, r io.Reader) ([]identity, int, error) {
 	return ids, dim, nil
 }
 
-func identityLabel(raw json.RawMessage) (string, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil && s != "" {
-		return s, nil
+// labelBatchBytes is about how many bytes of lines a batch of readLabels
+// holds: enough to make a batch's hand-offs cheap beside its decoding.
+const labelBatchBytes = 1 << 20
+
+// labelBatch is a run of lines of a labeled set, decoded by one worker.
+type labelBatch struct {
+	first int // the first line's number
+	data  []byte
+	ends  []int // where each line ends in data
+	// Set by decode: the lines' samples up to the first bad line, and
+	// that line's error (in its sample if the line decoded, as its
+	// dimension is checked first).
+	recs []labeledSample
+	err  error
+	done chan struct{}
+}
+
+type labeledSample struct {
+	line  int
+	label string
+	dim   int
+	vec   []float32
+	err   error // the embedding could not be normalized
+}
+
+// decode decodes and normalizes b's lines, skipping blank ones, up to the
+// first bad one.
+func (b *labelBatch) decode(name string) {
+	start := 0
+	var rec records.Labeled // its embedding's array reused line to line
+	for k, end := range b.ends {
+		line, text := b.first+k, bytes.TrimSpace(b.data[start:end])
+		start = end
+		if len(text) == 0 {
+			continue
+		}
+		if err := records.DecodeLabeled(text, &rec); err != nil {
+			b.err = fmt.Errorf("%s:%d: %v", name, line, err)
+			break
+		}
+		v, err := unit(rec.Embedding)
+		if err != nil {
+			err = fmt.Errorf("%s:%d: %v", name, line, err)
+		}
+		b.recs = append(b.recs, labeledSample{line: line, label: rec.Identity, dim: len(rec.Embedding), vec: v, err: err})
+		if err != nil {
+			break
+		}
 	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err == nil && n != "" {
-		return n.String(), nil
-	}
-	return "", errors.New(`no "identity": want a string or a number`)
+	b.data, b.ends = nil, nil
 }
 
 // unit normalizes v as the engine does: norm in float64, float32 result.

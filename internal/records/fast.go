@@ -1,6 +1,7 @@
 package records
 
 import (
+	"bytes"
 	"strconv"
 )
 
@@ -57,19 +58,11 @@ func decodeFast(b []byte, j *JSON) bool {
 			if *dst, ok = p.str(); !ok {
 				return false
 			}
-		} else if j.Embedding, ok = p.floats(); !ok {
+		} else if j.Embedding, ok = floats[float32](&p, 32, nil); !ok {
 			return false
 		}
-		p.space()
-		switch {
-		case p.at(','):
-			p.i++
-		case p.at('}'):
-			p.i++
-			p.space()
-			return p.i == len(p.b)
-		default:
-			return false
+		if end, ok := p.next(); !ok || end {
+			return ok
 		}
 	}
 }
@@ -120,12 +113,34 @@ func (p *fastParser) str() (string, bool) {
 	return "", false
 }
 
-// floats reads an array of JSON numbers as float32.
-func (p *fastParser) floats() ([]float32, bool) {
+// next steps over what follows an object's member: a comma, or the
+// closing brace and the space after it, which must end the input. It
+// reports whether the object ended, and false in ok for anything else.
+func (p *fastParser) next() (end, ok bool) {
+	p.space()
+	switch {
+	case p.at(','):
+		p.i++
+		return false, true
+	case p.at('}'):
+		p.i++
+		p.space()
+		return true, p.i == len(p.b)
+	}
+	return false, false
+}
+
+// floats reads an array of JSON numbers, each rounded to T (of bitSize
+// bits) as strconv.ParseFloat rounds it, into dst[:0] (a new slice if
+// dst is nil).
+func floats[T float32 | float64](p *fastParser, bitSize int, dst []T) ([]T, bool) {
 	if !p.skip('[') {
 		return nil, false
 	}
-	out := make([]float32, 0, 512)
+	out := dst[:0]
+	if out == nil {
+		out = make([]T, 0, 512)
+	}
 	p.space()
 	if p.at(']') {
 		p.i++
@@ -137,11 +152,11 @@ func (p *fastParser) floats() ([]float32, bool) {
 		if !p.number() {
 			return nil, false
 		}
-		f, err := strconv.ParseFloat(string(p.b[start:p.i]), 32)
+		f, err := strconv.ParseFloat(string(p.b[start:p.i]), bitSize)
 		if err != nil {
 			return nil, false
 		}
-		out = append(out, float32(f))
+		out = append(out, T(f))
 		p.space()
 		switch {
 		case p.at(','):
@@ -153,6 +168,23 @@ func (p *fastParser) floats() ([]float32, bool) {
 			return nil, false
 		}
 	}
+}
+
+// scalar steps over a string as str reads it, a number, true, false or
+// null.
+func (p *fastParser) scalar() bool {
+	p.space()
+	if p.at('"') {
+		_, ok := p.str()
+		return ok
+	}
+	for _, lit := range []string{"true", "false", "null"} {
+		if bytes.HasPrefix(p.b[p.i:], []byte(lit)) {
+			p.i += len(lit)
+			return true
+		}
+	}
+	return p.number()
 }
 
 // number steps over one number of JSON's grammar:

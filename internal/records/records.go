@@ -21,6 +21,9 @@
 //
 // where empty fields mean none. A (d,) file without a sidecar takes its
 // file name (without .npy) as the ExternalImageId, when that is a valid one.
+//
+// It also decodes the lines of the labeled set `facesearch eval` reads
+// ([DecodeLabeled]).
 package records
 
 import (
